@@ -1,0 +1,111 @@
+//! The crate's error type.
+
+use crate::sys;
+
+/// The error the operating system reported: `windows::core::Error` on Windows (as in 0.1.0),
+/// `std::io::Error` on Unix. Portable code names it through this alias.
+///
+/// ```
+/// use win_shared_memory::{OsError, ReadOnly, SharedMemoryError, SharedMemoryLink};
+///
+/// fn os_cause(error: &SharedMemoryError) -> Option<&OsError> {
+///     match error {
+///         SharedMemoryError::OpenMapping(cause) => Some(cause),
+///         _ => None,
+///     }
+/// }
+///
+/// let missing = SharedMemoryLink::<u32, ReadOnly>::open("Local\\doc_os_error_never_created");
+/// assert!(os_cause(&missing.unwrap_err()).is_some());
+/// ```
+pub type OsError = sys::OsError;
+
+/// Everything that can go wrong when creating, opening or mapping a region.
+///
+/// The first five variants are those of 0.1.0, with the same shapes, so that `match` arms
+/// written against 0.1.0 keep compiling. The variants added since carry the region's name.
+/// The enum is `#[non_exhaustive]`: later versions may add variants.
+///
+/// ```
+/// use win_shared_memory::{ReadWrite, SharedMemoryError, SharedMemoryLink};
+///
+/// # let name = format!("Local\\doc_error_{}", std::process::id());
+/// let _first = SharedMemoryLink::<u32, ReadWrite>::create(&name)?;
+/// match SharedMemoryLink::<u32, ReadWrite>::create(&name) {
+///     Err(SharedMemoryError::AlreadyExists) => {}
+///     other => panic!("expected AlreadyExists, got {other:?}"),
+/// }
+/// # Ok::<(), SharedMemoryError>(())
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SharedMemoryError {
+    /// Opening an existing region failed: no region has that name, or access was denied.
+    #[error("cannot open the shared memory region: {call} failed: {0}", call = sys::OPEN_CALL)]
+    OpenMapping(OsError),
+
+    /// Creating the region failed.
+    #[error("cannot create the shared memory region: {call} failed: {0}", call = sys::CREATE_CALL)]
+    CreateMapping(OsError),
+
+    /// Mapping a view of the region into this process failed.
+    #[error("cannot map the shared memory region: {call} failed: {0}", call = sys::MAP_CALL)]
+    MapView(OsError),
+
+    /// [`create`](crate::SharedMemoryLink::create) was called with a name that is already
+    /// taken by a live region.
+    #[error("cannot create the shared memory region: the name is already taken")]
+    AlreadyExists,
+
+    /// The region's size cannot be addressed by this process (a size above `isize::MAX`
+    /// bytes, which only a 32-bit process can meet).
+    #[error("the shared memory region is larger than this process can address")]
+    SizeTooLarge,
+
+    /// The name cannot name a region: it would be truncated, changed or refused by the
+    /// operating system.
+    #[error("invalid shared memory region name {name:?}: {reason}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// Why it was refused.
+        reason: &'static str,
+    },
+
+    /// The region exists but is smaller than the type it is opened as, so a view of that
+    /// type would reach past its end.
+    #[error(
+        "shared memory region `{name}` is {actual} bytes, smaller than the {required} bytes of the type it is opened as"
+    )]
+    SizeMismatch {
+        /// The region's name.
+        name: String,
+        /// The bytes the type needs.
+        required: usize,
+        /// The region's size as the operating system reports it (rounded up to a page
+        /// under Wine; exact on Windows and Unix).
+        actual: u64,
+    },
+
+    /// Asking the operating system for the region's size failed.
+    #[error("cannot read the size of shared memory region `{name}`: {call} failed: {source}", call = sys::SIZE_CALL)]
+    QuerySize {
+        /// The region's name.
+        name: String,
+        /// What the operating system reported.
+        source: OsError,
+    },
+
+    /// The type's alignment is larger than the page alignment every platform guarantees for
+    /// a mapped view, so a reference to it could be misaligned.
+    #[error(
+        "cannot map shared memory region `{name}`: the type's alignment of {align} bytes exceeds the {max} bytes a view is guaranteed",
+        max = crate::link::MAX_ALIGN
+    )]
+    Alignment {
+        /// The region's name.
+        name: String,
+        /// The type's alignment.
+        align: usize,
+    },
+}

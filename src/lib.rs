@@ -1,0 +1,54 @@
+//! Typed, RAII access to named shared memory regions, the same on Windows, Linux and macOS.
+//!
+//! A [`SharedMemoryLink<T, A>`] maps a region that holds one `T` and that other processes find
+//! by name: a Windows named file mapping (`CreateFileMappingW`, `OpenFileMappingW`,
+//! `MapViewOfFile`), or a POSIX shared memory object on Unix. Dropping the link unmaps the view
+//! and closes the handle; the region lives as long as any process holds it, and no longer, on
+//! every platform and even when a holder crashes.
+//!
+//! The API is that of win-shared-memory 0.1.0, unchanged, with its mistakes fixed: names that
+//! would be truncated are refused, a region smaller than `T` is refused before it is mapped,
+//! regions above 4 GiB work on 64-bit systems, and zero-sized types get a region.
+//!
+//! ```
+//! use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};
+//!
+//! #[repr(C)]
+//! struct GameState {
+//!     score: u32,
+//!     lives: u8,
+//! }
+//!
+//! # let name = format!("Local\\doc_crate_{}", std::process::id());
+//! // The writer process.
+//! let mut link: SharedMemoryLink<GameState, ReadWrite> = SharedMemoryLink::create(&name)?;
+//! unsafe {
+//!     let state = link.get_mut();
+//!     state.score = 42;
+//!     state.lives = 3;
+//! }
+//!
+//! // A reader process (here the same one).
+//! let reader: SharedMemoryLink<GameState, ReadOnly> = SharedMemoryLink::open(&name)?;
+//! let state = unsafe { reader.get() };
+//! assert_eq!((state.score, state.lives), (42, 3));
+//! # Ok::<(), win_shared_memory::SharedMemoryError>(())
+//! ```
+//!
+//! # Names
+//!
+//! A name is an optional `Global\` or `Local\` prefix and a non-empty rest without NUL or
+//! backslash; on Unix the rest also has no `/`, and the name is at most 254 bytes after a
+//! `Local\` prefix (30 on macOS). On Unix, `Local\name` and `name` are the POSIX object
+//! `/name` (on Windows they are one object too), and `Global\name` is `/Global\name`.
+//! Anything else is refused with [`SharedMemoryError::InvalidName`].
+
+mod access;
+mod error;
+mod link;
+mod name;
+mod sys;
+
+pub use access::{Access, ReadOnly, ReadWrite};
+pub use error::{OsError, SharedMemoryError};
+pub use link::SharedMemoryLink;

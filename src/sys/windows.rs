@@ -1,0 +1,181 @@
+//! Win32 named file mappings backed by the paging file.
+//!
+//! A section lives as long as some process holds a handle to it; the kernel closes a crashed
+//! process's handles, so nothing outlives its last holder.
+
+use std::ffi::c_void;
+use std::ptr::NonNull;
+
+use windows::Win32::Foundation::{
+    CloseHandle, ERROR_ALREADY_EXISTS, ERROR_SUCCESS, GetLastError, HANDLE, INVALID_HANDLE_VALUE,
+    NTSTATUS, RtlNtStatusToDosError, SetLastError,
+};
+use windows::Win32::System::Memory::{
+    CreateFileMappingW, FILE_MAP, FILE_MAP_READ, FILE_MAP_WRITE, MEMORY_MAPPED_VIEW_ADDRESS,
+    MapViewOfFile, OpenFileMappingW, PAGE_READWRITE, SECTION_QUERY, UnmapViewOfFile,
+};
+use windows::core::{HRESULT, PCWSTR};
+
+use super::Disposition;
+use crate::name::RegionName;
+
+/// The error type of this platform's calls, as in 0.1.0.
+pub type OsError = windows::core::Error;
+
+/// The calls that error messages name, one for each failing operation.
+pub(crate) const OPEN_CALL: &str = "OpenFileMappingW";
+pub(crate) const CREATE_CALL: &str = "CreateFileMappingW";
+pub(crate) const MAP_CALL: &str = "MapViewOfFile";
+pub(crate) const SIZE_CALL: &str = "NtQuerySection";
+
+/// `SECTION_INFORMATION_CLASS::SectionBasicInformation`.
+const SECTION_BASIC_INFORMATION_CLASS: u32 = 0;
+
+/// `SECTION_BASIC_INFORMATION`, the answer of `NtQuerySection` for class 0.
+#[repr(C)]
+struct SectionBasicInformation {
+    base_address: *mut c_void,
+    allocation_attributes: u32,
+    maximum_size: i64,
+}
+
+windows::core::link!("ntdll.dll" "system" fn NtQuerySection(
+    section: HANDLE,
+    class: u32,
+    information: *mut c_void,
+    information_len: usize,
+    return_len: *mut usize
+) -> NTSTATUS);
+
+/// An open handle to a named section.
+#[derive(Debug)]
+pub(crate) struct Section(HANDLE);
+
+impl Section {
+    /// Creates a zero-filled section of `size` bytes, or opens (with all access) the section
+    /// that already has the name.
+    pub(crate) fn create_or_open(
+        name: &RegionName,
+        size: u64,
+    ) -> Result<(Self, Disposition), OsError> {
+        // The split is what the API takes: the high and the low 32 bits of the size.
+        let (high, low) = ((size >> 32) as u32, size as u32);
+        // SAFETY: the name is NUL-terminated UTF-16 that outlives the call; no file handle
+        // means a section backed by the paging file; no security attributes means defaults.
+        // SetLastError first, because success leaves the last error untouched when the
+        // section is new, and a stale ERROR_ALREADY_EXISTS must not pass for ours.
+        let handle = unsafe {
+            SetLastError(ERROR_SUCCESS);
+            CreateFileMappingW(
+                INVALID_HANDLE_VALUE,
+                None,
+                PAGE_READWRITE,
+                high,
+                low,
+                PCWSTR(name.encoded().as_ptr()),
+            )?
+        };
+        // SAFETY: reads this thread's last error, set by the call just made.
+        let existed = unsafe { GetLastError() } == ERROR_ALREADY_EXISTS;
+        let disposition = if existed {
+            Disposition::Existing
+        } else {
+            Disposition::Created
+        };
+        Ok((Self(handle), disposition))
+    }
+
+    /// Opens the section that has the name, with the right to query its size.
+    pub(crate) fn open(name: &RegionName, writable: bool) -> Result<Self, OsError> {
+        let access = map_access(writable).0 | SECTION_QUERY.0;
+        // SAFETY: the name is NUL-terminated UTF-16 that outlives the call; the handle is not
+        // inherited by child processes.
+        let handle = unsafe { OpenFileMappingW(access, false, PCWSTR(name.encoded().as_ptr()))? };
+        Ok(Self(handle))
+    }
+
+    /// The section's size in bytes: exact on Windows, rounded up to a page under Wine.
+    pub(crate) fn size(&self) -> Result<u64, OsError> {
+        let mut info = SectionBasicInformation {
+            base_address: std::ptr::null_mut(),
+            allocation_attributes: 0,
+            maximum_size: 0,
+        };
+        // SAFETY: the handle is open with SECTION_QUERY access (creation grants all access);
+        // the buffer is a SECTION_BASIC_INFORMATION of the length passed.
+        let status = unsafe {
+            NtQuerySection(
+                self.0,
+                SECTION_BASIC_INFORMATION_CLASS,
+                (&raw mut info).cast(),
+                size_of::<SectionBasicInformation>(),
+                std::ptr::null_mut(),
+            )
+        };
+        if status.0 < 0 {
+            // SAFETY: a pure conversion of a status code.
+            let win32 = unsafe { RtlNtStatusToDosError(status) };
+            return Err(OsError::from_hresult(HRESULT::from_win32(win32)));
+        }
+        // A section's size is never negative; the conversion only satisfies the type.
+        Ok(u64::try_from(info.maximum_size).unwrap_or(0))
+    }
+
+    /// Maps the first `len` bytes of the section; the mapping keeps the section open.
+    pub(crate) fn map(self, len: usize, writable: bool) -> Result<Mapping, OsError> {
+        // SAFETY: the handle is an open section; `len` is non-zero and the caller checked it
+        // against the section's size. The system picks the address, overlapping nothing.
+        let address = unsafe { MapViewOfFile(self.0, map_access(writable), 0, 0, len) };
+        match NonNull::new(address.Value.cast()) {
+            Some(ptr) => Ok(Mapping {
+                ptr,
+                _section: self,
+            }),
+            None => Err(OsError::from_thread()),
+        }
+    }
+}
+
+impl Drop for Section {
+    fn drop(&mut self) {
+        // SAFETY: the handle is open and owned by this value, and closed only here.
+        // Closing a valid handle cannot fail in a way drop could act on.
+        let _ = unsafe { CloseHandle(self.0) };
+    }
+}
+
+/// The access a view needs, which is also what a handle must be opened with to map it.
+fn map_access(writable: bool) -> FILE_MAP {
+    if writable {
+        FILE_MAP_READ | FILE_MAP_WRITE
+    } else {
+        FILE_MAP_READ
+    }
+}
+
+/// A mapped view of a section, and the handle that keeps the section alive.
+#[derive(Debug)]
+pub(crate) struct Mapping {
+    ptr: NonNull<u8>,
+    /// Closed after the view is unmapped, as fields drop after `drop`.
+    _section: Section,
+}
+
+impl Mapping {
+    /// The first byte of the view.
+    pub(crate) fn as_ptr(&self) -> NonNull<u8> {
+        self.ptr
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: the address is the one MapViewOfFile returned, unmapped only here, once;
+        // the borrows handed out of the view end before it drops.
+        let _ = unsafe {
+            UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS {
+                Value: self.ptr.as_ptr().cast(),
+            })
+        };
+    }
+}

@@ -1,0 +1,712 @@
+//! The crate's promises, shown across real processes: the test binary runs itself again as a
+//! child in a named role (see `child`), and on Windows it also talks to a C program that uses
+//! plain Win32 calls (`tests/c/win32_peer.c`, built by `cargo xtask test`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryError, SharedMemoryLink};
+
+/// The environment variable that makes this binary a child in a role instead of a test run.
+const ROLE_VAR: &str = "WSM_TEST_ROLE";
+
+/// The README's type.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct GameState {
+    score: u32,
+    lives: u8,
+}
+
+const MIB: usize = 1 << 20;
+type Mib = [u8; MIB];
+
+/// A region above 4 GiB: 0.1.0 refused these, so the high half of the size must reach the OS.
+#[cfg(target_pointer_width = "64")]
+const ABOVE_4_GIB: usize = (1 << 32) + 4096;
+
+/// Where the big-region test writes and reads, the last ones beyond 4 GiB.
+#[cfg(target_pointer_width = "64")]
+const HUGE_PROBES: [usize; 4] = [0, 4095, 1 << 32, ABOVE_4_GIB - 1];
+
+/// Bigger than any page, so the size check must refuse it under Wine's page rounding too.
+type Large = [u8; 3 * 65536];
+
+type Outcome = Result<(), Failed>;
+
+fn main() {
+    if let Ok(role) = std::env::var(ROLE_VAR) {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        if let Err(message) = child(&role, &args) {
+            eprintln!("child {role} failed: {message}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    let mut trials = vec![
+        Trial::test(
+            "read_only_open_sees_the_creators_data",
+            read_only_open_sees_the_creators_data,
+        ),
+        Trial::test(
+            "open_existing_writes_are_seen_by_the_creator",
+            open_existing_writes_are_seen_by_the_creator,
+        ),
+        Trial::test(
+            "create_on_a_taken_name_is_already_exists",
+            create_on_a_taken_name_is_already_exists,
+        ),
+        Trial::test(
+            "get_or_create_opens_the_existing_region_with_its_contents",
+            get_or_create_opens_the_existing_region_with_its_contents,
+        ),
+        Trial::test(
+            "opening_a_missing_name_is_open_mapping",
+            opening_a_missing_name_is_open_mapping,
+        ),
+        Trial::test(
+            "a_region_is_destroyed_when_its_last_link_drops",
+            a_region_is_destroyed_when_its_last_link_drops,
+        ),
+        Trial::test(
+            "a_region_outlives_its_creator_while_others_hold_it",
+            a_region_outlives_its_creator_while_others_hold_it,
+        ),
+        Trial::test(
+            "a_1_mib_region_crosses_processes_intact",
+            a_1_mib_region_crosses_processes_intact,
+        ),
+        Trial::test(
+            "a_zero_sized_type_gets_a_region",
+            a_zero_sized_type_gets_a_region,
+        ),
+        Trial::test(
+            "a_region_smaller_than_the_type_is_refused_with_both_sizes",
+            a_region_smaller_than_the_type_is_refused_with_both_sizes,
+        ),
+        Trial::test(
+            "bad_names_and_alignments_are_refused",
+            bad_names_and_alignments_are_refused,
+        ),
+        Trial::test(
+            "create_after_already_exists_still_creates",
+            create_after_already_exists_still_creates,
+        ),
+        Trial::test(
+            "a_killed_holders_region_stays_with_the_other_holders",
+            a_killed_holders_region_stays_with_the_other_holders,
+        ),
+        Trial::test(
+            "a_killed_sole_holders_name_is_free_again",
+            a_killed_sole_holders_name_is_free_again,
+        ),
+    ];
+    #[cfg(target_pointer_width = "64")]
+    trials.push(Trial::test(
+        "a_region_above_4_gib_crosses_processes",
+        a_region_above_4_gib_crosses_processes,
+    ));
+    #[cfg(any(windows, target_os = "linux"))]
+    trials.push(Trial::test(
+        "create_drop_cycles_leak_nothing",
+        create_drop_cycles_leak_nothing,
+    ));
+    #[cfg(windows)]
+    trials.extend([
+        Trial::test(
+            "a_region_made_by_plain_win32_is_read_by_the_crate",
+            win32::a_region_made_by_plain_win32_is_read_by_the_crate,
+        ),
+        Trial::test(
+            "a_region_made_by_the_crate_is_read_by_plain_win32",
+            win32::a_region_made_by_the_crate_is_read_by_plain_win32,
+        ),
+    ]);
+    libtest_mimic::run(&Arguments::from_args(), trials).exit();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tests.
+
+fn read_only_open_sees_the_creators_data() -> Outcome {
+    let name = unique_name("read_only");
+    let mut link = SharedMemoryLink::<GameState, ReadWrite>::create(&name)?;
+    // SAFETY: no other process touches the region yet.
+    unsafe {
+        *link.get_mut() = GameState {
+            score: 42,
+            lives: 3,
+        }
+    };
+    expect_eq(run_child("read-game-state", &[&name])?, "score=42 lives=3")
+}
+
+fn open_existing_writes_are_seen_by_the_creator() -> Outcome {
+    let name = unique_name("open_existing");
+    let link = SharedMemoryLink::<GameState, ReadWrite>::create(&name)?;
+    run_child("bump-score", &[&name])?;
+    run_child("bump-score", &[&name])?;
+    // SAFETY: the children have exited.
+    expect_eq(unsafe { link.get() }.score, 2)
+}
+
+fn create_on_a_taken_name_is_already_exists() -> Outcome {
+    let name = unique_name("taken");
+    let mut link = SharedMemoryLink::<GameState, ReadWrite>::create(&name)?;
+    // SAFETY: no other process touches the region yet.
+    unsafe { link.get_mut().score = 7 };
+    expect_eq(run_child("create-game-state", &[&name])?, "AlreadyExists")?;
+    // The failed create must neither reset the region nor take it away.
+    // SAFETY: the child has exited.
+    expect_eq(unsafe { *link.get() }, GameState { score: 7, lives: 0 })?;
+    expect_eq(run_child("read-game-state", &[&name])?, "score=7 lives=0")
+}
+
+fn get_or_create_opens_the_existing_region_with_its_contents() -> Outcome {
+    let name = unique_name("get_or_create");
+    let mut link = SharedMemoryLink::<GameState, ReadWrite>::create(&name)?;
+    // SAFETY: no other process touches the region yet.
+    unsafe {
+        *link.get_mut() = GameState {
+            score: 11,
+            lives: 2,
+        }
+    };
+    expect_eq(run_child("get-or-create", &[&name])?, "score=11 lives=2")?;
+    // SAFETY: the child has exited.
+    expect_eq(unsafe { link.get() }.lives, 9)
+}
+
+fn opening_a_missing_name_is_open_mapping() -> Outcome {
+    let name = unique_name("missing");
+    expect_eq(run_child("open", &[&name])?, "OpenMapping not-found")?;
+    expect_eq(
+        run_child("open-existing", &[&name])?,
+        "OpenMapping not-found",
+    )
+}
+
+fn a_region_is_destroyed_when_its_last_link_drops() -> Outcome {
+    let name = unique_name("destroyed");
+    expect_eq(run_child("create-and-exit", &[&name])?, "created")?;
+    expect_eq(run_child("open", &[&name])?, "OpenMapping not-found")?;
+
+    let mut link = SharedMemoryLink::<GameState, ReadWrite>::create(&name)?;
+    // SAFETY: no other process touches the region.
+    unsafe { link.get_mut().score = 1 };
+    drop(link);
+    expect_eq(
+        kind(SharedMemoryLink::<GameState, ReadOnly>::open(&name)),
+        "OpenMapping not-found",
+    )?;
+    let again = SharedMemoryLink::<GameState, ReadWrite>::create(&name)?;
+    // SAFETY: as above.
+    expect_eq(unsafe { *again.get() }, GameState { score: 0, lives: 0 })
+}
+
+fn a_region_outlives_its_creator_while_others_hold_it() -> Outcome {
+    let name = unique_name("outlives");
+    let mut creator = spawn_child("hold", &[&name])?;
+    creator.expect_line("ready")?;
+    let reader = SharedMemoryLink::<GameState, ReadOnly>::open(&name)?;
+    creator.send("exit")?;
+    creator.finish()?;
+    // SAFETY: the creator has exited; nobody writes.
+    expect_eq(
+        unsafe { *reader.get() },
+        GameState {
+            score: 77,
+            lives: 1,
+        },
+    )?;
+    expect_eq(run_child("read-game-state", &[&name])?, "score=77 lives=1")?;
+    drop(reader);
+    expect_eq(
+        kind(SharedMemoryLink::<GameState, ReadOnly>::open(&name)),
+        "OpenMapping not-found",
+    )?;
+    expect_no_shm_object(&name)
+}
+
+fn a_1_mib_region_crosses_processes_intact() -> Outcome {
+    let name = unique_name("mib");
+    let mut link = SharedMemoryLink::<Mib, ReadWrite>::create(&name)?;
+    // SAFETY: no other process touches the region yet.
+    fill_pattern(unsafe { link.get_mut() }, 5);
+    expect_eq(run_child("verify-and-bump", &[&name, "5"])?, "ok")?;
+    // SAFETY: the child has exited.
+    check_pattern(unsafe { link.get() }, 6)
+}
+
+#[cfg(target_pointer_width = "64")]
+fn a_region_above_4_gib_crosses_processes() -> Outcome {
+    let name = unique_name("huge");
+    let mut link = SharedMemoryLink::<[u8; ABOVE_4_GIB], ReadWrite>::create(&name)?;
+    for (i, &offset) in HUGE_PROBES.iter().enumerate() {
+        // SAFETY: no other process touches the region yet.
+        unsafe { link.get_mut()[offset] = i as u8 + 1 };
+    }
+    expect_eq(run_child("read-huge", &[&name])?, "1 2 3 4")
+}
+
+fn a_zero_sized_type_gets_a_region() -> Outcome {
+    let name = unique_name("zst");
+    let link = SharedMemoryLink::<(), ReadWrite>::create(&name)?;
+    expect_eq(format!("{link:?}").contains("size: 1"), true)?;
+    expect_eq(run_child("open-zst", &[&name])?, "opened")
+}
+
+fn a_region_smaller_than_the_type_is_refused_with_both_sizes() -> Outcome {
+    let name = unique_name("small");
+    let _link = SharedMemoryLink::<[u8; 4096], ReadWrite>::create(&name)?;
+    let expected = format!("SizeMismatch required={} actual=4096", size_of::<Large>());
+    expect_eq(run_child("open-large", &[&name])?, expected.as_str())?;
+    expect_eq(
+        run_child("get-or-create-large", &[&name])?,
+        expected.as_str(),
+    )?;
+    let error = SharedMemoryLink::<Large, ReadOnly>::open(&name)
+        .unwrap_err()
+        .to_string();
+    expect_eq(
+        error.contains(&name) && error.contains("196608") && error.contains("4096"),
+        true,
+    )
+}
+
+fn bad_names_and_alignments_are_refused() -> Outcome {
+    for name in ["", "Local\\game\0state", "Local\\", "Local\\a\\b"] {
+        let result = SharedMemoryLink::<GameState, ReadWrite>::create(name);
+        expect_eq(kind(result), "InvalidName")?;
+        expect_eq(
+            kind(SharedMemoryLink::<GameState, ReadOnly>::open(name)),
+            "InvalidName",
+        )?;
+    }
+    // The NUL name must not have created the region its prefix names, as 0.1.0 did.
+    expect_eq(
+        kind(SharedMemoryLink::<GameState, ReadOnly>::open("Local\\game")),
+        "OpenMapping not-found",
+    )?;
+
+    #[repr(C, align(8192))]
+    struct OverAligned(u8);
+    let result = SharedMemoryLink::<OverAligned, ReadWrite>::create(unique_name("aligned"));
+    expect_eq(kind(result), "Alignment 8192")
+}
+
+fn create_after_already_exists_still_creates() -> Outcome {
+    // A failed create leaves ERROR_ALREADY_EXISTS as the thread's last error on Windows; the
+    // next create in the same thread must not mistake it for its own.
+    let taken = unique_name("last_error_taken");
+    let _link = SharedMemoryLink::<u32, ReadWrite>::create(&taken)?;
+    expect_eq(
+        kind(SharedMemoryLink::<u32, ReadWrite>::create(&taken)),
+        "AlreadyExists",
+    )?;
+    SharedMemoryLink::<u32, ReadWrite>::create(unique_name("last_error_fresh"))?;
+    Ok(())
+}
+
+fn a_killed_holders_region_stays_with_the_other_holders() -> Outcome {
+    let name = unique_name("killed_holder");
+    let mut holder = spawn_child("hold", &[&name])?;
+    holder.expect_line("ready")?;
+    let reader = SharedMemoryLink::<GameState, ReadOnly>::open(&name)?;
+    holder.kill()?;
+    // SAFETY: the writer is dead.
+    expect_eq(
+        unsafe { *reader.get() },
+        GameState {
+            score: 77,
+            lives: 1,
+        },
+    )?;
+    drop(reader);
+    expect_no_shm_object(&name)?;
+    SharedMemoryLink::<GameState, ReadWrite>::create(&name)?;
+    Ok(())
+}
+
+fn a_killed_sole_holders_name_is_free_again() -> Outcome {
+    let name = unique_name("killed_sole");
+    let mut holder = spawn_child("hold", &[&name])?;
+    holder.expect_line("ready")?;
+    holder.kill()?;
+    expect_eq(
+        kind(SharedMemoryLink::<GameState, ReadOnly>::open(&name)),
+        "OpenMapping not-found",
+    )?;
+    expect_no_shm_object(&name)?;
+
+    let mut holder = spawn_child("hold", &[&name])?;
+    holder.expect_line("ready")?;
+    holder.kill()?;
+    let link = SharedMemoryLink::<GameState, ReadWrite>::create(&name)?;
+    // SAFETY: nobody else holds the region.
+    expect_eq(unsafe { *link.get() }, GameState { score: 0, lives: 0 })
+}
+
+/// 10 000 create/map/drop cycles, in a child so that no other test's handles blur the count.
+#[cfg(any(windows, target_os = "linux"))]
+fn create_drop_cycles_leak_nothing() -> Outcome {
+    let report = run_child("cycles", &["10000"])?;
+    let counts: Vec<&str> = report.split(' ').collect();
+    match counts.as_slice() {
+        [before, after] if before == after => Ok(()),
+        _ => Err(format!("resource counts before and after differ: {report}").into()),
+    }
+}
+
+#[cfg(windows)]
+mod win32 {
+    //! Interop with a program that uses plain Win32 calls, as games and their plugins do.
+
+    use super::*;
+
+    const SIZE: usize = 65536;
+
+    fn peer(args: &[&str]) -> Result<Command, Failed> {
+        let dir = std::env::var("WSM_C_PEER_DIR")
+            .map_err(|_| "WSM_C_PEER_DIR is not set: run the tests with `cargo xtask test`")?;
+        let mut command = Command::new(format!("{dir}\\win32_peer.exe"));
+        command.args(args);
+        Ok(command)
+    }
+
+    pub(super) fn a_region_made_by_plain_win32_is_read_by_the_crate() -> Outcome {
+        let name = unique_name("from_c");
+        let mut creator = Peer::spawn(peer(&["create", &name, &SIZE.to_string(), "17"])?)?;
+        creator.expect_line("ready")?;
+        let reader = SharedMemoryLink::<[u8; SIZE], ReadOnly>::open(&name)?;
+        // SAFETY: the C program writes nothing until it is told to.
+        check_pattern(unsafe { reader.get() }, 17)?;
+        let mut writer = SharedMemoryLink::<[u8; SIZE], ReadWrite>::open_existing(&name)?;
+        // SAFETY: as above.
+        fill_pattern(unsafe { writer.get_mut() }, 18);
+        creator.send("verify-bumped")?;
+        creator.finish()
+    }
+
+    pub(super) fn a_region_made_by_the_crate_is_read_by_plain_win32() -> Outcome {
+        let name = unique_name("to_c");
+        let mut link = SharedMemoryLink::<[u8; SIZE], ReadWrite>::create(&name)?;
+        // SAFETY: no other process touches the region yet.
+        fill_pattern(unsafe { link.get_mut() }, 23);
+        let status = peer(&["read", &name, &SIZE.to_string(), "23"])?.status()?;
+        expect_eq(status.code(), Some(0))?;
+        drop(link);
+        // Gone with its last handle: the C program's OpenFileMappingW finds nothing (exit 4).
+        let status = peer(&["read", &name, &SIZE.to_string(), "23"])?.status()?;
+        expect_eq(status.code(), Some(4))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The child roles.
+
+/// Runs this process as a child in `role`; what it prints on stdout is its answer.
+fn child(role: &str, args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let name = args.first().map(String::as_str).unwrap_or_default();
+    match role {
+        "read-game-state" => {
+            let link = SharedMemoryLink::<GameState, ReadOnly>::open(name)?;
+            // SAFETY: the parent does not write while the child reads.
+            let state = unsafe { *link.get() };
+            println!("score={} lives={}", state.score, state.lives);
+        }
+        "bump-score" => {
+            let mut link = SharedMemoryLink::<GameState, ReadWrite>::open_existing(name)?;
+            // SAFETY: the parent does not touch the region while the child runs.
+            unsafe { link.get_mut().score += 1 };
+        }
+        "create-game-state" => {
+            println!(
+                "{}",
+                kind(SharedMemoryLink::<GameState, ReadWrite>::create(name))
+            );
+        }
+        "get-or-create" => {
+            let mut link = SharedMemoryLink::<GameState, ReadWrite>::get_or_create(name)?;
+            // SAFETY: the parent does not touch the region while the child runs.
+            let state = unsafe { link.get_mut() };
+            println!("score={} lives={}", state.score, state.lives);
+            state.lives = 9;
+        }
+        "open" => println!(
+            "{}",
+            kind(SharedMemoryLink::<GameState, ReadOnly>::open(name))
+        ),
+        "open-existing" => {
+            println!(
+                "{}",
+                kind(SharedMemoryLink::<GameState, ReadWrite>::open_existing(
+                    name
+                ))
+            );
+        }
+        "open-zst" => println!("{}", kind(SharedMemoryLink::<(), ReadOnly>::open(name))),
+        "open-large" => println!("{}", kind(SharedMemoryLink::<Large, ReadOnly>::open(name))),
+        "get-or-create-large" => {
+            println!(
+                "{}",
+                kind(SharedMemoryLink::<Large, ReadWrite>::get_or_create(name))
+            );
+        }
+        "create-and-exit" => {
+            let mut link = SharedMemoryLink::<GameState, ReadWrite>::create(name)?;
+            // SAFETY: nobody else knows the region yet.
+            unsafe { link.get_mut().score = 5 };
+            println!("created");
+        }
+        "hold" => {
+            let mut link = SharedMemoryLink::<GameState, ReadWrite>::create(name)?;
+            // SAFETY: nobody else knows the region yet.
+            unsafe {
+                *link.get_mut() = GameState {
+                    score: 77,
+                    lives: 1,
+                }
+            };
+            println!("ready");
+            std::io::stdout().flush()?;
+            // Hold the region until told to go, the pipe closes, or the parent kills us.
+            std::io::stdin().read_line(&mut String::new())?;
+        }
+        "verify-and-bump" => {
+            let seed: u8 = args[1].parse()?;
+            let mut link = SharedMemoryLink::<Mib, ReadWrite>::open_existing(name)?;
+            // SAFETY: the parent does not touch the region while the child runs.
+            let bytes = unsafe { link.get_mut() };
+            check_pattern(bytes, seed).map_err(|failed| format!("{failed:?}"))?;
+            fill_pattern(bytes, seed.wrapping_add(1));
+            println!("ok");
+        }
+        #[cfg(target_pointer_width = "64")]
+        "read-huge" => {
+            let link = SharedMemoryLink::<[u8; ABOVE_4_GIB], ReadOnly>::open(name)?;
+            // SAFETY: the parent does not write while the child reads.
+            let bytes = unsafe { link.get() };
+            let probes: Vec<String> = HUGE_PROBES
+                .iter()
+                .map(|&at| bytes[at].to_string())
+                .collect();
+            println!("{}", probes.join(" "));
+        }
+        #[cfg(any(windows, target_os = "linux"))]
+        "cycles" => {
+            let cycles: usize = name.parse()?;
+            let cycle = |i: usize| -> Result<(), SharedMemoryError> {
+                let name = format!("Local\\wsm_cycle_{}_{i}", std::process::id());
+                let mut link = SharedMemoryLink::<[u8; 4096], ReadWrite>::create(&name)?;
+                // SAFETY: nobody else knows the region.
+                unsafe { link.get_mut()[i % 4096] = 1 };
+                let reader = SharedMemoryLink::<[u8; 4096], ReadOnly>::open(&name)?;
+                // SAFETY: as above.
+                assert_eq!(unsafe { reader.get() }[i % 4096], 1);
+                Ok(())
+            };
+            // Warm up first, so that lazily made process state (heaps, caches) is not counted.
+            (0..100).try_for_each(cycle)?;
+            let before = resource_counts();
+            (0..cycles).try_for_each(cycle)?;
+            println!("{before} {}", resource_counts());
+        }
+        _ => return Err(format!("unknown role {role}").into()),
+    }
+    Ok(())
+}
+
+/// Handles (Windows), or descriptors and mappings (Linux), that this process has open.
+#[cfg(windows)]
+fn resource_counts() -> String {
+    use windows::Win32::System::Threading::{GetCurrentProcess, GetProcessHandleCount};
+    let mut count = 0;
+    // SAFETY: the pseudo-handle of the current process needs no closing; `count` is a u32.
+    unsafe { GetProcessHandleCount(GetCurrentProcess(), &mut count) }
+        .expect("GetProcessHandleCount");
+    format!("handles={count}")
+}
+
+/// Handles (Windows), or descriptors and mappings (Linux), that this process has open.
+#[cfg(target_os = "linux")]
+fn resource_counts() -> String {
+    let fds = std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .count();
+    let maps = std::fs::read_to_string("/proc/self/maps")
+        .expect("/proc/self/maps")
+        .lines()
+        .count();
+    format!("fds={fds},maps={maps}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers.
+
+/// A name no other test, nor another run of this suite, uses.
+fn unique_name(tag: &str) -> String {
+    format!("Local\\wsm_test_{}_{tag}", std::process::id())
+}
+
+/// What a result was, in the words the tests compare.
+fn kind<T>(result: Result<T, SharedMemoryError>) -> String {
+    match result {
+        Ok(_) => "opened".into(),
+        Err(SharedMemoryError::OpenMapping(cause)) if is_not_found(&cause) => {
+            "OpenMapping not-found".into()
+        }
+        Err(SharedMemoryError::AlreadyExists) => "AlreadyExists".into(),
+        Err(SharedMemoryError::InvalidName { .. }) => "InvalidName".into(),
+        Err(SharedMemoryError::Alignment { align, .. }) => format!("Alignment {align}"),
+        Err(SharedMemoryError::SizeMismatch {
+            required, actual, ..
+        }) => {
+            format!("SizeMismatch required={required} actual={actual}")
+        }
+        Err(other) => format!("unexpected: {other}"),
+    }
+}
+
+#[cfg(windows)]
+fn is_not_found(error: &win_shared_memory::OsError) -> bool {
+    error.code() == windows::Win32::Foundation::ERROR_FILE_NOT_FOUND.to_hresult()
+}
+
+#[cfg(unix)]
+fn is_not_found(error: &win_shared_memory::OsError) -> bool {
+    error.kind() == std::io::ErrorKind::NotFound
+}
+
+/// On Linux, checks that no POSIX object is left under the name: nothing leaked in /dev/shm.
+#[cfg(target_os = "linux")]
+fn expect_no_shm_object(name: &str) -> Outcome {
+    let file = format!("/dev/shm/{}", name.trim_start_matches("Local\\"));
+    match std::path::Path::new(&file).exists() {
+        true => Err(format!("{file} is left behind").into()),
+        false => Ok(()),
+    }
+}
+
+/// Elsewhere the OS itself removes what nobody holds; the tests' opens check that.
+#[cfg(not(target_os = "linux"))]
+fn expect_no_shm_object(_name: &str) -> Outcome {
+    Ok(())
+}
+
+fn pattern_byte(index: usize, seed: u8) -> u8 {
+    (index.wrapping_mul(31).wrapping_add(seed as usize) & 0xFF) as u8
+}
+
+fn fill_pattern(bytes: &mut [u8], seed: u8) {
+    for (index, byte) in bytes.iter_mut().enumerate() {
+        *byte = pattern_byte(index, seed);
+    }
+}
+
+fn check_pattern(bytes: &[u8], seed: u8) -> Outcome {
+    match bytes
+        .iter()
+        .enumerate()
+        .position(|(index, &byte)| byte != pattern_byte(index, seed))
+    {
+        Some(index) => Err(format!(
+            "byte {index} is {}, not {}",
+            bytes[index],
+            pattern_byte(index, seed)
+        )
+        .into()),
+        None => Ok(()),
+    }
+}
+
+fn expect_eq<T: PartialEq<U> + std::fmt::Debug, U: std::fmt::Debug>(
+    actual: T,
+    expected: U,
+) -> Outcome {
+    if actual == expected {
+        Ok(())
+    } else {
+        Err(format!("expected {expected:?}, got {actual:?}").into())
+    }
+}
+
+/// Runs this binary in `role` to the end and returns what it printed, trimmed.
+fn run_child(role: &str, args: &[&str]) -> Result<String, Failed> {
+    let output = child_command(role, args)
+        .stderr(Stdio::inherit())
+        .output()?;
+    if !output.status.success() {
+        return Err(format!("child {role} exited with {}", output.status).into());
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+fn spawn_child(role: &str, args: &[&str]) -> Result<Peer, Failed> {
+    Peer::spawn(child_command(role, args))
+}
+
+fn child_command(role: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(std::env::current_exe().expect("the test binary's path"));
+    command.env(ROLE_VAR, role).args(args);
+    command
+}
+
+/// A child process that the test talks to line by line; killed if the test fails first.
+struct Peer {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Peer {
+    fn spawn(mut command: Command) -> Result<Self, Failed> {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        Ok(Self {
+            child,
+            stdin,
+            stdout,
+        })
+    }
+
+    fn expect_line(&mut self, expected: &str) -> Outcome {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line)?;
+        expect_eq(line.trim(), expected)
+    }
+
+    fn send(&mut self, line: &str) -> Outcome {
+        let stdin = self.stdin.as_mut().expect("stdin is open until finish");
+        writeln!(stdin, "{line}")?;
+        Ok(stdin.flush()?)
+    }
+
+    /// Closes the child's stdin, which tells a child still waiting for a line to finish, and
+    /// checks that it succeeded.
+    fn finish(mut self) -> Outcome {
+        self.stdin = None;
+        let status = self.child.wait()?;
+        expect_eq(status.code(), Some(0))
+    }
+
+    /// Kills the child (SIGKILL, or TerminateProcess on Windows) and reaps it.
+    fn kill(&mut self) -> Outcome {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
