@@ -510,7 +510,7 @@ fn child(role: &str, args: &[String]) -> Result<(), Box<dyn std::error::Error>> 
             // Warm up first, so that lazily made process state (heaps, caches) is not counted.
             (0..100).try_for_each(cycle)?;
             let before = resource_counts();
-            (0..cycles).try_for_each(cycle)?;
+            (100..100 + cycles).try_for_each(cycle)?;
             println!("{before} {}", resource_counts());
         }
         _ => return Err(format!("unknown role {role}").into()),

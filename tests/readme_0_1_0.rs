@@ -1,0 +1,57 @@
+//! The code blocks of the 0.1.0 README, unchanged: code written against 0.1.0 must compile and
+//! behave as that README says.
+
+use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryError, SharedMemoryLink};
+
+#[repr(C)]
+struct GameState {
+    score: u32,
+    lives: u8,
+}
+
+#[test]
+fn the_0_1_0_readme_examples_compile_and_behave() {
+    // "Creating a region (writer process)"
+    // Create a fresh, zero-initialised region. Fails if the name is already taken.
+    let mut link: SharedMemoryLink<GameState, ReadWrite> =
+        SharedMemoryLink::create("Local\\my_game_state").expect("failed to create shared memory");
+
+    unsafe {
+        let state = link.get_mut();
+        state.score = 42;
+        state.lives = 3;
+    }
+
+    // "Use `get_or_create` instead if you want to open the region when it already exists"
+    let mut second: SharedMemoryLink<GameState, ReadWrite> =
+        SharedMemoryLink::get_or_create("Local\\my_game_state").unwrap();
+    assert_eq!(unsafe { second.get_mut() }.score, 42);
+
+    // "Opening a region (reader process)"
+    let reader: SharedMemoryLink<GameState, ReadOnly> =
+        SharedMemoryLink::open("Local\\my_game_state").expect("game not running");
+
+    let state = unsafe { reader.get() };
+    println!("score: {}, lives: {}", state.score, state.lives);
+    assert_eq!((state.score, state.lives), (42, 3));
+
+    // "Opening an existing region for read-write"
+    let mut link2: SharedMemoryLink<GameState, ReadWrite> =
+        SharedMemoryLink::open_existing("Local\\my_game_state").expect("region not found");
+
+    unsafe {
+        link2.get_mut().score += 1;
+    }
+    assert_eq!(unsafe { reader.get() }.score, 43);
+
+    // "Error handling": `create` on a taken name.
+    assert!(matches!(
+        SharedMemoryLink::<GameState, ReadWrite>::create("Local\\my_game_state"),
+        Err(SharedMemoryError::AlreadyExists)
+    ));
+    drop((link, second, reader, link2));
+    assert!(matches!(
+        SharedMemoryLink::<GameState, ReadOnly>::open("Local\\my_game_state"),
+        Err(SharedMemoryError::OpenMapping(_))
+    ));
+}
