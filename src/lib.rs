@@ -52,3 +52,8 @@ mod sys;
 pub use access::{Access, ReadOnly, ReadWrite};
 pub use error::{OsError, SharedMemoryError};
 pub use link::SharedMemoryLink;
+
+/// The README's code blocks, compiled as doctests so that it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
