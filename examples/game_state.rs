@@ -35,7 +35,9 @@ fn writer() -> Result<(), Box<dyn std::error::Error>> {
     println!("writer: published score 42, lives 3 in {NAME}");
 
     // The region lives while `link` does, so the reader finds it.
-    let status = Command::new(std::env::current_exe()?).arg("reader").status()?;
+    let status = Command::new(std::env::current_exe()?)
+        .arg("reader")
+        .status()?;
     if !status.success() {
         return Err(format!("the reader failed: {status}").into());
     }

@@ -112,6 +112,18 @@ fn main() {
         "create_drop_cycles_leak_nothing",
         create_drop_cycles_leak_nothing,
     ));
+    #[cfg(target_os = "linux")]
+    trials.push(Trial::test(
+        "regions_are_created_owner_only",
+        regions_are_created_owner_only,
+    ));
+    trials.push(
+        Trial::test(
+            "killing_holders_at_random_points_leaks_nothing",
+            killing_holders_at_random_points_leaks_nothing,
+        )
+        .with_ignored_flag(true),
+    );
     #[cfg(windows)]
     trials.extend([
         Trial::test(
@@ -348,6 +360,70 @@ fn a_killed_sole_holders_name_is_free_again() -> Outcome {
     expect_eq(unsafe { *link.get() }, GameState { score: 0, lives: 0 })
 }
 
+#[cfg(target_os = "linux")]
+fn regions_are_created_owner_only() -> Outcome {
+    use std::os::unix::fs::PermissionsExt;
+    let name = unique_name("mode");
+    let _link = SharedMemoryLink::<GameState, ReadWrite>::create(&name)?;
+    let file = format!("/dev/shm/{}", name.trim_start_matches("Local\\"));
+    expect_eq(std::fs::metadata(file)?.permissions().mode() & 0o777, 0o600)
+}
+
+/// How many holders the stress run kills; `WSM_STRESS_KILLS` overrides it.
+const STRESS_KILLS: usize = 1000;
+
+/// The names the stress run's children fight over.
+const STRESS_NAMES: usize = 4;
+
+/// Kills children at random points while they create, open and drop a few shared names, then
+/// checks that every name can be created again and that nothing is left once it is dropped.
+fn killing_holders_at_random_points_leaks_nothing() -> Outcome {
+    let kills = match std::env::var("WSM_STRESS_KILLS") {
+        Ok(count) => count
+            .parse()
+            .map_err(|_| "WSM_STRESS_KILLS is not a number")?,
+        Err(_) => STRESS_KILLS,
+    };
+    let prefix = unique_name("stress");
+    let mut random = Xorshift::seeded();
+    for _ in 0..kills {
+        let mut churner = spawn_child("churn", &[&prefix])?;
+        churner.expect_line("churning")?;
+        std::thread::sleep(std::time::Duration::from_micros(random.below(3000)));
+        churner.kill()?;
+    }
+    for index in 0..STRESS_NAMES {
+        let name = format!("{prefix}_{index}");
+        let link = SharedMemoryLink::<Mib, ReadWrite>::create(&name)?;
+        // SAFETY: nobody else holds the region: every churner is dead.
+        if unsafe { link.get() }.iter().any(|&byte| byte != 0) {
+            return Err(format!("{name} was created again but is not zero-filled").into());
+        }
+        drop(link);
+        expect_no_shm_object(&name)?;
+    }
+    Ok(())
+}
+
+/// A small, seedable random number generator: the stress run only needs kill times that vary.
+struct Xorshift(u64);
+
+impl Xorshift {
+    fn seeded() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |since| since.subsec_nanos());
+        Self(u64::from(nanos) | 1)
+    }
+
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % bound
+    }
+}
+
 /// 10 000 create/map/drop cycles, in a child so that no other test's handles blur the count.
 #[cfg(any(windows, target_os = "linux"))]
 fn create_drop_cycles_leak_nothing() -> Outcome {
@@ -482,6 +558,17 @@ fn child(role: &str, args: &[String]) -> Result<(), Box<dyn std::error::Error>> 
             check_pattern(bytes, seed).map_err(|failed| format!("{failed:?}"))?;
             fill_pattern(bytes, seed.wrapping_add(1));
             println!("ok");
+        }
+        "churn" => {
+            println!("churning");
+            std::io::stdout().flush()?;
+            for round in 0.. {
+                let name = format!("{name}_{}", round % STRESS_NAMES);
+                let mut link = SharedMemoryLink::<Mib, ReadWrite>::get_or_create(&name)?;
+                // SAFETY: the churners write the same bytes; nobody reads them as a value.
+                unsafe { link.get_mut()[round % MIB] = 1 };
+                let _reader = SharedMemoryLink::<Mib, ReadOnly>::open(&name)?;
+            }
         }
         #[cfg(target_pointer_width = "64")]
         "read-huge" => {
