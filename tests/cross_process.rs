@@ -606,14 +606,57 @@ fn child(role: &str, args: &[String]) -> Result<(), Box<dyn std::error::Error>> 
 }
 
 /// Handles (Windows), or descriptors and mappings (Linux), that this process has open.
+///
+/// Wine's GetProcessHandleCount always answers 0, so the handles are also counted by asking
+/// GetHandleInformation about every handle value a small process uses; on Windows both count.
 #[cfg(windows)]
 fn resource_counts() -> String {
+    use windows::Win32::Foundation::{GetHandleInformation, HANDLE};
     use windows::Win32::System::Threading::{GetCurrentProcess, GetProcessHandleCount};
-    let mut count = 0;
-    // SAFETY: the pseudo-handle of the current process needs no closing; `count` is a u32.
-    unsafe { GetProcessHandleCount(GetCurrentProcess(), &mut count) }
+    let mut reported = 0;
+    // SAFETY: the pseudo-handle of the current process needs no closing; `reported` is a u32.
+    unsafe { GetProcessHandleCount(GetCurrentProcess(), &mut reported) }
         .expect("GetProcessHandleCount");
-    format!("handles={count}")
+    let probed = (4..0x10000_usize)
+        .step_by(4)
+        .filter(|&value| {
+            let mut flags = 0;
+            // SAFETY: GetHandleInformation only looks the value up in the handle table; an
+            // invalid value is an error, not undefined behaviour.
+            unsafe { GetHandleInformation(HANDLE(value as *mut _), &mut flags) }.is_ok()
+        })
+        .count();
+    format!(
+        "handles={reported},probed={probed},views={}",
+        mapped_views()
+    )
+}
+
+/// The mapped views in this process's address space, found by walking it with VirtualQuery.
+#[cfg(windows)]
+fn mapped_views() -> usize {
+    use windows::Win32::System::Memory::{MEM_MAPPED, MEMORY_BASIC_INFORMATION, VirtualQuery};
+    let mut views = 0;
+    let mut address = 0_usize;
+    loop {
+        let mut info = MEMORY_BASIC_INFORMATION::default();
+        // SAFETY: VirtualQuery only describes the address space; `info` is the buffer it fills,
+        // of the size passed.
+        let written = unsafe {
+            VirtualQuery(
+                Some(address as *const _),
+                &mut info,
+                size_of::<MEMORY_BASIC_INFORMATION>(),
+            )
+        };
+        if written == 0 {
+            return views;
+        }
+        if info.Type == MEM_MAPPED && info.AllocationBase == info.BaseAddress {
+            views += 1;
+        }
+        address = info.BaseAddress as usize + info.RegionSize;
+    }
 }
 
 /// Handles (Windows), or descriptors and mappings (Linux), that this process has open.

@@ -288,7 +288,10 @@ mod lifetime {
 
     /// What joining an object found; without holder locks, always that it was joined. The
     /// other outcomes are Linux's, named here so that the caller is the same everywhere.
-    #[allow(dead_code, reason = "without holder locks nothing is stale or vanishes")]
+    #[allow(
+        dead_code,
+        reason = "without holder locks nothing is stale or vanishes"
+    )]
     pub(super) enum Join {
         Joined,
         Stale,
