@@ -142,15 +142,7 @@ fn main() {
 // The tests.
 
 fn read_only_open_sees_the_creators_data() -> Outcome {
-    let name = unique_name("read_only");
-    let mut link = SharedMemoryLink::<GameState, ReadWrite>::create(&name)?;
-    // SAFETY: no other process touches the region yet.
-    unsafe {
-        *link.get_mut() = GameState {
-            score: 42,
-            lives: 3,
-        }
-    };
+    let (name, _link) = publish("read_only", 42, 3)?;
     expect_eq(run_child("read-game-state", &[&name])?, "score=42 lives=3")
 }
 
@@ -164,10 +156,7 @@ fn open_existing_writes_are_seen_by_the_creator() -> Outcome {
 }
 
 fn create_on_a_taken_name_is_already_exists() -> Outcome {
-    let name = unique_name("taken");
-    let mut link = SharedMemoryLink::<GameState, ReadWrite>::create(&name)?;
-    // SAFETY: no other process touches the region yet.
-    unsafe { link.get_mut().score = 7 };
+    let (name, link) = publish("taken", 7, 0)?;
     expect_eq(run_child("create-game-state", &[&name])?, "AlreadyExists")?;
     // The failed create must neither reset the region nor take it away.
     // SAFETY: the child has exited.
@@ -176,15 +165,7 @@ fn create_on_a_taken_name_is_already_exists() -> Outcome {
 }
 
 fn get_or_create_opens_the_existing_region_with_its_contents() -> Outcome {
-    let name = unique_name("get_or_create");
-    let mut link = SharedMemoryLink::<GameState, ReadWrite>::create(&name)?;
-    // SAFETY: no other process touches the region yet.
-    unsafe {
-        *link.get_mut() = GameState {
-            score: 11,
-            lives: 2,
-        }
-    };
+    let (name, link) = publish("get_or_create", 11, 2)?;
     expect_eq(run_child("get-or-create", &[&name])?, "score=11 lives=2")?;
     // SAFETY: the child has exited.
     expect_eq(unsafe { link.get() }.lives, 9)
@@ -674,6 +655,19 @@ fn resource_counts() -> String {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers.
+
+/// Creates a fresh region under a unique name and writes a `GameState` into it.
+fn publish(
+    tag: &str,
+    score: u32,
+    lives: u8,
+) -> Result<(String, SharedMemoryLink<GameState, ReadWrite>), Failed> {
+    let name = unique_name(tag);
+    let mut link = SharedMemoryLink::<GameState, ReadWrite>::create(&name)?;
+    // SAFETY: nobody else knows the region yet.
+    unsafe { *link.get_mut() = GameState { score, lives } };
+    Ok((name, link))
+}
 
 /// A name no other test, nor another run of this suite, uses.
 fn unique_name(tag: &str) -> String {

@@ -553,28 +553,13 @@ impl WineEnv {
     /// reported as an error.
     fn wait_for_wineserver(&self) -> Result {
         let mut cmd = self.wineserver("-w");
-        println!("$ {}", show(&cmd));
-        let mut child = cmd.spawn().context("cannot start `wineserver -w`")?;
-        let started = Instant::now();
-        loop {
-            if child
-                .try_wait()
-                .context("waiting for wineserver")?
-                .is_some()
-            {
-                return Ok(());
-            }
-            if started.elapsed() > WINESERVER_GRACE {
-                let _ = child.kill();
-                let _ = child.wait();
-                self.kill_all();
-                bail!(
-                    "Wine processes were still running {} s after the run \
-                     (leaked by a test?); killed them",
-                    WINESERVER_GRACE.as_secs()
-                );
-            }
-            sleep(Duration::from_millis(100));
+        match self.spawn_bounded(&mut cmd, WINESERVER_GRACE)? {
+            Some(_) => Ok(()),
+            None => bail!(
+                "Wine processes were still running {} s after the run \
+                 (leaked by a test?); killed them",
+                WINESERVER_GRACE.as_secs()
+            ),
         }
     }
 
@@ -591,6 +576,20 @@ impl WineEnv {
     /// dialog would otherwise hang the run until CI's own, much later,
     /// timeout.
     fn run_bounded(&self, cmd: &mut Command, limit: Duration) -> Result {
+        match self.spawn_bounded(cmd, limit)? {
+            Some(st) if st.success() => Ok(()),
+            Some(st) => bail!("`{}` failed ({st})", brief(cmd)),
+            None => bail!(
+                "`{}` did not finish within {} s; killed it and all Wine processes",
+                brief(cmd),
+                limit.as_secs()
+            ),
+        }
+    }
+
+    /// Runs `cmd` for at most `limit`; its exit status, or `None` when it ran
+    /// out of time and was killed with every Wine process of the prefix.
+    fn spawn_bounded(&self, cmd: &mut Command, limit: Duration) -> Result<Option<ExitStatus>> {
         println!("$ {}", show(cmd));
         let mut child = cmd.spawn().context(format_args!(
             "cannot start `{}`",
@@ -599,20 +598,13 @@ impl WineEnv {
         let started = Instant::now();
         loop {
             if let Some(st) = child.try_wait().context("waiting for a child")? {
-                if !st.success() {
-                    bail!("`{}` failed ({st})", brief(cmd));
-                }
-                return Ok(());
+                return Ok(Some(st));
             }
             if started.elapsed() > limit {
                 let _ = child.kill();
                 let _ = child.wait();
                 self.kill_all();
-                bail!(
-                    "`{}` did not finish within {} s; killed it and all Wine processes",
-                    brief(cmd),
-                    limit.as_secs()
-                );
+                return Ok(None);
             }
             sleep(Duration::from_millis(100));
         }
