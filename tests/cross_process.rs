@@ -113,10 +113,16 @@ fn main() {
         create_drop_cycles_leak_nothing,
     ));
     #[cfg(target_os = "linux")]
-    trials.push(Trial::test(
-        "regions_are_created_owner_only",
-        regions_are_created_owner_only,
-    ));
+    trials.extend([
+        Trial::test(
+            "regions_are_created_owner_only",
+            regions_are_created_owner_only,
+        ),
+        Trial::test(
+            "another_programs_region_is_used_and_left_alone",
+            another_programs_region_is_used_and_left_alone,
+        ),
+    ]);
     trials.push(
         Trial::test(
             "killing_holders_at_random_points_leaks_nothing",
@@ -348,6 +354,25 @@ fn regions_are_created_owner_only() -> Outcome {
     let _link = SharedMemoryLink::<GameState, ReadWrite>::create(&name)?;
     let file = format!("/dev/shm/{}", name.trim_start_matches("Local\\"));
     expect_eq(std::fs::metadata(file)?.permissions().mode() & 0o777, 0o600)
+}
+
+/// A POSIX object made by a program that does not use this crate (no holder locks) is read
+/// and written like any region, and never removed: its maker decides when it goes.
+#[cfg(target_os = "linux")]
+fn another_programs_region_is_used_and_left_alone() -> Outcome {
+    let name = unique_name("foreign");
+    let file = format!("/dev/shm/{}", name.trim_start_matches("Local\\"));
+    std::fs::write(&file, [1, 2, 3, 4, 5, 6, 7, 8])?;
+    let reader = SharedMemoryLink::<[u8; 8], ReadOnly>::open(&name)?;
+    let mut writer = SharedMemoryLink::<[u8; 8], ReadWrite>::get_or_create(&name)?;
+    // SAFETY: nothing else touches the region.
+    unsafe { writer.get_mut()[0] = 9 };
+    // SAFETY: as above.
+    expect_eq(unsafe { *reader.get() }, [9, 2, 3, 4, 5, 6, 7, 8])?;
+    drop((reader, writer));
+    let left = std::fs::read(&file);
+    std::fs::remove_file(&file)?;
+    expect_eq(left?, vec![9, 2, 3, 4, 5, 6, 7, 8])
 }
 
 /// How many holders the stress run kills; `WSM_STRESS_KILLS` overrides it.

@@ -4,9 +4,10 @@
 //! On Linux every holder keeps a shared `flock` on its descriptor; the kernel drops it when the
 //! process exits, however it exits. The holder that can turn its lock exclusive is the last one
 //! and unlinks the name. A name whose object nobody holds was left by a crashed process: it is
-//! stale, and the next `create` or `open` removes it. A new object is made unnamed (`O_TMPFILE`),
-//! locked and sized first, and only then linked under its name, so no opener ever sees it
-//! half-made.
+//! stale, and the next `create` or `open` of that name removes it. A new object is made unnamed
+//! (`O_TMPFILE`), marked, locked and allocated first, and only then linked under its name, so no
+//! opener ever sees it half-made. Objects that other programs made carry no mark: they are used
+//! as they are and never removed.
 //!
 //! Other Unix systems (macOS) do not support `flock` on shared memory descriptors: there the
 //! link that created a region unlinks its name on drop, and a crashed creator leaves its name
@@ -187,11 +188,15 @@ mod lifetime {
 
     use std::os::fd::{AsRawFd, OwnedFd};
 
-    use rustix::fs::{AtFlags, CWD, FlockOperation, OFlags};
+    use rustix::fs::{AtFlags, CWD, FallocateFlags, FlockOperation, Mode, OFlags};
     use rustix::io::Errno;
     use rustix::shm;
 
     use super::OWNER_ONLY;
+
+    /// The mark of an object the crate made, and its mode: owner-only, marked.
+    const MARK: Mode = Mode::SVTX;
+    const MARKED: Mode = OWNER_ONLY.union(MARK);
 
     /// Where glibc and rustix keep POSIX shared memory objects.
     const SHM_DIR: &str = "/dev/shm";
@@ -214,8 +219,11 @@ mod lifetime {
             OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
             OWNER_ONLY,
         )?;
+        rustix::fs::fchmod(&fd, MARKED)?;
         rustix::fs::flock(&fd, FlockOperation::LockShared)?;
-        rustix::fs::ftruncate(&fd, size)?;
+        // Allocated, not only sized: a full /dev/shm is an error here rather than a SIGBUS at
+        // the first write, as Windows commits a section's memory when it creates it.
+        rustix::fs::fallocate(&fd, FallocateFlags::empty(), 0, size)?;
         let unnamed = format!("/proc/self/fd/{}", fd.as_raw_fd());
         match rustix::fs::linkat(
             CWD,
@@ -231,13 +239,21 @@ mod lifetime {
     }
 
     /// Takes a holder's lock on an object just opened under `name`.
+    ///
+    /// An object that another program made (unmarked) has no holder locks: it is joined as it
+    /// is and never removed, as its maker decides its lifetime.
     pub(super) fn join(fd: &OwnedFd, name: &str) -> std::io::Result<Join> {
         if rustix::fs::flock(fd, FlockOperation::NonBlockingLockExclusive).is_ok() {
-            remove_name_if_ours(fd, name);
-            return Ok(Join::Stale);
+            if is_marked(fd) {
+                remove_name_if_ours(fd, name);
+                return Ok(Join::Stale);
+            }
+            // Turn the exclusive lock into a holder's, for the crate's other links to see.
+            lock_shared(fd)?;
+            return Ok(Join::Joined);
         }
         // Blocks only while a last holder is unlinking the object, a few system calls.
-        rustix::fs::flock(fd, FlockOperation::LockShared)?;
+        lock_shared(fd)?;
         Ok(if is_named(fd, name) {
             Join::Joined
         } else {
@@ -245,10 +261,21 @@ mod lifetime {
         })
     }
 
-    /// Lets go of an object; the last holder removes its name.
+    /// Lets go of an object; the last holder of an object the crate made removes its name.
     pub(super) fn leave(fd: &OwnedFd, name: &str, _created: bool) {
-        if rustix::fs::flock(fd, FlockOperation::NonBlockingLockExclusive).is_ok() {
+        if rustix::fs::flock(fd, FlockOperation::NonBlockingLockExclusive).is_ok() && is_marked(fd)
+        {
             remove_name_if_ours(fd, name);
+        }
+    }
+
+    /// A blocking shared lock, resumed when a signal interrupts the wait.
+    fn lock_shared(fd: &OwnedFd) -> std::io::Result<()> {
+        loop {
+            match rustix::fs::flock(fd, FlockOperation::LockShared) {
+                Err(Errno::INTR) => continue,
+                result => return Ok(result?),
+            }
         }
     }
 
@@ -259,6 +286,12 @@ mod lifetime {
         if is_named(fd, name) {
             let _ = shm::unlink(name);
         }
+    }
+
+    /// Whether the crate made the object: it marks its objects with the sticky bit, which
+    /// means nothing for a regular file and which other programs do not set.
+    fn is_marked(fd: &OwnedFd) -> bool {
+        rustix::fs::fstat(fd).is_ok_and(|stat| stat.st_mode & MARK.bits() != 0)
     }
 
     /// Whether `name` still names the object open as `fd`.
