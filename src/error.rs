@@ -57,8 +57,9 @@ pub enum SharedMemoryError {
     #[error("cannot create the shared memory region: the name is already taken")]
     AlreadyExists,
 
-    /// The region's size cannot be addressed by this process (a size above `isize::MAX`
-    /// bytes, which only a 32-bit process can meet).
+    /// The region's size cannot be addressed by this process. Kept from 0.1.0, where it meant
+    /// a size above 4 GiB; a typed link's size always fits, so no constructor returns it
+    /// today.
     #[error("the shared memory region is larger than this process can address")]
     SizeTooLarge,
 

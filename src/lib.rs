@@ -4,7 +4,7 @@
 //! by name: a Windows named file mapping (`CreateFileMappingW`, `OpenFileMappingW`,
 //! `MapViewOfFile`), or a POSIX shared memory object on Unix. Dropping the link unmaps the view
 //! and closes the handle; the region lives as long as any process holds it, and no longer, on
-//! every platform and even when a holder crashes.
+//! Windows and Linux even when a holder crashes (macOS: see the README).
 //!
 //! The API is that of win-shared-memory 0.1.0, unchanged, with its mistakes fixed: names that
 //! would be truncated are refused, a region smaller than `T` is refused before it is mapped,

@@ -190,7 +190,7 @@ impl<T> SharedMemoryLink<T, ReadWrite> {
         name: &str,
     ) -> Result<(RegionName, sys::Section, Disposition), SharedMemoryError> {
         let name = validate::<T>(name)?;
-        let (section, disposition) = sys::Section::create_or_open(&name, region_size::<T>())
+        let (section, disposition) = sys::Section::create_or_open(&name, region_size_u64::<T>())
             .map_err(SharedMemoryError::CreateMapping)?;
         Ok((name, section, disposition))
     }
@@ -202,7 +202,9 @@ impl<T, A: Access> SharedMemoryLink<T, A> {
     /// # Safety
     ///
     /// While the reference lives, no process may write the region (that would be a data race),
-    /// and the region's bytes must be a valid `T`: for a region that another process writes,
+    /// except through atomics or other `UnsafeCell` fields of `T`, and those only through a
+    /// `ReadWrite` link: a `ReadOnly` link's view is mapped read-only, and writing it faults.
+    /// The region's bytes must be a valid `T`: for a region that another process writes,
     /// every bit pattern should be a valid `T` (plain integers and floats, not `bool`, enums
     /// or references).
     ///
@@ -234,10 +236,8 @@ impl<T, A: Access> SharedMemoryLink<T, A> {
 
     /// Maps the section and wraps it up.
     fn map(name: RegionName, section: sys::Section) -> Result<Self, SharedMemoryError> {
-        let len =
-            usize::try_from(region_size::<T>()).map_err(|_| SharedMemoryError::SizeTooLarge)?;
         let mapping = section
-            .map(len, A::WRITABLE)
+            .map(region_size::<T>(), A::WRITABLE)
             .map_err(SharedMemoryError::MapView)?;
         Ok(Self {
             mapping,
@@ -272,9 +272,13 @@ fn validate<T>(name: &str) -> Result<RegionName, SharedMemoryError> {
 
 /// The bytes a region for `T` has: `T`'s size, and one byte for a zero-sized `T`, since no OS
 /// makes empty regions.
-fn region_size<T>() -> u64 {
-    // A type's size is at most `isize::MAX`, which always fits in a u64.
-    size_of::<T>().max(1) as u64
+fn region_size<T>() -> usize {
+    size_of::<T>().max(1)
+}
+
+/// [`region_size`] as the OS takes it: a type's size is at most `isize::MAX`, so it fits.
+fn region_size_u64<T>() -> u64 {
+    region_size::<T>() as u64
 }
 
 /// Refuses a section too small for `T` before any view of it is made.
@@ -289,10 +293,10 @@ fn check_size<T>(name: &RegionName, section: &sys::Section) -> Result<(), Shared
             name: name.as_str().to_owned(),
             source,
         })?;
-    if actual < region_size::<T>() {
+    if actual < region_size_u64::<T>() {
         return Err(SharedMemoryError::SizeMismatch {
             name: name.as_str().to_owned(),
-            required: size_of::<T>().max(1),
+            required: region_size::<T>(),
             actual,
         });
     }

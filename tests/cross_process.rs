@@ -4,6 +4,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryError, SharedMemoryLink};
@@ -297,7 +298,9 @@ fn bad_names_and_alignments_are_refused() -> Outcome {
 
 fn create_after_already_exists_still_creates() -> Outcome {
     // A failed create leaves ERROR_ALREADY_EXISTS as the thread's last error on Windows; the
-    // next create in the same thread must not mistake it for its own.
+    // next create in the same thread must not mistake it for its own. A regression guard:
+    // Wine's CreateFileMappingW sets the last error on success too, so only a Windows whose
+    // call leaves it alone could show the bug.
     let taken = unique_name("last_error_taken");
     let _link = SharedMemoryLink::<u32, ReadWrite>::create(&taken)?;
     expect_eq(
@@ -378,6 +381,9 @@ fn another_programs_region_is_used_and_left_alone() -> Outcome {
 /// How many holders the stress run kills; `WSM_STRESS_KILLS` overrides it.
 const STRESS_KILLS: usize = 1000;
 
+/// How many children churn at once in the stress run.
+const STRESS_CHURNERS: usize = 3;
+
 /// The names the stress run's children fight over.
 const STRESS_NAMES: usize = 4;
 
@@ -392,11 +398,24 @@ fn killing_holders_at_random_points_leaks_nothing() -> Outcome {
     };
     let prefix = unique_name("stress");
     let mut random = Xorshift::seeded();
-    for _ in 0..kills {
+    let churner = || -> Result<Peer, Failed> {
         let mut churner = spawn_child("churn", &[&prefix])?;
         churner.expect_line("churning")?;
+        Ok(churner)
+    };
+    // Several churners at once, so that creates, opens and drops race across processes; each
+    // round kills one of them at a random moment and starts another.
+    let mut churners = (0..STRESS_CHURNERS)
+        .map(|_| churner())
+        .collect::<Result<Vec<_>, _>>()?;
+    for _ in 0..kills {
         std::thread::sleep(std::time::Duration::from_micros(random.below(3000)));
-        churner.kill()?;
+        let victim = random.below(STRESS_CHURNERS as u64) as usize;
+        churners[victim].kill()?;
+        churners[victim] = churner()?;
+    }
+    for mut survivor in churners {
+        survivor.kill()?;
     }
     for index in 0..STRESS_NAMES {
         let name = format!("{prefix}_{index}");
@@ -570,9 +589,10 @@ fn child(role: &str, args: &[String]) -> Result<(), Box<dyn std::error::Error>> 
             std::io::stdout().flush()?;
             for round in 0.. {
                 let name = format!("{name}_{}", round % STRESS_NAMES);
-                let mut link = SharedMemoryLink::<Mib, ReadWrite>::get_or_create(&name)?;
-                // SAFETY: the churners write the same bytes; nobody reads them as a value.
-                unsafe { link.get_mut()[round % MIB] = 1 };
+                let link = SharedMemoryLink::<[AtomicU8; MIB], ReadWrite>::get_or_create(&name)?;
+                // SAFETY: the churners share the bytes only through atomics, and any bit
+                // pattern is a valid AtomicU8.
+                unsafe { link.get()[round % MIB].store(1, Ordering::Relaxed) };
                 let _reader = SharedMemoryLink::<Mib, ReadOnly>::open(&name)?;
             }
         }
