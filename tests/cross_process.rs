@@ -55,6 +55,10 @@ fn main() {
             open_existing_writes_are_seen_by_the_creator,
         ),
         Trial::test(
+            "racing_creates_make_exactly_one_region",
+            racing_creates_make_exactly_one_region,
+        ),
+        Trial::test(
             "create_on_a_taken_name_is_already_exists",
             create_on_a_taken_name_is_already_exists,
         ),
@@ -169,6 +173,38 @@ fn create_on_a_taken_name_is_already_exists() -> Outcome {
     // SAFETY: the child has exited.
     expect_eq(unsafe { *link.get() }, GameState { score: 7, lives: 0 })?;
     expect_eq(run_child("read-game-state", &[&name])?, "score=7 lives=0")
+}
+
+/// Processes that create one name at the same moment: one makes the region, the others are
+/// told it exists, and no one is left with a region that lost its name.
+fn racing_creates_make_exactly_one_region() -> Outcome {
+    const RACERS: usize = 4;
+    for round in 0..10 {
+        let name = unique_name(&format!("race_{round}"));
+        let mut racers = (0..RACERS)
+            .map(|_| spawn_child("race-create", &[&name]))
+            .collect::<Result<Vec<_>, _>>()?;
+        for racer in &mut racers {
+            racer.expect_line("ready")?;
+        }
+        for racer in &mut racers {
+            racer.send("go")?;
+        }
+        let mut answers = Vec::new();
+        for racer in &mut racers {
+            answers.push(racer.read_line()?);
+        }
+        answers.sort();
+        let mut expected = vec!["AlreadyExists".to_owned(); RACERS - 1];
+        expected.push("created".to_owned());
+        expect_eq(&answers, &expected)?;
+        // The winner's region is the one the name finds.
+        expect_eq(run_child("read-game-state", &[&name])?, "score=1 lives=0")?;
+        for racer in racers {
+            racer.finish()?;
+        }
+    }
+    Ok(())
 }
 
 fn get_or_create_opens_the_existing_region_with_its_contents() -> Outcome {
@@ -528,6 +564,27 @@ fn child(role: &str, args: &[String]) -> Result<(), Box<dyn std::error::Error>> 
                 kind(SharedMemoryLink::<GameState, ReadWrite>::create(name))
             );
         }
+        "race-create" => {
+            println!("ready");
+            std::io::stdout().flush()?;
+            std::io::stdin().read_line(&mut String::new())?;
+            let created = SharedMemoryLink::<GameState, ReadWrite>::create(name);
+            let _held = match created {
+                Ok(mut link) => {
+                    // SAFETY: only the winner writes, before anyone reads.
+                    unsafe { link.get_mut().score = 1 };
+                    println!("created");
+                    Some(link)
+                }
+                Err(error) => {
+                    println!("{}", kind::<()>(Err(error)));
+                    None
+                }
+            };
+            std::io::stdout().flush()?;
+            // Hold the region until the pipe closes.
+            std::io::stdin().read_line(&mut String::new())?;
+        }
         "get-or-create" => {
             let mut link = SharedMemoryLink::<GameState, ReadWrite>::get_or_create(name)?;
             // SAFETY: the parent does not touch the region while the child runs.
@@ -845,10 +902,14 @@ impl Peer {
         })
     }
 
-    fn expect_line(&mut self, expected: &str) -> Outcome {
+    fn read_line(&mut self) -> Result<String, Failed> {
         let mut line = String::new();
         self.stdout.read_line(&mut line)?;
-        expect_eq(line.trim(), expected)
+        Ok(line.trim().to_owned())
+    }
+
+    fn expect_line(&mut self, expected: &str) -> Outcome {
+        expect_eq(self.read_line()?, expected)
     }
 
     fn send(&mut self, line: &str) -> Outcome {

@@ -234,6 +234,11 @@ mod lifetime {
         ) {
             Ok(()) => Ok(Some(fd)),
             Err(Errno::EXIST) => Ok(None),
+            // The directory was opened, so the missing part is the descriptor's /proc entry.
+            Err(Errno::NOENT) => Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("naming a new region needs /proc mounted ({unnamed} is missing)"),
+            )),
             Err(error) => Err(error.into()),
         }
     }
@@ -254,7 +259,7 @@ mod lifetime {
         }
         // Blocks only while a last holder is unlinking the object, a few system calls.
         lock_shared(fd)?;
-        Ok(if is_named(fd, name) {
+        Ok(if is_named(fd, name)? {
             Join::Joined
         } else {
             Join::Vanished
@@ -283,7 +288,7 @@ mod lifetime {
     /// exclusively. A removed name never comes back to the same object, so once the check
     /// passes nobody else can unlink it first but another stale-remover, whose unlink fails.
     fn remove_name_if_ours(fd: &OwnedFd, name: &str) {
-        if is_named(fd, name) {
+        if is_named(fd, name).unwrap_or(false) {
             let _ = shm::unlink(name);
         }
     }
@@ -295,10 +300,12 @@ mod lifetime {
     }
 
     /// Whether `name` still names the object open as `fd`.
-    fn is_named(fd: &OwnedFd, name: &str) -> bool {
-        match (rustix::fs::fstat(fd), rustix::fs::stat(path(name).as_str())) {
-            (Ok(open), Ok(named)) => open.st_dev == named.st_dev && open.st_ino == named.st_ino,
-            _ => false,
+    fn is_named(fd: &OwnedFd, name: &str) -> std::io::Result<bool> {
+        let open = rustix::fs::fstat(fd)?;
+        match rustix::fs::stat(path(name).as_str()) {
+            Ok(named) => Ok(open.st_dev == named.st_dev && open.st_ino == named.st_ino),
+            Err(Errno::NOENT) => Ok(false),
+            Err(error) => Err(error.into()),
         }
     }
 
