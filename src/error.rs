@@ -97,6 +97,41 @@ pub enum SharedMemoryError {
         source: OsError,
     },
 
+    /// A region of no bytes was asked for, or found: no OS maps one.
+    #[error("shared memory region `{name}` would be empty, which no OS can map")]
+    EmptyRegion {
+        /// The region's name.
+        name: String,
+    },
+
+    /// A view reaches past the end of the region.
+    #[error(
+        "{len} bytes at offset {offset} do not fit in shared memory region `{name}` of {region_len} bytes"
+    )]
+    OutOfBounds {
+        /// The region's name.
+        name: String,
+        /// Where the view starts.
+        offset: usize,
+        /// The view's length in bytes (`usize::MAX` when it overflows).
+        len: usize,
+        /// The region's length.
+        region_len: usize,
+    },
+
+    /// A view of a `T` would start at an address not aligned for `T`.
+    #[error(
+        "offset {offset} in shared memory region `{name}` is not aligned to the {align} bytes the type needs"
+    )]
+    Misaligned {
+        /// The region's name.
+        name: String,
+        /// Where the view starts.
+        offset: usize,
+        /// The type's alignment.
+        align: usize,
+    },
+
     /// The type's alignment is larger than the page alignment every platform guarantees for
     /// a mapped view, so a reference to it could be misaligned.
     #[error(

@@ -47,11 +47,14 @@ mod access;
 mod error;
 mod link;
 mod name;
+mod region;
 mod sys;
 
 pub use access::{Access, ReadOnly, ReadWrite};
 pub use error::{OsError, SharedMemoryError};
 pub use link::SharedMemoryLink;
+pub use region::SharedMemory;
+pub use zerocopy;
 
 /// The README's code blocks, compiled as doctests so that it cannot drift from the API.
 #[cfg(doctest)]

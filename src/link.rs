@@ -3,9 +3,10 @@
 use std::fmt;
 use std::marker::PhantomData;
 
-use crate::name::RegionName;
-use crate::sys::{self, Disposition};
-use crate::{Access, ReadOnly, ReadWrite, SharedMemoryError};
+use zerocopy::{FromBytes, Immutable, IntoBytes};
+
+use crate::region::{Extent, copy_out};
+use crate::{Access, ReadOnly, ReadWrite, SharedMemory, SharedMemoryError};
 
 /// The largest alignment a `T` may have: every platform's views start on a page boundary, and
 /// no supported platform has pages smaller than 4 KiB.
@@ -50,19 +51,11 @@ pub(crate) const MAX_ALIGN: usize = 4096;
 /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
 /// ```
 pub struct SharedMemoryLink<T, A: Access = ReadOnly> {
-    mapping: sys::Mapping,
-    name: RegionName,
-    _layout: PhantomData<(T, A)>,
+    region: SharedMemory<A>,
+    /// The link is `Send` when `T` is and `Sync` when `T` is, like a `Box<T>`: sending it sends
+    /// access to the `T`, sharing it shares `&T`.
+    _layout: PhantomData<T>,
 }
-
-// SAFETY: a link owns a mapping of one `T`, like a `Box<T>`: sending it to another thread
-// sends the access to that `T`, which is sound when `T` is `Send`. The OS handle it holds can
-// be used and closed from any thread.
-unsafe impl<T: Send, A: Access> Send for SharedMemoryLink<T, A> {}
-
-// SAFETY: a shared link only hands out `&T` (through `get`), so sharing it across threads is
-// sharing `&T`, which is sound when `T` is `Sync`.
-unsafe impl<T: Sync, A: Access> Sync for SharedMemoryLink<T, A> {}
 
 impl<T> SharedMemoryLink<T, ReadOnly> {
     /// Opens an existing region for reading.
@@ -108,12 +101,9 @@ impl<T> SharedMemoryLink<T, ReadWrite> {
     /// # Ok::<(), SharedMemoryError>(())
     /// ```
     pub fn create(name: impl AsRef<str>) -> Result<Self, SharedMemoryError> {
-        let (name, section, disposition) = Self::create_section(name.as_ref())?;
-        match disposition {
-            Disposition::Created => Self::map(name, section),
-            // Dropping the section closes our handle: the region stays its holders'.
-            Disposition::Existing => Err(SharedMemoryError::AlreadyExists),
-        }
+        let name = name.as_ref();
+        check_alignment::<T>(name)?;
+        SharedMemory::create_new(name, region_size::<T>()).map(Self::typed)
     }
 
     /// Opens the region if one has the name, and creates it (zero-filled) if not.
@@ -132,11 +122,10 @@ impl<T> SharedMemoryLink<T, ReadWrite> {
     /// # Ok::<(), SharedMemoryError>(())
     /// ```
     pub fn get_or_create(name: impl AsRef<str>) -> Result<Self, SharedMemoryError> {
-        let (name, section, disposition) = Self::create_section(name.as_ref())?;
-        if disposition == Disposition::Existing {
-            check_size::<T>(&name, &section)?;
-        }
-        Self::map(name, section)
+        let name = name.as_ref();
+        check_alignment::<T>(name)?;
+        let size = region_size::<T>();
+        SharedMemory::get_or_create_extent(name, size, Extent::Exactly(size)).map(Self::typed)
     }
 
     /// Opens an existing region for reading and writing.
@@ -182,17 +171,51 @@ impl<T> SharedMemoryLink<T, ReadWrite> {
         // SAFETY: the view is writable, at least `size_of::<T>()` bytes long (checked when
         // opened) and aligned for `T` (pages are, and `T`'s alignment was checked); the
         // caller promises exclusive access and a valid `T`.
-        unsafe { self.mapping.as_ptr().cast::<T>().as_mut() }
+        unsafe { &mut *self.region.as_mut_ptr().cast::<T>() }
     }
 
-    /// Creates or opens the section, after checking what can be checked before asking the OS.
-    fn create_section(
-        name: &str,
-    ) -> Result<(RegionName, sys::Section, Disposition), SharedMemoryError> {
-        let name = validate::<T>(name)?;
-        let (section, disposition) = sys::Section::create_or_open(&name, region_size_u64::<T>())
-            .map_err(SharedMemoryError::CreateMapping)?;
-        Ok((name, section, disposition))
+    /// Copies `value` into the region: safe, because `T` has no padding and no interior
+    /// mutability, so its bytes are all initialised and stable while they are copied.
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadWrite, SharedMemoryLink};
+    ///
+    /// # let name = format!("Local\\doc_link_write_{}", std::process::id());
+    /// let mut link = SharedMemoryLink::<[u32; 2], ReadWrite>::create(&name)?;
+    /// link.write(&[4, 2]);
+    /// assert_eq!(link.read(), [4, 2]);
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn write(&mut self, value: &T)
+    where
+        T: IntoBytes + Immutable,
+    {
+        // SAFETY: the view holds at least `size_of::<T>()` writable bytes (checked when
+        // opened); `value` is separate memory of this process. A reader in another process may
+        // see a torn copy, which the plain-data contract allows.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                value.as_bytes().as_ptr(),
+                self.region.as_mut_ptr(),
+                size_of::<T>(),
+            )
+        };
+    }
+
+    /// Gives up write access: a [`ReadOnly`] link to the same region, for code that should
+    /// only read it.
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};
+    ///
+    /// # let name = format!("Local\\doc_link_downgrade_{}", std::process::id());
+    /// let link = SharedMemoryLink::<u16, ReadWrite>::create(&name)?;
+    /// let reader: SharedMemoryLink<u16, ReadOnly> = link.downgrade();
+    /// assert_eq!(reader.read(), 0);
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn downgrade(self) -> SharedMemoryLink<T, ReadOnly> {
+        SharedMemoryLink::typed(self.region.downgrade())
     }
 }
 
@@ -222,35 +245,109 @@ impl<T, A: Access> SharedMemoryLink<T, A> {
     pub unsafe fn get(&self) -> &T {
         // SAFETY: the view is at least `size_of::<T>()` bytes long (checked when opened) and
         // aligned for `T`; the caller promises no concurrent writer and a valid `T`.
-        unsafe { self.mapping.as_ptr().cast::<T>().as_ref() }
+        unsafe { &*self.region.as_ptr().cast::<T>() }
     }
 
-    /// Opens an existing section with this link's access.
+    /// Copies the value out of the region: safe, because every bit pattern is a valid `T`, so
+    /// whatever another process writes meanwhile, the copy is a `T` (perhaps a torn one).
+    ///
+    /// Types that are not plain data, such as `NonZeroU32`, `bool` or references, have no
+    /// `read`: another process could have written any bytes.
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};
+    ///
+    /// # let name = format!("Local\\doc_link_read_{}", std::process::id());
+    /// let mut writer = SharedMemoryLink::<[f32; 2], ReadWrite>::create(&name)?;
+    /// writer.write(&[7.0, 0.5]);
+    /// assert_eq!(SharedMemoryLink::<[f32; 2], ReadOnly>::open(&name)?.read(), [7.0, 0.5]);
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn read(&self) -> T
+    where
+        T: FromBytes,
+    {
+        // SAFETY: the view holds at least `size_of::<T>()` readable bytes (checked when
+        // opened), and `T: FromBytes` makes any bytes a valid `T`.
+        unsafe { copy_out(self.region.as_ptr()) }
+    }
+
+    /// The size of the mapped value in bytes: `size_of::<T>()`, or 1 for a zero-sized `T`.
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadWrite, SharedMemoryLink};
+    ///
+    /// # let name = format!("Local\\doc_link_len_{}", std::process::id());
+    /// assert_eq!(SharedMemoryLink::<[u8; 12], ReadWrite>::create(&name)?.len(), 12);
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    #[allow(clippy::len_without_is_empty, reason = "a region is never empty")]
+    pub fn len(&self) -> usize {
+        self.region.len()
+    }
+
+    /// The region's name, as given.
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadWrite, SharedMemoryLink};
+    ///
+    /// # let name = format!("Local\\doc_link_name_{}", std::process::id());
+    /// assert_eq!(SharedMemoryLink::<u8, ReadWrite>::create(&name)?.name(), name);
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn name(&self) -> &str {
+        self.region.name()
+    }
+
+    /// The value's first byte.
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadWrite, SharedMemoryLink};
+    ///
+    /// # let name = format!("Local\\doc_link_as_ptr_{}", std::process::id());
+    /// let link = SharedMemoryLink::<u64, ReadWrite>::create(&name)?;
+    /// assert!(link.as_ptr().cast::<u64>().is_aligned());
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn as_ptr(&self) -> *const u8 {
+        self.region.as_ptr()
+    }
+
+    /// Whether this link created the region (`false`: it found one under the name), which is
+    /// how to tell what [`get_or_create`](SharedMemoryLink::get_or_create) did.
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadWrite, SharedMemoryLink};
+    ///
+    /// # let name = format!("Local\\doc_link_created_{}", std::process::id());
+    /// let first = SharedMemoryLink::<u32, ReadWrite>::get_or_create(&name)?;
+    /// let second = SharedMemoryLink::<u32, ReadWrite>::get_or_create(&name)?;
+    /// assert!(first.created() && !second.created());
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn created(&self) -> bool {
+        self.region.created()
+    }
+
+    /// Opens an existing region with this link's access, mapping the bytes of one `T`.
     fn open_with_access(name: &str) -> Result<Self, SharedMemoryError> {
-        let name = validate::<T>(name)?;
-        let section =
-            sys::Section::open(&name, A::WRITABLE).map_err(SharedMemoryError::OpenMapping)?;
-        check_size::<T>(&name, &section)?;
-        Self::map(name, section)
+        check_alignment::<T>(name)?;
+        SharedMemory::open_extent(name, Extent::Exactly(region_size::<T>())).map(Self::typed)
     }
 
-    /// Maps the section and wraps it up.
-    fn map(name: RegionName, section: sys::Section) -> Result<Self, SharedMemoryError> {
-        let mapping = section
-            .map(region_size::<T>(), A::WRITABLE)
-            .map_err(SharedMemoryError::MapView)?;
-        Ok(Self {
-            mapping,
-            name,
+    /// Wraps a region of at least `size_of::<T>()` bytes, aligned for `T`.
+    fn typed(region: SharedMemory<A>) -> Self {
+        Self {
+            region,
             _layout: PhantomData,
-        })
+        }
     }
 }
 
 impl<T, A: Access> fmt::Debug for SharedMemoryLink<T, A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SharedMemoryLink")
-            .field("name", &self.name.as_str())
+            .field("name", &self.name())
             .field("type", &std::any::type_name::<T>())
             .field("size", &region_size::<T>())
             .field("access", &A::NAME)
@@ -258,47 +355,19 @@ impl<T, A: Access> fmt::Debug for SharedMemoryLink<T, A> {
     }
 }
 
-/// Checks the name and `T`'s alignment.
-fn validate<T>(name: &str) -> Result<RegionName, SharedMemoryError> {
-    let name = RegionName::new(name)?;
+/// Refuses a `T` whose alignment a view cannot guarantee.
+fn check_alignment<T>(name: &str) -> Result<(), SharedMemoryError> {
     if align_of::<T>() > MAX_ALIGN {
         return Err(SharedMemoryError::Alignment {
-            name: name.as_str().to_owned(),
+            name: name.to_owned(),
             align: align_of::<T>(),
         });
     }
-    Ok(name)
+    Ok(())
 }
 
 /// The bytes a region for `T` has: `T`'s size, and one byte for a zero-sized `T`, since no OS
 /// makes empty regions.
 fn region_size<T>() -> usize {
     size_of::<T>().max(1)
-}
-
-/// [`region_size`] as the OS takes it: a type's size is at most `isize::MAX`, so it fits.
-fn region_size_u64<T>() -> u64 {
-    region_size::<T>() as u64
-}
-
-/// Refuses a section too small for `T` before any view of it is made.
-///
-/// Windows reports a section's exact size. Wine rounds it up to a page, so under Wine a section
-/// short of `T` by less than the rest of its last page passes; the view is then still within
-/// memory the section owns.
-fn check_size<T>(name: &RegionName, section: &sys::Section) -> Result<(), SharedMemoryError> {
-    let actual = section
-        .size()
-        .map_err(|source| SharedMemoryError::QuerySize {
-            name: name.as_str().to_owned(),
-            source,
-        })?;
-    if actual < region_size_u64::<T>() {
-        return Err(SharedMemoryError::SizeMismatch {
-            name: name.as_str().to_owned(),
-            required: region_size::<T>(),
-            actual,
-        });
-    }
-    Ok(())
 }

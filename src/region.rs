@@ -1,0 +1,579 @@
+//! The untyped handle to a named region whose size is known only at run time.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::mem::MaybeUninit;
+use std::ptr::NonNull;
+
+use zerocopy::{FromBytes, Immutable, IntoBytes};
+
+use crate::name::RegionName;
+use crate::sys::{self, Disposition};
+use crate::{Access, ReadOnly, ReadWrite, SharedMemoryError};
+
+/// A handle to a named shared memory region of a size chosen at run time: a buffer of N
+/// samples, or a mapping whose size its creator decided.
+///
+/// It has the lifetime rules and access modes of [`SharedMemoryLink`](crate::SharedMemoryLink):
+/// the region lives while any process holds it, and only [`ReadWrite`] handles can write.
+/// Values are reached through checked views: a `T` at an offset ([`get_at`](Self::get_at)) or a
+/// `[T]` of a length ([`get_slice`](Self::get_slice)), refused with
+/// [`SharedMemoryError::OutOfBounds`] or [`SharedMemoryError::Misaligned`] when they do not fit,
+/// and, for plain-data types, safe copies in and out ([`read_at`](Self::read_at),
+/// [`write_at`](Self::write_at)).
+///
+/// ```
+/// use win_shared_memory::{ReadOnly, ReadWrite, SharedMemory};
+///
+/// # let name = format!("Local\\doc_region_{}", std::process::id());
+/// let samples = 1000;
+/// let mut writer = SharedMemory::<ReadWrite>::create(&name, samples * 4)?;
+/// writer.write_at(8, &2.5_f32)?;
+///
+/// let reader = SharedMemory::<ReadOnly>::open(&name)?;
+/// assert!(reader.len() >= 4000);
+/// assert_eq!(reader.read_at::<f32>(8)?, 2.5);
+/// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+/// ```
+pub struct SharedMemory<A: Access = ReadOnly> {
+    mapping: sys::Mapping,
+    name: RegionName,
+    len: usize,
+    created: bool,
+    _access: PhantomData<A>,
+}
+
+// SAFETY: the handle owns its mapping and OS handle, both usable from any thread; it hands out
+// `&T`/`&mut T` only through `unsafe` accessors whose callers answer for `T`, and copies of
+// plain data otherwise.
+unsafe impl<A: Access> Send for SharedMemory<A> {}
+
+// SAFETY: through `&self` it only reads (copies, or `&T` from an `unsafe` accessor).
+unsafe impl<A: Access> Sync for SharedMemory<A> {}
+
+/// How much of an existing region to map.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Extent {
+    /// The first `n` bytes, which the region must have.
+    Exactly(usize),
+    /// All of it, which must be at least `n` bytes.
+    Whole { at_least: usize },
+}
+
+impl SharedMemory<ReadOnly> {
+    /// Opens an existing region for reading; [`len`](Self::len) is its size.
+    ///
+    /// The size is the one the OS reports: exact on Windows and Unix, rounded up to a page
+    /// under Wine.
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadOnly, ReadWrite, SharedMemory};
+    ///
+    /// # let name = format!("Local\\doc_region_open_{}", std::process::id());
+    /// let _writer = SharedMemory::<ReadWrite>::create(&name, 8192)?;
+    /// let reader = SharedMemory::<ReadOnly>::open(&name)?;
+    /// assert_eq!(reader.len(), 8192);
+    /// assert!(!reader.created());
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn open(name: impl AsRef<str>) -> Result<Self, SharedMemoryError> {
+        Self::open_extent(name.as_ref(), Extent::Whole { at_least: 1 })
+    }
+}
+
+impl SharedMemory<ReadWrite> {
+    /// Creates a new, zero-filled region of `len` bytes.
+    ///
+    /// Fails with [`SharedMemoryError::AlreadyExists`] when a live region has the name, with
+    /// [`SharedMemoryError::EmptyRegion`] when `len` is 0, and with
+    /// [`SharedMemoryError::SizeTooLarge`] when `len` exceeds `isize::MAX`.
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadWrite, SharedMemory};
+    ///
+    /// # let name = format!("Local\\doc_region_create_{}", std::process::id());
+    /// let region = SharedMemory::<ReadWrite>::create(&name, 100)?;
+    /// assert_eq!((region.len(), region.created()), (100, true));
+    /// assert_eq!(region.read_at::<[u8; 4]>(96)?, [0; 4]);
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn create(name: impl AsRef<str>, len: usize) -> Result<Self, SharedMemoryError> {
+        Self::create_new(name.as_ref(), len)
+    }
+
+    /// Opens the region if one has the name (it must have at least `len` bytes; its whole size
+    /// is mapped), and creates a zero-filled one of `len` bytes if not.
+    /// [`created`](SharedMemory::created) tells which happened.
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadWrite, SharedMemory};
+    ///
+    /// # let name = format!("Local\\doc_region_goc_{}", std::process::id());
+    /// let first = SharedMemory::<ReadWrite>::get_or_create(&name, 64)?;
+    /// let second = SharedMemory::<ReadWrite>::get_or_create(&name, 16)?;
+    /// assert!(first.created() && !second.created());
+    /// assert_eq!(second.len(), 64);
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn get_or_create(name: impl AsRef<str>, len: usize) -> Result<Self, SharedMemoryError> {
+        Self::get_or_create_extent(name.as_ref(), len, Extent::Whole { at_least: len })
+    }
+
+    /// Opens an existing region for reading and writing; [`len`](SharedMemory::len) is its size.
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadWrite, SharedMemory};
+    ///
+    /// # let name = format!("Local\\doc_region_open_existing_{}", std::process::id());
+    /// let creator = SharedMemory::<ReadWrite>::create(&name, 16)?;
+    /// let mut other = SharedMemory::<ReadWrite>::open_existing(&name)?;
+    /// other.write_at(0, &7_u64)?;
+    /// assert_eq!(creator.read_at::<u64>(0)?, 7);
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn open_existing(name: impl AsRef<str>) -> Result<Self, SharedMemoryError> {
+        Self::open_extent(name.as_ref(), Extent::Whole { at_least: 1 })
+    }
+
+    /// The region's first byte, for writing.
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadWrite, SharedMemory};
+    ///
+    /// # let name = format!("Local\\doc_region_as_mut_ptr_{}", std::process::id());
+    /// let mut region = SharedMemory::<ReadWrite>::create(&name, 4)?;
+    /// // SAFETY: in bounds, and nothing else touches the region.
+    /// unsafe { region.as_mut_ptr().add(3).write(9) };
+    /// assert_eq!(region.read_at::<u8>(3)?, 9);
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.mapping.as_ptr().as_ptr()
+    }
+
+    /// A mutable reference to the `T` at `offset`, checked against the region's bounds and
+    /// `T`'s alignment.
+    ///
+    /// # Safety
+    ///
+    /// As [`SharedMemoryLink::get_mut`](crate::SharedMemoryLink::get_mut): while the reference
+    /// lives nobody else reads or writes those bytes, and what is written leaves a valid `T`.
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadWrite, SharedMemory};
+    ///
+    /// # let name = format!("Local\\doc_region_get_mut_at_{}", std::process::id());
+    /// let mut region = SharedMemory::<ReadWrite>::create(&name, 16)?;
+    /// // SAFETY: nothing else touches the region.
+    /// unsafe { *region.get_mut_at::<u32>(4)? = 3 };
+    /// assert!(unsafe { region.get_mut_at::<u32>(2) }.is_err()); // misaligned
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub unsafe fn get_mut_at<T>(&mut self, offset: usize) -> Result<&mut T, SharedMemoryError> {
+        let mut ptr = self.checked::<T>(offset, 1)?;
+        // SAFETY: `checked` proved the bytes in bounds and aligned for `T`; the view is
+        // writable; the caller promises exclusive access and a valid `T`.
+        Ok(unsafe { ptr.as_mut() })
+    }
+
+    /// A mutable slice of `count` values of `T` at `offset`, checked as
+    /// [`get_mut_at`](Self::get_mut_at) is.
+    ///
+    /// # Safety
+    ///
+    /// As [`get_mut_at`](Self::get_mut_at).
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadWrite, SharedMemory};
+    ///
+    /// # let name = format!("Local\\doc_region_get_mut_slice_{}", std::process::id());
+    /// let mut region = SharedMemory::<ReadWrite>::create(&name, 64)?;
+    /// // SAFETY: nothing else touches the region.
+    /// unsafe { region.get_mut_slice::<u16>(0, 32)? }.fill(1);
+    /// assert!(unsafe { region.get_mut_slice::<u16>(0, 33) }.is_err()); // past the end
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub unsafe fn get_mut_slice<T>(
+        &mut self,
+        offset: usize,
+        count: usize,
+    ) -> Result<&mut [T], SharedMemoryError> {
+        let ptr = self.checked::<T>(offset, count)?;
+        // SAFETY: as in `get_mut_at`, for `count` values.
+        Ok(unsafe { std::slice::from_raw_parts_mut(ptr.as_ptr(), count) })
+    }
+
+    /// Copies `value` into the region at `offset`: safe, because `T` has no padding and no
+    /// interior mutability, so its bytes are all initialised and stable while copied.
+    /// `offset` needs no alignment.
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadWrite, SharedMemory};
+    ///
+    /// # let name = format!("Local\\doc_region_write_at_{}", std::process::id());
+    /// let mut region = SharedMemory::<ReadWrite>::create(&name, 8)?;
+    /// region.write_at(1, &[1_u8, 2, 3])?;
+    /// assert!(region.write_at(6, &[0_u8; 3]).is_err()); // past the end
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn write_at<T: IntoBytes + Immutable>(
+        &mut self,
+        offset: usize,
+        value: &T,
+    ) -> Result<(), SharedMemoryError> {
+        let bytes = value.as_bytes();
+        let start = self.bounds(offset, bytes.len())?;
+        // SAFETY: `bounds` proved the range inside the writable view; `bytes` is separate
+        // memory of this process. A concurrent reader in another process may see a torn copy,
+        // which is what the plain-data contract allows.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), start.as_ptr(), bytes.len()) };
+        Ok(())
+    }
+
+    /// Creates a region of `len` bytes; [`AlreadyExists`](SharedMemoryError::AlreadyExists)
+    /// if the name is taken, whose holders keep it as it was.
+    pub(crate) fn create_new(name: &str, len: usize) -> Result<Self, SharedMemoryError> {
+        let name = RegionName::new(name)?;
+        let (section, disposition) = create_section(&name, len)?;
+        match disposition {
+            Disposition::Created => Self::map(name, section, len, true),
+            // Dropping the section closes our handle: the region stays its holders'.
+            Disposition::Existing => Err(SharedMemoryError::AlreadyExists),
+        }
+    }
+
+    /// Creates a region of `len` bytes, or maps `existing` of the one that has the name.
+    pub(crate) fn get_or_create_extent(
+        name: &str,
+        len: usize,
+        existing: Extent,
+    ) -> Result<Self, SharedMemoryError> {
+        let name = RegionName::new(name)?;
+        let (section, disposition) = create_section(&name, len)?;
+        match disposition {
+            Disposition::Created => Self::map(name, section, len, true),
+            Disposition::Existing => {
+                let len = mapped_len(&name, &section, existing)?;
+                Self::map(name, section, len, false)
+            }
+        }
+    }
+
+    /// Gives up write access: a [`ReadOnly`] handle to the same region, for code that should
+    /// only read it.
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadOnly, ReadWrite, SharedMemory};
+    ///
+    /// # let name = format!("Local\\doc_region_downgrade_{}", std::process::id());
+    /// let region = SharedMemory::<ReadWrite>::create(&name, 8)?;
+    /// let reader: SharedMemory<ReadOnly> = region.downgrade();
+    /// assert_eq!(reader.read_at::<u64>(0)?, 0);
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn downgrade(self) -> SharedMemory<ReadOnly> {
+        SharedMemory {
+            mapping: self.mapping,
+            name: self.name,
+            len: self.len,
+            created: self.created,
+            _access: PhantomData,
+        }
+    }
+}
+
+impl<A: Access> SharedMemory<A> {
+    /// The usable size in bytes.
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadWrite, SharedMemory};
+    ///
+    /// # let name = format!("Local\\doc_region_len_{}", std::process::id());
+    /// assert_eq!(SharedMemory::<ReadWrite>::create(&name, 10)?.len(), 10);
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    #[allow(clippy::len_without_is_empty, reason = "a region is never empty")]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The region's name, as given.
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadWrite, SharedMemory};
+    ///
+    /// # let name = format!("Local\\doc_region_name_{}", std::process::id());
+    /// assert_eq!(SharedMemory::<ReadWrite>::create(&name, 1)?.name(), name);
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn name(&self) -> &str {
+        self.name.as_str()
+    }
+
+    /// Whether this handle created the region (`false`: it found one under the name).
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadOnly, ReadWrite, SharedMemory};
+    ///
+    /// # let name = format!("Local\\doc_region_created_{}", std::process::id());
+    /// let creator = SharedMemory::<ReadWrite>::get_or_create(&name, 1)?;
+    /// assert!(creator.created());
+    /// assert!(!SharedMemory::<ReadOnly>::open(&name)?.created());
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    /// The region's first byte.
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadWrite, SharedMemory};
+    ///
+    /// # let name = format!("Local\\doc_region_as_ptr_{}", std::process::id());
+    /// let region = SharedMemory::<ReadWrite>::create(&name, 1)?;
+    /// // SAFETY: in bounds, and nothing writes the region.
+    /// assert_eq!(unsafe { region.as_ptr().read() }, 0);
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn as_ptr(&self) -> *const u8 {
+        self.mapping.as_ptr().as_ptr()
+    }
+
+    /// A reference to the `T` at `offset`, checked against the region's bounds and `T`'s
+    /// alignment.
+    ///
+    /// # Safety
+    ///
+    /// As [`SharedMemoryLink::get`](crate::SharedMemoryLink::get): while the reference lives
+    /// nobody writes those bytes (but through atomics, from a `ReadWrite` handle), and they are
+    /// a valid `T`.
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadWrite, SharedMemory, SharedMemoryError};
+    ///
+    /// # let name = format!("Local\\doc_region_get_at_{}", std::process::id());
+    /// let region = SharedMemory::<ReadWrite>::create(&name, 32)?;
+    /// // SAFETY: nothing writes the region.
+    /// assert_eq!(unsafe { *region.get_at::<u64>(8)? }, 0);
+    /// assert!(matches!(
+    ///     unsafe { region.get_at::<u64>(12) },
+    ///     Err(SharedMemoryError::Misaligned { .. })
+    /// ));
+    /// # Ok::<(), SharedMemoryError>(())
+    /// ```
+    pub unsafe fn get_at<T>(&self, offset: usize) -> Result<&T, SharedMemoryError> {
+        let ptr = self.checked::<T>(offset, 1)?;
+        // SAFETY: `checked` proved the bytes in bounds and aligned for `T`; the caller promises
+        // no concurrent writer and a valid `T`.
+        Ok(unsafe { ptr.as_ref() })
+    }
+
+    /// A slice of `count` values of `T` at `offset`, checked as [`get_at`](Self::get_at) is.
+    ///
+    /// # Safety
+    ///
+    /// As [`get_at`](Self::get_at).
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadWrite, SharedMemory, SharedMemoryError};
+    ///
+    /// # let name = format!("Local\\doc_region_get_slice_{}", std::process::id());
+    /// let region = SharedMemory::<ReadWrite>::create(&name, 40)?;
+    /// // SAFETY: nothing writes the region.
+    /// assert_eq!(unsafe { region.get_slice::<f32>(0, 10)? }, &[0.0; 10]);
+    /// assert!(matches!(
+    ///     unsafe { region.get_slice::<f32>(4, 10) },
+    ///     Err(SharedMemoryError::OutOfBounds { .. })
+    /// ));
+    /// # Ok::<(), SharedMemoryError>(())
+    /// ```
+    pub unsafe fn get_slice<T>(
+        &self,
+        offset: usize,
+        count: usize,
+    ) -> Result<&[T], SharedMemoryError> {
+        let ptr = self.checked::<T>(offset, count)?;
+        // SAFETY: as in `get_at`, for `count` values.
+        Ok(unsafe { std::slice::from_raw_parts(ptr.as_ptr(), count) })
+    }
+
+    /// Copies the `T` at `offset` out of the region: safe, because every bit pattern is a valid
+    /// `T`, so whatever another process writes meanwhile, the copy is a `T` (perhaps a torn
+    /// one: use a [`SeqLock`]-style protocol for consistent copies). `offset` needs no
+    /// alignment.
+    ///
+    /// [`SeqLock`]: https://en.wikipedia.org/wiki/Seqlock
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadWrite, SharedMemory};
+    ///
+    /// # let name = format!("Local\\doc_region_read_at_{}", std::process::id());
+    /// let mut region = SharedMemory::<ReadWrite>::create(&name, 8)?;
+    /// region.write_at(3, &0x0102_u16)?;
+    /// assert_eq!(region.read_at::<u16>(3)?, 0x0102);
+    /// assert!(region.read_at::<u64>(1).is_err()); // past the end
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn read_at<T: FromBytes>(&self, offset: usize) -> Result<T, SharedMemoryError> {
+        let start = self.bounds(offset, size_of::<T>())?;
+        // SAFETY: `bounds` proved the range inside the view, which is readable; the copy goes
+        // into separate memory of this process, byte by byte with no alignment needed.
+        // `T: FromBytes` makes any bytes, torn or not, a valid `T`.
+        Ok(unsafe { copy_out(start.as_ptr()) })
+    }
+
+    /// Opens an existing section with this handle's access and maps `extent` of it.
+    pub(crate) fn open_extent(name: &str, extent: Extent) -> Result<Self, SharedMemoryError> {
+        let name = RegionName::new(name)?;
+        let section =
+            sys::Section::open(&name, A::WRITABLE).map_err(SharedMemoryError::OpenMapping)?;
+        let len = mapped_len(&name, &section, extent)?;
+        Self::map(name, section, len, false)
+    }
+
+    /// Maps `len` bytes of the section and wraps it up.
+    fn map(
+        name: RegionName,
+        section: sys::Section,
+        len: usize,
+        created: bool,
+    ) -> Result<Self, SharedMemoryError> {
+        let mapping = section
+            .map(len, A::WRITABLE)
+            .map_err(SharedMemoryError::MapView)?;
+        Ok(Self {
+            mapping,
+            name,
+            len,
+            created,
+            _access: PhantomData,
+        })
+    }
+
+    /// The first byte of `len` bytes at `offset`, if they are inside the region.
+    fn bounds(&self, offset: usize, len: usize) -> Result<NonNull<u8>, SharedMemoryError> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.len => {
+                // SAFETY: `offset <= end <= self.len`, so the result stays in the view.
+                Ok(unsafe { self.mapping.as_ptr().add(offset) })
+            }
+            _ => Err(SharedMemoryError::OutOfBounds {
+                name: self.name().to_owned(),
+                offset,
+                len,
+                region_len: self.len,
+            }),
+        }
+    }
+
+    /// A pointer to `count` values of `T` at `offset`, if they are inside the region and
+    /// aligned.
+    fn checked<T>(&self, offset: usize, count: usize) -> Result<NonNull<T>, SharedMemoryError> {
+        let len =
+            size_of::<T>()
+                .checked_mul(count)
+                .ok_or_else(|| SharedMemoryError::OutOfBounds {
+                    name: self.name().to_owned(),
+                    offset,
+                    len: usize::MAX,
+                    region_len: self.len,
+                })?;
+        let start = self.bounds(offset, len)?.cast::<T>();
+        if !start.as_ptr().is_aligned() {
+            return Err(SharedMemoryError::Misaligned {
+                name: self.name().to_owned(),
+                offset,
+                align: align_of::<T>(),
+            });
+        }
+        Ok(start)
+    }
+}
+
+impl<A: Access> fmt::Debug for SharedMemory<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedMemory")
+            .field("name", &self.name.as_str())
+            .field("len", &self.len)
+            .field("access", &A::NAME)
+            .field("created", &self.created)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Creates or opens the section of `len` bytes, after refusing sizes no OS takes.
+fn create_section(
+    name: &RegionName,
+    len: usize,
+) -> Result<(sys::Section, Disposition), SharedMemoryError> {
+    if len == 0 {
+        return Err(SharedMemoryError::EmptyRegion {
+            name: name.as_str().to_owned(),
+        });
+    }
+    if isize::try_from(len).is_err() {
+        return Err(SharedMemoryError::SizeTooLarge);
+    }
+    // A usize always fits in a u64 on the platforms this crate builds for.
+    sys::Section::create_or_open(name, len as u64).map_err(SharedMemoryError::CreateMapping)
+}
+
+/// How many bytes of an existing section to map for `extent`, after checking its size before
+/// any view is made.
+///
+/// Windows reports a section's exact size. Wine rounds it up to a page, so under Wine a section
+/// short of the extent by less than the rest of its last page passes; the view is then still
+/// within memory the section owns.
+fn mapped_len(
+    name: &RegionName,
+    section: &sys::Section,
+    extent: Extent,
+) -> Result<usize, SharedMemoryError> {
+    let actual = section
+        .size()
+        .map_err(|source| SharedMemoryError::QuerySize {
+            name: name.as_str().to_owned(),
+            source,
+        })?;
+    let (required, whole) = match extent {
+        Extent::Exactly(len) => (len, false),
+        Extent::Whole { at_least } => (at_least, true),
+    };
+    if actual < required as u64 {
+        return Err(if actual == 0 {
+            SharedMemoryError::EmptyRegion {
+                name: name.as_str().to_owned(),
+            }
+        } else {
+            SharedMemoryError::SizeMismatch {
+                name: name.as_str().to_owned(),
+                required,
+                actual,
+            }
+        });
+    }
+    if !whole {
+        return Ok(required);
+    }
+    usize::try_from(actual)
+        .ok()
+        .filter(|&len| isize::try_from(len).is_ok())
+        .ok_or(SharedMemoryError::SizeTooLarge)
+}
+
+/// Copies a `T` out of shared memory at `source`, which may be unaligned.
+///
+/// # Safety
+///
+/// `source` must be valid for reading `size_of::<T>()` bytes.
+pub(crate) unsafe fn copy_out<T: FromBytes>(source: *const u8) -> T {
+    let mut value = MaybeUninit::<T>::uninit();
+    // SAFETY: the caller vouches for the source; the destination is this function's own
+    // `MaybeUninit<T>`, exactly `size_of::<T>()` bytes, not overlapping shared memory.
+    unsafe {
+        std::ptr::copy_nonoverlapping(source, value.as_mut_ptr().cast::<u8>(), size_of::<T>());
+        // SAFETY: every byte was written, and `T: FromBytes` makes any bytes a valid `T`.
+        value.assume_init()
+    }
+}
