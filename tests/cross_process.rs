@@ -7,7 +7,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryError, SharedMemoryLink};
+use win_shared_memory::{ReadOnly, ReadWrite, SharedMemory, SharedMemoryError, SharedMemoryLink};
 
 /// The environment variable that makes this binary a child in a role instead of a test run.
 const ROLE_VAR: &str = "WSM_TEST_ROLE";
@@ -21,6 +21,9 @@ struct GameState {
 }
 
 const MIB: usize = 1 << 20;
+
+/// A runtime size that is not a whole number of pages.
+const RUNTIME_LEN: usize = 10_000;
 type Mib = [u8; MIB];
 
 /// A region above 4 GiB: 0.1.0 refused these, so the high half of the size must reach the OS.
@@ -53,6 +56,18 @@ fn main() {
         Trial::test(
             "open_existing_writes_are_seen_by_the_creator",
             open_existing_writes_are_seen_by_the_creator,
+        ),
+        Trial::test(
+            "a_runtime_sized_region_crosses_processes",
+            a_runtime_sized_region_crosses_processes,
+        ),
+        Trial::test(
+            "views_outside_a_region_are_refused",
+            views_outside_a_region_are_refused,
+        ),
+        Trial::test(
+            "plain_data_is_copied_safely_across_processes",
+            plain_data_is_copied_safely_across_processes,
         ),
         Trial::test(
             "racing_creates_make_exactly_one_region",
@@ -173,6 +188,87 @@ fn create_on_a_taken_name_is_already_exists() -> Outcome {
     // SAFETY: the child has exited.
     expect_eq(unsafe { *link.get() }, GameState { score: 7, lives: 0 })?;
     expect_eq(run_child("read-game-state", &[&name])?, "score=7 lives=0")
+}
+
+/// A region of a size chosen at run time (not a whole number of pages): the opener discovers
+/// the size, sees the creator's bytes, and tells a created region from a found one.
+fn a_runtime_sized_region_crosses_processes() -> Outcome {
+    let name = unique_name("runtime_sized");
+    let mut region = SharedMemory::<ReadWrite>::get_or_create(&name, RUNTIME_LEN)?;
+    expect_eq(region.created(), true)?;
+    region.write_at(0, &0xDEAD_BEEF_u32)?;
+    region.write_at(RUNTIME_LEN - 2, &0x0102_u16)?;
+    let answer = run_child("read-runtime-sized", &[&name])?;
+    let (len, rest) = answer.split_once(' ').ok_or("no length in the answer")?;
+    let len: usize = len.parse()?;
+    // Exact on Windows and Unix; Wine reports the size rounded up to a page.
+    let exact_or_wine_page = [RUNTIME_LEN, RUNTIME_LEN.next_multiple_of(4096)];
+    if !exact_or_wine_page.contains(&len) || (cfg!(unix) && len != RUNTIME_LEN) {
+        return Err(format!("the opener saw {len} bytes, not {RUNTIME_LEN}").into());
+    }
+    expect_eq(rest, "created=false first=deadbeef last=102")?;
+    expect_eq(region.read_at::<u8>(1)?, 0xEE)
+}
+
+/// Views that do not fit are errors that say why, never a read past the end.
+fn views_outside_a_region_are_refused() -> Outcome {
+    let name = unique_name("views");
+    let mut region = SharedMemory::<ReadWrite>::create(&name, 64)?;
+    let out_of_bounds = |result: Result<(), SharedMemoryError>| match result {
+        Err(SharedMemoryError::OutOfBounds { region_len: 64, .. }) => Ok(()),
+        other => Err(format!("expected OutOfBounds, got {other:?}")),
+    };
+    out_of_bounds(region.read_at::<u64>(57).map(drop))?;
+    out_of_bounds(region.write_at(usize::MAX, &1_u8))?;
+    // SAFETY: the views are refused before anything is read.
+    out_of_bounds(unsafe { region.get_slice::<u32>(0, 17) }.map(drop))?;
+    out_of_bounds(unsafe { region.get_slice::<u64>(0, usize::MAX / 4) }.map(drop))?;
+    // SAFETY: the view is refused before anything is read.
+    match unsafe { region.get_at::<u32>(2) } {
+        Err(SharedMemoryError::Misaligned {
+            offset: 2,
+            align: 4,
+            ..
+        }) => {}
+        other => return Err(format!("expected Misaligned, got {other:?}").into()),
+    }
+    // The last fitting view is fine.
+    // SAFETY: nothing else touches the region.
+    expect_eq(unsafe { region.get_slice::<u32>(60, 1) }?, &[0][..])?;
+
+    let empty = SharedMemory::<ReadWrite>::create(unique_name("empty"), 0);
+    expect_eq(
+        matches!(empty, Err(SharedMemoryError::EmptyRegion { .. })),
+        true,
+    )?;
+    let huge = SharedMemory::<ReadWrite>::create(unique_name("huge_len"), usize::MAX);
+    expect_eq(matches!(huge, Err(SharedMemoryError::SizeTooLarge)), true)?;
+    // A whole page, so that Wine, which reports sizes rounded up to a page, sees it short too.
+    let page = unique_name("page");
+    let _page = SharedMemory::<ReadWrite>::create(&page, 4096)?;
+    let short = SharedMemory::<ReadWrite>::get_or_create(&page, 4097);
+    expect_eq(
+        matches!(
+            short,
+            Err(SharedMemoryError::SizeMismatch {
+                required: 4097,
+                actual: 4096,
+                ..
+            })
+        ),
+        true,
+    )
+}
+
+/// The safe plain-data copies, between processes, through a typed link and its read-only
+/// downgrade.
+fn plain_data_is_copied_safely_across_processes() -> Outcome {
+    let name = unique_name("plain");
+    let mut link = SharedMemoryLink::<[u32; 4], ReadWrite>::create(&name)?;
+    link.write(&[1, 2, 3, 4]);
+    expect_eq(run_child("read-plain", &[&name])?, "[1, 2, 3, 4]")?;
+    let reader = link.downgrade();
+    expect_eq(reader.read(), [1, 2, 3, 5])
 }
 
 /// Processes that create one name at the same moment: one makes the region, the others are
@@ -563,6 +659,23 @@ fn child(role: &str, args: &[String]) -> Result<(), Box<dyn std::error::Error>> 
                 "{}",
                 kind(SharedMemoryLink::<GameState, ReadWrite>::create(name))
             );
+        }
+        "read-runtime-sized" => {
+            let mut region = SharedMemory::<ReadWrite>::get_or_create(name, 1)?;
+            let first = region.read_at::<u32>(0)?;
+            let last = region.read_at::<u16>(RUNTIME_LEN - 2)?;
+            region.write_at(1, &0xEE_u8)?;
+            println!(
+                "{} created={} first={first:x} last={last:x}",
+                region.len(),
+                region.created()
+            );
+        }
+        "read-plain" => {
+            let reader = SharedMemoryLink::<[u32; 4], ReadOnly>::open(name)?;
+            println!("{:?}", reader.read());
+            let mut writer = SharedMemoryLink::<[u32; 4], ReadWrite>::open_existing(name)?;
+            writer.write(&[1, 2, 3, 5]);
         }
         "race-create" => {
             println!("ready");
