@@ -6,6 +6,10 @@
 //! and closes the handle; the region lives as long as any process holds it, and no longer, on
 //! Windows and Linux even when a holder crashes (macOS: see the README).
 //!
+//! [`SharedMemory<A>`] is the same for a region whose size is chosen at run time, with views
+//! checked against its bounds. Plain-data types (zerocopy's [`FromBytes`](zerocopy::FromBytes)
+//! and [`IntoBytes`](zerocopy::IntoBytes)) are copied in and out without `unsafe`.
+//!
 //! The API is that of win-shared-memory 0.1.0, unchanged, with its mistakes fixed: names that
 //! would be truncated are refused, a region smaller than `T` is refused before it is mapped,
 //! regions above 4 GiB work on 64-bit systems, and zero-sized types get a region.
