@@ -52,6 +52,7 @@ mod error;
 mod link;
 mod name;
 mod region;
+pub mod sync;
 mod sys;
 
 pub use access::{Access, ReadOnly, ReadWrite};

@@ -1,0 +1,8 @@
+//! Cross-process synchronisation for values in shared regions.
+//!
+//! [`SeqLock`] lets one writer publish a value that any number of readers, in any processes,
+//! copy consistently without locks.
+
+mod seqlock;
+
+pub use seqlock::{DEFAULT_PATIENCE, SeqLock, SeqLockError, SeqLockReader};

@@ -1,0 +1,709 @@
+//! A sequence lock: one writer publishes a value, any number of readers take consistent copies
+//! without locks and without ever blocking the writer, across processes.
+//!
+//! The protocol is the Linux kernel's seqlock, with the orderings of Boehm's "Can seqlocks get
+//! along with programming language memory models?" (MSPC 2012):
+//!
+//! - The writer takes the sequence from even to odd with a compare-exchange (`Acquire`, so that
+//!   it sees the previous writer's data), then issues a `Release` fence, then stores the data
+//!   with relaxed atomics, then takes the sequence from odd to the next even (`Release`, so that
+//!   a reader that sees the new even value sees all of the data).
+//! - A reader loads the sequence (`Acquire`), copies the data with relaxed atomic loads, issues
+//!   an `Acquire` fence and loads the sequence again (`Relaxed`). If a data load saw a store made
+//!   after the writer's fence, the fences synchronise and the second load sees the odd (or a
+//!   later) value: the copy is refused. If both loads see the same even value, no write overlapped
+//!   the copy.
+//!
+//! The data is copied with atomic loads and stores of whole words (and single bytes at the
+//! unaligned edges), the same split on both sides since it depends only on the addresses, so
+//! the racing accesses are all atomic and of one size: no data race in Rust's memory model,
+//! whatever the timing.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+#[cfg(loom)]
+use loom::sync::atomic::{AtomicU64, Ordering, fence};
+#[cfg(not(loom))]
+use std::sync::atomic::{AtomicU64, Ordering, fence};
+
+use zerocopy::{FromBytes, Immutable, IntoBytes};
+
+use crate::{ReadOnly, ReadWrite, SharedMemoryLink};
+
+use std::sync::atomic::{AtomicU8, AtomicUsize};
+
+/// How long [`SeqLock::read`] and [`SeqLock::write`] wait for a writer before they report it
+/// stalled: far longer than any write of a value that fits in memory takes.
+pub const DEFAULT_PATIENCE: Duration = Duration::from_secs(1);
+
+/// What can keep a [`SeqLock`] operation from completing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SeqLockError {
+    /// The sequence stayed odd (a write in progress) for the whole wait: the writer stalled,
+    /// or died mid-write. If it died, [`SeqLock::recover`] lets a new writer take over.
+    #[error(
+        "the seqlock's writer stalled: its sequence stayed odd ({sequence}) for {waited:?}; if the writer died, recover() takes over"
+    )]
+    Stalled {
+        /// The odd sequence value that was seen.
+        sequence: u64,
+        /// How long the operation waited.
+        waited: Duration,
+    },
+
+    /// Another writer declared this one dead ([`SeqLock::recover`]) while it was writing, and
+    /// took over: this write may be lost.
+    #[error("the seqlock was recovered by another writer while this one was writing")]
+    Superseded,
+}
+
+/// A value of type `T` shared across processes under a sequence lock, to live inside a
+/// shared region (as a field of the shared struct, or as the whole region).
+///
+/// `T` is plain data (zerocopy's `FromBytes`, `IntoBytes` and `Immutable`): a reader copies it
+/// out with [`read`](Self::read) and never sees a torn value; a writer publishes with
+/// [`write`](Self::write) and never waits for readers. Writers serialise: a second writer waits
+/// for the first to finish. A zero-filled region holds a valid `SeqLock<T>`, holding
+/// `T`'s zero value.
+///
+/// A writer that dies mid-write leaves the sequence odd. Readers then wait at most their
+/// patience and report [`SeqLockError::Stalled`]; a new writer that knows the old one is dead
+/// (a [`NamedMutex`]-style owner-died signal, or its supervisor) calls [`recover`](Self::recover)
+/// with a complete value.
+///
+/// [`NamedMutex`]: https://learn.microsoft.com/windows/win32/sync/mutex-objects
+///
+/// ```
+/// use win_shared_memory::sync::SeqLock;
+/// use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};
+///
+/// # let name = format!("Local\\doc_seqlock_{}", std::process::id());
+/// let writer = SharedMemoryLink::<SeqLock<[f64; 3]>, ReadWrite>::create(&name)?;
+/// writer.seqlock().write(&[1.0, 2.0, 3.0])?;
+///
+/// let reader = SharedMemoryLink::<SeqLock<[f64; 3]>, ReadOnly>::open(&name)?;
+/// assert_eq!(reader.seqlock().read()?, [1.0, 2.0, 3.0]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[repr(C)]
+pub struct SeqLock<T> {
+    sequence: Sequence,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: every access to `data` goes through the sequence protocol with atomic word copies,
+// so threads (and processes) may share a `SeqLock` whenever its `T` may be sent between them.
+unsafe impl<T: Send> Sync for SeqLock<T> {}
+
+impl<T: FromBytes + IntoBytes + Immutable> SeqLock<T> {
+    /// A sequence lock holding `value`, for use within one process (in a region, a zero-filled
+    /// `SeqLock` is already valid).
+    ///
+    /// ```
+    /// use win_shared_memory::sync::SeqLock;
+    ///
+    /// let lock = SeqLock::new(5_u32);
+    /// assert_eq!(lock.read()?, 5);
+    /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
+    /// ```
+    pub fn new(value: T) -> Self {
+        Self {
+            sequence: Sequence::new(),
+            data: UnsafeCell::new(value),
+        }
+    }
+
+    /// A consistent copy of the value, waiting up to [`DEFAULT_PATIENCE`] for a writer.
+    ///
+    /// ```
+    /// use win_shared_memory::sync::SeqLock;
+    ///
+    /// let lock = SeqLock::new([1_u16, 2]);
+    /// assert_eq!(lock.read()?, [1, 2]);
+    /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
+    /// ```
+    pub fn read(&self) -> Result<T, SeqLockError> {
+        self.read_within(DEFAULT_PATIENCE)
+    }
+
+    /// A consistent copy of the value, waiting at most `patience` for a writer to finish.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use win_shared_memory::sync::SeqLock;
+    ///
+    /// let lock = SeqLock::new(1.5_f32);
+    /// assert_eq!(lock.read_within(Duration::from_millis(10))?, 1.5);
+    /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
+    /// ```
+    pub fn read_within(&self, patience: Duration) -> Result<T, SeqLockError> {
+        self.sequence.read(patience, || {
+            let mut value = T::new_zeroed();
+            // SAFETY: `data` is a live `T` of this lock; `value` is a separate local `T`.
+            unsafe { copy_words_out(self.data.get().cast(), value.as_mut_bytes()) };
+            value
+        })
+    }
+
+    /// Publishes `value`, waiting up to [`DEFAULT_PATIENCE`] for another writer to finish.
+    /// Readers are never waited for.
+    ///
+    /// ```
+    /// use win_shared_memory::sync::SeqLock;
+    ///
+    /// let lock = SeqLock::new(0_u64);
+    /// lock.write(&9)?;
+    /// assert_eq!(lock.read()?, 9);
+    /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
+    /// ```
+    pub fn write(&self, value: &T) -> Result<(), SeqLockError> {
+        self.write_within(value, DEFAULT_PATIENCE)
+    }
+
+    /// Publishes `value`, waiting at most `patience` for another writer to finish.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use win_shared_memory::sync::SeqLock;
+    ///
+    /// let lock = SeqLock::new(0_i32);
+    /// lock.write_within(&-3, Duration::from_millis(10))?;
+    /// assert_eq!(lock.read()?, -3);
+    /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
+    /// ```
+    pub fn write_within(&self, value: &T, patience: Duration) -> Result<(), SeqLockError> {
+        let start = self.sequence.begin_write(patience)?;
+        self.store(value);
+        self.sequence.end_write(start)
+    }
+
+    /// Takes over from a writer that died mid-write (the sequence is odd) and publishes
+    /// `value`; with no write in progress, it is [`write`](Self::write).
+    ///
+    /// Call it only when the old writer is known to be dead: a live one loses its write
+    /// ([`SeqLockError::Superseded`]), and its data may mix with `value` until it stops.
+    ///
+    /// ```
+    /// use win_shared_memory::sync::SeqLock;
+    ///
+    /// let lock = SeqLock::new(0_u8);
+    /// lock.recover(&1)?;
+    /// assert_eq!(lock.read()?, 1);
+    /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
+    /// ```
+    pub fn recover(&self, value: &T) -> Result<(), SeqLockError> {
+        let start = self.sequence.take_over();
+        self.store(value);
+        self.sequence.end_write(start)
+    }
+
+    /// Copies `value` into the lock; only between `begin_write` and `end_write`.
+    fn store(&self, value: &T) {
+        // SAFETY: `data` is a live `T` of this lock, written only by the writer holding the odd
+        // sequence, which is us; `value` is separate memory.
+        unsafe { copy_words_in(value.as_bytes(), self.data.get().cast()) };
+    }
+}
+
+impl<T: FromBytes + IntoBytes + Immutable> SharedMemoryLink<SeqLock<T>, ReadWrite> {
+    /// The sequence lock that is the whole region, to read and write.
+    ///
+    /// Safe, unlike [`get`](SharedMemoryLink::get): every bit pattern is a valid `SeqLock<T>`,
+    /// and all its accesses are atomic, whatever other processes do.
+    ///
+    /// ```
+    /// use win_shared_memory::sync::SeqLock;
+    /// use win_shared_memory::{ReadWrite, SharedMemoryLink};
+    ///
+    /// # let name = format!("Local\\doc_seqlock_rw_{}", std::process::id());
+    /// let link = SharedMemoryLink::<SeqLock<u32>, ReadWrite>::create(&name)?;
+    /// link.seqlock().write(&3)?;
+    /// assert_eq!(link.seqlock().read()?, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn seqlock(&self) -> &SeqLock<T> {
+        // SAFETY: the view holds a `SeqLock<T>` (size and alignment checked when opened); any
+        // bytes are a valid one, and it is only ever accessed atomically.
+        unsafe { self.get() }
+    }
+}
+
+impl<T: FromBytes + IntoBytes + Immutable> SharedMemoryLink<SeqLock<T>, ReadOnly> {
+    /// The sequence lock that is the whole region, to read: the view is read-only, so the
+    /// writing methods are not offered.
+    ///
+    /// ```
+    /// use win_shared_memory::sync::SeqLock;
+    /// use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};
+    ///
+    /// # let name = format!("Local\\doc_seqlock_ro_{}", std::process::id());
+    /// let _writer = SharedMemoryLink::<SeqLock<u32>, ReadWrite>::create(&name)?;
+    /// let reader = SharedMemoryLink::<SeqLock<u32>, ReadOnly>::open(&name)?;
+    /// assert_eq!(reader.seqlock().read()?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn seqlock(&self) -> SeqLockReader<'_, T> {
+        // SAFETY: as for the read-write accessor; reading never writes the view.
+        SeqLockReader(unsafe { self.get() })
+    }
+}
+
+/// The reading half of a [`SeqLock`], for a read-only view.
+///
+/// ```
+/// use win_shared_memory::sync::SeqLock;
+/// use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};
+///
+/// # let name = format!("Local\\doc_seqlock_reader_{}", std::process::id());
+/// let writer = SharedMemoryLink::<SeqLock<[u8; 2]>, ReadWrite>::create(&name)?;
+/// writer.seqlock().write(&[4, 5])?;
+/// let reader = SharedMemoryLink::<SeqLock<[u8; 2]>, ReadOnly>::open(&name)?;
+/// assert_eq!(reader.seqlock().read()?, [4, 5]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct SeqLockReader<'a, T>(&'a SeqLock<T>);
+
+impl<T: FromBytes + IntoBytes + Immutable> SeqLockReader<'_, T> {
+    /// As [`SeqLock::read`].
+    ///
+    /// ```
+    /// # use win_shared_memory::sync::SeqLock;
+    /// # use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};
+    /// # let name = format!("Local\\doc_seqlock_reader_read_{}", std::process::id());
+    /// # let _writer = SharedMemoryLink::<SeqLock<u8>, ReadWrite>::create(&name)?;
+    /// let reader = SharedMemoryLink::<SeqLock<u8>, ReadOnly>::open(&name)?;
+    /// assert_eq!(reader.seqlock().read()?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read(&self) -> Result<T, SeqLockError> {
+        self.0.read()
+    }
+
+    /// As [`SeqLock::read_within`].
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use win_shared_memory::sync::SeqLock;
+    /// # use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};
+    /// # let name = format!("Local\\doc_seqlock_reader_within_{}", std::process::id());
+    /// # let _writer = SharedMemoryLink::<SeqLock<u8>, ReadWrite>::create(&name)?;
+    /// let reader = SharedMemoryLink::<SeqLock<u8>, ReadOnly>::open(&name)?;
+    /// assert_eq!(reader.seqlock().read_within(Duration::from_millis(5))?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_within(&self, patience: Duration) -> Result<T, SeqLockError> {
+        self.0.read_within(patience)
+    }
+}
+
+impl<T> fmt::Debug for SeqLock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SeqLock")
+            .field("sequence", &self.sequence.0.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The sequence counter and the protocol around it, apart from the data so that the loom model
+/// checks this very code with its own payload.
+#[repr(transparent)]
+pub(crate) struct Sequence(AtomicU64);
+
+impl Sequence {
+    pub(crate) fn new() -> Self {
+        Self(AtomicU64::new(0))
+    }
+
+    /// Takes the sequence from even to odd, waiting at most `patience` for another writer;
+    /// returns the even value it started from.
+    pub(crate) fn begin_write(&self, patience: Duration) -> Result<u64, SeqLockError> {
+        let start = wait(patience, |odd| {
+            let current = self.0.load(Ordering::Relaxed);
+            if is_odd(current) {
+                *odd = current;
+                return None;
+            }
+            self.0
+                .compare_exchange_weak(current, current + 1, Ordering::Acquire, Ordering::Relaxed)
+                .ok()
+        })?;
+        // Keeps the data stores after the odd value for any reader that sees one of them.
+        fence(Ordering::Release);
+        Ok(start)
+    }
+
+    /// Takes the sequence from whatever it is to a new odd value, unconditionally; returns the
+    /// even value this write counts from.
+    pub(crate) fn take_over(&self) -> u64 {
+        // An odd value goes to the next odd one, so that a writer still holding it fails its
+        // end; an even value goes to odd, as in `begin_write`.
+        let mut current = self.0.load(Ordering::Relaxed);
+        let taken = loop {
+            let odd = if !is_odd(current) {
+                current + 1
+            } else {
+                current + 2
+            };
+            match self
+                .0
+                .compare_exchange_weak(current, odd, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => break odd,
+                Err(now) => current = now,
+            }
+        };
+        fence(Ordering::Release);
+        taken - 1
+    }
+
+    /// Takes the sequence from `start + 1` to `start + 2`, publishing the write.
+    pub(crate) fn end_write(&self, start: u64) -> Result<(), SeqLockError> {
+        self.0
+            .compare_exchange(start + 1, start + 2, Ordering::Release, Ordering::Relaxed)
+            .map(drop)
+            .map_err(|_| SeqLockError::Superseded)
+    }
+
+    /// Runs `copy` until it ran while no write was in progress, waiting at most `patience`.
+    pub(crate) fn read<R>(
+        &self,
+        patience: Duration,
+        mut copy: impl FnMut() -> R,
+    ) -> Result<R, SeqLockError> {
+        wait(patience, |odd| {
+            let before = self.0.load(Ordering::Acquire);
+            if is_odd(before) {
+                *odd = before;
+                return None;
+            }
+            let value = copy();
+            fence(Ordering::Acquire);
+            (self.0.load(Ordering::Relaxed) == before).then_some(value)
+        })
+    }
+}
+
+/// Whether a sequence value means a write in progress.
+fn is_odd(sequence: u64) -> bool {
+    sequence % 2 == 1
+}
+
+/// Retries `attempt` until it succeeds or `patience` runs out; `attempt` records the odd
+/// sequence it saw, for the error.
+fn wait<R>(
+    patience: Duration,
+    mut attempt: impl FnMut(&mut u64) -> Option<R>,
+) -> Result<R, SeqLockError> {
+    let started = Instant::now();
+    let mut odd = 0;
+    let mut spins: u32 = 0;
+    loop {
+        if let Some(result) = attempt(&mut odd) {
+            return Ok(result);
+        }
+        spins = spins.wrapping_add(1);
+        // Spin briefly, then yield: a writer of a large value may take a while.
+        if spins < SPINS_BEFORE_YIELDING {
+            std::hint::spin_loop();
+        } else {
+            yield_now();
+            if started.elapsed() >= patience {
+                return Err(SeqLockError::Stalled {
+                    sequence: odd,
+                    waited: started.elapsed(),
+                });
+            }
+        }
+    }
+}
+
+/// Spins before a waiter starts yielding its time slice; none under loom, where a spin is just
+/// more interleavings to explore.
+const SPINS_BEFORE_YIELDING: u32 = if cfg!(loom) { 0 } else { 64 };
+
+#[cfg(not(loom))]
+fn yield_now() {
+    std::thread::yield_now();
+}
+
+#[cfg(loom)]
+fn yield_now() {
+    loom::thread::yield_now();
+}
+
+/// The bytes of a word, the unit of the data copies.
+const WORD: usize = size_of::<usize>();
+
+/// Splits `len` bytes at `address` into the bytes before the first word boundary and the whole
+/// words after them (the rest are bytes again). It depends on the address only, so the writer
+/// and the readers split the same way and every racing pair of accesses has one size.
+fn split(address: usize, len: usize) -> (usize, usize) {
+    let head = (address.wrapping_neg() % WORD).min(len);
+    (head, (len - head) / WORD)
+}
+
+/// Stores `source` into shared memory at `target` with relaxed atomic stores.
+///
+/// # Safety
+///
+/// `target` must be valid for `source.len()` bytes of writes, and accessed by others only
+/// through these atomic copies.
+unsafe fn copy_words_in(source: &[u8], target: *mut u8) {
+    let (head, words) = split(target as usize, source.len());
+    let body_end = head + words * WORD;
+    for (index, &byte) in source
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i < head || *i >= body_end)
+    {
+        // SAFETY: in bounds, as the caller promised; any byte address is aligned for AtomicU8.
+        unsafe { AtomicU8::from_ptr(target.add(index)) }.store(byte, Ordering::Relaxed);
+    }
+    for at in (head..body_end).step_by(WORD) {
+        // SAFETY: `source` has a word at `at` (an unaligned read of private memory), and
+        // `target + at` is word-aligned by `split` and in bounds.
+        unsafe {
+            let word = source.as_ptr().add(at).cast::<usize>().read_unaligned();
+            AtomicUsize::from_ptr(target.add(at).cast()).store(word, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Loads `target.len()` bytes of shared memory at `source` with relaxed atomic loads.
+///
+/// # Safety
+///
+/// `source` must be valid for `target.len()` bytes of reads, and written by others only through
+/// these atomic copies.
+unsafe fn copy_words_out(source: *const u8, target: &mut [u8]) {
+    let (head, words) = split(source as usize, target.len());
+    let body_end = head + words * WORD;
+    for (index, byte) in target
+        .iter_mut()
+        .enumerate()
+        .filter(|(i, _)| *i < head || *i >= body_end)
+    {
+        // SAFETY: in bounds, as the caller promised; any byte address is aligned for AtomicU8.
+        *byte = unsafe { AtomicU8::from_ptr(source.add(index).cast_mut()) }.load(Ordering::Relaxed);
+    }
+    for at in (head..body_end).step_by(WORD) {
+        // SAFETY: `source + at` is word-aligned by `split` and in bounds; `target` has room
+        // for a word at `at` (an unaligned write of private memory).
+        unsafe {
+            let word = AtomicUsize::from_ptr(source.add(at).cast::<usize>().cast_mut())
+                .load(Ordering::Relaxed);
+            target
+                .as_mut_ptr()
+                .add(at)
+                .cast::<usize>()
+                .write_unaligned(word);
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+
+    /// Under Miri every step is slow: fewer rounds show the same.
+    const ROUNDS: u64 = if cfg!(miri) { 30 } else { 20_000 };
+
+    /// Miri runs a thousand times slower than the machine, and its scheduler may leave a writer
+    /// waiting: give waits room there.
+    const PATIENCE: Duration = if cfg!(miri) {
+        Duration::from_secs(600)
+    } else {
+        DEFAULT_PATIENCE
+    };
+
+    /// A value whose words must all agree: any torn copy shows.
+    type Uniform = [u64; 16];
+
+    fn check_uniform(value: &Uniform) -> u64 {
+        assert!(
+            value.iter().all(|&word| word == value[0]),
+            "torn copy: {value:?}"
+        );
+        value[0]
+    }
+
+    /// Readers in threads while writers publish: every copy is whole, and they move forward.
+    fn run(writers: u64) {
+        let lock = Arc::new(SeqLock::new([0_u64; 16]));
+        let done = Arc::new(AtomicBool::new(false));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (lock, done) = (Arc::clone(&lock), Arc::clone(&done));
+                std::thread::spawn(move || {
+                    let mut copies = 0;
+                    while !done.load(Ordering::Relaxed) {
+                        check_uniform(&lock.read_within(PATIENCE).expect("no writer stalls"));
+                        copies += 1;
+                    }
+                    copies
+                })
+            })
+            .collect();
+        let writing: Vec<_> = (0..writers)
+            .map(|writer| {
+                let lock = Arc::clone(&lock);
+                std::thread::spawn(move || {
+                    for round in 1..=ROUNDS {
+                        let value = [round * writers + writer; 16];
+                        lock.write_within(&value, PATIENCE)
+                            .expect("writers take turns");
+                    }
+                })
+            })
+            .collect();
+        writing
+            .into_iter()
+            .for_each(|writer| writer.join().unwrap());
+        done.store(true, Ordering::Relaxed);
+        for reader in readers {
+            reader.join().unwrap();
+        }
+        // Every write completed and left the sequence even.
+        assert_eq!(
+            lock.sequence.0.load(Ordering::Relaxed),
+            2 * ROUNDS * writers
+        );
+        check_uniform(&lock.read().unwrap());
+    }
+
+    #[test]
+    fn readers_never_see_a_torn_value() {
+        run(1);
+    }
+
+    #[test]
+    fn concurrent_writers_take_turns() {
+        run(3);
+    }
+
+    #[test]
+    fn a_dead_writer_stalls_readers_until_recovered() {
+        let lock = SeqLock::new(7_u32);
+        // A writer that begins and never ends, as one killed mid-write.
+        let dead = lock.sequence.begin_write(DEFAULT_PATIENCE).unwrap();
+        let patience = Duration::from_millis(20);
+        match lock.read_within(patience) {
+            Err(SeqLockError::Stalled {
+                sequence: 1,
+                waited,
+            }) => assert!(waited >= patience),
+            other => panic!("expected Stalled, got {other:?}"),
+        }
+        assert!(matches!(
+            lock.write_within(&8, patience),
+            Err(SeqLockError::Stalled { .. })
+        ));
+        lock.recover(&9).unwrap();
+        assert_eq!(lock.read().unwrap(), 9);
+        // Had the old writer been alive, its end is refused.
+        assert_eq!(lock.sequence.end_write(dead), Err(SeqLockError::Superseded));
+        assert_eq!(lock.read().unwrap(), 9);
+        lock.write(&10).unwrap();
+        assert_eq!(lock.read().unwrap(), 10);
+    }
+
+    #[test]
+    fn copies_are_exact_at_every_alignment() {
+        let source: Vec<u8> = (0..=255).collect();
+        let mut shared = vec![0_u8; 300];
+        for start in 0..WORD + 1 {
+            for len in [0, 1, WORD - 1, WORD, WORD + 1, 3 * WORD + 5, 255] {
+                let target = &mut shared[start..start + len];
+                // SAFETY: `target` is valid for `len` bytes and used by this thread only.
+                unsafe { copy_words_in(&source[..len], target.as_mut_ptr()) };
+                let mut back = vec![0_u8; len];
+                // SAFETY: as above, for reading.
+                unsafe { copy_words_out(target.as_mut_ptr(), &mut back) };
+                assert_eq!(back, source[..len], "start {start}, len {len}");
+            }
+        }
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_model {
+    //! The protocol under every interleaving loom finds, with a two-word payload: a reader
+    //! never accepts a mix of two writes, and two writers never interleave.
+
+    use loom::sync::Arc;
+    use loom::sync::atomic::AtomicU64;
+
+    use super::*;
+
+    struct Model {
+        sequence: Sequence,
+        words: [AtomicU64; 2],
+    }
+
+    impl Model {
+        fn write(&self, value: u64) {
+            let start = self.sequence.begin_write(DEFAULT_PATIENCE).unwrap();
+            for word in &self.words {
+                word.store(value, Ordering::Relaxed);
+            }
+            self.sequence.end_write(start).unwrap();
+        }
+
+        fn read(&self) -> [u64; 2] {
+            self.sequence
+                .read(DEFAULT_PATIENCE, || {
+                    self.words
+                        .each_ref()
+                        .map(|word| word.load(Ordering::Relaxed))
+                })
+                .unwrap()
+        }
+    }
+
+    fn model() -> Arc<Model> {
+        Arc::new(Model {
+            sequence: Sequence::new(),
+            words: [AtomicU64::new(0), AtomicU64::new(0)],
+        })
+    }
+
+    #[test]
+    fn a_reader_never_accepts_a_torn_copy() {
+        loom::model(|| {
+            let shared = model();
+            let writer = {
+                let shared = Arc::clone(&shared);
+                loom::thread::spawn(move || {
+                    shared.write(1);
+                    shared.write(2);
+                })
+            };
+            let [first, second] = shared.read();
+            assert_eq!(first, second);
+            writer.join().unwrap();
+            assert_eq!(shared.read(), [2, 2]);
+        });
+    }
+
+    #[test]
+    fn two_writers_never_interleave() {
+        loom::model(|| {
+            let shared = model();
+            let other = {
+                let shared = Arc::clone(&shared);
+                loom::thread::spawn(move || shared.write(1))
+            };
+            shared.write(2);
+            other.join().unwrap();
+            let [first, second] = shared.read();
+            assert_eq!(first, second);
+        });
+    }
+}
