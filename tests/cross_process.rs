@@ -7,6 +7,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use libtest_mimic::{Arguments, Failed, Trial};
+use win_shared_memory::sync::SeqLock;
 use win_shared_memory::{ReadOnly, ReadWrite, SharedMemory, SharedMemoryError, SharedMemoryLink};
 
 /// The environment variable that makes this binary a child in a role instead of a test run.
@@ -68,6 +69,10 @@ fn main() {
         Trial::test(
             "plain_data_is_copied_safely_across_processes",
             plain_data_is_copied_safely_across_processes,
+        ),
+        Trial::test(
+            "seqlock_snapshots_are_never_torn_across_processes",
+            seqlock_snapshots_are_never_torn_across_processes,
         ),
         Trial::test(
             "racing_creates_make_exactly_one_region",
@@ -269,6 +274,64 @@ fn plain_data_is_copied_safely_across_processes() -> Outcome {
     expect_eq(run_child("read-plain", &[&name])?, "[1, 2, 3, 4]")?;
     let reader = link.downgrade();
     expect_eq(reader.read(), [1, 2, 3, 5])
+}
+
+/// A 4 KiB snapshot whose words must all agree: any torn copy shows.
+type Snapshot = [u64; 512];
+
+/// Copies each reader process takes while the writer publishes.
+const SNAPSHOT_READS: usize = 1_000_000;
+
+/// One writer publishes as fast as it can while two reader processes take a million copies
+/// each: every copy is whole, the values only move forward, and the readers see them move.
+fn seqlock_snapshots_are_never_torn_across_processes() -> Outcome {
+    let name = unique_name("seqlock");
+    let link = SharedMemoryLink::<SeqLock<Snapshot>, ReadWrite>::create(&name)?;
+    let reads = SNAPSHOT_READS.to_string();
+    let mut readers = (0..2)
+        .map(|_| spawn_child("seqlock-read", &[&name, &reads]))
+        .collect::<Result<Vec<_>, _>>()?;
+    for reader in &mut readers {
+        reader.expect_line("ready")?;
+    }
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (answers, writes) = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let mut round = 0_u64;
+            while !done.load(Ordering::Relaxed) {
+                round += 1;
+                link.seqlock()
+                    .write(&[round; 512])
+                    .expect("the only writer never waits");
+                // A publisher runs at some rate, not flat out (which starves readers, as a
+                // seqlock favours its writer): tens of thousands of updates a second.
+                std::thread::sleep(std::time::Duration::from_micros(20));
+            }
+            round
+        });
+        let answers: Result<Vec<String>, Failed> =
+            readers.iter_mut().map(Peer::read_line).collect();
+        done.store(true, Ordering::Relaxed);
+        (answers, writer.join().expect("the writer thread"))
+    });
+    for answer in answers? {
+        let fields: Vec<&str> = answer.split(' ').collect();
+        match fields.as_slice() {
+            [torn, distinct] if *torn == "torn=0" => {
+                let distinct: u64 = distinct.trim_start_matches("distinct=").parse()?;
+                if distinct < 2 {
+                    return Err(
+                        format!("a reader saw no progress in {writes} writes: {answer}").into(),
+                    );
+                }
+            }
+            _ => return Err(format!("a reader saw torn or backward copies: {answer}").into()),
+        }
+    }
+    for reader in readers {
+        reader.finish()?;
+    }
+    Ok(())
 }
 
 /// Processes that create one name at the same moment: one makes the region, the others are
@@ -676,6 +739,30 @@ fn child(role: &str, args: &[String]) -> Result<(), Box<dyn std::error::Error>> 
             println!("{:?}", reader.read());
             let mut writer = SharedMemoryLink::<[u32; 4], ReadWrite>::open_existing(name)?;
             writer.write(&[1, 2, 3, 5]);
+        }
+        "seqlock-read" => {
+            let reads: usize = args[1].parse()?;
+            let link = SharedMemoryLink::<SeqLock<Snapshot>, ReadOnly>::open(name)?;
+            println!("ready");
+            std::io::stdout().flush()?;
+            let (mut torn, mut backward, mut distinct, mut last) = (0, 0, 0_u64, 0);
+            for _ in 0..reads {
+                let snapshot = link.seqlock().read()?;
+                if snapshot.iter().any(|&word| word != snapshot[0]) {
+                    torn += 1;
+                }
+                if snapshot[0] < last {
+                    backward += 1;
+                }
+                if snapshot[0] != last {
+                    distinct += 1;
+                }
+                last = snapshot[0];
+            }
+            let verdict = if backward == 0 { "" } else { " backward" };
+            println!("torn={torn}{verdict} distinct={distinct}");
+            std::io::stdout().flush()?;
+            std::io::stdin().read_line(&mut String::new())?;
         }
         "race-create" => {
             println!("ready");

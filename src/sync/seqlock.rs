@@ -54,6 +54,18 @@ pub enum SeqLockError {
         waited: Duration,
     },
 
+    /// The writer kept writing (`writes` of them during the wait) and no copy fitted between two
+    /// writes: publish less often, or read with more patience.
+    #[error(
+        "no consistent copy of the seqlock's value fitted between its writer's {writes} writes in {waited:?}"
+    )]
+    Starved {
+        /// How many writes completed during the wait.
+        writes: u64,
+        /// How long the operation waited.
+        waited: Duration,
+    },
+
     /// Another writer declared this one dead ([`SeqLock::recover`]) while it was writing, and
     /// took over: this write may be lost.
     #[error("the seqlock was recovered by another writer while this one was writing")]
@@ -321,15 +333,14 @@ impl Sequence {
     /// Takes the sequence from even to odd, waiting at most `patience` for another writer;
     /// returns the even value it started from.
     pub(crate) fn begin_write(&self, patience: Duration) -> Result<u64, SeqLockError> {
-        let start = wait(patience, |odd| {
+        let start = wait(patience, || {
             let current = self.0.load(Ordering::Relaxed);
             if is_odd(current) {
-                *odd = current;
-                return None;
+                return Err(current);
             }
             self.0
                 .compare_exchange_weak(current, current + 1, Ordering::Acquire, Ordering::Relaxed)
-                .ok()
+                .map_err(|_| current)
         })?;
         // Keeps the data stores after the odd value for any reader that sees one of them.
         fence(Ordering::Release);
@@ -374,15 +385,19 @@ impl Sequence {
         patience: Duration,
         mut copy: impl FnMut() -> R,
     ) -> Result<R, SeqLockError> {
-        wait(patience, |odd| {
+        wait(patience, || {
             let before = self.0.load(Ordering::Acquire);
             if is_odd(before) {
-                *odd = before;
-                return None;
+                return Err(before);
             }
             let value = copy();
             fence(Ordering::Acquire);
-            (self.0.load(Ordering::Relaxed) == before).then_some(value)
+            let after = self.0.load(Ordering::Relaxed);
+            if after == before {
+                Ok(value)
+            } else {
+                Err(after)
+            }
         })
     }
 }
@@ -392,31 +407,42 @@ fn is_odd(sequence: u64) -> bool {
     sequence % 2 == 1
 }
 
-/// Retries `attempt` until it succeeds or `patience` runs out; `attempt` records the odd
-/// sequence it saw, for the error.
+/// Retries `attempt` until it succeeds or `patience` runs out. A failed attempt gives the
+/// sequence it saw: one odd value throughout means a stalled writer, a moving one a writer so
+/// busy that no copy fitted between its writes.
 fn wait<R>(
     patience: Duration,
-    mut attempt: impl FnMut(&mut u64) -> Option<R>,
+    mut attempt: impl FnMut() -> Result<R, u64>,
 ) -> Result<R, SeqLockError> {
     let started = Instant::now();
-    let mut odd = 0;
+    let mut first_seen = None;
     let mut spins: u32 = 0;
     loop {
-        if let Some(result) = attempt(&mut odd) {
-            return Ok(result);
-        }
+        let seen = match attempt() {
+            Ok(result) => return Ok(result),
+            Err(seen) => seen,
+        };
+        let first = *first_seen.get_or_insert(seen);
         spins = spins.wrapping_add(1);
         // Spin briefly, then yield: a writer of a large value may take a while.
         if spins < SPINS_BEFORE_YIELDING {
             std::hint::spin_loop();
-        } else {
-            yield_now();
-            if started.elapsed() >= patience {
-                return Err(SeqLockError::Stalled {
-                    sequence: odd,
-                    waited: started.elapsed(),
-                });
-            }
+            continue;
+        }
+        yield_now();
+        let waited = started.elapsed();
+        if waited >= patience {
+            return Err(if seen == first && is_odd(seen) {
+                SeqLockError::Stalled {
+                    sequence: seen,
+                    waited,
+                }
+            } else {
+                SeqLockError::Starved {
+                    writes: seen.wrapping_sub(first) / 2,
+                    waited,
+                }
+            });
         }
     }
 }
