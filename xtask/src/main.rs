@@ -256,6 +256,14 @@ impl Workspace {
         Ok(Self { root, target })
     }
 
+    /// `cargo` of the given rustup toolchain, in the workspace.
+    fn cargo_on(&self, toolchain: &str) -> Command {
+        let mut cmd = Command::new("rustup");
+        cmd.args(["run", toolchain, "cargo"])
+            .current_dir(&self.root);
+        cmd
+    }
+
     /// A `cargo` command run from the root, using the same cargo that runs
     /// us (so `cargo +nightly xtask` stays on nightly).
     fn cargo(&self) -> Command {
@@ -807,6 +815,37 @@ impl Report {
     }
 }
 
+/// The loom model of the seqlock protocol, in a target directory of its own since `--cfg loom`
+/// rebuilds everything.
+const LOOM_STEP: &str = "loom model of the seqlock";
+
+/// The single-process synchronisation tests under Miri.
+const MIRI_STEP: &str = "miri: cargo +nightly miri test (sync)";
+
+/// `cargo test` of the loom models, built with `--cfg loom`.
+fn loom_test(ws: &Workspace) -> Command {
+    let mut cargo = ws.cargo();
+    cargo
+        .args([
+            "test",
+            "--release",
+            "-p",
+            LIB_PACKAGE,
+            "--lib",
+            "loom_model",
+        ])
+        .arg("--target-dir")
+        .arg(ws.root.join("target").join("loom"))
+        .env("RUSTFLAGS", "--cfg loom");
+    cargo
+}
+
+/// Whether rustup has a nightly toolchain, which Miri needs.
+fn has_nightly() -> bool {
+    capture(Command::new("rustup").args(["toolchain", "list"]))
+        .is_ok_and(|list| list.lines().any(|line| line.starts_with("nightly")))
+}
+
 /// How many holders the stress runs kill at random points.
 const STRESS_KILLS: usize = 1000;
 
@@ -937,6 +976,30 @@ fn cmd_test(ws: &Workspace, skip_native: bool, skip_windows: bool, extra: &[OsSt
     report.step("rustfmt", || {
         run(ws.cargo().args(["fmt", "--all", "--", "--check"]))
     });
+
+    if skip_native {
+        report.skip(LOOM_STEP, "--skip-native");
+        report.skip(MIRI_STEP, "--skip-native");
+    } else {
+        report.step(LOOM_STEP, || run(&mut loom_test(ws)));
+        if has_nightly() {
+            report.step(MIRI_STEP, || {
+                run(Command::new("rustup")
+                    .args(["component", "add", "--toolchain", "nightly"])
+                    .args(["miri", "rust-src"]))?;
+                run(ws.cargo_on("nightly").args([
+                    "miri",
+                    "test",
+                    "-p",
+                    LIB_PACKAGE,
+                    "--lib",
+                    "sync::",
+                ]))
+            });
+        } else {
+            report.skip(MIRI_STEP, "no nightly toolchain; Miri needs one");
+        }
+    }
 
     report.finish()
 }
