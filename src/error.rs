@@ -132,6 +132,17 @@ pub enum SharedMemoryError {
         align: usize,
     },
 
+    /// A call on a named synchronisation object (mutex or event) failed.
+    #[error("{call} failed on `{name}`: {source}")]
+    Synchronization {
+        /// The object's name.
+        name: String,
+        /// The call that failed.
+        call: &'static str,
+        /// What the operating system reported.
+        source: OsError,
+    },
+
     /// The type's alignment is larger than the page alignment every platform guarantees for
     /// a mapped view, so a reference to it could be misaligned.
     #[error(

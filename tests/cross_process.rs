@@ -7,7 +7,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use win_shared_memory::sync::SeqLock;
+use win_shared_memory::sync::{LockError, NamedMutex, SeqLock};
 use win_shared_memory::{ReadOnly, ReadWrite, SharedMemory, SharedMemoryError, SharedMemoryLink};
 
 /// The environment variable that makes this binary a child in a role instead of a test run.
@@ -73,6 +73,14 @@ fn main() {
         Trial::test(
             "seqlock_snapshots_are_never_torn_across_processes",
             seqlock_snapshots_are_never_torn_across_processes,
+        ),
+        Trial::test(
+            "a_named_mutex_excludes_across_processes",
+            a_named_mutex_excludes_across_processes,
+        ),
+        Trial::test(
+            "a_killed_mutex_holder_is_reported_to_the_next_locker",
+            a_killed_mutex_holder_is_reported_to_the_next_locker,
         ),
         Trial::test(
             "racing_creates_make_exactly_one_region",
@@ -330,6 +338,50 @@ fn seqlock_snapshots_are_never_torn_across_processes() -> Outcome {
     }
     for reader in readers {
         reader.finish()?;
+    }
+    Ok(())
+}
+
+/// How long a test waits for a lock that must come.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn a_named_mutex_excludes_across_processes() -> Outcome {
+    let name = unique_name("mutex");
+    let mutex = NamedMutex::new(&name)?;
+    let mut holder = spawn_child("hold-mutex", &[&name])?;
+    holder.expect_line("locked")?;
+    match mutex.lock_timeout(std::time::Duration::from_millis(100)) {
+        Ok(None) => {}
+        other => return Err(format!("expected a timeout, got {other:?}").into()),
+    }
+    holder.send("release")?;
+    holder.expect_line("released")?;
+    match mutex.lock_timeout(LOCK_PATIENCE) {
+        Ok(Some(_guard)) => {}
+        other => return Err(format!("expected the lock, got {other:?}").into()),
+    }
+    holder.finish()
+}
+
+/// Every time a holder is killed, the next locker gets the lock and is told its owner died;
+/// the one after that gets a plain lock.
+fn a_killed_mutex_holder_is_reported_to_the_next_locker() -> Outcome {
+    let name = unique_name("mutex_killed");
+    let mutex = NamedMutex::new(&name)?;
+    for round in 0..10 {
+        let mut holder = spawn_child("hold-mutex", &[&name])?;
+        holder.expect_line("locked")?;
+        holder.kill()?;
+        match mutex.lock_timeout(LOCK_PATIENCE) {
+            Err(LockError::OwnerDied(guard)) => drop(guard),
+            other => return Err(format!("round {round}: expected OwnerDied, got {other:?}").into()),
+        }
+        match mutex.try_lock() {
+            Ok(Some(_guard)) => {}
+            other => {
+                return Err(format!("round {round}: expected a plain lock, got {other:?}").into());
+            }
+        }
     }
     Ok(())
 }
@@ -761,6 +813,17 @@ fn child(role: &str, args: &[String]) -> Result<(), Box<dyn std::error::Error>> 
             }
             let verdict = if backward == 0 { "" } else { " backward" };
             println!("torn={torn}{verdict} distinct={distinct}");
+            std::io::stdout().flush()?;
+            std::io::stdin().read_line(&mut String::new())?;
+        }
+        "hold-mutex" => {
+            let mutex = NamedMutex::new(name)?;
+            let guard = mutex.lock().map_err(|error| error.to_string())?;
+            println!("locked");
+            std::io::stdout().flush()?;
+            std::io::stdin().read_line(&mut String::new())?;
+            drop(guard);
+            println!("released");
             std::io::stdout().flush()?;
             std::io::stdin().read_line(&mut String::new())?;
         }

@@ -3,6 +3,9 @@
 //! [`SeqLock`] lets one writer publish a value that any number of readers, in any processes,
 //! copy consistently without locks.
 
+mod mutex;
 mod seqlock;
+
+pub use mutex::{LockError, NamedMutex, NamedMutexGuard};
 
 pub use seqlock::{DEFAULT_PATIENCE, SeqLock, SeqLockError, SeqLockReader};
