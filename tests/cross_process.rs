@@ -7,7 +7,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use win_shared_memory::sync::{LockError, NamedMutex, SeqLock};
+use win_shared_memory::sync::{EventReset, LockError, NamedEvent, NamedMutex, SeqLock};
 use win_shared_memory::{ReadOnly, ReadWrite, SharedMemory, SharedMemoryError, SharedMemoryLink};
 
 /// The environment variable that makes this binary a child in a role instead of a test run.
@@ -81,6 +81,14 @@ fn main() {
         Trial::test(
             "a_killed_mutex_holder_is_reported_to_the_next_locker",
             a_killed_mutex_holder_is_reported_to_the_next_locker,
+        ),
+        Trial::test(
+            "an_auto_reset_event_releases_one_waiting_process",
+            an_auto_reset_event_releases_one_waiting_process,
+        ),
+        Trial::test(
+            "a_manual_reset_event_releases_every_waiting_process",
+            a_manual_reset_event_releases_every_waiting_process,
         ),
         Trial::test(
             "racing_creates_make_exactly_one_region",
@@ -384,6 +392,51 @@ fn a_killed_mutex_holder_is_reported_to_the_next_locker() -> Outcome {
         }
     }
     Ok(())
+}
+
+/// Two processes wait on an auto-reset event: one `set` releases exactly one of them, and the
+/// event is unset afterwards.
+fn an_auto_reset_event_releases_one_waiting_process() -> Outcome {
+    let name = unique_name("event_auto");
+    let event = NamedEvent::new(&name, EventReset::Auto)?;
+    let answers = wait_in_two_processes(&name, "auto", || event.set())?;
+    expect_eq(answers, ["timed-out", "woken"])?;
+    expect_eq(event.wait_timeout(std::time::Duration::ZERO)?, false)
+}
+
+/// Two processes wait on a manual-reset event: one `set` releases both, and it stays set
+/// until reset.
+fn a_manual_reset_event_releases_every_waiting_process() -> Outcome {
+    let name = unique_name("event_manual");
+    let event = NamedEvent::new(&name, EventReset::Manual)?;
+    let answers = wait_in_two_processes(&name, "manual", || event.set())?;
+    expect_eq(answers, ["woken", "woken"])?;
+    expect_eq(event.wait_timeout(std::time::Duration::ZERO)?, true)?;
+    event.reset()?;
+    expect_eq(event.wait_timeout(std::time::Duration::ZERO)?, false)
+}
+
+/// Starts two processes waiting (a second at most) on the event, runs `signal`, and returns
+/// what each said, sorted.
+fn wait_in_two_processes(
+    name: &str,
+    mode: &str,
+    signal: impl FnOnce() -> Result<(), SharedMemoryError>,
+) -> Result<[String; 2], Failed> {
+    let mut waiters = [
+        spawn_child("wait-event", &[name, mode])?,
+        spawn_child("wait-event", &[name, mode])?,
+    ];
+    for waiter in &mut waiters {
+        waiter.expect_line("waiting")?;
+    }
+    signal()?;
+    let mut answers = [waiters[0].read_line()?, waiters[1].read_line()?];
+    answers.sort();
+    for waiter in waiters {
+        waiter.finish()?;
+    }
+    Ok(answers)
 }
 
 /// Processes that create one name at the same moment: one makes the region, the others are
@@ -826,6 +879,18 @@ fn child(role: &str, args: &[String]) -> Result<(), Box<dyn std::error::Error>> 
             println!("released");
             std::io::stdout().flush()?;
             std::io::stdin().read_line(&mut String::new())?;
+        }
+        "wait-event" => {
+            let reset = if args[1] == "manual" {
+                EventReset::Manual
+            } else {
+                EventReset::Auto
+            };
+            let event = NamedEvent::new(name, reset)?;
+            println!("waiting");
+            std::io::stdout().flush()?;
+            let woken = event.wait_timeout(std::time::Duration::from_secs(1))?;
+            println!("{}", if woken { "woken" } else { "timed-out" });
         }
         "race-create" => {
             println!("ready");

@@ -3,9 +3,11 @@
 //! [`SeqLock`] lets one writer publish a value that any number of readers, in any processes,
 //! copy consistently without locks.
 
+mod event;
 mod mutex;
 mod seqlock;
 
+pub use event::{EventReset, NamedEvent};
 pub use mutex::{LockError, NamedMutex, NamedMutexGuard};
 
 pub use seqlock::{DEFAULT_PATIENCE, SeqLock, SeqLockError, SeqLockReader};
