@@ -132,6 +132,16 @@ pub enum SharedMemoryError {
         align: usize,
     },
 
+    /// No consistent copy of a versioned region came out in time
+    /// ([`read_versioned`](crate::SharedMemory::read_versioned)).
+    #[error("no consistent copy of shared memory region `{name}`: {source}")]
+    Inconsistent {
+        /// The region's name.
+        name: String,
+        /// Why: the publisher stalled, or kept the reader starved.
+        source: crate::sync::SeqLockError,
+    },
+
     /// A call on a named synchronisation object (mutex or event) failed.
     #[error("{call} failed on `{name}`: {source}")]
     Synchronization {

@@ -452,7 +452,11 @@ impl<A: Access> SharedMemory<A> {
     }
 
     /// The first byte of `len` bytes at `offset`, if they are inside the region.
-    fn bounds(&self, offset: usize, len: usize) -> Result<NonNull<u8>, SharedMemoryError> {
+    pub(crate) fn bounds(
+        &self,
+        offset: usize,
+        len: usize,
+    ) -> Result<NonNull<u8>, SharedMemoryError> {
         match offset.checked_add(len) {
             Some(end) if end <= self.len => {
                 // SAFETY: `offset <= end <= self.len`, so the result stays in the view.
@@ -469,7 +473,11 @@ impl<A: Access> SharedMemory<A> {
 
     /// A pointer to `count` values of `T` at `offset`, if they are inside the region and
     /// aligned.
-    fn checked<T>(&self, offset: usize, count: usize) -> Result<NonNull<T>, SharedMemoryError> {
+    pub(crate) fn checked<T>(
+        &self,
+        offset: usize,
+        count: usize,
+    ) -> Result<NonNull<T>, SharedMemoryError> {
         let len =
             size_of::<T>()
                 .checked_mul(count)

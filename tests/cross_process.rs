@@ -4,10 +4,10 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use win_shared_memory::sync::{EventReset, LockError, NamedEvent, NamedMutex, SeqLock};
+use win_shared_memory::sync::{EventReset, LockError, NamedEvent, NamedMutex, SeqLock, Versioning};
 use win_shared_memory::{ReadOnly, ReadWrite, SharedMemory, SharedMemoryError, SharedMemoryLink};
 
 /// The environment variable that makes this binary a child in a role instead of a test run.
@@ -89,6 +89,10 @@ fn main() {
         Trial::test(
             "a_manual_reset_event_releases_every_waiting_process",
             a_manual_reset_event_releases_every_waiting_process,
+        ),
+        Trial::test(
+            "versioned_copies_of_a_publishing_process_are_consistent",
+            versioned_copies_of_a_publishing_process_are_consistent,
         ),
         Trial::test(
             "racing_creates_make_exactly_one_region",
@@ -176,6 +180,10 @@ fn main() {
         Trial::test(
             "a_region_made_by_plain_win32_is_read_by_the_crate",
             win32::a_region_made_by_plain_win32_is_read_by_the_crate,
+        ),
+        Trial::test(
+            "versioned_copies_of_a_c_publisher_are_consistent",
+            win32::versioned_copies_of_a_c_publisher_are_consistent,
         ),
         Trial::test(
             "a_region_made_by_the_crate_is_read_by_plain_win32",
@@ -437,6 +445,45 @@ fn wait_in_two_processes(
         waiter.finish()?;
     }
     Ok(answers)
+}
+
+/// The layout both test publishers use: begin, end and sequence counters, then the data.
+const VERSIONED_DATA: usize = 16;
+
+/// Updates a test publisher makes, while the test copies.
+const PUBLISHER_UPDATES: &str = "200000";
+
+/// Copies the test takes with each versioning scheme.
+const VERSIONED_READS: usize = 20_000;
+
+fn versioned_copies_of_a_publishing_process_are_consistent() -> Outcome {
+    let name = unique_name("versioned");
+    check_versioned_copies(
+        &name,
+        spawn_child("versioned-publish", &[&name, PUBLISHER_UPDATES])?,
+    )
+}
+
+/// Copies a publisher's data with both versioning schemes while it updates: every copy is
+/// whole and none goes backwards.
+fn check_versioned_copies(name: &str, mut publisher: Peer) -> Outcome {
+    publisher.expect_line("ready")?;
+    let region = SharedMemory::<ReadOnly>::open(name)?;
+    let patience = std::time::Duration::from_secs(5);
+    for versioning in [
+        Versioning::BeginEnd { begin: 0, end: 4 },
+        Versioning::OddEven { sequence: 8 },
+    ] {
+        let mut last = 0;
+        for _ in 0..VERSIONED_READS {
+            let copy: Snapshot = region.read_versioned(VERSIONED_DATA, versioning, patience)?;
+            if copy.iter().any(|&word| word != copy[0]) || copy[0] < last {
+                return Err(format!("{versioning:?}: torn or backward copy after {last}").into());
+            }
+            last = copy[0];
+        }
+    }
+    publisher.finish()
 }
 
 /// Processes that create one name at the same moment: one makes the region, the others are
@@ -769,11 +816,22 @@ mod win32 {
     const SIZE: usize = 65536;
 
     fn peer(args: &[&str]) -> Result<Command, Failed> {
+        c_program("win32_peer", args)
+    }
+
+    /// One of the C programs `cargo xtask test` builds from tests/c.
+    fn c_program(program: &str, args: &[&str]) -> Result<Command, Failed> {
         let dir = std::env::var("WSM_C_PEER_DIR")
             .map_err(|_| "WSM_C_PEER_DIR is not set: run the tests with `cargo xtask test`")?;
-        let mut command = Command::new(format!("{dir}\\win32_peer.exe"));
+        let mut command = Command::new(format!("{dir}\\{program}.exe"));
         command.args(args);
         Ok(command)
+    }
+
+    pub(super) fn versioned_copies_of_a_c_publisher_are_consistent() -> Outcome {
+        let name = unique_name("versioned_c");
+        let publisher = c_program("versioned_publisher", &[&name, PUBLISHER_UPDATES])?;
+        check_versioned_copies(&name, Peer::spawn(publisher)?)
     }
 
     pub(super) fn a_region_made_by_plain_win32_is_read_by_the_crate() -> Outcome {
@@ -891,6 +949,27 @@ fn child(role: &str, args: &[String]) -> Result<(), Box<dyn std::error::Error>> 
             std::io::stdout().flush()?;
             let woken = event.wait_timeout(std::time::Duration::from_secs(1))?;
             println!("{}", if woken { "woken" } else { "timed-out" });
+        }
+        "versioned-publish" => {
+            let updates: u64 = args[1].parse()?;
+            let mut region =
+                SharedMemory::<ReadWrite>::create(name, VERSIONED_DATA + size_of::<Snapshot>())?;
+            println!("ready");
+            std::io::stdout().flush()?;
+            let bump = |region: &SharedMemory<ReadWrite>, at| -> Result<(), SharedMemoryError> {
+                // SAFETY: an atomic, valid for any bytes, used only atomically by everyone.
+                unsafe { region.get_at::<AtomicU32>(at)? }.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            };
+            for update in 1..=updates {
+                bump(&region, 0)?;
+                bump(&region, 8)?;
+                region.write_at(VERSIONED_DATA, &[update; 512])?;
+                bump(&region, 8)?;
+                bump(&region, 4)?;
+                std::thread::yield_now();
+            }
+            std::io::stdin().read_line(&mut String::new())?;
         }
         "race-create" => {
             println!("ready");

@@ -6,8 +6,10 @@
 mod event;
 mod mutex;
 mod seqlock;
+mod versioned;
 
 pub use event::{EventReset, NamedEvent};
 pub use mutex::{LockError, NamedMutex, NamedMutexGuard};
 
 pub use seqlock::{DEFAULT_PATIENCE, SeqLock, SeqLockError, SeqLockReader};
+pub use versioned::Versioning;

@@ -336,11 +336,11 @@ impl Sequence {
         let start = wait(patience, || {
             let current = self.0.load(Ordering::Relaxed);
             if is_odd(current) {
-                return Err(current);
+                return Err(Seen::odd_even(current));
             }
             self.0
                 .compare_exchange_weak(current, current + 1, Ordering::Acquire, Ordering::Relaxed)
-                .map_err(|_| current)
+                .map_err(Seen::odd_even)
         })?;
         // Keeps the data stores after the odd value for any reader that sees one of them.
         fence(Ordering::Release);
@@ -383,23 +383,61 @@ impl Sequence {
     pub(crate) fn read<R>(
         &self,
         patience: Duration,
-        mut copy: impl FnMut() -> R,
+        copy: impl FnMut() -> R,
     ) -> Result<R, SeqLockError> {
-        wait(patience, || {
-            let before = self.0.load(Ordering::Acquire);
-            if is_odd(before) {
-                return Err(before);
-            }
-            let value = copy();
-            fence(Ordering::Acquire);
-            let after = self.0.load(Ordering::Relaxed);
-            if after == before {
-                Ok(value)
-            } else {
-                Err(after)
-            }
-        })
+        read_consistent(patience, |order| Seen::odd_even(self.0.load(order)), copy)
     }
+}
+
+/// What a reader saw of a writer's version counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Seen {
+    /// The counters, packed into one number: equal numbers, equal counters.
+    version: u64,
+    /// Whether they say a write is in progress.
+    writing: bool,
+}
+
+impl Seen {
+    /// One sequence number, odd while writing (the kernel's seqlock, PCARS2).
+    pub(crate) fn odd_even(sequence: u64) -> Self {
+        Self {
+            version: sequence,
+            writing: is_odd(sequence),
+        }
+    }
+
+    /// A begin and an end counter, apart while writing (rFactor 2).
+    pub(crate) fn begin_end(begin: u32, end: u32) -> Self {
+        Self {
+            version: u64::from(begin) << 32 | u64::from(end),
+            writing: begin != end,
+        }
+    }
+}
+
+/// The reader's side of every versioning scheme: runs `copy` until the counters (read by
+/// `version` with the ordering it is given) say that no write overlapped it, waiting at most
+/// `patience`. The orderings are those argued at the top of this module.
+pub(crate) fn read_consistent<R>(
+    patience: Duration,
+    mut version: impl FnMut(Ordering) -> Seen,
+    mut copy: impl FnMut() -> R,
+) -> Result<R, SeqLockError> {
+    wait(patience, || {
+        let before = version(Ordering::Acquire);
+        if before.writing {
+            return Err(before);
+        }
+        let value = copy();
+        fence(Ordering::Acquire);
+        let after = version(Ordering::Relaxed);
+        if after == before {
+            Ok(value)
+        } else {
+            Err(after)
+        }
+    })
 }
 
 /// Whether a sequence value means a write in progress.
@@ -407,12 +445,12 @@ fn is_odd(sequence: u64) -> bool {
     sequence % 2 == 1
 }
 
-/// Retries `attempt` until it succeeds or `patience` runs out. A failed attempt gives the
-/// sequence it saw: one odd value throughout means a stalled writer, a moving one a writer so
-/// busy that no copy fitted between its writes.
+/// Retries `attempt` until it succeeds or `patience` runs out. A failed attempt tells what it
+/// saw: the same write in progress throughout means a stalled writer, moving counters a writer
+/// so busy that no copy fitted between its writes.
 fn wait<R>(
     patience: Duration,
-    mut attempt: impl FnMut() -> Result<R, u64>,
+    mut attempt: impl FnMut() -> Result<R, Seen>,
 ) -> Result<R, SeqLockError> {
     let started = Instant::now();
     let mut first_seen = None;
@@ -432,14 +470,14 @@ fn wait<R>(
         yield_now();
         let waited = started.elapsed();
         if waited >= patience {
-            return Err(if seen == first && is_odd(seen) {
+            return Err(if seen == first && seen.writing {
                 SeqLockError::Stalled {
-                    sequence: seen,
+                    sequence: seen.version,
                     waited,
                 }
             } else {
                 SeqLockError::Starved {
-                    writes: seen.wrapping_sub(first) / 2,
+                    writes: seen.version.wrapping_sub(first.version) / 2,
                     waited,
                 }
             });
@@ -505,7 +543,7 @@ unsafe fn copy_words_in(source: &[u8], target: *mut u8) {
 ///
 /// `source` must be valid for `target.len()` bytes of reads, and written by others only through
 /// these atomic copies.
-unsafe fn copy_words_out(source: *const u8, target: &mut [u8]) {
+pub(crate) unsafe fn copy_words_out(source: *const u8, target: &mut [u8]) {
     let (head, words) = split(source as usize, target.len());
     let body_end = head + words * WORD;
     for (index, byte) in target
