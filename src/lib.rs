@@ -10,6 +10,11 @@
 //! checked against its bounds. Plain-data types (zerocopy's [`FromBytes`](zerocopy::FromBytes)
 //! and [`IntoBytes`](zerocopy::IntoBytes)) are copied in and out without `unsafe`.
 //!
+//! The [`sync`] module coordinates processes: [`SeqLock`](sync::SeqLock) for lock-free
+//! consistent snapshots, [`NamedMutex`](sync::NamedMutex) that reports its holder's death,
+//! [`NamedEvent`](sync::NamedEvent) to signal new data, and consistent copies of regions that
+//! games version themselves ([`SharedMemory::read_versioned`]).
+//!
 //! The API is that of win-shared-memory 0.1.0, unchanged, with its mistakes fixed: names that
 //! would be truncated are refused, a region smaller than `T` is refused before it is mapped,
 //! regions above 4 GiB work on 64-bit systems, and zero-sized types get a region.

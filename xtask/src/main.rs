@@ -63,7 +63,10 @@ const APT_PACKAGES: [&str; 3] = ["wine", "wine64", "gcc-mingw-w64-x86-64"];
 const PEER_CFLAGS: [&str; 5] = ["-O2", "-Wall", "-Wextra", "-Werror", "-municode"];
 
 /// Example that `cargo xtask example` runs when given no name.
-const DEFAULT_EXAMPLE: &str = "game_state";
+const DEFAULT_EXAMPLE: &str = "telemetry";
+
+/// The examples the test command runs natively, each two processes talking.
+const EXAMPLES: [&str; 2] = ["game_state", "telemetry"];
 
 /// How long `wineserver -w` may wait for Wine processes to finish after a
 /// run. The server itself lingers about 3 s; much longer means a process
@@ -94,7 +97,7 @@ usage:
   cargo xtask wine [--] <program.exe> [args...]
       Run a Windows program in the prepared Wine prefix (WSM_C_PEER_DIR set).
   cargo xtask example [NAME] [-- <program args>]
-      Run an example (default: game_state) for x86_64-pc-windows-gnu under Wine.
+      Run an example (default: telemetry) for x86_64-pc-windows-gnu under Wine.
   cargo xtask help
       Show this text.";
 
@@ -903,11 +906,20 @@ fn cmd_test(ws: &Workspace, skip_native: bool, skip_windows: bool, extra: &[OsSt
     if skip_native {
         report.skip(native, "--skip-native");
         report.skip(native_stress, "--skip-native");
+        report.skip(
+            format!("examples: {}", EXAMPLES.join(", ")),
+            "--skip-native",
+        );
     } else {
         report.step(native, || {
             run(ws.cargo().args(["test", "--workspace"]).args(extra))
         });
         report.step(native_stress, || run(&mut stress_test(ws.cargo(), None)));
+        report.step(format!("examples: {}", EXAMPLES.join(", ")), || {
+            EXAMPLES.iter().try_for_each(|example| {
+                run(ws.cargo().args(["run", "--quiet", "--example", example]))
+            })
+        });
     }
 
     let wine_tests = format!("windows tests under wine: cargo test --target {WINDOWS_GNU}");
@@ -1130,16 +1142,16 @@ mod tests {
 
     /// `example` has a default name and takes program args after `--`.
     #[test]
-    fn example_defaults_to_game_state() {
+    fn example_defaults_to_telemetry() {
         let example = |name: &str, args: &[&str]| Cli::Example {
             name: name.into(),
             args: os(args),
         };
-        assert_eq!(parse(&["example"]).unwrap(), example("game_state", &[]));
+        assert_eq!(parse(&["example"]).unwrap(), example("telemetry", &[]));
         assert_eq!(parse(&["example", "x"]).unwrap(), example("x", &[]));
         assert_eq!(
             parse(&["example", "--", "a"]).unwrap(),
-            example("game_state", &["a"])
+            example("telemetry", &["a"])
         );
         assert_eq!(
             parse(&["example", "x", "--", "a"]).unwrap(),
