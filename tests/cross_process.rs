@@ -402,38 +402,53 @@ fn a_killed_mutex_holder_is_reported_to_the_next_locker() -> Outcome {
     Ok(())
 }
 
-/// Two processes wait on an auto-reset event: one `set` releases exactly one of them, and the
-/// event is unset afterwards.
+/// Two processes wait (a second at most) on an auto-reset event: one `set` releases exactly
+/// one of them, and the event is unset afterwards.
 fn an_auto_reset_event_releases_one_waiting_process() -> Outcome {
     let name = unique_name("event_auto");
     let event = NamedEvent::new(&name, EventReset::Auto)?;
-    let answers = wait_in_two_processes(&name, "auto", || event.set())?;
-    expect_eq(answers, ["timed-out", "woken"])?;
+    let answers = wait_in_two_processes(&name, "auto", 1_000, || event.set())?;
+    let woken: Vec<&str> = answers
+        .iter()
+        .map(|answer| answer.split(' ').next().unwrap_or(""))
+        .collect();
+    expect_eq(woken, ["timed-out", "woken"])?;
     expect_eq(event.wait_timeout(std::time::Duration::ZERO)?, false)
 }
 
-/// Two processes wait on a manual-reset event: one `set` releases both, and it stays set
-/// until reset.
+/// Two processes wait (up to a minute) on a manual-reset event: one `set` releases both at
+/// once, not at their timeouts, and it stays set until reset.
 fn a_manual_reset_event_releases_every_waiting_process() -> Outcome {
     let name = unique_name("event_manual");
     let event = NamedEvent::new(&name, EventReset::Manual)?;
-    let answers = wait_in_two_processes(&name, "manual", || event.set())?;
-    expect_eq(answers, ["woken", "woken"])?;
+    // Let both fall asleep before the set, so that the set must wake them.
+    let answers = wait_in_two_processes(&name, "manual", 60_000, || {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        event.set()
+    })?;
+    for answer in &answers {
+        match answer.split_once(' ') {
+            Some(("woken", millis)) if millis.parse::<u64>()? < 30_000 => {}
+            _ => return Err(format!("a waiter was not released by the set: {answers:?}").into()),
+        }
+    }
     expect_eq(event.wait_timeout(std::time::Duration::ZERO)?, true)?;
     event.reset()?;
     expect_eq(event.wait_timeout(std::time::Duration::ZERO)?, false)
 }
 
-/// Starts two processes waiting (a second at most) on the event, runs `signal`, and returns
-/// what each said, sorted.
+/// Starts two processes waiting at most `timeout_ms` on the event, runs `signal`, and returns
+/// what each said ("woken MILLIS" or "timed-out"), sorted.
 fn wait_in_two_processes(
     name: &str,
     mode: &str,
+    timeout_ms: u64,
     signal: impl FnOnce() -> Result<(), SharedMemoryError>,
 ) -> Result<[String; 2], Failed> {
+    let timeout = timeout_ms.to_string();
     let mut waiters = [
-        spawn_child("wait-event", &[name, mode])?,
-        spawn_child("wait-event", &[name, mode])?,
+        spawn_child("wait-event", &[name, mode, &timeout])?,
+        spawn_child("wait-event", &[name, mode, &timeout])?,
     ];
     for waiter in &mut waiters {
         waiter.expect_line("waiting")?;
@@ -944,11 +959,16 @@ fn child(role: &str, args: &[String]) -> Result<(), Box<dyn std::error::Error>> 
             } else {
                 EventReset::Auto
             };
+            let timeout = std::time::Duration::from_millis(args[2].parse()?);
             let event = NamedEvent::new(name, reset)?;
             println!("waiting");
             std::io::stdout().flush()?;
-            let woken = event.wait_timeout(std::time::Duration::from_secs(1))?;
-            println!("{}", if woken { "woken" } else { "timed-out" });
+            let started = std::time::Instant::now();
+            if event.wait_timeout(timeout)? {
+                println!("woken {}", started.elapsed().as_millis());
+            } else {
+                println!("timed-out");
+            }
         }
         "versioned-publish" => {
             let updates: u64 = args[1].parse()?;

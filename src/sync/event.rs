@@ -28,6 +28,13 @@ pub enum EventReset {
 /// The reset mode is chosen by whoever creates the event; opening an existing one keeps its
 /// mode, as on Windows.
 ///
+/// On Unix the event is one word, set or unset, so two Windows subtleties differ: a `set`
+/// quickly undone by a `reset` may release no sleeping waiter (Windows releases those already
+/// waiting), and several `set`s of an auto-reset event before any waiter runs release one
+/// waiter, not one each. Use it to signal "something new", with the data itself in a region
+/// (a [`SeqLock`](super::SeqLock)), as the example does. On macOS the event's region belongs
+/// to the handle that created it: once that handle drops, later handles get a new event.
+///
 /// ```
 /// use std::time::Duration;
 /// use win_shared_memory::sync::{EventReset, NamedEvent};
@@ -328,7 +335,8 @@ mod imp {
 
         pub(super) fn set(&self) -> Result<(), (&'static str, OsError)> {
             self.word().store(1, Ordering::Release);
-            wake(self.word(), if self.manual { u32::MAX } else { 1 })
+            // The kernel reads the count as a signed int: "all" is i32::MAX, not u32::MAX (-1).
+            wake(self.word(), if self.manual { i32::MAX as u32 } else { 1 })
         }
 
         pub(super) fn reset(&self) -> Result<(), (&'static str, OsError)> {

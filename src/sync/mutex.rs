@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::time::Duration;
 
 use crate::SharedMemoryError;
@@ -24,8 +25,14 @@ use crate::name::RegionName;
 ///
 /// A handle is for one thread at a time (`Send`, not `Sync`): give each thread its own, as the
 /// lock belongs to the thread that took it. A thread must not lock a mutex it already holds:
-/// through the same handle that is refused, through another handle it waits on Linux and
-/// succeeds (recursively) on Windows.
+/// through the same handle that is refused on every platform; through another handle it is
+/// refused on Linux (`EDEADLK`), granted again (recursively) on Windows, and waits forever on
+/// macOS.
+///
+/// On Windows, mutexes, events and file mappings share one name space: a mutex cannot take the
+/// name of a region (the OS reports an invalid handle). On Unix the crate keeps them apart.
+/// `lock_timeout` on Linux measures its timeout on the wall clock, as
+/// `pthread_mutex_timedlock` does.
 ///
 /// ```
 /// use std::time::Duration;
@@ -51,7 +58,8 @@ use crate::name::RegionName;
 /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
 /// ```
 pub struct NamedMutex {
-    inner: imp::Mutex,
+    /// Dropped by hand: not while a forgotten guard still holds the lock.
+    inner: ManuallyDrop<imp::Mutex>,
     name: String,
     /// Whether this handle holds the lock, to refuse locking it twice.
     held: std::cell::Cell<bool>,
@@ -88,7 +96,7 @@ impl NamedMutex {
     pub fn new(name: impl AsRef<str>) -> Result<Self, SharedMemoryError> {
         let name = RegionName::new(name.as_ref())?;
         Ok(Self {
-            inner: imp::Mutex::open_or_create(&name)?,
+            inner: ManuallyDrop::new(imp::Mutex::open_or_create(&name)?),
             name: name.as_str().to_owned(),
             held: std::cell::Cell::new(false),
         })
@@ -191,6 +199,18 @@ impl NamedMutex {
             name: self.name.clone(),
             call,
             source: imp::error(message),
+        }
+    }
+}
+
+impl Drop for NamedMutex {
+    fn drop(&mut self) {
+        // A guard that was forgotten leaves the lock held: on Linux the thread's robust-mutex
+        // list still points into the region, so the region must stay mapped (as std does for
+        // a locked pthread mutex). The leak is the price of the forgotten guard.
+        if !self.held.get() {
+            // SAFETY: `inner` is dropped once, here, and not used after.
+            unsafe { ManuallyDrop::drop(&mut self.inner) };
         }
     }
 }
@@ -433,7 +453,11 @@ mod imp {
                     // SAFETY: we hold the mutex, whose owner died: mark it usable again.
                     match unsafe { libc::pthread_mutex_consistent(self.mutex()) } {
                         0 => Ok(Acquired::OwnerDied),
-                        code => Err(("pthread_mutex_consistent", OsError::from_raw_os_error(code))),
+                        code => {
+                            // No guard will release it: let go before reporting.
+                            self.unlock();
+                            Err(("pthread_mutex_consistent", OsError::from_raw_os_error(code)))
+                        }
                     }
                 }
                 code => Err((call, OsError::from_raw_os_error(code))),
@@ -496,7 +520,8 @@ mod imp {
             .saturating_add(i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX))
             .saturating_add((nanos / 1_000_000_000) as i64);
         libc::timespec {
-            tv_sec: seconds as libc::time_t,
+            // A 32-bit time_t saturates rather than wrapping into the past.
+            tv_sec: libc::time_t::try_from(seconds).unwrap_or(libc::time_t::MAX),
             tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
         }
     }
@@ -586,5 +611,31 @@ mod imp {
 
     pub(super) fn error(message: &'static str) -> OsError {
         OsError::other(message)
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use crate::{ReadWrite, SharedMemory};
+
+    /// glibc keeps a thread's held robust mutexes on a list in user memory and writes through
+    /// it on the next lock: the region of a mutex whose guard was forgotten must stay mapped,
+    /// or a region mapped at the same address afterwards gets written.
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot make shared memory objects")]
+    fn a_forgotten_guard_keeps_its_mutex_mapped() {
+        let name = |tag: &str| format!("Local\\wsm_unit_mutex_{}_{tag}", std::process::id());
+        let forgotten = NamedMutex::new(name("forgotten")).unwrap();
+        std::mem::forget(forgotten.lock().unwrap());
+        drop(forgotten);
+        let region = SharedMemory::<ReadWrite>::create(name("after"), 4096).unwrap();
+        let other = NamedMutex::new(name("other")).unwrap();
+        drop(other.lock().unwrap());
+        let bytes: [u8; 4096] = region.read_at(0).unwrap();
+        assert!(
+            bytes.iter().all(|&byte| byte == 0),
+            "a later region was written"
+        );
     }
 }

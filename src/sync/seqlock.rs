@@ -15,9 +15,12 @@
 //!   the copy.
 //!
 //! The data is copied with atomic loads and stores of whole words (and single bytes at the
-//! unaligned edges), the same split on both sides since it depends only on the addresses, so
-//! the racing accesses are all atomic and of one size: no data race in Rust's memory model,
-//! whatever the timing.
+//! unaligned edges). The split depends only on the addresses and the word size, so between
+//! processes of one word size the racing accesses are all atomic and of one size: no data race
+//! in Rust's memory model, whatever the timing. Two limits: a 32-bit and a 64-bit process
+//! sharing one `SeqLock` copy in words of different sizes (which x86 and ARM handle, but the
+//! model does not describe), and the value must only be accessed through the `SeqLock` (not
+//! also through `write_at` or `get_mut` of the same bytes).
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -45,11 +48,11 @@ pub enum SeqLockError {
     /// The sequence stayed odd (a write in progress) for the whole wait: the writer stalled,
     /// or died mid-write. If it died, [`SeqLock::recover`] lets a new writer take over.
     #[error(
-        "the seqlock's writer stalled: its sequence stayed odd ({sequence}) for {waited:?}; if the writer died, recover() takes over"
+        "the writer stalled in the middle of a write (after {completed_writes} complete ones) and was waited for {waited:?}; if it died, recover() takes over"
     )]
     Stalled {
-        /// The odd sequence value that was seen.
-        sequence: u64,
+        /// How many writes had completed before the stalled one.
+        completed_writes: u64,
         /// How long the operation waited.
         waited: Duration,
     },
@@ -339,7 +342,12 @@ impl Sequence {
                 return Err(Seen::odd_even(current));
             }
             self.0
-                .compare_exchange_weak(current, current + 1, Ordering::Acquire, Ordering::Relaxed)
+                .compare_exchange_weak(
+                    current,
+                    current.wrapping_add(1),
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
                 .map_err(Seen::odd_even)
         })?;
         // Keeps the data stores after the odd value for any reader that sees one of them.
@@ -355,9 +363,9 @@ impl Sequence {
         let mut current = self.0.load(Ordering::Relaxed);
         let taken = loop {
             let odd = if !is_odd(current) {
-                current + 1
+                current.wrapping_add(1)
             } else {
-                current + 2
+                current.wrapping_add(2)
             };
             match self
                 .0
@@ -368,13 +376,18 @@ impl Sequence {
             }
         };
         fence(Ordering::Release);
-        taken - 1
+        taken.wrapping_sub(1)
     }
 
     /// Takes the sequence from `start + 1` to `start + 2`, publishing the write.
     pub(crate) fn end_write(&self, start: u64) -> Result<(), SeqLockError> {
         self.0
-            .compare_exchange(start + 1, start + 2, Ordering::Release, Ordering::Relaxed)
+            .compare_exchange(
+                start.wrapping_add(1),
+                start.wrapping_add(2),
+                Ordering::Release,
+                Ordering::Relaxed,
+            )
             .map(drop)
             .map_err(|_| SeqLockError::Superseded)
     }
@@ -385,7 +398,11 @@ impl Sequence {
         patience: Duration,
         copy: impl FnMut() -> R,
     ) -> Result<R, SeqLockError> {
-        read_consistent(patience, |order| Seen::odd_even(self.0.load(order)), copy)
+        read_consistent(
+            patience,
+            || Seen::odd_even(self.0.load(Ordering::Relaxed)),
+            copy,
+        )
     }
 }
 
@@ -393,7 +410,9 @@ impl Sequence {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Seen {
     /// The counters, packed into one number: equal numbers, equal counters.
-    version: u64,
+    state: u64,
+    /// How many writes the counters say were completed.
+    completed: u64,
     /// Whether they say a write is in progress.
     writing: bool,
 }
@@ -402,7 +421,8 @@ impl Seen {
     /// One sequence number, odd while writing (the kernel's seqlock, PCARS2).
     pub(crate) fn odd_even(sequence: u64) -> Self {
         Self {
-            version: sequence,
+            state: sequence,
+            completed: sequence / 2,
             writing: is_odd(sequence),
         }
     }
@@ -410,28 +430,32 @@ impl Seen {
     /// A begin and an end counter, apart while writing (rFactor 2).
     pub(crate) fn begin_end(begin: u32, end: u32) -> Self {
         Self {
-            version: u64::from(begin) << 32 | u64::from(end),
+            state: u64::from(begin) << 32 | u64::from(end),
+            completed: u64::from(end),
             writing: begin != end,
         }
     }
 }
 
 /// The reader's side of every versioning scheme: runs `copy` until the counters (read by
-/// `version` with the ordering it is given) say that no write overlapped it, waiting at most
-/// `patience`. The orderings are those argued at the top of this module.
+/// `version` with relaxed loads) say that no write overlapped it, waiting at most `patience`.
+/// The orderings are those argued at the top of this module; the first load is relaxed and
+/// followed by an acquire fence, rather than an acquire load, because the counters may be in a
+/// read-only view, where std promises only relaxed loads.
 pub(crate) fn read_consistent<R>(
     patience: Duration,
-    mut version: impl FnMut(Ordering) -> Seen,
+    mut version: impl FnMut() -> Seen,
     mut copy: impl FnMut() -> R,
 ) -> Result<R, SeqLockError> {
     wait(patience, || {
-        let before = version(Ordering::Acquire);
+        let before = version();
+        fence(Ordering::Acquire);
         if before.writing {
             return Err(before);
         }
         let value = copy();
         fence(Ordering::Acquire);
-        let after = version(Ordering::Relaxed);
+        let after = version();
         if after == before {
             Ok(value)
         } else {
@@ -446,56 +470,61 @@ fn is_odd(sequence: u64) -> bool {
 }
 
 /// Retries `attempt` until it succeeds or `patience` runs out. A failed attempt tells what it
-/// saw: the same write in progress throughout means a stalled writer, moving counters a writer
-/// so busy that no copy fitted between its writes.
+/// saw: a write in progress that did not move for the last half of the wait means a stalled
+/// writer; counters that kept moving, a writer so busy that no copy fitted between its writes.
 fn wait<R>(
     patience: Duration,
     mut attempt: impl FnMut() -> Result<R, Seen>,
 ) -> Result<R, SeqLockError> {
     let started = Instant::now();
-    let mut first_seen = None;
-    let mut spins: u32 = 0;
-    loop {
+    let mut first = None;
+    let mut latest: Option<(Seen, Instant)> = None;
+    for round in 0_u32.. {
         let seen = match attempt() {
             Ok(result) => return Ok(result),
             Err(seen) => seen,
         };
-        let first = *first_seen.get_or_insert(seen);
-        spins = spins.wrapping_add(1);
-        // Spin briefly, then yield: a writer of a large value may take a while.
-        if spins < SPINS_BEFORE_YIELDING {
-            std::hint::spin_loop();
+        first.get_or_insert(seen);
+        if latest.is_none_or(|(latest, _)| latest != seen) {
+            latest = Some((seen, Instant::now()));
+        }
+        back_off(round);
+        let waited = started.elapsed();
+        if waited < patience {
             continue;
         }
-        yield_now();
-        let waited = started.elapsed();
-        if waited >= patience {
-            return Err(if seen == first && seen.writing {
-                SeqLockError::Stalled {
-                    sequence: seen.version,
-                    waited,
-                }
-            } else {
-                SeqLockError::Starved {
-                    writes: seen.version.wrapping_sub(first.version) / 2,
-                    waited,
-                }
-            });
-        }
+        let (latest, since) = latest.unwrap_or((seen, started));
+        return Err(if latest.writing && since.elapsed() >= patience / 2 {
+            SeqLockError::Stalled {
+                completed_writes: latest.completed,
+                waited,
+            }
+        } else {
+            SeqLockError::Starved {
+                writes: latest
+                    .completed
+                    .wrapping_sub(first.unwrap_or(seen).completed),
+                waited,
+            }
+        });
+    }
+    unreachable!("the rounds outlast any patience")
+}
+
+/// Waits a little before the next attempt: spins first, as a writer is usually quick, then
+/// yields, then sleeps, so that a stalled writer does not cost its readers a whole core.
+#[cfg(not(loom))]
+fn back_off(round: u32) {
+    match round {
+        0..64 => std::hint::spin_loop(),
+        64..128 => std::thread::yield_now(),
+        _ => std::thread::sleep(Duration::from_micros(50)),
     }
 }
 
-/// Spins before a waiter starts yielding its time slice; none under loom, where a spin is just
-/// more interleavings to explore.
-const SPINS_BEFORE_YIELDING: u32 = if cfg!(loom) { 0 } else { 64 };
-
-#[cfg(not(loom))]
-fn yield_now() {
-    std::thread::yield_now();
-}
-
+/// Under loom every wait is a yield: spinning only adds interleavings to explore.
 #[cfg(loom)]
-fn yield_now() {
+fn back_off(_round: u32) {
     loom::thread::yield_now();
 }
 
@@ -660,7 +689,7 @@ mod tests {
         let patience = Duration::from_millis(20);
         match lock.read_within(patience) {
             Err(SeqLockError::Stalled {
-                sequence: 1,
+                completed_writes: 0,
                 waited,
             }) => assert!(waited >= patience),
             other => panic!("expected Stalled, got {other:?}"),

@@ -2,7 +2,7 @@
 //! publish telemetry.
 
 use std::mem::MaybeUninit;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use zerocopy::FromBytes;
@@ -69,9 +69,11 @@ impl<A: Access> SharedMemory<A> {
             Versioning::BeginEnd { begin, end } => (counter(begin)?, Some(counter(end)?)),
             Versioning::OddEven { sequence } => (counter(sequence)?, None),
         };
-        let version = |order| match counters {
-            (begin, Some(end)) => Seen::begin_end(begin.load(order), end.load(order)),
-            (sequence, None) => Seen::odd_even(u64::from(sequence.load(order))),
+        let version = || match counters {
+            (begin, Some(end)) => {
+                Seen::begin_end(begin.load(Ordering::Relaxed), end.load(Ordering::Relaxed))
+            }
+            (sequence, None) => Seen::odd_even(u64::from(sequence.load(Ordering::Relaxed))),
         };
         let source = self.bounds(offset, size_of::<T>())?;
         read_consistent(patience, version, || {
