@@ -1,129 +1,308 @@
-//! What a create and an open cost through this crate, against the raw POSIX calls doing the
-//! minimum, measured in one run so that the ratio holds on a noisy machine.
+//! What a create and an open cost through this crate, against the OS calls doing the minimum
+//! (the floor) and against the `shared_memory` crate (0.12), all measured in one run so that
+//! the ratios hold on a noisy machine. Natively on Linux, and under Wine for Windows, where the
+//! floor is the Win32 trio (absolute times there are Wine's, the ratios still tell).
 //!
-//! `cargo bench --bench lifecycle` prints the medians of several batches and their ratios.
-//! (Unix only for now; the Windows side is measured by the benchmark suite to come.)
+//! `cargo bench --bench lifecycle` prints a Markdown table; `cargo xtask bench` collects it.
 
-#[cfg(unix)]
-fn main() {
-    unix::run();
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use shared_memory::ShmemConf;
+use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};
+
+const SIZE: usize = 4096;
+const BATCHES: usize = 15;
+/// Fewer under Wine, where a call is a round trip to wineserver and a batch takes seconds.
+const PER_BATCH: usize = if cfg!(windows) { 100 } else { 1000 };
+
+/// One way of doing the two operations.
+struct Contender {
+    name: &'static str,
+    /// Create a region under the i-th name, map it, write a byte, drop it.
+    create: fn(usize),
+    /// Open the held region, map it, read a byte, drop it.
+    open: fn(),
 }
 
-#[cfg(not(unix))]
 fn main() {
-    eprintln!("the lifecycle benchmark measures the Unix backend; run it on Linux or macOS");
-}
+    let contenders = [
+        Contender {
+            name: "this crate",
+            create: ours::create,
+            open: ours::open,
+        },
+        Contender {
+            name: raw::NAME,
+            create: raw::create,
+            open: raw::open,
+        },
+        Contender {
+            name: "shared_memory 0.12",
+            create: peer::create,
+            open: peer::open,
+        },
+    ];
+    let _held = (ours::hold(), raw::hold(), peer::hold());
 
-#[cfg(unix)]
-mod unix {
-    use std::hint::black_box;
-    use std::time::{Duration, Instant};
-
-    use rustix::fs::Mode;
-    use rustix::mm::{MapFlags, ProtFlags};
-    use rustix::shm;
-    use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};
-
-    const SIZE: usize = 4096;
-    const BATCHES: usize = 15;
-    const PER_BATCH: usize = 2000;
-
-    /// The median time of one call of `operation`, over `BATCHES` batches.
-    fn median(mut operation: impl FnMut(usize)) -> Duration {
-        let mut batches: Vec<Duration> = (0..BATCHES)
-            .map(|batch| {
-                let start = Instant::now();
-                for i in 0..PER_BATCH {
-                    operation(batch * PER_BATCH + i);
-                }
-                start.elapsed() / PER_BATCH as u32
-            })
-            .collect();
-        batches.sort();
-        batches[BATCHES / 2]
+    // Interleave the contenders, batch by batch, so that a slow phase of the machine hurts all.
+    let mut creates = vec![Vec::new(); contenders.len()];
+    let mut opens = vec![Vec::new(); contenders.len()];
+    for batch in 0..BATCHES {
+        for (index, contender) in contenders.iter().enumerate() {
+            creates[index].push(time(|i| (contender.create)(batch * PER_BATCH + i)));
+            opens[index].push(time(|_| (contender.open)()));
+        }
     }
 
-    fn crate_create(name: &str) {
+    let names: Vec<&str> = contenders.iter().map(|contender| contender.name).collect();
+    println!(
+        "| {SIZE} B region, median of {BATCHES} batches of {PER_BATCH} | {} | vs floor | vs shared_memory |",
+        names.join(" | ")
+    );
+    println!("|---|---|---|---|---|---|");
+    for (operation, samples) in [
+        ("create + map + write + drop", &mut creates),
+        ("open + map + read + drop", &mut opens),
+    ] {
+        let medians: Vec<Duration> = samples.iter_mut().map(|batches| median(batches)).collect();
+        let ratio = |other: Duration| medians[0].as_secs_f64() / other.as_secs_f64();
+        println!(
+            "| {operation} | {:.2?} | {:.2?} | {:.2?} | {:.2}x | {:.2}x |",
+            medians[0],
+            medians[1],
+            medians[2],
+            ratio(medians[1]),
+            ratio(medians[2])
+        );
+    }
+}
+
+/// The time of one call of `operation`, averaged over a batch.
+fn time(mut operation: impl FnMut(usize)) -> Duration {
+    let start = Instant::now();
+    for i in 0..PER_BATCH {
+        operation(i);
+    }
+    start.elapsed() / PER_BATCH as u32
+}
+
+fn median(batches: &mut [Duration]) -> Duration {
+    batches.sort();
+    batches[batches.len() / 2]
+}
+
+/// A name unique to this run and to the contender.
+fn name(prefix: &str, tag: &str) -> String {
+    format!("{prefix}wsm_bench_{}_{tag}", std::process::id())
+}
+
+mod ours {
+    use super::*;
+
+    pub(super) fn create(i: usize) {
+        let name = name("Local\\", &format!("ours_{i}"));
         let mut link = SharedMemoryLink::<[u8; SIZE], ReadWrite>::create(name).expect("create");
         // SAFETY: nobody else knows the region.
         unsafe { link.get_mut()[0] = 1 };
     }
 
-    fn crate_open(name: &str) {
+    pub(super) fn hold() -> SharedMemoryLink<[u8; SIZE], ReadWrite> {
+        SharedMemoryLink::create(name("Local\\", "ours_held")).expect("create")
+    }
+
+    pub(super) fn open() {
+        let name = name("Local\\", "ours_held");
         let link = SharedMemoryLink::<[u8; SIZE], ReadOnly>::open(name).expect("open");
         // SAFETY: nobody writes the region.
         black_box(unsafe { link.get() }[0]);
     }
+}
 
-    fn raw_map(fd: &std::os::fd::OwnedFd, prot: ProtFlags) -> *mut u8 {
+mod peer {
+    use super::*;
+
+    /// shared_memory takes the OS's own name: `/name` for POSIX.
+    fn os_id(tag: &str) -> String {
+        name(if cfg!(unix) { "/" } else { "" }, tag)
+    }
+
+    pub(super) fn create(i: usize) {
+        let shmem = ShmemConf::new()
+            .size(SIZE)
+            .os_id(os_id(&format!("peer_{i}")))
+            .create();
+        let shmem = shmem.expect("shared_memory create");
+        // SAFETY: the mapping has SIZE writable bytes and nobody else knows it.
+        unsafe { shmem.as_ptr().write(1) };
+    }
+
+    pub(super) fn hold() -> shared_memory::Shmem {
+        ShmemConf::new()
+            .size(SIZE)
+            .os_id(os_id("peer_held"))
+            .create()
+            .expect("shared_memory create")
+    }
+
+    pub(super) fn open() {
+        let shmem = ShmemConf::new()
+            .os_id(os_id("peer_held"))
+            .open()
+            .expect("shared_memory open");
+        // SAFETY: the mapping has SIZE readable bytes.
+        black_box(unsafe { shmem.as_ptr().read() });
+    }
+}
+
+#[cfg(unix)]
+mod raw {
+    //! The floor: shm_open, ftruncate, mmap, munmap, close, shm_unlink, nothing else.
+
+    use std::os::fd::OwnedFd;
+
+    use rustix::fs::Mode;
+    use rustix::mm::{MapFlags, ProtFlags};
+    use rustix::shm;
+
+    use super::*;
+
+    pub(super) const NAME: &str = "POSIX calls";
+
+    fn map(fd: &OwnedFd, prot: ProtFlags) -> *mut u8 {
         // SAFETY: a fresh shared mapping of a descriptor of at least SIZE bytes.
         unsafe { rustix::mm::mmap(std::ptr::null_mut(), SIZE, prot, MapFlags::SHARED, fd, 0) }
             .expect("mmap")
             .cast()
     }
 
-    fn raw_create(name: &str) {
+    pub(super) fn create(i: usize) {
+        let name = name("/", &format!("raw_{i}"));
         let flags = shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR;
-        let fd = shm::open(name, flags, Mode::from_raw_mode(0o600)).expect("shm_open");
+        let fd = shm::open(name.as_str(), flags, Mode::from_raw_mode(0o600)).expect("shm_open");
         rustix::fs::ftruncate(&fd, SIZE as u64).expect("ftruncate");
-        let ptr = raw_map(&fd, ProtFlags::READ | ProtFlags::WRITE);
+        let ptr = map(&fd, ProtFlags::READ | ProtFlags::WRITE);
         // SAFETY: the mapping is SIZE bytes, writable, and unmapped right after.
         unsafe {
             ptr.write(1);
             rustix::mm::munmap(ptr.cast(), SIZE).expect("munmap");
         }
         drop(fd);
-        shm::unlink(name).expect("shm_unlink");
+        shm::unlink(name.as_str()).expect("shm_unlink");
     }
 
-    fn raw_open(name: &str) {
-        let fd = shm::open(name, shm::OFlags::RDONLY, Mode::empty()).expect("shm_open");
+    /// The held region, unlinked on drop.
+    pub(super) struct Held(String);
+
+    impl Drop for Held {
+        fn drop(&mut self) {
+            let _ = shm::unlink(self.0.as_str());
+        }
+    }
+
+    pub(super) fn hold() -> Held {
+        let name = name("/", "raw_held");
+        let flags = shm::OFlags::CREATE | shm::OFlags::RDWR;
+        let fd = shm::open(name.as_str(), flags, Mode::from_raw_mode(0o600)).expect("shm_open");
+        rustix::fs::ftruncate(&fd, SIZE as u64).expect("ftruncate");
+        Held(name)
+    }
+
+    pub(super) fn open() {
+        let name = name("/", "raw_held");
+        let fd = shm::open(name.as_str(), shm::OFlags::RDONLY, Mode::empty()).expect("shm_open");
         black_box(rustix::fs::fstat(&fd).expect("fstat").st_size);
-        let ptr = raw_map(&fd, ProtFlags::READ);
+        let ptr = map(&fd, ProtFlags::READ);
         // SAFETY: the mapping is SIZE bytes and unmapped right after.
         unsafe {
             black_box(ptr.read());
             rustix::mm::munmap(ptr.cast(), SIZE).expect("munmap");
         }
     }
+}
 
-    pub(super) fn run() {
-        let pid = std::process::id();
-        let names: Vec<String> = (0..BATCHES * PER_BATCH)
-            .map(|i| format!("Local\\wsm_bench_{pid}_{i}"))
-            .collect();
-        let raw_names: Vec<String> = (0..BATCHES * PER_BATCH)
-            .map(|i| format!("/wsm_bench_raw_{pid}_{i}"))
-            .collect();
+#[cfg(windows)]
+mod raw {
+    //! The floor: CreateFileMappingW / OpenFileMappingW, MapViewOfFile, UnmapViewOfFile,
+    //! CloseHandle, nothing else.
 
-        let held = format!("Local\\wsm_bench_{pid}_held");
-        let _holder = SharedMemoryLink::<[u8; SIZE], ReadWrite>::create(&held).expect("create");
-        let raw_held = format!("/wsm_bench_{pid}_held");
+    use windows::Win32::Foundation::{CloseHandle, HANDLE, INVALID_HANDLE_VALUE};
+    use windows::Win32::System::Memory::{
+        CreateFileMappingW, FILE_MAP_READ, FILE_MAP_WRITE, MEMORY_MAPPED_VIEW_ADDRESS,
+        MapViewOfFile, OpenFileMappingW, PAGE_READWRITE, UnmapViewOfFile,
+    };
+    use windows::core::PCWSTR;
 
-        // Interleave the contenders, so that a slow phase of the machine hurts both.
-        let mut rows = Vec::new();
-        for _ in 0..2 {
-            rows = vec![
-                (
-                    "create + map + write + drop",
-                    median(|i| crate_create(&names[i])),
-                    median(|i| raw_create(&raw_names[i])),
-                ),
-                (
-                    "open + map + read + drop",
-                    median(|_| crate_open(&held)),
-                    median(|_| raw_open(&raw_held)),
-                ),
-            ];
+    use super::*;
+
+    pub(super) const NAME: &str = "Win32 calls";
+
+    fn wide(name: &str) -> Vec<u16> {
+        name.encode_utf16().chain([0]).collect()
+    }
+
+    fn create_mapping(name: &str) -> HANDLE {
+        let name = wide(name);
+        // SAFETY: a NUL-terminated name; a paging-file section of SIZE bytes.
+        unsafe {
+            CreateFileMappingW(
+                INVALID_HANDLE_VALUE,
+                None,
+                PAGE_READWRITE,
+                0,
+                SIZE as u32,
+                PCWSTR(name.as_ptr()),
+            )
         }
+        .expect("CreateFileMappingW")
+    }
 
-        println!(
-            "| {SIZE} B region, median of {BATCHES} batches | this crate | raw syscalls | ratio |"
-        );
-        println!("|---|---|---|---|");
-        for (what, ours, raw) in rows {
-            let ratio = ours.as_secs_f64() / raw.as_secs_f64();
-            println!("| {what} | {ours:.2?} | {raw:.2?} | {ratio:.2}x |");
+    /// Maps, touches and unmaps the section, then closes its handle.
+    fn use_and_close(handle: HANDLE, write: bool) {
+        let access = if write {
+            FILE_MAP_READ | FILE_MAP_WRITE
+        } else {
+            FILE_MAP_READ
+        };
+        // SAFETY: an open section of SIZE bytes; the view is unmapped right after.
+        unsafe {
+            let view = MapViewOfFile(handle, access, 0, 0, SIZE);
+            let ptr = view.Value.cast::<u8>();
+            assert!(!ptr.is_null(), "MapViewOfFile");
+            if write {
+                ptr.write(1);
+            } else {
+                black_box(ptr.read());
+            }
+            UnmapViewOfFile(MEMORY_MAPPED_VIEW_ADDRESS { Value: ptr.cast() })
+                .expect("UnmapViewOfFile");
+            CloseHandle(handle).expect("CloseHandle");
         }
+    }
+
+    pub(super) fn create(i: usize) {
+        use_and_close(create_mapping(&name("Local\\", &format!("raw_{i}"))), true);
+    }
+
+    /// The held section, closed on drop.
+    pub(super) struct Held(HANDLE);
+
+    impl Drop for Held {
+        fn drop(&mut self) {
+            // SAFETY: the handle is open and closed only here.
+            let _ = unsafe { CloseHandle(self.0) };
+        }
+    }
+
+    pub(super) fn hold() -> Held {
+        Held(create_mapping(&name("Local\\", "raw_held")))
+    }
+
+    pub(super) fn open() {
+        let name = wide(&name("Local\\", "raw_held"));
+        // SAFETY: a NUL-terminated name.
+        let handle = unsafe { OpenFileMappingW(FILE_MAP_READ.0, false, PCWSTR(name.as_ptr())) }
+            .expect("OpenFileMappingW");
+        use_and_close(handle, false);
     }
 }
