@@ -44,6 +44,8 @@ fn main() {
         },
     ];
     let _held = (ours::hold(), raw::hold(), peer::hold());
+    let score = SharedMemoryLink::<[u32; 2], ReadOnly>::open(name("Local\\", "ours_held"));
+    black_box(wsm_bench_get_score(black_box(&score.expect("open"))));
 
     // Interleave the contenders, batch by batch, so that a slow phase of the machine hurts all.
     let mut creates = vec![Vec::new(); contenders.len()];
@@ -76,6 +78,15 @@ fn main() {
             ratio(medians[2])
         );
     }
+}
+
+/// What `get()` compiles to: `cargo xtask bench` disassembles this function to show that a
+/// read through a link is one load from the mapped view.
+#[inline(never)]
+#[unsafe(no_mangle)]
+pub fn wsm_bench_get_score(link: &SharedMemoryLink<[u32; 2], ReadOnly>) -> u32 {
+    // SAFETY: the benchmark's region is not written while it is read.
+    unsafe { link.get()[1] }
 }
 
 /// The time of one call of `operation`, averaged over a batch.

@@ -213,10 +213,11 @@ impl SharedMemory<ReadWrite> {
     /// # let name = format!("Local\\doc_region_write_at_{}", std::process::id());
     /// let mut region = SharedMemory::<ReadWrite>::create(&name, 8)?;
     /// region.write_at(1, &[1_u8, 2, 3])?;
+    /// region.write_at(4, [9_u8, 9].as_slice())?; // slices too
     /// assert!(region.write_at(6, &[0_u8; 3]).is_err()); // past the end
     /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
     /// ```
-    pub fn write_at<T: IntoBytes + Immutable>(
+    pub fn write_at<T: IntoBytes + Immutable + ?Sized>(
         &mut self,
         offset: usize,
         value: &T,

@@ -155,11 +155,29 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLock<T> {
     /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
     /// ```
     pub fn read_within(&self, patience: Duration) -> Result<T, SeqLockError> {
+        let mut value = T::new_zeroed();
+        self.read_into(&mut value, patience)?;
+        Ok(value)
+    }
+
+    /// Copies a consistent value into `target`, waiting at most `patience` for a writer: for
+    /// large values, it saves [`read`](Self::read)'s zeroing and moves. On an error `target`
+    /// holds some valid, possibly torn, value.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use win_shared_memory::sync::SeqLock;
+    ///
+    /// let lock = SeqLock::new([7_u64; 1024]);
+    /// let mut snapshot = Box::new([0_u64; 1024]);
+    /// lock.read_into(&mut snapshot, Duration::from_millis(10))?;
+    /// assert_eq!(snapshot[1023], 7);
+    /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
+    /// ```
+    pub fn read_into(&self, target: &mut T, patience: Duration) -> Result<(), SeqLockError> {
         self.sequence.read(patience, || {
-            let mut value = T::new_zeroed();
-            // SAFETY: `data` is a live `T` of this lock; `value` is a separate local `T`.
-            unsafe { copy_words_out(self.data.get().cast(), value.as_mut_bytes()) };
-            value
+            // SAFETY: `data` is a live `T` of this lock; `target` is separate memory.
+            unsafe { copy_words_out(self.data.get().cast(), target.as_mut_bytes()) };
         })
     }
 
@@ -548,13 +566,9 @@ fn split(address: usize, len: usize) -> (usize, usize) {
 unsafe fn copy_words_in(source: &[u8], target: *mut u8) {
     let (head, words) = split(target as usize, source.len());
     let body_end = head + words * WORD;
-    for (index, &byte) in source
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| *i < head || *i >= body_end)
-    {
+    for index in (0..head).chain(body_end..source.len()) {
         // SAFETY: in bounds, as the caller promised; any byte address is aligned for AtomicU8.
-        unsafe { AtomicU8::from_ptr(target.add(index)) }.store(byte, Ordering::Relaxed);
+        unsafe { AtomicU8::from_ptr(target.add(index)) }.store(source[index], Ordering::Relaxed);
     }
     for at in (head..body_end).step_by(WORD) {
         // SAFETY: `source` has a word at `at` (an unaligned read of private memory), and
@@ -575,13 +589,10 @@ unsafe fn copy_words_in(source: &[u8], target: *mut u8) {
 pub(crate) unsafe fn copy_words_out(source: *const u8, target: &mut [u8]) {
     let (head, words) = split(source as usize, target.len());
     let body_end = head + words * WORD;
-    for (index, byte) in target
-        .iter_mut()
-        .enumerate()
-        .filter(|(i, _)| *i < head || *i >= body_end)
-    {
+    for index in (0..head).chain(body_end..target.len()) {
         // SAFETY: in bounds, as the caller promised; any byte address is aligned for AtomicU8.
-        *byte = unsafe { AtomicU8::from_ptr(source.add(index).cast_mut()) }.load(Ordering::Relaxed);
+        target[index] =
+            unsafe { AtomicU8::from_ptr(source.add(index).cast_mut()) }.load(Ordering::Relaxed);
     }
     for at in (head..body_end).step_by(WORD) {
         // SAFETY: `source + at` is word-aligned by `split` and in bounds; `target` has room

@@ -25,6 +25,8 @@ use std::process::{Command, ExitCode, ExitStatus};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+mod bench;
+
 /// The one Windows target that can *run* here: MinGW links it, Wine runs it.
 const WINDOWS_GNU: &str = "x86_64-pc-windows-gnu";
 
@@ -98,6 +100,8 @@ usage:
       Run a Windows program in the prepared Wine prefix (WSM_C_PEER_DIR set).
   cargo xtask example [NAME] [-- <program args>]
       Run an example (default: telemetry) for x86_64-pc-windows-gnu under Wine.
+  cargo xtask bench
+      Run the benchmarks, natively and under Wine, and write BENCHMARKS.md.
   cargo xtask help
       Show this text.";
 
@@ -162,6 +166,8 @@ enum Cli {
         /// Arguments for the example program.
         args: Vec<OsString>,
     },
+    /// `cargo xtask bench`: the benchmarks, into BENCHMARKS.md.
+    Bench,
     /// `cargo xtask help`.
     Help,
 }
@@ -196,6 +202,10 @@ fn parse_cli(args: Vec<OsString>) -> Result<Cli> {
                 extra,
             })
         }
+        Some("bench") => match args.next() {
+            None => Ok(Cli::Bench),
+            Some(arg) => bail!("unknown argument {arg:?} for `bench`"),
+        },
         Some("wine") => {
             let mut rest: Vec<OsString> = args.collect();
             if rest.first().is_some_and(|a| a == "--") {
@@ -1085,6 +1095,7 @@ fn main() -> ExitCode {
         } => Ok(cmd_test(&ws, skip_native, skip_windows, &extra)),
         Cli::Wine { program, args } => cmd_wine(&ws, &program, &args),
         Cli::Example { name, args } => cmd_example(&ws, &name, &args),
+        Cli::Bench => bench::cmd_bench(&ws),
         Cli::Help => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
