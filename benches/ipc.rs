@@ -70,6 +70,36 @@ fn latency_table() {
             latencies[0].as_secs_f64() / floor.as_secs_f64()
         );
     }
+    if let Some(row) = iceoryx2_row(floor.unwrap_or(Duration::from_nanos(1))) {
+        println!("{row}");
+    }
+}
+
+/// The iceoryx2 contender's row: `cargo xtask bench` builds it apart (benches/peers/iceoryx2,
+/// so that the crate's own builds do not compile iceoryx2) and names it in `WSM_BENCH_ICEORYX2`.
+fn iceoryx2_row(floor: Duration) -> Option<String> {
+    let program = std::env::var_os("WSM_BENCH_ICEORYX2")?;
+    let output = Command::new(program)
+        .output()
+        .expect("run the iceoryx2 contender");
+    assert!(
+        output.status.success(),
+        "the iceoryx2 contender failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    let nanos: Vec<u64> = text
+        .split_whitespace()
+        .map(|number| number.parse().expect("nanoseconds"))
+        .collect();
+    let [small, large] = nanos[..] else {
+        panic!("the iceoryx2 contender printed {text:?}")
+    };
+    let (small, large) = (Duration::from_nanos(small), Duration::from_nanos(large));
+    Some(format!(
+        "| iceoryx2 0.10 publish-subscribe | {small:.2?} | {large:.2?} | {:.2}x |",
+        small.as_secs_f64() / floor.as_secs_f64()
+    ))
 }
 
 fn describe(transport: &str) -> &'static str {
@@ -334,10 +364,17 @@ fn seqlock_pair<const N: usize>(link: &Pair<N>) -> [&SeqLock<[u64; N]>; 2] {
 /// Publishes round `round` and spins until the answer is published back.
 fn seqlock_round_trip<const N: usize>(link: &Pair<N>, round: u64) {
     let [ping, pong] = seqlock_pair(link);
+    let seen = pong.version();
     ping.write(&[round; N]).expect("write");
-    while pong.read().expect("read")[0] != round {
+    // Poll the version (one cache line), and copy once it moved.
+    while pong.version() == seen {
         std::hint::spin_loop();
     }
+    assert_eq!(
+        pong.read().expect("read")[0],
+        round,
+        "the answer to this round"
+    );
 }
 
 /// Answers each new value of the ping with the same value on the pong.
@@ -345,12 +382,11 @@ fn seqlock_answer<const N: usize>(name: &str, ready: impl FnOnce()) -> ! {
     let link = Pair::<N>::open_existing(name).expect("open");
     let [ping, pong] = seqlock_pair(&link);
     ready();
-    let mut last = 0;
+    let mut seen = ping.version();
     loop {
-        let value = ping.read().expect("read");
-        if value[0] != last {
-            last = value[0];
-            pong.write(&value).expect("write");
+        if ping.version() != seen {
+            seen = ping.version();
+            pong.write(&ping.read().expect("read")).expect("write");
         }
         std::hint::spin_loop();
     }

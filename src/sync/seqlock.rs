@@ -233,6 +233,22 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLock<T> {
         self.sequence.end_write(start)
     }
 
+    /// How many writes have completed (one in progress does not count yet): a reader that polls
+    /// for news compares this, which touches one cache line, before copying the value.
+    ///
+    /// ```
+    /// use win_shared_memory::sync::SeqLock;
+    ///
+    /// let lock = SeqLock::new(0_u32);
+    /// let seen = lock.version();
+    /// lock.write(&1)?;
+    /// assert_eq!(lock.version(), seen + 1);
+    /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
+    /// ```
+    pub fn version(&self) -> u64 {
+        self.sequence.0.load(Ordering::Relaxed) / 2
+    }
+
     /// Copies `value` into the lock; only between `begin_write` and `end_write`.
     fn store(&self, value: &T) {
         // SAFETY: `data` is a live `T` of this lock, written only by the writer holding the odd
@@ -314,6 +330,21 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLockReader<'_, T> {
     /// ```
     pub fn read(&self) -> Result<T, SeqLockError> {
         self.0.read()
+    }
+
+    /// As [`SeqLock::version`].
+    ///
+    /// ```
+    /// # use win_shared_memory::sync::SeqLock;
+    /// # use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};
+    /// # let name = format!("Local\\doc_seqlock_reader_version_{}", std::process::id());
+    /// # let _writer = SharedMemoryLink::<SeqLock<u8>, ReadWrite>::create(&name)?;
+    /// let reader = SharedMemoryLink::<SeqLock<u8>, ReadOnly>::open(&name)?;
+    /// assert_eq!(reader.seqlock().version(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn version(&self) -> u64 {
+        self.0.version()
     }
 
     /// As [`SeqLock::read_within`].
@@ -570,12 +601,15 @@ unsafe fn copy_words_in(source: &[u8], target: *mut u8) {
         // SAFETY: in bounds, as the caller promised; any byte address is aligned for AtomicU8.
         unsafe { AtomicU8::from_ptr(target.add(index)) }.store(source[index], Ordering::Relaxed);
     }
-    for at in (head..body_end).step_by(WORD) {
-        // SAFETY: `source` has a word at `at` (an unaligned read of private memory), and
-        // `target + at` is word-aligned by `split` and in bounds.
+    // SAFETY: `head <= body_end <= len`, so both stay in bounds.
+    let (shared, private) =
+        unsafe { (target.add(head).cast::<usize>(), source.as_ptr().add(head)) };
+    for word in 0..words {
+        // SAFETY: `shared` is word-aligned by `split` and has `words` words; `private` has as
+        // many bytes (unaligned reads of private memory).
         unsafe {
-            let word = source.as_ptr().add(at).cast::<usize>().read_unaligned();
-            AtomicUsize::from_ptr(target.add(at).cast()).store(word, Ordering::Relaxed);
+            let value = private.cast::<usize>().add(word).read_unaligned();
+            AtomicUsize::from_ptr(shared.add(word)).store(value, Ordering::Relaxed);
         }
     }
 }
@@ -594,17 +628,19 @@ pub(crate) unsafe fn copy_words_out(source: *const u8, target: &mut [u8]) {
         target[index] =
             unsafe { AtomicU8::from_ptr(source.add(index).cast_mut()) }.load(Ordering::Relaxed);
     }
-    for at in (head..body_end).step_by(WORD) {
-        // SAFETY: `source + at` is word-aligned by `split` and in bounds; `target` has room
-        // for a word at `at` (an unaligned write of private memory).
+    // SAFETY: `head <= body_end <= len`, so both stay in bounds.
+    let (shared, private) = unsafe {
+        (
+            source.add(head).cast::<usize>(),
+            target.as_mut_ptr().add(head),
+        )
+    };
+    for word in 0..words {
+        // SAFETY: `shared` is word-aligned by `split` and has `words` words; `private` has room
+        // for as many bytes (unaligned writes of private memory).
         unsafe {
-            let word = AtomicUsize::from_ptr(source.add(at).cast::<usize>().cast_mut())
-                .load(Ordering::Relaxed);
-            target
-                .as_mut_ptr()
-                .add(at)
-                .cast::<usize>()
-                .write_unaligned(word);
+            let value = AtomicUsize::from_ptr(shared.add(word).cast_mut()).load(Ordering::Relaxed);
+            private.cast::<usize>().add(word).write_unaligned(value);
         }
     }
 }

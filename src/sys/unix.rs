@@ -214,32 +214,43 @@ mod lifetime {
     /// Makes a new object of `size` bytes, held by this process, and names it; `None` if a live
     /// or stale object has the name.
     pub(super) fn create_new(name: &str, size: u64) -> std::io::Result<Option<OwnedFd>> {
+        // The mark comes with the mode: the kernel keeps the sticky bit of an O_TMPFILE's mode
+        // (umask only clears permission bits).
         let fd = rustix::fs::open(
             SHM_DIR,
             OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
-            OWNER_ONLY,
+            MARKED,
         )?;
-        rustix::fs::fchmod(&fd, MARKED)?;
         rustix::fs::flock(&fd, FlockOperation::LockShared)?;
         // Allocated, not only sized: a full /dev/shm is an error here rather than a SIGBUS at
         // the first write, as Windows commits a section's memory when it creates it.
         rustix::fs::fallocate(&fd, FallocateFlags::empty(), 0, size)?;
-        let unnamed = format!("/proc/self/fd/{}", fd.as_raw_fd());
-        match rustix::fs::linkat(
-            CWD,
-            unnamed.as_str(),
-            CWD,
-            path(name).as_str(),
-            AtFlags::SYMLINK_FOLLOW,
-        ) {
+        let named = path(name);
+        // Linking the descriptor itself needs Linux 6.10 (or CAP_DAC_READ_SEARCH); older kernels
+        // refuse with ENOENT, and the descriptor's /proc entry does the same job.
+        let linked = match rustix::fs::linkat(&fd, "", CWD, named.as_str(), AtFlags::EMPTY_PATH) {
+            Err(Errno::NOENT | Errno::PERM) => link_through_proc(&fd, &named),
+            other => other.map_err(Into::into),
+        };
+        match linked {
             Ok(()) => Ok(Some(fd)),
-            Err(Errno::EXIST) => Ok(None),
+            Err(error) if error.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Links the unnamed file open as `fd` at `named` through its /proc entry.
+    fn link_through_proc(fd: &OwnedFd, named: &str) -> std::io::Result<()> {
+        let unnamed = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        match rustix::fs::linkat(CWD, unnamed.as_str(), CWD, named, AtFlags::SYMLINK_FOLLOW) {
             // The directory was opened, so the missing part is the descriptor's /proc entry.
             Err(Errno::NOENT) => Err(std::io::Error::new(
                 std::io::ErrorKind::NotFound,
-                format!("naming a new region needs /proc mounted ({unnamed} is missing)"),
+                format!(
+                    "naming a new region needs Linux 6.10 or /proc mounted ({unnamed} is missing)"
+                ),
             )),
-            Err(error) => Err(error.into()),
+            other => other.map_err(Into::into),
         }
     }
 

@@ -44,7 +44,9 @@ const READING: &str = "\
 pub(super) fn cmd_bench(ws: &Workspace) -> Result<ExitCode> {
     ensure_rust_targets(&[WINDOWS_GNU])?;
     let native_lifecycle = bench(ws.cargo(), "lifecycle", None)?;
-    let native_ipc = bench(ws.cargo(), "ipc", None)?;
+    let mut ipc = ws.cargo();
+    ipc.env("WSM_BENCH_ICEORYX2", build_iceoryx2(ws)?);
+    let native_ipc = bench(ipc, "ipc", None)?;
     let get = disassemble_get(ws)?;
 
     let env = prepare_wine(ws)?;
@@ -72,6 +74,27 @@ pub(super) fn cmd_bench(ws: &Workspace) -> Result<ExitCode> {
         .map_err(|error| super::Error(format!("cannot write BENCHMARKS.md: {error}")))?;
     println!("wrote BENCHMARKS.md");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Builds the iceoryx2 contender, a package apart so that the crate's own builds do not compile
+/// iceoryx2, and returns its program's path.
+fn build_iceoryx2(ws: &Workspace) -> Result<std::path::PathBuf> {
+    let target_dir = ws.root.join("target").join("peers");
+    let manifest = ws
+        .root
+        .join("benches")
+        .join("peers")
+        .join("iceoryx2")
+        .join("Cargo.toml");
+    println!("==> building the iceoryx2 contender");
+    capture(
+        ws.cargo()
+            .args(["build", "--quiet", "--release", "--manifest-path"])
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(&target_dir),
+    )?;
+    Ok(target_dir.join("release").join("iceoryx2-pingpong"))
 }
 
 /// The Markdown a benchmark prints (its tables), built for `target` (the host when `None`).
