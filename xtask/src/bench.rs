@@ -22,22 +22,25 @@ better than a Unix socket; 1 MiB snapshots at least 0.8x memcpy.";
 /// What the figures mean, from what each operation does (this holds from run to run; the
 /// figures above it say by how much).
 const READING: &str = "\
-- **Create** does more than the floor on Linux: the region is made unnamed (`O_TMPFILE`),
-  marked (`fchmod`), allocated (`fallocate`, so a full /dev/shm fails here, not with a SIGBUS
-  later), locked (`flock`) and only then linked under its name; dropping it takes the holder
-  lock exclusively and checks the name before unlinking. That is the crash-proof lifetime.
-  A cheaper way to the same guarantee to try next: `linkat(AT_EMPTY_PATH)` instead of the
-  /proc path.
+- **Create** does more than the floor on Linux: the region is made unnamed (`O_TMPFILE`,
+  with its mark in the mode), locked (`flock`), allocated (`fallocate`, so a full /dev/shm
+  fails here, not with a SIGBUS later) and only then linked under its name; dropping it takes
+  the holder lock exclusively and checks the name before unlinking. That is the crash-proof
+  lifetime, and it costs about a third more than the bare calls.
 - **Open** adds the holder lock and the size check to the floor's calls.
 - Under Wine the crate is within a few percent of raw Win32 (it adds one `NtQuerySection`),
   while `shared_memory` backs its mappings with files and pays for it.
-- **SeqLock latency** sits above the one-atomic floor because a write moves the sequence's
-  cache line twice and the value's lines once, and a polling reader pulls them all back; a
-  value plus its sequence fills more than one cache line even at 64 B. It is still two orders
-  of magnitude below a pipe or a Unix socket, which go through the kernel.
+- **SeqLock latency** sits above the one-atomic floor because the floor moves one cache line
+  each way, and a seqlock at least three (the sequence to the writer, the value and the
+  sequence back to the reader), more when a 64 B value and its sequence span two lines: the
+  1.3x target is below what the protocol can do across cores. It is still two orders of
+  magnitude below a pipe or a Unix socket, which go through the kernel, and below iceoryx2,
+  which moves a sample through its own queues.
 - **NamedEvent** costs a futex wake-up and a context switch, as pipes and sockets do.
-- **1 MiB snapshots** copy word by word with atomic loads (no SIMD, which atomics do not
-  vectorise to), and the writer's updates sometimes force a retry.
+- **1 MiB snapshots** copy with word-sized atomic loads: SIMD copies (what memcpy uses) of
+  memory another process may be writing are a data race in Rust's memory model until an atomic
+  memcpy exists (RFC 3301), so the crate does not use them. Across processes, the copy also
+  pulls every line from the writer's core, where memcpy reads its own cache.
 - **`get()`** is two loads: the view's address, then the value.";
 
 /// Runs the benchmarks and writes BENCHMARKS.md at the workspace root.
