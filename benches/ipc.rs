@@ -160,6 +160,7 @@ struct Pinger {
     payload: Vec<u64>,
 }
 
+#[allow(clippy::large_enum_variant, reason = "one transport per measurement")]
 enum Transport {
     Atomic(SharedMemory<ReadWrite>),
     /// The 64 B and the 4 KiB payloads, each as a pair of SeqLocks of its size.
@@ -503,6 +504,20 @@ fn bandwidth_table() {
     let name = format!("Local\\wsm_ipc_{}_bandwidth", std::process::id());
     let link =
         SharedMemoryLink::<SeqLock<[u64; MIB_WORDS]>, ReadWrite>::create(&name).expect("create");
+    // The copy alone first, with no writer: a publisher killed later may die mid-write.
+    let mut snapshot = Box::new([0_u64; MIB_WORDS]);
+    let mut copies = || {
+        let started = Instant::now();
+        for _ in 0..SNAPSHOTS {
+            link.seqlock()
+                .read_into(&mut snapshot, Duration::from_secs(10))
+                .expect("a snapshot");
+            black_box(&snapshot);
+        }
+        started.elapsed() / SNAPSHOTS
+    };
+    let quiet = copies();
+
     let mut publisher = Command::new(std::env::current_exe().expect("the bench's path"))
         .env(ROLE, "publish-mib")
         .args([name.as_str(), "0"])
@@ -517,28 +532,9 @@ fn bandwidth_table() {
         .expect("piped")
         .read_exact(&mut ready)
         .expect("ready");
-
-    let mut snapshot = Box::new([0_u64; MIB_WORDS]);
-    let started = Instant::now();
-    for _ in 0..SNAPSHOTS {
-        link.seqlock()
-            .read_into(&mut snapshot, Duration::from_secs(10))
-            .expect("a snapshot");
-        black_box(&snapshot);
-    }
-    let seqlock = started.elapsed() / SNAPSHOTS;
+    let seqlock = copies();
     let _ = publisher.kill();
     let _ = publisher.wait();
-
-    // The copy alone: the same reads with no writer.
-    let started = Instant::now();
-    for _ in 0..SNAPSHOTS {
-        link.seqlock()
-            .read_into(&mut snapshot, Duration::from_secs(10))
-            .expect("a snapshot");
-        black_box(&snapshot);
-    }
-    let quiet = started.elapsed() / SNAPSHOTS;
 
     let source = vec![1_u64; MIB_WORDS];
     let mut target = vec![0_u64; MIB_WORDS];

@@ -260,8 +260,7 @@ mod lifetime {
     /// is and never removed, as its maker decides its lifetime.
     pub(super) fn join(fd: &OwnedFd, name: &str) -> std::io::Result<Join> {
         if rustix::fs::flock(fd, FlockOperation::NonBlockingLockExclusive).is_ok() {
-            if is_marked(fd) {
-                remove_name_if_ours(fd, name);
+            if remove_if_crate_made(fd, name) {
                 return Ok(Join::Stale);
             }
             // Turn the exclusive lock into a holder's, for the crate's other links to see.
@@ -279,9 +278,8 @@ mod lifetime {
 
     /// Lets go of an object; the last holder of an object the crate made removes its name.
     pub(super) fn leave(fd: &OwnedFd, name: &str, _created: bool) {
-        if rustix::fs::flock(fd, FlockOperation::NonBlockingLockExclusive).is_ok() && is_marked(fd)
-        {
-            remove_name_if_ours(fd, name);
+        if rustix::fs::flock(fd, FlockOperation::NonBlockingLockExclusive).is_ok() {
+            remove_if_crate_made(fd, name);
         }
     }
 
@@ -295,24 +293,31 @@ mod lifetime {
         }
     }
 
-    /// Unlinks `name` if it still names the object of `fd`, which this process locks
-    /// exclusively. A removed name never comes back to the same object, so once the check
-    /// passes nobody else can unlink it first but another stale-remover, whose unlink fails.
-    fn remove_name_if_ours(fd: &OwnedFd, name: &str) {
-        if is_named(fd, name).unwrap_or(false) {
+    /// Unlinks `name` if the object of `fd`, which this process locks exclusively, is one the
+    /// crate made and the name still names it; says whether the crate made it. A removed name
+    /// never comes back to the same object, so once the check passes nobody else can unlink it
+    /// first but another stale-remover, whose unlink fails.
+    ///
+    /// The crate marks its objects with the sticky bit, which means nothing for a regular file
+    /// and which other programs do not set.
+    fn remove_if_crate_made(fd: &OwnedFd, name: &str) -> bool {
+        let Ok(open) = rustix::fs::fstat(fd) else {
+            return false;
+        };
+        let crate_made = open.st_mode & MARK.bits() != 0;
+        if crate_made && names(&open, name).unwrap_or(false) {
             let _ = shm::unlink(name);
         }
-    }
-
-    /// Whether the crate made the object: it marks its objects with the sticky bit, which
-    /// means nothing for a regular file and which other programs do not set.
-    fn is_marked(fd: &OwnedFd) -> bool {
-        rustix::fs::fstat(fd).is_ok_and(|stat| stat.st_mode & MARK.bits() != 0)
+        crate_made
     }
 
     /// Whether `name` still names the object open as `fd`.
     fn is_named(fd: &OwnedFd, name: &str) -> std::io::Result<bool> {
-        let open = rustix::fs::fstat(fd)?;
+        names(&rustix::fs::fstat(fd)?, name)
+    }
+
+    /// Whether `name` names the object whose status is `open`.
+    fn names(open: &rustix::fs::Stat, name: &str) -> std::io::Result<bool> {
         match rustix::fs::stat(path(name).as_str()) {
             Ok(named) => Ok(open.st_dev == named.st_dev && open.st_ino == named.st_ino),
             Err(Errno::NOENT) => Ok(false),

@@ -26,7 +26,7 @@ const READING: &str = "\
   with its mark in the mode), locked (`flock`), allocated (`fallocate`, so a full /dev/shm
   fails here, not with a SIGBUS later) and only then linked under its name; dropping it takes
   the holder lock exclusively and checks the name before unlinking. That is the crash-proof
-  lifetime, and it costs about a third more than the bare calls.
+  lifetime, and it costs a quarter to a third more than the bare calls.
 - **Open** adds the holder lock and the size check to the floor's calls.
 - Under Wine the crate is within a few percent of raw Win32 (it adds one `NtQuerySection`),
   while `shared_memory` backs its mappings with files and pays for it.
