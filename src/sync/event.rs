@@ -173,9 +173,7 @@ mod imp {
     use std::time::Duration;
 
     use windows::Win32::Foundation::{CloseHandle, HANDLE, WAIT_OBJECT_0, WAIT_TIMEOUT};
-    use windows::Win32::System::Threading::{
-        CreateEventW, INFINITE, ResetEvent, SetEvent, WaitForSingleObject,
-    };
+    use windows::Win32::System::Threading::{CreateEventW, ResetEvent, SetEvent};
     use windows::core::PCWSTR;
 
     use super::EventReset;
@@ -221,15 +219,7 @@ mod imp {
             &self,
             timeout: Option<Duration>,
         ) -> Result<bool, (&'static str, OsError)> {
-            // Whole milliseconds, rounded up so that a short wait is not a poll; below INFINITE.
-            let millis = timeout.map_or(INFINITE, |timeout| {
-                let millis = timeout.as_nanos().div_ceil(1_000_000);
-                u32::try_from(millis)
-                    .unwrap_or(INFINITE - 1)
-                    .min(INFINITE - 1)
-            });
-            // SAFETY: the handle is an open event.
-            match unsafe { WaitForSingleObject(self.0, millis) } {
+            match super::super::wait_for_object(self.0, timeout) {
                 WAIT_OBJECT_0 => Ok(true),
                 WAIT_TIMEOUT => Ok(false),
                 _ => Err(("WaitForSingleObject", OsError::from_thread())),

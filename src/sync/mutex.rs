@@ -272,9 +272,7 @@ mod imp {
     use windows::Win32::Foundation::{
         CloseHandle, HANDLE, WAIT_ABANDONED, WAIT_OBJECT_0, WAIT_TIMEOUT,
     };
-    use windows::Win32::System::Threading::{
-        CreateMutexW, INFINITE, ReleaseMutex, WaitForSingleObject,
-    };
+    use windows::Win32::System::Threading::{CreateMutexW, ReleaseMutex};
     use windows::core::PCWSTR;
 
     use crate::name::RegionName;
@@ -309,15 +307,7 @@ mod imp {
             &self,
             timeout: Option<Duration>,
         ) -> Result<Acquired, (&'static str, OsError)> {
-            // Whole milliseconds, rounded up so that a short wait is not a poll; below INFINITE.
-            let millis = timeout.map_or(INFINITE, |timeout| {
-                let millis = timeout.as_nanos().div_ceil(1_000_000);
-                u32::try_from(millis)
-                    .unwrap_or(INFINITE - 1)
-                    .min(INFINITE - 1)
-            });
-            // SAFETY: the handle is an open mutex.
-            match unsafe { WaitForSingleObject(self.0, millis) } {
+            match super::super::wait_for_object(self.0, timeout) {
                 WAIT_OBJECT_0 => Ok(Acquired::Locked),
                 WAIT_ABANDONED => Ok(Acquired::OwnerDied),
                 WAIT_TIMEOUT => Ok(Acquired::TimedOut),
