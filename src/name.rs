@@ -177,3 +177,66 @@ mod tests {
         assert!(reason(&format!("Local\\{longest}x")).contains("longer"));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Strings near the edges of the rules: prefixes, separators, NULs, dots, and any text.
+    fn names() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "(Global\\\\|Local\\\\|Session\\\\1\\\\)?[a-z./\\\\\0é]{0,6}",
+        ]
+    }
+
+    fn prefix() -> impl Strategy<Value = &'static str> {
+        prop_oneof![
+            Just(""),
+            Just("Local\\"),
+            Just("Global\\"),
+            Just("Session\\1\\")
+        ]
+    }
+
+    fn rest() -> impl Strategy<Value = String> {
+        prop_oneof!["[a-zA-Z0-9_./\\\\\0é$]{0,6}", any::<String>()]
+    }
+
+    /// The object a name stands for on every OS: `Local\x` and `x` are one object on Windows
+    /// (a session's local namespace) and on Unix.
+    fn object(name: &str) -> &str {
+        name.strip_prefix(LOCAL_PREFIX).unwrap_or(name)
+    }
+
+    proptest! {
+        /// Every name is either taken or refused with InvalidName: no other error, no panic.
+        #[test]
+        fn every_name_is_taken_or_refused_as_invalid(name in names()) {
+            match RegionName::new(&name) {
+                Ok(region) => prop_assert_eq!(region.as_str(), name.as_str()),
+                Err(SharedMemoryError::InvalidName { name: given, .. }) => prop_assert_eq!(given, name),
+                Err(other) => prop_assert!(false, "{name:?} got {other:?}"),
+            }
+        }
+
+        /// Two valid names never share an OS name unless they stand for the same object. The
+        /// pairs often share their rest under different prefixes, where collisions would hide.
+        #[test]
+        fn different_names_never_share_an_os_object(
+            (first_prefix, second_prefix) in (prefix(), prefix()),
+            (first_rest, other_rest, same_rest) in (rest(), rest(), any::<bool>()),
+        ) {
+            let first = format!("{first_prefix}{first_rest}");
+            let second = format!("{second_prefix}{}", if same_rest { &first_rest } else { &other_rest });
+            if let (Ok(a), Ok(b)) = (RegionName::new(&first), RegionName::new(&second)) {
+                prop_assert!(
+                    a.encoded() != b.encoded() || object(&first) == object(&second),
+                    "{first:?} and {second:?} share an OS name"
+                );
+            }
+        }
+    }
+}
