@@ -95,6 +95,10 @@ fn main() {
             versioned_copies_of_a_publishing_process_are_consistent,
         ),
         Trial::test(
+            "scribbled_regions_never_make_the_safe_api_misbehave",
+            scribbled_regions_never_make_the_safe_api_misbehave,
+        ),
+        Trial::test(
             "racing_creates_make_exactly_one_region",
             racing_creates_make_exactly_one_region,
         ),
@@ -157,6 +161,16 @@ fn main() {
         "create_drop_cycles_leak_nothing",
         create_drop_cycles_leak_nothing,
     ));
+    // Dropping to another user needs root, as CI is; elsewhere the test says it was ignored.
+    #[cfg(target_os = "linux")]
+    trials.push(
+        Trial::test(
+            "another_user_is_refused_an_owner_only_region",
+            another_user_is_refused_an_owner_only_region,
+        )
+        // SAFETY: geteuid only reads the process's credentials.
+        .with_ignored_flag(unsafe { libc::geteuid() } != 0),
+    );
     #[cfg(target_os = "linux")]
     trials.extend([
         Trial::test(
@@ -501,6 +515,49 @@ fn check_versioned_copies(name: &str, mut publisher: Peer) -> Outcome {
     publisher.finish()
 }
 
+/// The region the scribbler writes random bytes all over.
+const SCRIBBLED_LEN: usize = 4096;
+
+/// Another process writes random bytes all over a region while this one reads it through every
+/// safe API for a second: each call gives a value or one of the errors that say why, never a
+/// panic, a hang or a read past the end.
+fn scribbled_regions_never_make_the_safe_api_misbehave() -> Outcome {
+    let name = unique_name("scribble");
+    let _region = SharedMemory::<ReadWrite>::create(&name, SCRIBBLED_LEN)?;
+    let mut scribbler = spawn_child("scribble", &[&name])?;
+    scribbler.expect_line("scribbling")?;
+    let plain = SharedMemoryLink::<[u32; 64], ReadOnly>::open(&name)?;
+    let locked = SharedMemoryLink::<SeqLock<[u64; 16]>, ReadOnly>::open(&name)?;
+    let region = SharedMemory::<ReadOnly>::open(&name)?;
+    let patience = std::time::Duration::from_millis(1);
+    let (started, mut calls, mut values) = (std::time::Instant::now(), 0_usize, 0_usize);
+    while started.elapsed() < std::time::Duration::from_secs(1) {
+        std::hint::black_box(plain.read()[calls % 64]);
+        match locked.seqlock().read_within(patience) {
+            Ok(_) => values += 1,
+            Err(_stalled_or_starved) => {}
+        }
+        // Offsets run past the end on purpose: those must be refused, not read.
+        let offset = calls % (SCRIBBLED_LEN + 64);
+        match region.read_at::<[u64; 8]>(offset) {
+            Ok(_) => values += 1,
+            Err(SharedMemoryError::OutOfBounds { .. }) if offset + 64 > SCRIBBLED_LEN => {}
+            Err(other) => return Err(format!("read_at({offset}): {other}").into()),
+        }
+        let versioning = Versioning::BeginEnd { begin: 0, end: 4 };
+        match region.read_versioned::<[u64; 4]>(8, versioning, patience) {
+            Ok(_) | Err(SharedMemoryError::Inconsistent { .. }) => {}
+            Err(other) => return Err(format!("read_versioned: {other}").into()),
+        }
+        calls += 1;
+    }
+    scribbler.finish()?;
+    if values == 0 {
+        return Err(format!("{calls} rounds of calls and not one value").into());
+    }
+    Ok(())
+}
+
 /// Processes that create one name at the same moment: one makes the region, the others are
 /// told it exists, and no one is left with a region that lost its name.
 fn racing_creates_make_exactly_one_region() -> Outcome {
@@ -719,6 +776,32 @@ fn regions_are_created_owner_only() -> Outcome {
     let _link = SharedMemoryLink::<GameState, ReadWrite>::create(&name)?;
     let file = format!("/dev/shm/{}", name.trim_start_matches("Local\\"));
     expect_eq(std::fs::metadata(file)?.permissions().mode() & 0o777, 0o600)
+}
+
+/// A process of another user (`nobody`) cannot open a region created owner-only.
+#[cfg(target_os = "linux")]
+fn another_user_is_refused_an_owner_only_region() -> Outcome {
+    use std::os::unix::process::CommandExt;
+    let name = unique_name("other_user");
+    let _link = SharedMemoryLink::<GameState, ReadWrite>::create(&name)?;
+    const NOBODY: u32 = 65534;
+    let output = child_command("open", &[&name])
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .output()?;
+    if !output.status.success() {
+        return Err(format!(
+            "the child as nobody failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+        .into());
+    }
+    expect_eq(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "OpenMapping denied",
+    )?;
+    // The owner still can.
+    expect_eq(run_child("open", &[&name])?, "opened")
 }
 
 /// A POSIX object made by a program that does not use this crate (no holder locks) is read
@@ -991,6 +1074,22 @@ fn child(role: &str, args: &[String]) -> Result<(), Box<dyn std::error::Error>> 
             }
             std::io::stdin().read_line(&mut String::new())?;
         }
+        "scribble" => {
+            let mut region = SharedMemory::<ReadWrite>::open_existing(name)?;
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let stopper = std::sync::Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let _ = std::io::stdin().read_line(&mut String::new());
+                stopper.store(true, Ordering::Relaxed);
+            });
+            println!("scribbling");
+            std::io::stdout().flush()?;
+            let mut random = Xorshift::seeded();
+            while !stop.load(Ordering::Relaxed) {
+                let offset = random.below((SCRIBBLED_LEN - 8) as u64) as usize;
+                region.write_at(offset, &random.below(u64::MAX))?;
+            }
+        }
         "race-create" => {
             println!("ready");
             std::io::stdout().flush()?;
@@ -1209,6 +1308,12 @@ fn kind<T>(result: Result<T, SharedMemoryError>) -> String {
         Ok(_) => "opened".into(),
         Err(SharedMemoryError::OpenMapping(cause)) if is_not_found(&cause) => {
             "OpenMapping not-found".into()
+        }
+        #[cfg(unix)]
+        Err(SharedMemoryError::OpenMapping(cause))
+            if cause.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            "OpenMapping denied".into()
         }
         Err(SharedMemoryError::AlreadyExists) => "AlreadyExists".into(),
         Err(SharedMemoryError::InvalidName { .. }) => "InvalidName".into(),
