@@ -850,6 +850,12 @@ fn killing_holders_at_random_points_leaks_nothing() -> Outcome {
     };
     // Several churners at once, so that creates, opens and drops race across processes; each
     // round kills one of them at a random moment and starts another.
+    // This process holds the churners' mutex and seqlock throughout, so that they outlive
+    // every churner and each kill leaves them as a dead holder does.
+    let mutex = NamedMutex::new(format!("{prefix}_mutex"))?;
+    let seqlock =
+        SharedMemoryLink::<SeqLock<StressValue>, ReadWrite>::create(format!("{prefix}_seqlock"))?;
+    let (mut owner_deaths, mut recoveries) = (0, 0);
     let mut churners = (0..STRESS_CHURNERS)
         .map(|_| churner())
         .collect::<Result<Vec<_>, _>>()?;
@@ -857,11 +863,28 @@ fn killing_holders_at_random_points_leaks_nothing() -> Outcome {
         std::thread::sleep(std::time::Duration::from_micros(random.below(3000)));
         let victim = random.below(STRESS_CHURNERS as u64) as usize;
         churners[victim].kill()?;
+        // After every kill the mutex can be had, and with it the seqlock, at once.
+        let (guard, died) = match mutex.lock_timeout(LOCK_PATIENCE) {
+            Ok(Some(guard)) => (guard, false),
+            Err(LockError::OwnerDied(guard)) => (guard, true),
+            other => return Err(format!("the mutex after a kill: {other:?}").into()),
+        };
+        owner_deaths += usize::from(died);
+        if recover_seqlock(seqlock.seqlock())? {
+            recoveries += 1;
+        }
+        drop(guard);
         churners[victim] = churner()?;
     }
     for mut survivor in churners {
         survivor.kill()?;
     }
+    eprintln!(
+        "stress: {kills} kills, {owner_deaths} mutex owner deaths, {recoveries} seqlock recoveries"
+    );
+    drop((mutex, seqlock));
+    expect_no_shm_object(&format!("{prefix}_mutex#mutex"))?;
+    expect_no_shm_object(&format!("{prefix}_seqlock"))?;
     for index in 0..STRESS_NAMES {
         let name = format!("{prefix}_{index}");
         let link = SharedMemoryLink::<Mib, ReadWrite>::create(&name)?;
@@ -873,6 +896,23 @@ fn killing_holders_at_random_points_leaks_nothing() -> Outcome {
         expect_no_shm_object(&name)?;
     }
     Ok(())
+}
+
+/// What the churners publish under their seqlock: large enough that kills land mid-write.
+type StressValue = [u64; 512];
+
+/// Takes over the seqlock if a killed writer left it mid-write (the caller holds the mutex the
+/// writers write under, so none is alive); whether it had to.
+fn recover_seqlock(lock: &SeqLock<StressValue>) -> Result<bool, Failed> {
+    match lock.read_within(std::time::Duration::from_millis(1)) {
+        Ok(_) => Ok(false),
+        Err(win_shared_memory::sync::SeqLockError::Stalled { .. }) => {
+            lock.recover(&[0; 512])?;
+            lock.read()?;
+            Ok(true)
+        }
+        Err(other) => Err(format!("the seqlock after a kill: {other}").into()),
+    }
 }
 
 /// A small, seedable random number generator: the stress run only needs kill times that vary.
@@ -894,10 +934,12 @@ impl Xorshift {
     }
 }
 
-/// 10 000 create/map/drop cycles, in a child so that no other test's handles blur the count.
+/// Create/open/use/drop cycles of links, regions, mutexes and events (10 000, or
+/// `WSM_LEAK_CYCLES`), in a child so that no other test's handles blur the counts.
 #[cfg(any(windows, target_os = "linux"))]
 fn create_drop_cycles_leak_nothing() -> Outcome {
-    let report = run_child("cycles", &["10000"])?;
+    let cycles = std::env::var("WSM_LEAK_CYCLES").unwrap_or_else(|_| "10000".into());
+    let report = run_child("cycles", &[&cycles])?;
     let counts: Vec<&str> = report.split(' ').collect();
     match counts.as_slice() {
         [before, after] if before == after => Ok(()),
@@ -1170,7 +1212,25 @@ fn child(role: &str, args: &[String]) -> Result<(), Box<dyn std::error::Error>> 
         "churn" => {
             println!("churning");
             std::io::stdout().flush()?;
+            let mutex = NamedMutex::new(format!("{name}_mutex"))?;
+            let seqlock = SharedMemoryLink::<SeqLock<StressValue>, ReadWrite>::open_existing(
+                format!("{name}_seqlock"),
+            )?;
             for round in 0.. {
+                // Publish under the mutex, as writers that may die must: a locker told that
+                // the owner died knows the seqlock's writer is gone and may recover it.
+                let guard = match mutex.lock_timeout(LOCK_PATIENCE) {
+                    Ok(Some(guard)) | Err(LockError::OwnerDied(guard)) => guard,
+                    other => return Err(format!("the mutex: {other:?}").into()),
+                };
+                if !matches!(recover_seqlock(seqlock.seqlock()), Ok(_)) {
+                    return Err("the seqlock could not be recovered".into());
+                }
+                // Long enough under the lock that many kills land there, some mid-write.
+                for _ in 0..64 {
+                    seqlock.seqlock().write(&[round as u64; 512])?;
+                }
+                drop(guard);
                 let name = format!("{name}_{}", round % STRESS_NAMES);
                 let link = SharedMemoryLink::<[AtomicU8; MIB], ReadWrite>::get_or_create(&name)?;
                 // SAFETY: the churners share the bytes only through atomics, and any bit
@@ -1193,7 +1253,8 @@ fn child(role: &str, args: &[String]) -> Result<(), Box<dyn std::error::Error>> 
         #[cfg(any(windows, target_os = "linux"))]
         "cycles" => {
             let cycles: usize = name.parse()?;
-            let cycle = |i: usize| -> Result<(), SharedMemoryError> {
+            // Every kind of object the crate makes, created, opened, used and dropped.
+            let cycle = |i: usize| -> Result<(), Box<dyn std::error::Error>> {
                 let name = format!("Local\\wsm_cycle_{}_{i}", std::process::id());
                 let mut link = SharedMemoryLink::<[u8; 4096], ReadWrite>::create(&name)?;
                 // SAFETY: nobody else knows the region.
@@ -1201,6 +1262,14 @@ fn child(role: &str, args: &[String]) -> Result<(), Box<dyn std::error::Error>> 
                 let reader = SharedMemoryLink::<[u8; 4096], ReadOnly>::open(&name)?;
                 // SAFETY: as above.
                 assert_eq!(unsafe { reader.get() }[i % 4096], 1);
+                let mut region = SharedMemory::<ReadWrite>::create(format!("{name}_region"), 100)?;
+                region.write_at(i % 96, &7_u32)?;
+                SharedMemory::<ReadOnly>::open(format!("{name}_region"))?;
+                let mutex = NamedMutex::new(format!("{name}_mutex"))?;
+                drop(mutex.lock().map_err(|error| error.to_string())?);
+                let event = NamedEvent::new(format!("{name}_event"), EventReset::Auto)?;
+                event.set()?;
+                assert!(event.wait_timeout(std::time::Duration::ZERO)?);
                 Ok(())
             };
             // Warm up first, so that lazily made process state (heaps, caches) is not counted.

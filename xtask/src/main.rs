@@ -862,16 +862,21 @@ fn has_nightly() -> bool {
 /// How many holders the stress runs kill at random points.
 const STRESS_KILLS: usize = 1000;
 
-/// The ignored stress test of the cross-process suite, which kills `STRESS_KILLS` holders,
-/// built for `target` (the host when `None`).
+/// How many create/open/use/drop cycles of every object kind the stress runs count leaks over.
+const LEAK_CYCLES: usize = 100_000;
+
+/// The stress runs of the cross-process suite (the tests named `*leak*`: the ignored one that
+/// kills `STRESS_KILLS` holders, and the leak count over `LEAK_CYCLES` cycles), built for
+/// `target` (the host when `None`).
 fn stress_test(mut cargo: Command, target: Option<&str>) -> Command {
     cargo.args(["test", "-p", LIB_PACKAGE, "--test", "cross_process"]);
     if let Some(target) = target {
         cargo.args(["--target", target]);
     }
     cargo
-        .args(["--", "--ignored"])
-        .env("WSM_STRESS_KILLS", STRESS_KILLS.to_string());
+        .args(["--", "--include-ignored", "leak"])
+        .env("WSM_STRESS_KILLS", STRESS_KILLS.to_string())
+        .env("WSM_LEAK_CYCLES", LEAK_CYCLES.to_string());
     cargo
 }
 
@@ -912,7 +917,8 @@ fn cmd_test(ws: &Workspace, skip_native: bool, skip_windows: bool, extra: &[OsSt
     }
 
     let native = "native tests: cargo test --workspace";
-    let native_stress = format!("native stress: {STRESS_KILLS} holders killed");
+    let native_stress =
+        format!("native stress: {STRESS_KILLS} holders killed, {LEAK_CYCLES} leak cycles");
     if skip_native {
         report.skip(native, "--skip-native");
         report.skip(native_stress, "--skip-native");
@@ -946,7 +952,7 @@ fn cmd_test(ws: &Workspace, skip_native: bool, skip_windows: bool, extra: &[OsSt
                 tested.and(drained)
             });
             report.step(
-                format!("windows stress under wine: {STRESS_KILLS} holders killed"),
+                format!("windows stress under wine: {STRESS_KILLS} holders killed, {LEAK_CYCLES} leak cycles"),
                 || {
                     let mut cmd = stress_test(ws.cargo(), Some(WINDOWS_GNU));
                     env.apply(&mut cmd);
