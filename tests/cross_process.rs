@@ -1223,7 +1223,7 @@ fn child(role: &str, args: &[String]) -> Result<(), Box<dyn std::error::Error>> 
                     Ok(Some(guard)) | Err(LockError::OwnerDied(guard)) => guard,
                     other => return Err(format!("the mutex: {other:?}").into()),
                 };
-                if !matches!(recover_seqlock(seqlock.seqlock()), Ok(_)) {
+                if recover_seqlock(seqlock.seqlock()).is_err() {
                     return Err("the seqlock could not be recovered".into());
                 }
                 // Long enough under the lock that many kills land there, some mid-write.
