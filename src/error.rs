@@ -142,6 +142,34 @@ pub enum SharedMemoryError {
         source: crate::sync::SeqLockError,
     },
 
+    /// The [`Options`](crate::Options) cannot be honoured on this OS.
+    #[error("invalid options for shared memory region `{name}`: {reason}")]
+    InvalidOptions {
+        /// The region's name.
+        name: String,
+        /// Why.
+        reason: &'static str,
+    },
+
+    /// The region exists but another user owns it, and the options required one's own
+    /// ([`Options::require_owner`](crate::Options::require_owner)).
+    #[error("shared memory region `{name}` is owned by another user (uid {owner})")]
+    ForeignOwner {
+        /// The region's name.
+        name: String,
+        /// The owner's user id.
+        owner: u32,
+    },
+
+    /// The security descriptor of the [`Options`](crate::Options) is not valid SDDL.
+    #[error("invalid security descriptor for shared memory region `{name}`: {source}")]
+    SecurityDescriptor {
+        /// The region's name.
+        name: String,
+        /// What the operating system reported.
+        source: OsError,
+    },
+
     /// A call on a named synchronisation object (mutex or event) failed.
     #[error("{call} failed on `{name}`: {source}")]
     Synchronization {

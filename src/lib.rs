@@ -56,6 +56,7 @@ mod access;
 mod error;
 mod link;
 mod name;
+mod options;
 mod region;
 pub mod sync;
 mod sys;
@@ -63,6 +64,7 @@ mod sys;
 pub use access::{Access, ReadOnly, ReadWrite};
 pub use error::{OsError, SharedMemoryError};
 pub use link::SharedMemoryLink;
+pub use options::Options;
 pub use region::SharedMemory;
 pub use zerocopy;
 

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use crate::region::{Extent, copy_out};
-use crate::{Access, ReadOnly, ReadWrite, SharedMemory, SharedMemoryError};
+use crate::{Access, Options, ReadOnly, ReadWrite, SharedMemory, SharedMemoryError};
 
 /// The largest alignment a `T` may have: every platform's views start on a page boundary, and
 /// no supported platform has pages smaller than 4 KiB.
@@ -77,7 +77,23 @@ impl<T> SharedMemoryLink<T, ReadOnly> {
     /// # Ok::<(), SharedMemoryError>(())
     /// ```
     pub fn open(name: impl AsRef<str>) -> Result<Self, SharedMemoryError> {
-        Self::open_with_access(name.as_ref())
+        Self::open_with(name, &Options::default())
+    }
+
+    /// [`open`](Self::open) with [`Options`]: with `require_owner`, a region another user
+    /// owns is refused.
+    ///
+    /// ```
+    /// use win_shared_memory::{Options, ReadOnly, ReadWrite, SharedMemoryLink};
+    ///
+    /// # let name = format!("Local\\doc_link_open_with_{}", std::process::id());
+    /// let _mine = SharedMemoryLink::<u32, ReadWrite>::create(&name)?;
+    /// let options = Options::new().require_owner(cfg!(unix));
+    /// SharedMemoryLink::<u32, ReadOnly>::open_with(&name, &options)?;
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn open_with(name: impl AsRef<str>, options: &Options) -> Result<Self, SharedMemoryError> {
+        Self::open_with_access(name.as_ref(), options)
     }
 }
 
@@ -101,9 +117,27 @@ impl<T> SharedMemoryLink<T, ReadWrite> {
     /// # Ok::<(), SharedMemoryError>(())
     /// ```
     pub fn create(name: impl AsRef<str>) -> Result<Self, SharedMemoryError> {
+        Self::create_with(name, &Options::default())
+    }
+
+    /// [`create`](Self::create) with [`Options`]: the mode (Unix) or security descriptor
+    /// (Windows) the region gets.
+    ///
+    /// ```
+    /// use win_shared_memory::{Options, ReadWrite, SharedMemoryLink};
+    ///
+    /// # let name = format!("Local\\doc_link_create_with_{}", std::process::id());
+    /// let options = Options::new().mode(0o640).security_descriptor("D:(A;;GA;;;WD)");
+    /// SharedMemoryLink::<u64, ReadWrite>::create_with(&name, &options)?;
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn create_with(
+        name: impl AsRef<str>,
+        options: &Options,
+    ) -> Result<Self, SharedMemoryError> {
         let name = name.as_ref();
         check_alignment::<T>(name)?;
-        SharedMemory::create_new(name, region_size::<T>()).map(Self::typed)
+        SharedMemory::create_new(name, region_size::<T>(), options).map(Self::typed)
     }
 
     /// Opens the region if one has the name, and creates it (zero-filled) if not.
@@ -122,10 +156,29 @@ impl<T> SharedMemoryLink<T, ReadWrite> {
     /// # Ok::<(), SharedMemoryError>(())
     /// ```
     pub fn get_or_create(name: impl AsRef<str>) -> Result<Self, SharedMemoryError> {
+        Self::get_or_create_with(name, &Options::default())
+    }
+
+    /// [`get_or_create`](Self::get_or_create) with [`Options`]: they shape a new region, and
+    /// `require_owner` checks an existing one.
+    ///
+    /// ```
+    /// use win_shared_memory::{Options, ReadWrite, SharedMemoryLink};
+    ///
+    /// # let name = format!("Local\\doc_link_goc_with_{}", std::process::id());
+    /// let options = Options::new().require_owner(cfg!(unix));
+    /// SharedMemoryLink::<u64, ReadWrite>::get_or_create_with(&name, &options)?;
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn get_or_create_with(
+        name: impl AsRef<str>,
+        options: &Options,
+    ) -> Result<Self, SharedMemoryError> {
         let name = name.as_ref();
         check_alignment::<T>(name)?;
         let size = region_size::<T>();
-        SharedMemory::get_or_create_extent(name, size, Extent::Exactly(size)).map(Self::typed)
+        SharedMemory::get_or_create_extent(name, size, Extent::Exactly(size), options)
+            .map(Self::typed)
     }
 
     /// Opens an existing region for reading and writing.
@@ -143,7 +196,26 @@ impl<T> SharedMemoryLink<T, ReadWrite> {
     /// # Ok::<(), SharedMemoryError>(())
     /// ```
     pub fn open_existing(name: impl AsRef<str>) -> Result<Self, SharedMemoryError> {
-        Self::open_with_access(name.as_ref())
+        Self::open_existing_with(name, &Options::default())
+    }
+
+    /// [`open_existing`](Self::open_existing) with [`Options`], as
+    /// [`open_with`](SharedMemoryLink::open_with).
+    ///
+    /// ```
+    /// use win_shared_memory::{Options, ReadWrite, SharedMemoryLink};
+    ///
+    /// # let name = format!("Local\\doc_link_open_existing_with_{}", std::process::id());
+    /// let _mine = SharedMemoryLink::<u32, ReadWrite>::create(&name)?;
+    /// let options = Options::new().require_owner(cfg!(unix));
+    /// SharedMemoryLink::<u32, ReadWrite>::open_existing_with(&name, &options)?;
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn open_existing_with(
+        name: impl AsRef<str>,
+        options: &Options,
+    ) -> Result<Self, SharedMemoryError> {
+        Self::open_with_access(name.as_ref(), options)
     }
 
     /// A mutable reference to the shared value.
@@ -330,9 +402,10 @@ impl<T, A: Access> SharedMemoryLink<T, A> {
     }
 
     /// Opens an existing region with this link's access, mapping the bytes of one `T`.
-    fn open_with_access(name: &str) -> Result<Self, SharedMemoryError> {
+    fn open_with_access(name: &str, options: &Options) -> Result<Self, SharedMemoryError> {
         check_alignment::<T>(name)?;
-        SharedMemory::open_extent(name, Extent::Exactly(region_size::<T>())).map(Self::typed)
+        SharedMemory::open_extent(name, Extent::Exactly(region_size::<T>()), options)
+            .map(Self::typed)
     }
 
     /// Wraps a region of at least `size_of::<T>()` bytes, aligned for `T`.

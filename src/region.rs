@@ -9,7 +9,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use crate::name::RegionName;
 use crate::sys::{self, Disposition};
-use crate::{Access, ReadOnly, ReadWrite, SharedMemoryError};
+use crate::{Access, Options, ReadOnly, ReadWrite, SharedMemoryError};
 
 /// A handle to a named shared memory region of a size chosen at run time: a buffer of N
 /// samples, or a mapping whose size its creator decided.
@@ -77,7 +77,23 @@ impl SharedMemory<ReadOnly> {
     /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
     /// ```
     pub fn open(name: impl AsRef<str>) -> Result<Self, SharedMemoryError> {
-        Self::open_extent(name.as_ref(), Extent::Whole { at_least: 1 })
+        Self::open_with(name, &Options::default())
+    }
+
+    /// [`open`](Self::open) with [`Options`]: with `require_owner`, a region another user
+    /// owns is refused ([`SharedMemoryError::ForeignOwner`]).
+    ///
+    /// ```
+    /// use win_shared_memory::{Options, ReadOnly, ReadWrite, SharedMemory};
+    ///
+    /// # let name = format!("Local\\doc_region_open_with_{}", std::process::id());
+    /// let _mine = SharedMemory::<ReadWrite>::create(&name, 8)?;
+    /// let options = Options::new().require_owner(cfg!(unix));
+    /// assert_eq!(SharedMemory::<ReadOnly>::open_with(&name, &options)?.len(), 8);
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn open_with(name: impl AsRef<str>, options: &Options) -> Result<Self, SharedMemoryError> {
+        Self::open_extent(name.as_ref(), Extent::Whole { at_least: 1 }, options)
     }
 }
 
@@ -98,7 +114,26 @@ impl SharedMemory<ReadWrite> {
     /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
     /// ```
     pub fn create(name: impl AsRef<str>, len: usize) -> Result<Self, SharedMemoryError> {
-        Self::create_new(name.as_ref(), len)
+        Self::create_with(name, len, &Options::default())
+    }
+
+    /// [`create`](Self::create) with [`Options`]: the mode (Unix) or security descriptor
+    /// (Windows) the region gets.
+    ///
+    /// ```
+    /// use win_shared_memory::{Options, ReadWrite, SharedMemory};
+    ///
+    /// # let name = format!("Local\\doc_region_create_with_{}", std::process::id());
+    /// let readable_by_all = Options::new().mode(0o644);
+    /// let region = SharedMemory::<ReadWrite>::create_with(&name, 16, &readable_by_all)?;
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn create_with(
+        name: impl AsRef<str>,
+        len: usize,
+        options: &Options,
+    ) -> Result<Self, SharedMemoryError> {
+        Self::create_new(name.as_ref(), len, options)
     }
 
     /// Opens the region if one has the name (it must have at least `len` bytes; its whole size
@@ -116,7 +151,26 @@ impl SharedMemory<ReadWrite> {
     /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
     /// ```
     pub fn get_or_create(name: impl AsRef<str>, len: usize) -> Result<Self, SharedMemoryError> {
-        Self::get_or_create_extent(name.as_ref(), len, Extent::Whole { at_least: len })
+        Self::get_or_create_with(name, len, &Options::default())
+    }
+
+    /// [`get_or_create`](Self::get_or_create) with [`Options`]: they shape a new region, and
+    /// `require_owner` checks an existing one.
+    ///
+    /// ```
+    /// use win_shared_memory::{Options, ReadWrite, SharedMemory};
+    ///
+    /// # let name = format!("Local\\doc_region_goc_with_{}", std::process::id());
+    /// let options = Options::new().mode(0o600).require_owner(cfg!(unix));
+    /// let region = SharedMemory::<ReadWrite>::get_or_create_with(&name, 16, &options)?;
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn get_or_create_with(
+        name: impl AsRef<str>,
+        len: usize,
+        options: &Options,
+    ) -> Result<Self, SharedMemoryError> {
+        Self::get_or_create_extent(name.as_ref(), len, Extent::Whole { at_least: len }, options)
     }
 
     /// Opens an existing region for reading and writing; [`len`](SharedMemory::len) is its size.
@@ -132,7 +186,26 @@ impl SharedMemory<ReadWrite> {
     /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
     /// ```
     pub fn open_existing(name: impl AsRef<str>) -> Result<Self, SharedMemoryError> {
-        Self::open_extent(name.as_ref(), Extent::Whole { at_least: 1 })
+        Self::open_existing_with(name, &Options::default())
+    }
+
+    /// [`open_existing`](Self::open_existing) with [`Options`], as
+    /// [`open_with`](SharedMemory::open_with).
+    ///
+    /// ```
+    /// use win_shared_memory::{Options, ReadWrite, SharedMemory};
+    ///
+    /// # let name = format!("Local\\doc_region_open_existing_with_{}", std::process::id());
+    /// let _mine = SharedMemory::<ReadWrite>::create(&name, 8)?;
+    /// let options = Options::new().require_owner(cfg!(unix));
+    /// SharedMemory::<ReadWrite>::open_existing_with(&name, &options)?;
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn open_existing_with(
+        name: impl AsRef<str>,
+        options: &Options,
+    ) -> Result<Self, SharedMemoryError> {
+        Self::open_extent(name.as_ref(), Extent::Whole { at_least: 1 }, options)
     }
 
     /// The region's first byte, for writing.
@@ -233,9 +306,13 @@ impl SharedMemory<ReadWrite> {
 
     /// Creates a region of `len` bytes; [`AlreadyExists`](SharedMemoryError::AlreadyExists)
     /// if the name is taken, whose holders keep it as it was.
-    pub(crate) fn create_new(name: &str, len: usize) -> Result<Self, SharedMemoryError> {
+    pub(crate) fn create_new(
+        name: &str,
+        len: usize,
+        options: &Options,
+    ) -> Result<Self, SharedMemoryError> {
         let name = RegionName::new(name)?;
-        let (section, disposition) = create_section(&name, len)?;
+        let (section, disposition) = create_section(&name, len, options)?;
         match disposition {
             Disposition::Created => Self::map(name, section, len, true),
             // Dropping the section closes our handle: the region stays its holders'.
@@ -248,12 +325,14 @@ impl SharedMemory<ReadWrite> {
         name: &str,
         len: usize,
         existing: Extent,
+        options: &Options,
     ) -> Result<Self, SharedMemoryError> {
         let name = RegionName::new(name)?;
-        let (section, disposition) = create_section(&name, len)?;
+        let (section, disposition) = create_section(&name, len, options)?;
         match disposition {
             Disposition::Created => Self::map(name, section, len, true),
             Disposition::Existing => {
+                check_owner(&name, &section, options)?;
                 let len = mapped_len(&name, &section, existing)?;
                 Self::map(name, section, len, false)
             }
@@ -425,10 +504,16 @@ impl<A: Access> SharedMemory<A> {
     }
 
     /// Opens an existing section with this handle's access and maps `extent` of it.
-    pub(crate) fn open_extent(name: &str, extent: Extent) -> Result<Self, SharedMemoryError> {
+    pub(crate) fn open_extent(
+        name: &str,
+        extent: Extent,
+        options: &Options,
+    ) -> Result<Self, SharedMemoryError> {
         let name = RegionName::new(name)?;
+        options.check(&name)?;
         let section =
             sys::Section::open(&name, A::WRITABLE).map_err(SharedMemoryError::OpenMapping)?;
+        check_owner(&name, &section, options)?;
         let len = mapped_len(&name, &section, extent)?;
         Self::map(name, section, len, false)
     }
@@ -515,7 +600,9 @@ impl<A: Access> fmt::Debug for SharedMemory<A> {
 fn create_section(
     name: &RegionName,
     len: usize,
+    options: &Options,
 ) -> Result<(sys::Section, Disposition), SharedMemoryError> {
+    options.check(name)?;
     if len == 0 {
         return Err(SharedMemoryError::EmptyRegion {
             name: name.as_str().to_owned(),
@@ -524,8 +611,36 @@ fn create_section(
     if isize::try_from(len).is_err() {
         return Err(SharedMemoryError::SizeTooLarge);
     }
+    let access = sys::CreateAccess::from_options(options).map_err(|source| {
+        SharedMemoryError::SecurityDescriptor {
+            name: name.as_str().to_owned(),
+            source,
+        }
+    })?;
     // A usize always fits in a u64 on the platforms this crate builds for.
-    sys::Section::create_or_open(name, len as u64).map_err(SharedMemoryError::CreateMapping)
+    sys::Section::create_or_open(name, len as u64, &access)
+        .map_err(SharedMemoryError::CreateMapping)
+}
+
+/// Refuses a region another user owns, when the options require one's own.
+fn check_owner(
+    name: &RegionName,
+    section: &sys::Section,
+    options: &Options,
+) -> Result<(), SharedMemoryError> {
+    if !options.owner_required() {
+        return Ok(());
+    }
+    match section
+        .foreign_owner()
+        .map_err(SharedMemoryError::OpenMapping)?
+    {
+        Some(owner) => Err(SharedMemoryError::ForeignOwner {
+            name: name.as_str().to_owned(),
+            owner,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// How many bytes of an existing section to map for `extent`, after checking its size before

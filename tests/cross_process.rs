@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
 use libtest_mimic::{Arguments, Failed, Trial};
 use win_shared_memory::sync::{EventReset, LockError, NamedEvent, NamedMutex, SeqLock, Versioning};
-use win_shared_memory::{ReadOnly, ReadWrite, SharedMemory, SharedMemoryError, SharedMemoryLink};
+use win_shared_memory::{
+    Options, ReadOnly, ReadWrite, SharedMemory, SharedMemoryError, SharedMemoryLink,
+};
 
 /// The environment variable that makes this binary a child in a role instead of a test run.
 const ROLE_VAR: &str = "WSM_TEST_ROLE";
@@ -161,16 +163,33 @@ fn main() {
         "create_drop_cycles_leak_nothing",
         create_drop_cycles_leak_nothing,
     ));
-    // Dropping to another user needs root, as CI is; elsewhere the test says it was ignored.
+    // Dropping to another user needs root, as CI is; elsewhere these say they were ignored.
     #[cfg(target_os = "linux")]
-    trials.push(
-        Trial::test(
-            "another_user_is_refused_an_owner_only_region",
-            another_user_is_refused_an_owner_only_region,
-        )
+    {
         // SAFETY: geteuid only reads the process's credentials.
-        .with_ignored_flag(unsafe { libc::geteuid() } != 0),
-    );
+        let not_root = unsafe { libc::geteuid() } != 0;
+        trials.extend([
+            Trial::test(
+                "another_user_is_refused_an_owner_only_region",
+                another_user_is_refused_an_owner_only_region,
+            )
+            .with_ignored_flag(not_root),
+            Trial::test(
+                "a_widened_mode_lets_other_users_in",
+                a_widened_mode_lets_other_users_in,
+            )
+            .with_ignored_flag(not_root),
+            Trial::test(
+                "the_owner_check_refuses_a_region_another_user_made",
+                the_owner_check_refuses_a_region_another_user_made,
+            )
+            .with_ignored_flag(not_root),
+        ]);
+    }
+    trials.push(Trial::test(
+        "options_an_os_cannot_honour_are_refused",
+        options_an_os_cannot_honour_are_refused,
+    ));
     #[cfg(target_os = "linux")]
     trials.extend([
         Trial::test(
@@ -778,17 +797,15 @@ fn regions_are_created_owner_only() -> Outcome {
     expect_eq(std::fs::metadata(file)?.permissions().mode() & 0o777, 0o600)
 }
 
-/// A process of another user (`nobody`) cannot open a region created owner-only.
+/// The user the permission tests drop to.
 #[cfg(target_os = "linux")]
-fn another_user_is_refused_an_owner_only_region() -> Outcome {
+const NOBODY: u32 = 65534;
+
+/// Runs this binary in `role` as `nobody` and returns what it printed.
+#[cfg(target_os = "linux")]
+fn run_child_as_nobody(role: &str, args: &[&str]) -> Result<String, Failed> {
     use std::os::unix::process::CommandExt;
-    let name = unique_name("other_user");
-    let _link = SharedMemoryLink::<GameState, ReadWrite>::create(&name)?;
-    const NOBODY: u32 = 65534;
-    let output = child_command("open", &[&name])
-        .uid(NOBODY)
-        .gid(NOBODY)
-        .output()?;
+    let output = child_command(role, args).uid(NOBODY).gid(NOBODY).output()?;
     if !output.status.success() {
         return Err(format!(
             "the child as nobody failed: {}",
@@ -796,10 +813,85 @@ fn another_user_is_refused_an_owner_only_region() -> Outcome {
         )
         .into());
     }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// A mode chosen in the options is given exactly (not cut by the umask) and lets other users
+/// in as it says.
+#[cfg(target_os = "linux")]
+fn a_widened_mode_lets_other_users_in() -> Outcome {
+    use std::os::unix::fs::PermissionsExt;
+    let name = unique_name("widened");
+    let options = Options::new().mode(0o644);
+    let _link = SharedMemoryLink::<GameState, ReadWrite>::create_with(&name, &options)?;
+    let file = format!("/dev/shm/{}", name.trim_start_matches("Local\\"));
+    expect_eq(std::fs::metadata(file)?.permissions().mode() & 0o777, 0o644)?;
+    expect_eq(run_child_as_nobody("open", &[&name])?, "opened")
+}
+
+/// A region that another user made first under the name (a squatter) is refused when the
+/// options require one's own, and opened otherwise.
+#[cfg(target_os = "linux")]
+fn the_owner_check_refuses_a_region_another_user_made() -> Outcome {
+    use std::os::unix::process::CommandExt;
+    let name = unique_name("squatted");
+    let mut command = child_command("hold", &[&name]);
+    command.uid(NOBODY).gid(NOBODY);
+    let mut squatter = Peer::spawn(command)?;
+    squatter.expect_line("ready")?;
+    let mine_only = Options::new().require_owner(true);
+    match SharedMemoryLink::<GameState, ReadOnly>::open_with(&name, &mine_only) {
+        Err(SharedMemoryError::ForeignOwner { owner: NOBODY, .. }) => {}
+        other => return Err(format!("expected ForeignOwner, got {:?}", other.map(drop)).into()),
+    }
+    match SharedMemory::<ReadWrite>::get_or_create_with(&name, 8, &mine_only) {
+        Err(SharedMemoryError::ForeignOwner { owner: NOBODY, .. }) => {}
+        other => return Err(format!("expected ForeignOwner, got {:?}", other.map(drop)).into()),
+    }
     expect_eq(
-        String::from_utf8_lossy(&output.stdout).trim(),
-        "OpenMapping denied",
+        kind(SharedMemoryLink::<GameState, ReadOnly>::open(&name)),
+        "opened",
     )?;
+    squatter.send("exit")?;
+    squatter.finish()
+}
+
+/// Options no OS can honour, or this one cannot, are refused with an error that says why.
+fn options_an_os_cannot_honour_are_refused() -> Outcome {
+    let name = unique_name("options");
+    let bad_mode = SharedMemory::<ReadWrite>::create_with(&name, 8, &Options::new().mode(0o4755));
+    expect_eq(
+        matches!(bad_mode, Err(SharedMemoryError::InvalidOptions { .. })),
+        true,
+    )?;
+    #[cfg(windows)]
+    {
+        let owner_check =
+            SharedMemory::<ReadOnly>::open_with(&name, &Options::new().require_owner(true));
+        expect_eq(
+            matches!(owner_check, Err(SharedMemoryError::InvalidOptions { .. })),
+            true,
+        )?;
+        let not_sddl = Options::new().security_descriptor("not SDDL");
+        let refused = SharedMemory::<ReadWrite>::create_with(&name, 8, &not_sddl);
+        expect_eq(
+            matches!(refused, Err(SharedMemoryError::SecurityDescriptor { .. })),
+            true,
+        )?;
+        // A valid descriptor is taken, and the region works across processes.
+        let everyone = Options::new().security_descriptor("D:(A;;GA;;;WD)");
+        let _link = SharedMemoryLink::<GameState, ReadWrite>::create_with(&name, &everyone)?;
+        expect_eq(run_child("read-game-state", &[&name])?, "score=0 lives=0")?;
+    }
+    Ok(())
+}
+
+/// A process of another user (`nobody`) cannot open a region created owner-only.
+#[cfg(target_os = "linux")]
+fn another_user_is_refused_an_owner_only_region() -> Outcome {
+    let name = unique_name("other_user");
+    let _link = SharedMemoryLink::<GameState, ReadWrite>::create(&name)?;
+    expect_eq(run_child_as_nobody("open", &[&name])?, "OpenMapping denied")?;
     // The owner still can.
     expect_eq(run_child("open", &[&name])?, "opened")
 }

@@ -23,6 +23,7 @@ use rustix::mm::{MapFlags, ProtFlags};
 use rustix::shm;
 
 use super::Disposition;
+use crate::Options;
 use crate::name::RegionName;
 
 /// The error type of this platform's calls.
@@ -51,16 +52,30 @@ pub(crate) struct Section {
     created: bool,
 }
 
+/// Who may use a new region: its permission bits.
+#[derive(Debug)]
+pub(crate) struct CreateAccess(Mode);
+
+impl CreateAccess {
+    /// The mode the options choose, owner-only by default.
+    pub(crate) fn from_options(options: &Options) -> Result<Self, OsError> {
+        // The options allow permission bits only (at most 0o777), which fit every mode_t.
+        let chosen = |mode: u32| Mode::from_raw_mode(mode as rustix::fs::RawMode);
+        Ok(Self(options.chosen_mode().map_or(OWNER_ONLY, chosen)))
+    }
+}
+
 impl Section {
     /// Creates a zero-filled region of `size` bytes, or opens (read-write) the live region that
     /// already has the name.
     pub(crate) fn create_or_open(
         name: &RegionName,
         size: u64,
+        access: &CreateAccess,
     ) -> Result<(Self, Disposition), OsError> {
         let name = name.encoded();
         for _ in 0..MAX_ATTEMPTS {
-            if let Some(fd) = lifetime::create_new(name, size)? {
+            if let Some(fd) = lifetime::create_new(name, size, access.0)? {
                 return Ok((Self::held(fd, name, true), Disposition::Created));
             }
             match Self::open_once(name, true) {
@@ -106,6 +121,12 @@ impl Section {
             name: name.to_owned(),
             created,
         }
+    }
+
+    /// The owner of the region, when it is not this process's user.
+    pub(crate) fn foreign_owner(&self) -> Result<Option<u32>, OsError> {
+        let owner = rustix::fs::fstat(&self.fd)?.st_uid;
+        Ok((owner != rustix::process::geteuid().as_raw()).then_some(owner))
     }
 
     /// The region's size in bytes.
@@ -194,9 +215,8 @@ mod lifetime {
 
     use super::OWNER_ONLY;
 
-    /// The mark of an object the crate made, and its mode: owner-only, marked.
+    /// The mark of an object the crate made.
     const MARK: Mode = Mode::SVTX;
-    const MARKED: Mode = OWNER_ONLY.union(MARK);
 
     /// Where glibc and rustix keep POSIX shared memory objects.
     const SHM_DIR: &str = "/dev/shm";
@@ -213,14 +233,23 @@ mod lifetime {
 
     /// Makes a new object of `size` bytes, held by this process, and names it; `None` if a live
     /// or stale object has the name.
-    pub(super) fn create_new(name: &str, size: u64) -> std::io::Result<Option<OwnedFd>> {
+    pub(super) fn create_new(
+        name: &str,
+        size: u64,
+        mode: Mode,
+    ) -> std::io::Result<Option<OwnedFd>> {
         // The mark comes with the mode: the kernel keeps the sticky bit of an O_TMPFILE's mode
         // (umask only clears permission bits).
+        let marked = mode | MARK;
         let fd = rustix::fs::open(
             SHM_DIR,
             OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
-            MARKED,
+            marked,
         )?;
+        if mode != OWNER_ONLY {
+            // A chosen mode is given exactly, whatever bits the umask took away.
+            rustix::fs::fchmod(&fd, marked)?;
+        }
         rustix::fs::flock(&fd, FlockOperation::LockShared)?;
         // Allocated, not only sized: a full /dev/shm is an error here rather than a SIGBUS at
         // the first write, as Windows commits a section's memory when it creates it.
@@ -340,7 +369,7 @@ mod lifetime {
     use rustix::io::Errno;
     use rustix::shm;
 
-    use super::OWNER_ONLY;
+    use rustix::fs::Mode;
 
     /// What joining an object found; without holder locks, always that it was joined. The
     /// other outcomes are Linux's, named here so that the caller is the same everywhere.
@@ -355,9 +384,13 @@ mod lifetime {
     }
 
     /// Makes and names a new object of `size` bytes; `None` if the name is taken.
-    pub(super) fn create_new(name: &str, size: u64) -> std::io::Result<Option<OwnedFd>> {
+    pub(super) fn create_new(
+        name: &str,
+        size: u64,
+        mode: Mode,
+    ) -> std::io::Result<Option<OwnedFd>> {
         let flags = shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR;
-        let fd = match shm::open(name, flags, OWNER_ONLY) {
+        let fd = match shm::open(name, flags, mode) {
             Ok(fd) => fd,
             Err(Errno::EXIST) => return Ok(None),
             Err(error) => return Err(error.into()),

@@ -7,9 +7,13 @@ use std::ffi::c_void;
 use std::ptr::NonNull;
 
 use windows::Win32::Foundation::{
-    CloseHandle, ERROR_ALREADY_EXISTS, ERROR_SUCCESS, GetLastError, HANDLE, INVALID_HANDLE_VALUE,
-    NTSTATUS, RtlNtStatusToDosError, SetLastError,
+    CloseHandle, ERROR_ALREADY_EXISTS, ERROR_SUCCESS, GetLastError, HANDLE, HLOCAL,
+    INVALID_HANDLE_VALUE, LocalFree, NTSTATUS, RtlNtStatusToDosError, SetLastError,
 };
+use windows::Win32::Security::Authorization::{
+    ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
+};
+use windows::Win32::Security::{PSECURITY_DESCRIPTOR, SECURITY_ATTRIBUTES};
 use windows::Win32::System::Memory::{
     CreateFileMappingW, FILE_MAP, FILE_MAP_READ, FILE_MAP_WRITE, MEMORY_MAPPED_VIEW_ADDRESS,
     MapViewOfFile, OpenFileMappingW, PAGE_READWRITE, SECTION_QUERY, UnmapViewOfFile,
@@ -17,6 +21,7 @@ use windows::Win32::System::Memory::{
 use windows::core::{HRESULT, PCWSTR};
 
 use super::Disposition;
+use crate::Options;
 use crate::name::RegionName;
 
 /// The error type of this platform's calls, as in 0.1.0.
@@ -47,6 +52,52 @@ windows::core::link!("ntdll.dll" "system" fn NtQuerySection(
     return_len: *mut usize
 ) -> NTSTATUS);
 
+/// Who may use a new section: the security descriptor the options give, or the process's
+/// default security.
+pub(crate) struct CreateAccess(Option<SecurityDescriptor>);
+
+/// A security descriptor parsed from SDDL, freed on drop.
+struct SecurityDescriptor(PSECURITY_DESCRIPTOR);
+
+impl CreateAccess {
+    /// Parses the options' SDDL, if any.
+    pub(crate) fn from_options(options: &Options) -> Result<Self, OsError> {
+        let Some(sddl) = options.chosen_security_descriptor() else {
+            return Ok(Self(None));
+        };
+        let wide: Vec<u16> = sddl.encode_utf16().chain([0]).collect();
+        let mut descriptor = PSECURITY_DESCRIPTOR::default();
+        // SAFETY: a NUL-terminated string that outlives the call; the descriptor it allocates is
+        // ours to free with LocalFree, which `SecurityDescriptor` does.
+        unsafe {
+            ConvertStringSecurityDescriptorToSecurityDescriptorW(
+                PCWSTR(wide.as_ptr()),
+                SDDL_REVISION_1,
+                &mut descriptor,
+                None,
+            )?;
+        }
+        Ok(Self(Some(SecurityDescriptor(descriptor))))
+    }
+
+    /// The attributes CreateFileMappingW takes, pointing into `self`.
+    fn attributes(&self) -> Option<SECURITY_ATTRIBUTES> {
+        self.0.as_ref().map(|descriptor| SECURITY_ATTRIBUTES {
+            nLength: size_of::<SECURITY_ATTRIBUTES>() as u32,
+            lpSecurityDescriptor: descriptor.0.0,
+            bInheritHandle: false.into(),
+        })
+    }
+}
+
+impl Drop for SecurityDescriptor {
+    fn drop(&mut self) {
+        // SAFETY: the descriptor came from ConvertStringSecurityDescriptorToSecurityDescriptorW,
+        // which allocates it with LocalAlloc, and is freed only here.
+        unsafe { LocalFree(Some(HLOCAL(self.0.0))) };
+    }
+}
+
 /// An open handle to a named section.
 #[derive(Debug)]
 pub(crate) struct Section(HANDLE);
@@ -57,18 +108,21 @@ impl Section {
     pub(crate) fn create_or_open(
         name: &RegionName,
         size: u64,
+        access: &CreateAccess,
     ) -> Result<(Self, Disposition), OsError> {
+        let attributes = access.attributes();
         // The split is what the API takes: the high and the low 32 bits of the size.
         let (high, low) = ((size >> 32) as u32, size as u32);
         // SAFETY: the name is NUL-terminated UTF-16 that outlives the call; no file handle
-        // means a section backed by the paging file; no security attributes means defaults.
+        // means a section backed by the paging file; the attributes, if any, point into
+        // `access`, which outlives the call.
         // SetLastError first, because success leaves the last error untouched when the
         // section is new, and a stale ERROR_ALREADY_EXISTS must not pass for ours.
         let handle = unsafe {
             SetLastError(ERROR_SUCCESS);
             CreateFileMappingW(
                 INVALID_HANDLE_VALUE,
-                None,
+                attributes.as_ref().map(|attributes| attributes as *const _),
                 PAGE_READWRITE,
                 high,
                 low,
@@ -92,6 +146,12 @@ impl Section {
         // inherited by child processes.
         let handle = unsafe { OpenFileMappingW(access, false, PCWSTR(name.encoded().as_ptr()))? };
         Ok(Self(handle))
+    }
+
+    /// The owner of the section, when it is not this process's user: never, as Windows leaves
+    /// ownership to security descriptors (the options refuse an owner check there).
+    pub(crate) fn foreign_owner(&self) -> Result<Option<u32>, OsError> {
+        Ok(None)
     }
 
     /// The section's size in bytes: exact on Windows, rounded up to a page under Wine.
