@@ -882,6 +882,11 @@ fn options_an_os_cannot_honour_are_refused() -> Outcome {
         let everyone = Options::new().security_descriptor("D:(A;;GA;;;WD)");
         let _link = SharedMemoryLink::<GameState, ReadWrite>::create_with(&name, &everyone)?;
         expect_eq(run_child("read-game-state", &[&name])?, "score=0 lives=0")?;
+        // An empty, protected DACL grants no one access, and Wine enforces it too.
+        let no_one = Options::new().security_descriptor("D:P");
+        let locked = unique_name("options_locked");
+        let _locked = SharedMemoryLink::<GameState, ReadWrite>::create_with(&locked, &no_one)?;
+        expect_eq(run_child("open", &[&locked])?, "OpenMapping denied")?;
     }
     Ok(())
 }
@@ -1470,10 +1475,7 @@ fn kind<T>(result: Result<T, SharedMemoryError>) -> String {
         Err(SharedMemoryError::OpenMapping(cause)) if is_not_found(&cause) => {
             "OpenMapping not-found".into()
         }
-        #[cfg(unix)]
-        Err(SharedMemoryError::OpenMapping(cause))
-            if cause.kind() == std::io::ErrorKind::PermissionDenied =>
-        {
+        Err(SharedMemoryError::OpenMapping(cause)) if is_access_denied(&cause) => {
             "OpenMapping denied".into()
         }
         Err(SharedMemoryError::AlreadyExists) => "AlreadyExists".into(),
@@ -1491,6 +1493,16 @@ fn kind<T>(result: Result<T, SharedMemoryError>) -> String {
 #[cfg(windows)]
 fn is_not_found(error: &win_shared_memory::OsError) -> bool {
     error.code() == windows::Win32::Foundation::ERROR_FILE_NOT_FOUND.to_hresult()
+}
+
+#[cfg(windows)]
+fn is_access_denied(error: &win_shared_memory::OsError) -> bool {
+    error.code() == windows::Win32::Foundation::ERROR_ACCESS_DENIED.to_hresult()
+}
+
+#[cfg(unix)]
+fn is_access_denied(error: &win_shared_memory::OsError) -> bool {
+    error.kind() == std::io::ErrorKind::PermissionDenied
 }
 
 #[cfg(unix)]
