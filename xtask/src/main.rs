@@ -102,6 +102,9 @@ usage:
       Run an example (default: telemetry) for x86_64-pc-windows-gnu under Wine.
   cargo xtask bench
       Run the benchmarks, natively and under Wine, and write BENCHMARKS.md.
+  cargo xtask fuzz [--runs N]
+      Fuzz names and sizes through to real regions (default 10 000 000 inputs;
+      needs a nightly toolchain, installs cargo-fuzz when missing).
   cargo xtask help
       Show this text.";
 
@@ -168,6 +171,11 @@ enum Cli {
     },
     /// `cargo xtask bench`: the benchmarks, into BENCHMARKS.md.
     Bench,
+    /// `cargo xtask fuzz`: the fuzz target, long.
+    Fuzz {
+        /// How many inputs to run.
+        runs: u64,
+    },
     /// `cargo xtask help`.
     Help,
 }
@@ -205,6 +213,16 @@ fn parse_cli(args: Vec<OsString>) -> Result<Cli> {
         Some("bench") => match args.next() {
             None => Ok(Cli::Bench),
             Some(arg) => bail!("unknown argument {arg:?} for `bench`"),
+        },
+        Some("fuzz") => match (args.next(), args.next()) {
+            (None, _) => Ok(Cli::Fuzz { runs: FUZZ_RUNS }),
+            (Some(flag), Some(runs)) if flag == "--runs" => {
+                match runs.to_str().and_then(|runs| runs.parse().ok()) {
+                    Some(runs) => Ok(Cli::Fuzz { runs }),
+                    None => bail!("--runs takes a number, not {runs:?}"),
+                }
+            }
+            (Some(arg), _) => bail!("unknown argument {arg:?} for `fuzz` (--runs N)"),
         },
         Some("wine") => {
             let mut rest: Vec<OsString> = args.collect();
@@ -832,6 +850,9 @@ impl Report {
 /// rebuilds everything.
 const LOOM_STEP: &str = "loom model of the seqlock";
 
+/// The brief fuzz run of the test command.
+const FUZZ_STEP: &str = "fuzz: names and sizes, 100 000 inputs";
+
 /// The single-process synchronisation tests under Miri.
 const MIRI_STEP: &str = "miri: cargo +nightly miri test (sync)";
 
@@ -857,6 +878,24 @@ fn loom_test(ws: &Workspace) -> Command {
 fn has_nightly() -> bool {
     capture(Command::new("rustup").args(["toolchain", "list"]))
         .is_ok_and(|list| list.lines().any(|line| line.starts_with("nightly")))
+}
+
+/// Inputs of a long fuzz run (`cargo xtask fuzz`).
+const FUZZ_RUNS: u64 = 10_000_000;
+
+/// Inputs of the brief fuzz run in `cargo xtask test`.
+const BRIEF_FUZZ_RUNS: u64 = 100_000;
+
+/// The fuzz target's run of `runs` inputs, with cargo-fuzz installed first if missing.
+fn fuzz(ws: &Workspace, runs: u64) -> Result<Command> {
+    if find_in_path("cargo-fuzz").is_none() {
+        run(Command::new("cargo").args(["install", "--locked", "cargo-fuzz"]))?;
+    }
+    let mut cargo = ws.cargo_on("nightly");
+    cargo
+        .args(["fuzz", "run", "names", "--fuzz-dir", "fuzz", "--"])
+        .arg(format!("-runs={runs}"));
+    Ok(cargo)
 }
 
 /// How many holders the stress runs kill at random points.
@@ -1008,9 +1047,11 @@ fn cmd_test(ws: &Workspace, skip_native: bool, skip_windows: bool, extra: &[OsSt
     if skip_native {
         report.skip(LOOM_STEP, "--skip-native");
         report.skip(MIRI_STEP, "--skip-native");
+        report.skip(FUZZ_STEP, "--skip-native");
     } else {
         report.step(LOOM_STEP, || run(&mut loom_test(ws)));
         if has_nightly() {
+            report.step(FUZZ_STEP, || run(&mut fuzz(ws, BRIEF_FUZZ_RUNS)?));
             report.step(MIRI_STEP, || {
                 run(Command::new("rustup")
                     .args(["component", "add", "--toolchain", "nightly"])
@@ -1026,6 +1067,7 @@ fn cmd_test(ws: &Workspace, skip_native: bool, skip_windows: bool, extra: &[OsSt
             });
         } else {
             report.skip(MIRI_STEP, "no nightly toolchain; Miri needs one");
+            report.skip(FUZZ_STEP, "no nightly toolchain; cargo fuzz needs one");
         }
     }
 
@@ -1102,6 +1144,7 @@ fn main() -> ExitCode {
         Cli::Wine { program, args } => cmd_wine(&ws, &program, &args),
         Cli::Example { name, args } => cmd_example(&ws, &name, &args),
         Cli::Bench => bench::cmd_bench(&ws),
+        Cli::Fuzz { runs } => run(&mut fuzz(&ws, runs)?).map(|()| ExitCode::SUCCESS),
         Cli::Help => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
