@@ -396,6 +396,38 @@ fn seqlock_answer<const N: usize>(name: &str, ready: impl FnOnce()) -> ! {
 // ---------------------------------------------------------------------------------------------
 // The answering process.
 
+/// Copies a new ping's payload and round into the pong, in a region's slots.
+struct Echo {
+    last: u64,
+    payload: Vec<u64>,
+}
+
+impl Echo {
+    fn new(words: usize) -> Self {
+        Self {
+            last: 0,
+            payload: vec![0; words],
+        }
+    }
+
+    /// Answers the ping if it is new; whether it was.
+    fn answer(&mut self, region: &mut SharedMemory<ReadWrite>, slots: &Slots) -> bool {
+        let round = region.read_at::<u64>(slots.ping()).expect("read");
+        if round == self.last {
+            return false;
+        }
+        for (index, word) in self.payload.iter_mut().enumerate() {
+            *word = region.read_at(slots.ping() + 8 + 8 * index).expect("read");
+        }
+        region
+            .write_at(slots.pong() + 8, self.payload.as_slice().as_bytes())
+            .expect("write");
+        region.write_at(slots.pong(), &round).expect("write");
+        self.last = round;
+        true
+    }
+}
+
 /// Answers round trips in `role` until the measuring process goes away.
 fn answer(role: &str, name: &str, words: usize) {
     let slots = Slots { words };
@@ -427,21 +459,10 @@ fn answer(role: &str, name: &str, words: usize) {
             let mut region = SharedMemory::<ReadWrite>::open_existing(name).expect("open");
             let mutex = NamedMutex::new(format!("{name}_mutex")).expect("mutex");
             ready(&mut stdout);
-            let mut last = 0;
-            let mut payload = vec![0_u64; words];
+            let mut echo = Echo::new(words);
             loop {
                 let _guard = mutex.lock().expect("lock");
-                let round = region.read_at::<u64>(slots.ping()).expect("read");
-                if round != last {
-                    for (index, word) in payload.iter_mut().enumerate() {
-                        *word = region.read_at(slots.ping() + 8 + 8 * index).expect("read");
-                    }
-                    region
-                        .write_at(slots.pong() + 8, payload.as_slice().as_bytes())
-                        .expect("write");
-                    region.write_at(slots.pong(), &round).expect("write");
-                    last = round;
-                }
+                echo.answer(&mut region, &slots);
             }
         }
         "event" => {
@@ -449,21 +470,11 @@ fn answer(role: &str, name: &str, words: usize) {
             let ping = NamedEvent::new(format!("{name}_ping"), EventReset::Auto).expect("event");
             let pong = NamedEvent::new(format!("{name}_pong"), EventReset::Auto).expect("event");
             ready(&mut stdout);
-            let mut last = 0;
-            let mut payload = vec![0_u64; words];
+            let mut echo = Echo::new(words);
             loop {
                 ping.wait().expect("wait");
-                let round = region.read_at::<u64>(slots.ping()).expect("read");
-                if round != last {
-                    for (index, word) in payload.iter_mut().enumerate() {
-                        *word = region.read_at(slots.ping() + 8 + 8 * index).expect("read");
-                    }
-                    region
-                        .write_at(slots.pong() + 8, payload.as_slice().as_bytes())
-                        .expect("write");
-                    region.write_at(slots.pong(), &round).expect("write");
+                if echo.answer(&mut region, &slots) {
                     pong.set().expect("set");
-                    last = round;
                 }
             }
         }
