@@ -31,6 +31,7 @@
 //! # let name = format!("Local\\doc_crate_{}", std::process::id());
 //! // The writer process.
 //! let mut link: SharedMemoryLink<GameState, ReadWrite> = SharedMemoryLink::create(&name)?;
+//! // SAFETY: no other process touches the region while `state` is borrowed.
 //! unsafe {
 //!     let state = link.get_mut();
 //!     state.score = 42;
@@ -39,6 +40,7 @@
 //!
 //! // A reader process (here the same one).
 //! let reader: SharedMemoryLink<GameState, ReadOnly> = SharedMemoryLink::open(&name)?;
+//! // SAFETY: nothing writes the region while `state` is borrowed.
 //! let state = unsafe { reader.get() };
 //! assert_eq!((state.score, state.lives), (42, 3));
 //! # Ok::<(), win_shared_memory::SharedMemoryError>(())

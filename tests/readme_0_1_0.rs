@@ -1,5 +1,8 @@
 //! The code blocks of the 0.1.0 README, unchanged: code written against 0.1.0 must compile and
 //! behave as that README says.
+//!
+//! The blocks are kept as 0.1.0 wrote them, so their `unsafe` blocks have no SAFETY comments:
+//! within this one test nothing else touches the region.
 
 use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryError, SharedMemoryLink};
 
