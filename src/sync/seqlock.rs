@@ -528,7 +528,8 @@ fn wait<R>(
     let started = Instant::now();
     let mut first = None;
     let mut latest: Option<(Seen, Instant)> = None;
-    for round in 0_u32.. {
+    let mut round: u32 = 0;
+    loop {
         let seen = match attempt() {
             Ok(result) => return Ok(result),
             Err(seen) => seen,
@@ -538,6 +539,7 @@ fn wait<R>(
             latest = Some((seen, Instant::now()));
         }
         back_off(round);
+        round = round.saturating_add(1);
         let waited = started.elapsed();
         if waited < patience {
             continue;
@@ -557,7 +559,6 @@ fn wait<R>(
             }
         });
     }
-    unreachable!("the rounds outlast any patience")
 }
 
 /// Waits a little before the next attempt: spins first, as a writer is usually quick, then
