@@ -887,6 +887,14 @@ fn options_an_os_cannot_honour_are_refused() -> Outcome {
         let locked = unique_name("options_locked");
         let _locked = SharedMemoryLink::<GameState, ReadWrite>::create_with(&locked, &no_one)?;
         expect_eq(run_child("open", &[&locked])?, "OpenMapping denied")?;
+        // A section whose security grants mapping but not querying its size, which 0.1.0
+        // could open: opened all the same, its size measured through a view.
+        let map_only = Options::new().security_descriptor("D:(A;;0x6;;;WD)");
+        let narrow = unique_name("options_map_only");
+        let mut link = SharedMemoryLink::<GameState, ReadWrite>::create_with(&narrow, &map_only)?;
+        // SAFETY: no other process touches the region yet.
+        unsafe { link.get_mut().score = 5 };
+        expect_eq(run_child("read-game-state", &[&narrow])?, "score=5 lives=0")?;
     }
     Ok(())
 }

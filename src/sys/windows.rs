@@ -7,16 +7,17 @@ use std::ffi::c_void;
 use std::ptr::NonNull;
 
 use windows::Win32::Foundation::{
-    CloseHandle, ERROR_ALREADY_EXISTS, ERROR_SUCCESS, GetLastError, HANDLE, HLOCAL,
-    INVALID_HANDLE_VALUE, LocalFree, NTSTATUS, RtlNtStatusToDosError, SetLastError,
+    CloseHandle, ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_SUCCESS, GetLastError, HANDLE,
+    HLOCAL, INVALID_HANDLE_VALUE, LocalFree, NTSTATUS, RtlNtStatusToDosError, SetLastError,
 };
 use windows::Win32::Security::Authorization::{
     ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
 };
 use windows::Win32::Security::{PSECURITY_DESCRIPTOR, SECURITY_ATTRIBUTES};
 use windows::Win32::System::Memory::{
-    CreateFileMappingW, FILE_MAP, FILE_MAP_READ, FILE_MAP_WRITE, MEMORY_MAPPED_VIEW_ADDRESS,
-    MapViewOfFile, OpenFileMappingW, PAGE_READWRITE, SECTION_QUERY, UnmapViewOfFile,
+    CreateFileMappingW, FILE_MAP, FILE_MAP_READ, FILE_MAP_WRITE, MEMORY_BASIC_INFORMATION,
+    MEMORY_MAPPED_VIEW_ADDRESS, MapViewOfFile, OpenFileMappingW, PAGE_READWRITE, SECTION_QUERY,
+    UnmapViewOfFile, VirtualQuery,
 };
 use windows::core::{HRESULT, PCWSTR};
 
@@ -100,7 +101,12 @@ impl Drop for SecurityDescriptor {
 
 /// An open handle to a named section.
 #[derive(Debug)]
-pub(crate) struct Section(HANDLE);
+pub(crate) struct Section {
+    handle: HANDLE,
+    /// Whether the handle may query the section's size (SECTION_QUERY); a section whose
+    /// security grants mapping alone is measured through a view instead.
+    queryable: bool,
+}
 
 impl Section {
     /// Creates a zero-filled section of `size` bytes, or opens (with all access) the section
@@ -136,16 +142,36 @@ impl Section {
         } else {
             Disposition::Created
         };
-        Ok((Self(handle), disposition))
+        Ok((
+            Self {
+                handle,
+                queryable: true,
+            },
+            disposition,
+        ))
     }
 
     /// Opens the section that has the name, with the right to query its size.
+    ///
+    /// A section whose security grants mapping but not querying (0.1.0 never asked for it) is
+    /// opened for mapping alone, and measured through a view.
     pub(crate) fn open(name: &RegionName, writable: bool) -> Result<Self, OsError> {
-        let access = map_access(writable).0 | SECTION_QUERY.0;
         // SAFETY: the name is NUL-terminated UTF-16 that outlives the call; the handle is not
         // inherited by child processes.
-        let handle = unsafe { OpenFileMappingW(access, false, PCWSTR(name.encoded().as_ptr()))? };
-        Ok(Self(handle))
+        let open = |access: u32| unsafe {
+            OpenFileMappingW(access, false, PCWSTR(name.encoded().as_ptr()))
+        };
+        match open(map_access(writable).0 | SECTION_QUERY.0) {
+            Ok(handle) => Ok(Self {
+                handle,
+                queryable: true,
+            }),
+            Err(error) if error.code() == ERROR_ACCESS_DENIED.to_hresult() => Ok(Self {
+                handle: open(map_access(writable).0)?,
+                queryable: false,
+            }),
+            Err(error) => Err(error),
+        }
     }
 
     /// The owner of the section, when it is not this process's user: never, as Windows leaves
@@ -154,8 +180,12 @@ impl Section {
         Ok(None)
     }
 
-    /// The section's size in bytes: exact on Windows, rounded up to a page under Wine.
+    /// The section's size in bytes: exact on Windows, rounded up to a page under Wine or when
+    /// the handle may not query it.
     pub(crate) fn size(&self) -> Result<u64, OsError> {
+        if !self.queryable {
+            return self.size_of_whole_view();
+        }
         let mut info = SectionBasicInformation {
             base_address: std::ptr::null_mut(),
             allocation_attributes: 0,
@@ -165,7 +195,7 @@ impl Section {
         // the buffer is a SECTION_BASIC_INFORMATION of the length passed.
         let status = unsafe {
             NtQuerySection(
-                self.0,
+                self.handle,
                 SECTION_BASIC_INFORMATION_CLASS,
                 (&raw mut info).cast(),
                 size_of::<SectionBasicInformation>(),
@@ -181,11 +211,36 @@ impl Section {
         Ok(u64::try_from(info.maximum_size).unwrap_or(0))
     }
 
+    /// The size of a view of the whole section, in whole pages.
+    fn size_of_whole_view(&self) -> Result<u64, OsError> {
+        // SAFETY: the handle is an open section mapped read-only in full (length 0); the view
+        // is only described by VirtualQuery and unmapped before returning.
+        unsafe {
+            let view = MapViewOfFile(self.handle, FILE_MAP_READ, 0, 0, 0);
+            if view.Value.is_null() {
+                return Err(OsError::from_thread());
+            }
+            let mut info = MEMORY_BASIC_INFORMATION::default();
+            let written = VirtualQuery(
+                Some(view.Value),
+                &mut info,
+                size_of::<MEMORY_BASIC_INFORMATION>(),
+            );
+            let described = if written == 0 {
+                Err(OsError::from_thread())
+            } else {
+                Ok(info.RegionSize as u64)
+            };
+            let _ = UnmapViewOfFile(view);
+            described
+        }
+    }
+
     /// Maps the first `len` bytes of the section; the mapping keeps the section open.
     pub(crate) fn map(self, len: usize, writable: bool) -> Result<Mapping, OsError> {
         // SAFETY: the handle is an open section; `len` is non-zero and the caller checked it
         // against the section's size. The system picks the address, overlapping nothing.
-        let address = unsafe { MapViewOfFile(self.0, map_access(writable), 0, 0, len) };
+        let address = unsafe { MapViewOfFile(self.handle, map_access(writable), 0, 0, len) };
         match NonNull::new(address.Value.cast()) {
             Some(ptr) => Ok(Mapping {
                 ptr,
@@ -200,7 +255,7 @@ impl Drop for Section {
     fn drop(&mut self) {
         // SAFETY: the handle is open and owned by this value, and closed only here.
         // Closing a valid handle cannot fail in a way drop could act on.
-        let _ = unsafe { CloseHandle(self.0) };
+        let _ = unsafe { CloseHandle(self.handle) };
     }
 }
 
