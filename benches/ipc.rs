@@ -205,27 +205,12 @@ impl Pinger {
             "socket" => (Transport::Pipe, Some(socket_listener(name))),
             _ => (Transport::Pipe, None),
         };
-        let mut child = Command::new(std::env::current_exe().expect("the bench's path"))
-            .env(
-                ROLE,
-                if listener.is_some() {
-                    "socket"
-                } else {
-                    transport_role(&transport)
-                },
-            )
-            .args([name, &words.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn the answering process");
-        let mut ready = [0_u8; 1];
-        child
-            .stdout
-            .as_mut()
-            .expect("piped")
-            .read_exact(&mut ready)
-            .expect("the child is ready");
+        let role = if listener.is_some() {
+            "socket"
+        } else {
+            transport_role(&transport)
+        };
+        let child = start_role(role, &[name, &words.to_string()]);
         #[cfg(unix)]
         let transport = match listener {
             Some(listener) => Transport::Socket(listener.accept().expect("accept").0),
@@ -529,20 +514,7 @@ fn bandwidth_table() {
     };
     let quiet = copies();
 
-    let mut publisher = Command::new(std::env::current_exe().expect("the bench's path"))
-        .env(ROLE, "publish-mib")
-        .args([name.as_str(), "0"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn the publisher");
-    let mut ready = [0_u8; 1];
-    publisher
-        .stdout
-        .as_mut()
-        .expect("piped")
-        .read_exact(&mut ready)
-        .expect("ready");
+    let mut publisher = start_role("publish-mib", &[name.as_str(), "0"]);
     let seqlock = copies();
     let _ = publisher.kill();
     let _ = publisher.wait();
@@ -590,6 +562,25 @@ fn publish_mib(name: &str) {
         link.seqlock().write(&value).expect("write");
         std::thread::sleep(Duration::from_millis(1));
     }
+}
+
+/// Starts this binary as the other process in `role` and waits until it says it is ready.
+fn start_role(role: &str, args: &[&str]) -> Child {
+    let mut child = Command::new(std::env::current_exe().expect("the bench's path"))
+        .env(ROLE, role)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the other process");
+    let mut ready = [0_u8; 1];
+    child
+        .stdout
+        .as_mut()
+        .expect("piped")
+        .read_exact(&mut ready)
+        .expect("the other process is ready");
+    child
 }
 
 /// Pins this process to `core`, where the OS allows (Linux); elsewhere the scheduler decides.
