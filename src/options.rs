@@ -23,6 +23,7 @@ pub struct Options {
     mode: Option<u32>,
     security_descriptor: Option<String>,
     require_owner: bool,
+    linux_host: bool,
 }
 
 impl Options {
@@ -76,6 +77,33 @@ impl Options {
         self
     }
 
+    /// Wine: back the region with the Linux host's `/dev/shm` file of its name, so that native
+    /// Linux programs using this crate reach it by the same name (`Local\\x` is `/x` for both),
+    /// and programs of the Wine prefix by its section name. Every open or create of such a
+    /// region asks for it, on both sides of the boundary. On Linux regions always are such
+    /// files, so the option changes nothing there; real Windows and macOS, which have no Linux
+    /// host, refuse it with [`SharedMemoryError::InvalidOptions`]. Under Wine a `Global\\`
+    /// name, or a name that is no Windows file name (`< > : " | ? *`, control characters, a
+    /// trailing dot or space, a DOS device such as `NUL`), is refused with
+    /// [`SharedMemoryError::InvalidName`]. See the README's "Proton and Wine" section.
+    ///
+    /// ```
+    /// use win_shared_memory::{Options, ReadWrite, SharedMemory, SharedMemoryError};
+    ///
+    /// # let name = format!("Local\\doc_linux_host_{}", std::process::id());
+    /// let options = Options::new().linux_host(true);
+    /// match SharedMemory::<ReadWrite>::create_with(&name, 64, &options) {
+    ///     Ok(region) => assert_eq!(region.len(), 64), // Linux, or Windows under Wine
+    ///     Err(SharedMemoryError::InvalidOptions { .. }) => {} // Windows, macOS
+    ///     Err(other) => return Err(other),
+    /// }
+    /// # Ok::<(), SharedMemoryError>(())
+    /// ```
+    pub fn linux_host(mut self, linux_host: bool) -> Self {
+        self.linux_host = linux_host;
+        self
+    }
+
     /// Refuses options this OS cannot honour, naming the region.
     pub(crate) fn check(&self, name: &RegionName) -> Result<(), SharedMemoryError> {
         let invalid = |reason| SharedMemoryError::InvalidOptions {
@@ -90,7 +118,45 @@ impl Options {
                 "the owner check is Unix's; on Windows give the region a security descriptor",
             ));
         }
+        if self.linux_host {
+            self.check_linux_host(name)?;
+        }
         Ok(())
+    }
+
+    /// Refuses the linux_host option where no Linux host shares the region, and names that
+    /// are no host file name.
+    fn check_linux_host(&self, name: &RegionName) -> Result<(), SharedMemoryError> {
+        let invalid = |reason| SharedMemoryError::InvalidOptions {
+            name: name.as_str().to_owned(),
+            reason,
+        };
+        #[cfg(windows)]
+        {
+            if !crate::sys::is_wine() {
+                return Err(invalid(
+                    "linux_host shares a region with the Linux host of Wine, and this is not Wine",
+                ));
+            }
+            crate::sys::host_file_name(name.as_str()).map_err(|reason| {
+                SharedMemoryError::InvalidName {
+                    name: name.as_str().to_owned(),
+                    reason,
+                }
+            })?;
+        }
+        if cfg!(all(unix, not(target_os = "linux"))) {
+            return Err(invalid(
+                "linux_host shares a region with native Linux programs, and this is not Linux",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether the region is backed by a host file under Wine.
+    #[cfg_attr(unix, allow(dead_code, reason = "Unix regions always are host files"))]
+    pub(crate) fn linux_host_chosen(&self) -> bool {
+        self.linux_host
     }
 
     /// The permission bits for a new region, if chosen.

@@ -511,8 +511,15 @@ impl<A: Access> SharedMemory<A> {
     ) -> Result<Self, SharedMemoryError> {
         let name = RegionName::new(name)?;
         options.check(&name)?;
-        let section =
-            sys::Section::open(&name, A::WRITABLE).map_err(SharedMemoryError::OpenMapping)?;
+        #[cfg(windows)]
+        let opened = if options.linux_host_chosen() {
+            sys::Section::open_host(&name, A::WRITABLE)
+        } else {
+            sys::Section::open(&name, A::WRITABLE)
+        };
+        #[cfg(unix)]
+        let opened = sys::Section::open(&name, A::WRITABLE);
+        let section = opened.map_err(SharedMemoryError::OpenMapping)?;
         check_owner(&name, &section, options)?;
         let len = mapped_len(&name, &section, extent)?;
         Self::map(name, section, len, false)

@@ -1,14 +1,20 @@
-//! Win32 named file mappings backed by the paging file.
+//! Win32 named file mappings backed by the paging file, or under Wine by a file of the Linux
+//! host's `/dev/shm` ([`host`]).
 //!
 //! A section lives as long as some process holds a handle to it; the kernel closes a crashed
 //! process's handles, so nothing outlives its last holder.
+
+mod host;
+
+pub(crate) use host::{host_file_name, is_wine};
 
 use std::ffi::c_void;
 use std::ptr::NonNull;
 
 use windows::Win32::Foundation::{
-    CloseHandle, ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_SUCCESS, GetLastError, HANDLE,
-    HLOCAL, INVALID_HANDLE_VALUE, LocalFree, NTSTATUS, RtlNtStatusToDosError, SetLastError,
+    CloseHandle, ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_FILE_NOT_FOUND,
+    ERROR_INVALID_NAME, ERROR_LOCK_VIOLATION, ERROR_SUCCESS, GetLastError, HANDLE, HLOCAL,
+    INVALID_HANDLE_VALUE, LocalFree, NTSTATUS, RtlNtStatusToDosError, SetLastError, WIN32_ERROR,
 };
 use windows::Win32::Security::Authorization::{
     ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
@@ -16,8 +22,8 @@ use windows::Win32::Security::Authorization::{
 use windows::Win32::Security::{PSECURITY_DESCRIPTOR, SECURITY_ATTRIBUTES};
 use windows::Win32::System::Memory::{
     CreateFileMappingW, FILE_MAP, FILE_MAP_READ, FILE_MAP_WRITE, MEMORY_BASIC_INFORMATION,
-    MEMORY_MAPPED_VIEW_ADDRESS, MapViewOfFile, OpenFileMappingW, PAGE_READWRITE, SECTION_QUERY,
-    UnmapViewOfFile, VirtualQuery,
+    MEMORY_MAPPED_VIEW_ADDRESS, MapViewOfFile, OpenFileMappingW, PAGE_READONLY, PAGE_READWRITE,
+    SECTION_QUERY, UnmapViewOfFile, VirtualQuery,
 };
 use windows::core::{HRESULT, PCWSTR};
 
@@ -54,8 +60,11 @@ windows::core::link!("ntdll.dll" "system" fn NtQuerySection(
 ) -> NTSTATUS);
 
 /// Who may use a new section: the security descriptor the options give, or the process's
-/// default security.
-pub(crate) struct CreateAccess(Option<SecurityDescriptor>);
+/// default security; and whether the section is backed by a host file.
+pub(crate) struct CreateAccess {
+    security: Option<SecurityDescriptor>,
+    linux_host: bool,
+}
 
 /// A security descriptor parsed from SDDL, freed on drop.
 struct SecurityDescriptor(PSECURITY_DESCRIPTOR);
@@ -63,8 +72,12 @@ struct SecurityDescriptor(PSECURITY_DESCRIPTOR);
 impl CreateAccess {
     /// Parses the options' SDDL, if any.
     pub(crate) fn from_options(options: &Options) -> Result<Self, OsError> {
+        let linux_host = options.linux_host_chosen();
         let Some(sddl) = options.chosen_security_descriptor() else {
-            return Ok(Self(None));
+            return Ok(Self {
+                security: None,
+                linux_host,
+            });
         };
         let wide: Vec<u16> = sddl.encode_utf16().chain([0]).collect();
         let mut descriptor = PSECURITY_DESCRIPTOR::default();
@@ -78,16 +91,21 @@ impl CreateAccess {
                 None,
             )?;
         }
-        Ok(Self(Some(SecurityDescriptor(descriptor))))
+        Ok(Self {
+            security: Some(SecurityDescriptor(descriptor)),
+            linux_host,
+        })
     }
 
     /// The attributes CreateFileMappingW takes, pointing into `self`.
     fn attributes(&self) -> Option<SECURITY_ATTRIBUTES> {
-        self.0.as_ref().map(|descriptor| SECURITY_ATTRIBUTES {
-            nLength: size_of::<SECURITY_ATTRIBUTES>() as u32,
-            lpSecurityDescriptor: descriptor.0.0,
-            bInheritHandle: false.into(),
-        })
+        self.security
+            .as_ref()
+            .map(|descriptor| SECURITY_ATTRIBUTES {
+                nLength: size_of::<SECURITY_ATTRIBUTES>() as u32,
+                lpSecurityDescriptor: descriptor.0.0,
+                bInheritHandle: false.into(),
+            })
     }
 }
 
@@ -106,6 +124,9 @@ pub(crate) struct Section {
     /// Whether the handle may query the section's size (SECTION_QUERY); a section whose
     /// security grants mapping alone is measured through a view instead.
     queryable: bool,
+    /// The host file backing the section, held while the section is; closed after it, as
+    /// fields drop after `drop`.
+    host: Option<host::HostFile>,
 }
 
 impl Section {
@@ -116,6 +137,9 @@ impl Section {
         size: u64,
         access: &CreateAccess,
     ) -> Result<(Self, Disposition), OsError> {
+        if access.linux_host {
+            return Self::create_or_open_host(name, size, access);
+        }
         let attributes = access.attributes();
         // The split is what the API takes: the high and the low 32 bits of the size.
         let (high, low) = ((size >> 32) as u32, size as u32);
@@ -146,9 +170,107 @@ impl Section {
             Self {
                 handle,
                 queryable: true,
+                host: None,
             },
             disposition,
         ))
+    }
+
+    /// [`create_or_open`](Self::create_or_open) of a section backed by the host file of the
+    /// name. A section of the name that exists in the Wine prefix without that file (a
+    /// program that made it from the paging file) is refused with ERROR_ALREADY_EXISTS:
+    /// native programs could not reach it.
+    fn create_or_open_host(
+        name: &RegionName,
+        size: u64,
+        access: &CreateAccess,
+    ) -> Result<(Self, Disposition), OsError> {
+        let file_name = host_file(name)?;
+        for _ in 0..host::MAX_ATTEMPTS {
+            if let Some(file) = host::HostFile::create(file_name, size)? {
+                let section = Self::from_host_file(name, file, true, access)?;
+                if section.1 == Disposition::Existing {
+                    // Made from another file or the paging file, not from ours.
+                    return Err(host_error(ERROR_ALREADY_EXISTS));
+                }
+                return Ok(section);
+            }
+            match host::HostFile::open(file_name, true)? {
+                host::Found::Joined(file) => {
+                    return Self::from_host_file(name, file, true, access)
+                        .map(|(section, _)| (section, Disposition::Existing));
+                }
+                host::Found::Missing | host::Found::Stale | host::Found::Vanished => continue,
+            }
+        }
+        Err(host_error(ERROR_LOCK_VIOLATION))
+    }
+
+    /// The named section made from (or, when the prefix has it already, found for) a host
+    /// file this process holds.
+    fn from_host_file(
+        name: &RegionName,
+        file: host::HostFile,
+        writable: bool,
+        access: &CreateAccess,
+    ) -> Result<(Self, Disposition), OsError> {
+        let attributes = access.attributes();
+        let protection = if writable {
+            PAGE_READWRITE
+        } else {
+            PAGE_READONLY
+        };
+        // SAFETY: an open file handle that outlives the call; size 0 maps the whole file; the
+        // name is NUL-terminated UTF-16 and the attributes, if any, point into `access`, both
+        // outliving the call. SetLastError first, as in `create_or_open`.
+        let handle = unsafe {
+            SetLastError(ERROR_SUCCESS);
+            CreateFileMappingW(
+                file.handle(),
+                attributes.as_ref().map(|attributes| attributes as *const _),
+                protection,
+                0,
+                0,
+                PCWSTR(name.encoded().as_ptr()),
+            )?
+        };
+        // SAFETY: reads this thread's last error, set by the call just made.
+        let existed = unsafe { GetLastError() } == ERROR_ALREADY_EXISTS;
+        let disposition = if existed {
+            Disposition::Existing
+        } else {
+            Disposition::Created
+        };
+        Ok((
+            Self {
+                handle,
+                queryable: true,
+                host: Some(file),
+            },
+            disposition,
+        ))
+    }
+
+    /// Opens the section backed by the host file of the name, which must exist.
+    pub(crate) fn open_host(name: &RegionName, writable: bool) -> Result<Self, OsError> {
+        let file_name = host_file(name)?;
+        for _ in 0..host::MAX_ATTEMPTS {
+            match host::HostFile::open(file_name, writable)? {
+                host::Found::Joined(file) => {
+                    let access = CreateAccess {
+                        security: None,
+                        linux_host: true,
+                    };
+                    return Self::from_host_file(name, file, writable, &access)
+                        .map(|(section, _)| section);
+                }
+                host::Found::Missing | host::Found::Stale => {
+                    return Err(host_error(ERROR_FILE_NOT_FOUND));
+                }
+                host::Found::Vanished => continue,
+            }
+        }
+        Err(host_error(ERROR_LOCK_VIOLATION))
     }
 
     /// Opens the section that has the name, with the right to query its size.
@@ -165,10 +287,12 @@ impl Section {
             Ok(handle) => Ok(Self {
                 handle,
                 queryable: true,
+                host: None,
             }),
             Err(error) if error.code() == ERROR_ACCESS_DENIED.to_hresult() => Ok(Self {
                 handle: open(map_access(writable).0)?,
                 queryable: false,
+                host: None,
             }),
             Err(error) => Err(error),
         }
@@ -183,6 +307,10 @@ impl Section {
     /// The section's size in bytes: exact on Windows, rounded up to a page under Wine or when
     /// the handle may not query it.
     pub(crate) fn size(&self) -> Result<u64, OsError> {
+        if let Some(file) = &self.host {
+            // Exact, where a section's size is rounded up to a page under Wine.
+            return file.size();
+        }
         if !self.queryable {
             return self.size_of_whole_view();
         }
@@ -257,6 +385,18 @@ impl Drop for Section {
         // Closing a valid handle cannot fail in a way drop could act on.
         let _ = unsafe { CloseHandle(self.handle) };
     }
+}
+
+/// The host file name of a region name. The options checked it already; this only keeps the
+/// layer from trusting that.
+fn host_file(name: &RegionName) -> Result<&str, OsError> {
+    host_file_name(name.as_str()).map_err(|_| host_error(ERROR_INVALID_NAME))
+}
+
+/// The Win32 error `code` as the platform's error, without originating one (which aborts the
+/// process under Wine).
+fn host_error(code: WIN32_ERROR) -> OsError {
+    OsError::from_hresult(HRESULT::from_win32(code.0))
 }
 
 /// The access a view needs, which is also what a handle must be opened with to map it.

@@ -1,0 +1,411 @@
+//! Sections backed by a file of the Linux host's `/dev/shm`, for Windows programs under Wine
+//! that share a region with native Linux programs
+//! ([`Options::linux_host`](crate::Options::linux_host)).
+//!
+//! Wine reaches the host's files through drive `Z:`, so `Z:\dev\shm\x` is the POSIX shared
+//! memory object `/x` that native programs of this crate map. A section made from that file
+//! (`CreateFileMappingW(file, …, name)`) is named in the Wine prefix too, and its memory is the
+//! file's, shared with every native process that maps it.
+//!
+//! Lifetime, the same protocol as the native side's: every holder keeps a shared lock over the
+//! whole file for as long as it holds the region. Wine implements `LockFileEx` with POSIX
+//! record locks taken by `wineserver`, which conflict with the native side's open file
+//! description locks, and `wineserver` drops a process's locks when it exits, however it
+//! exits. A holder that leaves gives up its lock and then tries an exclusive one: if that
+//! succeeds nobody else holds the file, and it removes the file's name if the crate made it. A
+//! file under the name that nobody holds was left by crashed holders (stale): an opener removes
+//! it and starts again. Files the crate made carry a mark every side can read and Windows can
+//! set: the DOS attributes `SYSTEM | HIDDEN`, which Wine stores in the `user.DOSATTRIB`
+//! extended attribute (as `0x6`; tmpfs keeps user extended attributes since Linux 6.6).
+//! Unmarked files are other programs': used as they are, never removed.
+
+use std::ffi::c_void;
+
+use windows::Win32::Foundation::{
+    CloseHandle, ERROR_FILE_EXISTS, ERROR_FILE_NOT_FOUND, ERROR_FILE_TOO_LARGE,
+    ERROR_LOCK_VIOLATION, ERROR_PATH_NOT_FOUND, GENERIC_READ, GENERIC_WRITE, HANDLE,
+};
+use windows::Win32::Storage::FileSystem::{
+    BY_HANDLE_FILE_INFORMATION, CREATE_NEW, CreateFileW, DELETE, FILE_ATTRIBUTE_HIDDEN,
+    FILE_ATTRIBUTE_NORMAL, FILE_ATTRIBUTE_SYSTEM, FILE_BASIC_INFO, FILE_DISPOSITION_INFO,
+    FILE_END_OF_FILE_INFO, FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE, FileBasicInfo,
+    FileDispositionInfo, FileEndOfFileInfo, GetFileInformationByHandle,
+    GetFileInformationByHandleEx, GetFileSizeEx, LOCK_FILE_FLAGS, LOCKFILE_EXCLUSIVE_LOCK,
+    LOCKFILE_FAIL_IMMEDIATELY, LockFileEx, OPEN_EXISTING, SetFileInformationByHandle, UnlockFileEx,
+};
+use windows::Win32::System::IO::OVERLAPPED;
+use windows::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
+use windows::Win32::System::Threading::Sleep;
+use windows::core::{PCWSTR, s, w};
+
+use super::{OsError, host_error};
+
+/// The directory of the host's POSIX shared memory objects, as Windows programs under Wine
+/// see it.
+const HOST_SHM_DIR: &str = "Z:\\dev\\shm\\";
+
+/// The mark of a file the crate made (Wine keeps it in the `user.DOSATTRIB` extended
+/// attribute): both bits, which no other program puts together on a shared memory file.
+pub(crate) const MARK: u32 = FILE_ATTRIBUTE_SYSTEM.0 | FILE_ATTRIBUTE_HIDDEN.0;
+
+/// How long a lock is retried while another holder briefly holds the file exclusively (it is
+/// checking whether it is the last one, a few system calls): 2000 rounds of about 1 ms.
+const LOCK_ROUNDS: u32 = 2000;
+
+/// How often an open or create starts again after the file under the name was stale or
+/// vanished; each round means another process removed the name in between.
+pub(crate) const MAX_ATTEMPTS: usize = 64;
+
+/// Whether this process runs under Wine, whose `ntdll.dll` exports `wine_get_version`.
+pub(crate) fn is_wine() -> bool {
+    // SAFETY: a static, NUL-terminated module and symbol name; a module handle from
+    // GetModuleHandleW needs no release, and the symbol is only looked up, never called.
+    unsafe {
+        GetModuleHandleW(w!("ntdll.dll"))
+            .is_ok_and(|ntdll| GetProcAddress(ntdll, s!("wine_get_version")).is_some())
+    }
+}
+
+/// The host file name (in `/dev/shm`) of a region name, as the native side encodes it (`/x`
+/// for `Local\x` and `x`), or why a Windows program cannot open that file.
+pub(crate) fn host_file_name(name: &str) -> Result<&str, &'static str> {
+    if name.starts_with("Global\\") {
+        return Err(
+            "a `Global\\` name is `/Global\\x` on Linux, a file name Windows cannot spell: use a `Local\\` name with the linux_host option",
+        );
+    }
+    let rest = name.strip_prefix("Local\\").unwrap_or(name);
+    if rest.len() + 1 > 255 {
+        return Err(
+            "the name is longer than the 254 bytes a Linux file name allows (after a `Local\\` prefix)",
+        );
+    }
+    if rest
+        .chars()
+        .any(|c| c < ' ' || matches!(c, '<' | '>' | ':' | '"' | '/' | '|' | '?' | '*'))
+    {
+        return Err(
+            "with the linux_host option the name is a file name: no control characters and none of < > : \" / | ? *",
+        );
+    }
+    if rest.ends_with(['.', ' ']) {
+        return Err(
+            "with the linux_host option the name is a file name, which Windows would strip of a trailing dot or space",
+        );
+    }
+    let stem = rest.split('.').next().unwrap_or(rest).to_ascii_uppercase();
+    let device = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || (stem.len() == 4
+            && (stem.starts_with("COM") || stem.starts_with("LPT"))
+            && stem.as_bytes()[3].is_ascii_digit());
+    if device {
+        return Err(
+            "with the linux_host option the name is a file name, and this one is a DOS device (CON, NUL, COM1, …)",
+        );
+    }
+    Ok(rest)
+}
+
+/// What opening the file under a name found.
+pub(crate) enum Found {
+    /// This process now holds the live file.
+    Joined(HostFile),
+    /// No file has the name.
+    Missing,
+    /// The file had no holder and was made by the crate: its name has been removed.
+    Stale,
+    /// The file lost its name while this process was joining it.
+    Vanished,
+}
+
+/// A file of the host's `/dev/shm`, open and locked by this process as one of its holders.
+#[derive(Debug)]
+pub(crate) struct HostFile {
+    handle: HANDLE,
+    /// The file's path, NUL-terminated UTF-16.
+    path: Vec<u16>,
+    /// Whether the handle may lock the file exclusively and delete it: a handle opened for
+    /// reading only takes read locks, which cannot tell whether others hold the file.
+    deletable: bool,
+}
+
+impl HostFile {
+    /// Makes a new file of `size` bytes under `name` (a [`host_file_name`]), held and marked;
+    /// `None` if a file has the name.
+    pub(crate) fn create(name: &str, size: u64) -> Result<Option<Self>, OsError> {
+        let path = path(name);
+        let handle = match open_file(&path, true, CREATE_NEW) {
+            Ok(handle) => handle,
+            Err(error) if error.code() == ERROR_FILE_EXISTS.to_hresult() => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        let file = Self {
+            handle,
+            path,
+            deletable: true,
+        };
+        // Locked before it is marked: a native opener takes a marked file nobody holds for a
+        // crashed holder's, and removes it.
+        let made = file
+            .lock(LOCK_FILE_FLAGS(0))
+            .and_then(|()| file.set_size(size))
+            .and_then(|()| file.set_attributes(MARK));
+        match made {
+            Ok(()) => Ok(Some(file)),
+            Err(error) => {
+                // The half-made file is this process's alone: remove it. Its drop would not, as
+                // it is not marked yet.
+                file.delete_on_close();
+                Err(error)
+            }
+        }
+    }
+
+    /// Opens and joins the file under `name` (a [`host_file_name`]).
+    pub(crate) fn open(name: &str, writable: bool) -> Result<Found, OsError> {
+        let path = path(name);
+        // Read-write when possible, so that the handle can check for other holders.
+        let opened = match open_file(&path, true, OPEN_EXISTING) {
+            Err(error) if !writable && error.code() != ERROR_FILE_NOT_FOUND.to_hresult() => {
+                open_file(&path, false, OPEN_EXISTING).map(|handle| (handle, false))
+            }
+            other => other.map(|handle| (handle, true)),
+        };
+        let (handle, deletable) = match opened {
+            Ok(opened) => opened,
+            Err(error)
+                if error.code() == ERROR_FILE_NOT_FOUND.to_hresult()
+                    || error.code() == ERROR_PATH_NOT_FOUND.to_hresult() =>
+            {
+                return Ok(Found::Missing);
+            }
+            Err(error) => return Err(error),
+        };
+        let file = Self {
+            handle,
+            path,
+            deletable,
+        };
+        if file.deletable && file.try_lock_exclusive()? {
+            if file.is_marked()? {
+                // Nobody holds it and the crate made it: crashed holders left it.
+                if file.is_named()? {
+                    file.delete_on_close();
+                }
+                return Ok(Found::Stale);
+            }
+            // Another program's file: joined as it is, its maker decides its lifetime.
+            file.unlock()?;
+        }
+        file.lock(LOCK_FILE_FLAGS(0))?;
+        if !file.is_named()? {
+            return Ok(Found::Vanished);
+        }
+        Ok(Found::Joined(file))
+    }
+
+    /// The handle a section is made from.
+    pub(crate) fn handle(&self) -> HANDLE {
+        self.handle
+    }
+
+    /// The file's size in bytes, exact.
+    pub(crate) fn size(&self) -> Result<u64, OsError> {
+        let mut size = 0_i64;
+        // SAFETY: an open file handle and a valid out pointer.
+        unsafe { GetFileSizeEx(self.handle, &mut size)? };
+        // A size is never negative; the conversion only satisfies the type.
+        Ok(u64::try_from(size).unwrap_or(0))
+    }
+
+    fn set_size(&self, size: u64) -> Result<(), OsError> {
+        let end = FILE_END_OF_FILE_INFO {
+            EndOfFile: i64::try_from(size).map_err(|_| host_error(ERROR_FILE_TOO_LARGE))?,
+        };
+        self.set_information(FileEndOfFileInfo, &end)
+    }
+
+    fn set_attributes(&self, attributes: u32) -> Result<(), OsError> {
+        let basic = FILE_BASIC_INFO {
+            FileAttributes: attributes,
+            ..Default::default()
+        };
+        self.set_information(FileBasicInfo, &basic)
+    }
+
+    fn set_information<T>(
+        &self,
+        class: windows::Win32::Storage::FileSystem::FILE_INFO_BY_HANDLE_CLASS,
+        information: &T,
+    ) -> Result<(), OsError> {
+        // SAFETY: an open file handle; `information` is the structure the class names, of the
+        // size passed (all of them are a few dozen bytes).
+        unsafe {
+            SetFileInformationByHandle(
+                self.handle,
+                class,
+                std::ptr::from_ref(information).cast::<c_void>(),
+                size_of::<T>() as u32,
+            )
+        }
+    }
+
+    /// Whether the crate made the file.
+    fn is_marked(&self) -> Result<bool, OsError> {
+        let mut basic = FILE_BASIC_INFO::default();
+        // SAFETY: an open file handle; the buffer is the FILE_BASIC_INFO the class names.
+        unsafe {
+            GetFileInformationByHandleEx(
+                self.handle,
+                FileBasicInfo,
+                (&raw mut basic).cast(),
+                size_of::<FILE_BASIC_INFO>() as u32,
+            )?;
+        }
+        Ok(basic.FileAttributes & MARK == MARK)
+    }
+
+    /// Whether the path still names this file.
+    fn is_named(&self) -> Result<bool, OsError> {
+        // No access asked: the second handle only identifies the file the path names now.
+        // SAFETY: a NUL-terminated path that outlives the call.
+        let named = match unsafe {
+            CreateFileW(
+                PCWSTR(self.path.as_ptr()),
+                0,
+                FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                None,
+                OPEN_EXISTING,
+                FILE_ATTRIBUTE_NORMAL,
+                None,
+            )
+        } {
+            Ok(handle) => handle,
+            Err(error) if error.code() == ERROR_FILE_NOT_FOUND.to_hresult() => return Ok(false),
+            Err(error) => return Err(error),
+        };
+        let same = identity(named).and_then(|named| Ok(named == identity(self.handle)?));
+        // SAFETY: the handle was opened above and is closed once, here.
+        let _ = unsafe { CloseHandle(named) };
+        same
+    }
+
+    /// Takes a lock over the whole file (`flags`: exclusive or not), retrying while another
+    /// holder holds it exclusively for a moment.
+    fn lock(&self, flags: LOCK_FILE_FLAGS) -> Result<(), OsError> {
+        for _ in 0..LOCK_ROUNDS {
+            match self.lock_once(flags | LOCKFILE_FAIL_IMMEDIATELY) {
+                Err(error) if error.code() == ERROR_LOCK_VIOLATION.to_hresult() => {
+                    // SAFETY: a plain sleep.
+                    unsafe { Sleep(1) }
+                }
+                other => return other,
+            }
+        }
+        Err(host_error(ERROR_LOCK_VIOLATION))
+    }
+
+    /// Tries once to lock the whole file exclusively: whether nobody else holds it.
+    fn try_lock_exclusive(&self) -> Result<bool, OsError> {
+        match self.lock_once(LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY) {
+            Ok(()) => Ok(true),
+            Err(error) if error.code() == ERROR_LOCK_VIOLATION.to_hresult() => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    fn lock_once(&self, flags: LOCK_FILE_FLAGS) -> Result<(), OsError> {
+        let mut overlapped = OVERLAPPED::default();
+        // SAFETY: an open file handle, not opened for overlapped I/O, so the call completes
+        // before it returns and `overlapped` (offset 0) outlives it. The range is every byte
+        // a file can have, which Wine turns into a POSIX lock of the whole file.
+        unsafe {
+            LockFileEx(
+                self.handle,
+                flags,
+                None,
+                u32::MAX,
+                u32::MAX,
+                &mut overlapped,
+            )
+        }
+    }
+
+    fn unlock(&self) -> Result<(), OsError> {
+        let mut overlapped = OVERLAPPED::default();
+        // SAFETY: as in `lock_once`, for the range locked there.
+        unsafe { UnlockFileEx(self.handle, None, u32::MAX, u32::MAX, &mut overlapped) }
+    }
+
+    /// Removes the file's name when the last Windows handle of it is closed (Wine has no
+    /// immediate POSIX-style delete); it checks then that the name still names this file.
+    fn delete_on_close(&self) {
+        let delete = FILE_DISPOSITION_INFO { DeleteFile: true };
+        let _ = self.set_information(FileDispositionInfo, &delete);
+    }
+}
+
+impl Drop for HostFile {
+    /// Lets go of the file; the last holder of a file the crate made removes its name.
+    fn drop(&mut self) {
+        // Given up before the exclusive try, so that of two holders leaving at once the later
+        // one finds the other gone (a lock conversion would leave both finding the other).
+        let last = self.deletable
+            && self.unlock().is_ok()
+            && self.try_lock_exclusive().unwrap_or(false)
+            && self.is_marked().unwrap_or(false)
+            && self.is_named().unwrap_or(false);
+        if last {
+            self.delete_on_close();
+        }
+        // SAFETY: the handle is open, owned by this value and closed only here; closing it
+        // also drops its locks.
+        let _ = unsafe { CloseHandle(self.handle) };
+    }
+}
+
+/// `Z:\dev\shm\<name>`, NUL-terminated UTF-16.
+fn path(name: &str) -> Vec<u16> {
+    HOST_SHM_DIR
+        .encode_utf16()
+        .chain(name.encode_utf16())
+        .chain([0])
+        .collect()
+}
+
+/// Opens `path` for reading (and writing and deleting), shared with every other opener.
+fn open_file(
+    path: &[u16],
+    writable: bool,
+    disposition: windows::Win32::Storage::FileSystem::FILE_CREATION_DISPOSITION,
+) -> Result<HANDLE, OsError> {
+    let access = if writable {
+        GENERIC_READ.0 | GENERIC_WRITE.0 | DELETE.0
+    } else {
+        GENERIC_READ.0
+    };
+    // SAFETY: a NUL-terminated path that outlives the call; the handle is not inherited.
+    unsafe {
+        CreateFileW(
+            PCWSTR(path.as_ptr()),
+            access,
+            FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+            None,
+            disposition,
+            FILE_ATTRIBUTE_NORMAL,
+            None,
+        )
+    }
+}
+
+/// What identifies a file: its volume and index (Wine: the device and inode).
+fn identity(handle: HANDLE) -> Result<(u32, u32, u32), OsError> {
+    let mut info = BY_HANDLE_FILE_INFORMATION::default();
+    // SAFETY: an open file handle and a valid out pointer.
+    unsafe { GetFileInformationByHandle(handle, &mut info)? };
+    Ok((
+        info.dwVolumeSerialNumber,
+        info.nFileIndexHigh,
+        info.nFileIndexLow,
+    ))
+}
