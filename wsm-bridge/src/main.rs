@@ -1,0 +1,132 @@
+//! `wsm-bridge.exe`: shares the shared memory of Windows programs under Wine or Proton with
+//! native Linux programs, through the host's `/dev/shm`, using win-shared-memory's
+//! [`Options::linux_host`](win_shared_memory::Options::linux_host).
+//!
+//! Started in the game's prefix before the game, it makes each named section from a
+//! `/dev/shm` file; the game's `CreateFileMappingW(INVALID_HANDLE_VALUE, …, name)` then gets
+//! that section (`ERROR_ALREADY_EXISTS`, which games accept), and its writes land in the file
+//! that native programs map. `--expose` does the reverse for a region a native program made.
+
+mod cli;
+mod presets;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use cli::{Command, USAGE};
+
+fn main() -> ExitCode {
+    match cli::parse(std::env::args_os().skip(1).collect::<Vec<OsString>>()) {
+        Ok(Command::Help) => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Ok(Command::ListPresets) => {
+            list_presets();
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Bridge(plan)) => match bridge::run(&plan) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("wsm-bridge: {message}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(message) => {
+            eprintln!("wsm-bridge: {message}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn list_presets() {
+    for preset in presets::PRESETS {
+        println!("{}: {}", preset.titles.join(", "), preset.about);
+        for (name, size) in preset.regions {
+            println!("    {name} = {size} bytes");
+        }
+        println!("    source: {}", preset.source);
+    }
+}
+
+#[cfg(windows)]
+mod bridge {
+    //! The bridging itself: Windows under Wine only.
+
+    use std::io::{Read, Write};
+
+    use win_shared_memory::{Options, ReadOnly, ReadWrite, SharedMemory, SharedMemoryError};
+
+    use crate::cli::Plan;
+
+    /// Makes and exposes every region of `plan`, says `ready`, and holds them until standard
+    /// input closes (or forever, with `until_killed`). Regions made before an error are
+    /// removed again: all or nothing.
+    pub fn run(plan: &Plan) -> Result<(), String> {
+        let host = Options::new().linux_host(true);
+        let mut held = Vec::new();
+        for (name, size) in &plan.create {
+            refuse_if_in_prefix(name)?;
+            let region = SharedMemory::<ReadWrite>::create_with(name, *size, &host)
+                .map_err(|error| match error {
+                    SharedMemoryError::AlreadyExists => format!(
+                        "{name} is already bridged: its /dev/shm file exists and is held (by another wsm-bridge, or a native program made it); to give a native region to this prefix, use --expose {name}"
+                    ),
+                    other => format!("cannot bridge {name}: {other}"),
+                })?;
+            eprintln!("wsm-bridge: {name}: {size} bytes, backed by /dev/shm");
+            held.push(region);
+        }
+        for name in &plan.expose {
+            refuse_if_in_prefix(name)?;
+            let region =
+                SharedMemory::<ReadWrite>::open_existing_with(name, &host).map_err(|error| {
+                    format!("cannot expose {name}: {error} (is the native program running?)")
+                })?;
+            eprintln!(
+                "wsm-bridge: {name}: {} bytes, exposed from /dev/shm",
+                region.len()
+            );
+            held.push(region);
+        }
+        let mut stdout = std::io::stdout();
+        writeln!(stdout, "ready")
+            .and_then(|()| stdout.flush())
+            .map_err(|error| format!("cannot write to standard output: {error}"))?;
+        if plan.until_killed {
+            loop {
+                std::thread::park();
+            }
+        }
+        // Holds until standard input ends or fails (its writer is gone either way).
+        let mut buffer = [0; 256];
+        while std::io::stdin()
+            .read(&mut buffer)
+            .is_ok_and(|read| read > 0)
+        {}
+        drop(held);
+        Ok(())
+    }
+
+    /// Refuses a name that a section of the prefix already has: made by the game (which then
+    /// started before the bridge) or by another bridge, it cannot be backed by /dev/shm now.
+    fn refuse_if_in_prefix(name: &str) -> Result<(), String> {
+        match SharedMemory::<ReadOnly>::open(name) {
+            Ok(_) => Err(format!(
+                "{name} already exists in this Wine prefix: the game made it (start wsm-bridge before the game) or another wsm-bridge bridges it"
+            )),
+            Err(_) => Ok(()),
+        }
+    }
+}
+
+#[cfg(not(windows))]
+mod bridge {
+    //! Natively there is nothing to bridge: regions already are `/dev/shm` files.
+
+    use crate::cli::Plan;
+
+    pub fn run(_plan: &Plan) -> Result<(), String> {
+        Err("wsm-bridge is a Windows program: run wsm-bridge.exe with Wine (or Proton) in the game's prefix; native programs reach /dev/shm directly".into())
+    }
+}
