@@ -9,13 +9,14 @@
  *   wine_game publish NAME BYTES
  *     CreateFileMappingW(INVALID_HANDLE_VALUE, ..., BYTES, NAME); prints "ready existed=E"
  *     (E: 1 when the section already existed, as when wsm-bridge made it), then publishes
- *     updates as fast as it can (update i sets every data word to i) until standard input
- *     closes; prints "published N" and exits.
+ *     updates as fast as it can (update i sets every data word to i) until a line or the end
+ *     of standard input; prints "published N" and exits.
  *   wine_game read NAME SNAPSHOTS
  *     OpenFileMappingW(NAME) (made by wsm-bridge --expose), then takes SNAPSHOTS consistent
- *     copies (counters equal and unchanged around the copy) and checks each: every word
- *     equal (else the copy is torn) and never smaller than the last one. Prints
- *     "snapshots S torn T advanced A first F last L"; exit 0 only if T is 0 and values advanced.
+ *     copies (counters equal and unchanged around the copy), and more until the values
+ *     moved on 100 times (a minute at most), and checks each: every word equal (else the
+ *     copy is torn) and never smaller than the last one. Prints
+ *     "snapshots S torn T advanced A first F last L"; exit 0 only if T is 0, S and A reached.
  *
  * Exit codes: 0 ok, 1 bad command line, 2 Win32 failure, 3 check failed.
  */
@@ -26,6 +27,9 @@
 #include <string.h>
 #include <wchar.h>
 
+/* Times the values a reader sees must move on, at least. */
+#define ADVANCES 100
+
 struct Header {
     volatile LONG begin;
     volatile LONG end;
@@ -33,12 +37,11 @@ struct Header {
 
 static volatile LONG stop_publishing;
 
-static DWORD WINAPI wait_for_stdin_end(LPVOID unused)
+static DWORD WINAPI wait_for_stdin_line(LPVOID unused)
 {
-    char buffer[64];
+    char line[64];
     (void)unused;
-    while (fread(buffer, 1, sizeof buffer, stdin) > 0) {
-    }
+    fgets(line, sizeof line, stdin);
     InterlockedExchange(&stop_publishing, 1);
     return 0;
 }
@@ -62,7 +65,7 @@ static int publish(const wchar_t *name, unsigned long long bytes)
     size_t count = (size_t)((bytes - sizeof *header) / sizeof *words);
     printf("ready existed=%d\n", existed);
     fflush(stdout);
-    HANDLE waiter = CreateThread(NULL, 0, wait_for_stdin_end, NULL, 0, NULL);
+    HANDLE waiter = CreateThread(NULL, 0, wait_for_stdin_line, NULL, 0, NULL);
     if (waiter == NULL) {
         fprintf(stderr, "wine_game: CreateThread failed: %lu\n", GetLastError());
         return 2;
@@ -104,7 +107,12 @@ static int read_snapshots(const wchar_t *name, long long snapshots)
         count = 512;
     unsigned long long copy[512], first = 0, last = 0;
     long long taken = 0, torn = 0, advanced = 0;
-    while (taken < snapshots) {
+    /* Until enough copies, and values that moved on often enough (a reader faster than the
+       publisher sees each value many times), for a minute at most. */
+    ULONGLONG started = GetTickCount64();
+    while (taken < snapshots || advanced < ADVANCES) {
+        if (GetTickCount64() - started > 60000)
+            break;
         LONG begin = header->begin;
         MemoryBarrier();
         if (begin != header->end)
@@ -134,7 +142,7 @@ static int read_snapshots(const wchar_t *name, long long snapshots)
     fflush(stdout);
     UnmapViewOfFile(view);
     CloseHandle(mapping);
-    return torn == 0 && advanced > 0 ? 0 : 3;
+    return torn == 0 && taken >= snapshots && advanced >= ADVANCES ? 0 : 3;
 }
 
 int wmain(int argc, wchar_t **argv)

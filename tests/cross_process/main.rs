@@ -82,6 +82,8 @@ mod stress;
 mod sync;
 #[cfg(windows)]
 mod win32;
+#[cfg(any(windows, target_os = "linux"))]
+mod wine;
 
 areas! {
     regions,
@@ -91,6 +93,8 @@ areas! {
     stress,
     #[cfg(windows)]
     win32,
+    #[cfg(any(windows, target_os = "linux"))]
+    wine,
 }
 
 fn main() {

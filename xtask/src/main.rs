@@ -23,6 +23,7 @@ mod error;
 mod bench;
 mod cli;
 mod process;
+mod proton;
 mod report;
 mod test;
 mod toolchain;

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::error::Result;
 use crate::process::{find_in_path, run};
+use crate::proton;
 use crate::report::Report;
 use crate::toolchain::{
     CHECK_TARGETS, WINDOWS_GNU, ensure_host_tools, ensure_rust_targets, has_nightly,
@@ -208,6 +209,7 @@ impl TestRun<'_> {
                 "--skip-windows"
             };
             self.report.skip(wine_tests, why);
+            self.report.skip(proton::STEP, why);
             return;
         };
         self.report.step(wine_tests, || {
@@ -220,6 +222,8 @@ impl TestRun<'_> {
             let drained = env.wait_for_wineserver();
             tested.and(drained)
         });
+        self.report
+            .step(proton::STEP, || proton::cross_boundary_tests(ws, env));
         self.report.step(
             format!("windows stress under wine: {STRESS_KILLS} holders killed, {LEAK_CYCLES} leak cycles"),
             || {
@@ -265,7 +269,8 @@ impl TestRun<'_> {
         self.report.step(format!("clippy ({WINDOWS_GNU})"), || {
             run(ws
                 .cargo()
-                .args(["clippy", "-p", LIB_PACKAGE, "--all-targets"])
+                .args(["clippy", "-p", LIB_PACKAGE, "-p", proton::BRIDGE_PACKAGE])
+                .arg("--all-targets")
                 .args(["--target", WINDOWS_GNU, "--", "-D", "warnings"]))
         });
         self.report.step("rustfmt", || {

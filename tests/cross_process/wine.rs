@@ -1,0 +1,497 @@
+//! One region shared across the Wine boundary: Windows programs in a Wine prefix and native
+//! Linux programs, through the host's `/dev/shm` ([`Options::linux_host`] and `wsm-bridge`).
+//!
+//! The tests run natively and start the Windows side under Wine: `wsm-bridge.exe`, the C
+//! program `tests/c/wine_game.c` (a game that knows nothing of this crate), and this test
+//! binary built for Windows, in the roles below. `cargo xtask test` builds them and names them
+//! in `WSM_WINE_BRIDGE` and `WSM_WINE_TEST_EXE` (the prefix in `WINEPREFIX`, the C programs in
+//! `WSM_C_PEER_DIR`); without them the tests are ignored.
+
+#[cfg(target_os = "linux")]
+use std::process::Command;
+#[cfg(target_os = "linux")]
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+#[cfg(target_os = "linux")]
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64};
+#[cfg(target_os = "linux")]
+use std::time::{Duration, Instant};
+
+use win_shared_memory::sync::SeqLock;
+use win_shared_memory::{Options, ReadOnly, ReadWrite, SharedMemoryLink};
+#[cfg(target_os = "linux")]
+use win_shared_memory::{SharedMemory, sync::Versioning};
+
+use crate::harness::RoleResult;
+#[cfg(target_os = "linux")]
+use crate::harness::{Outcome, Peer, expect_eq, expect_no_shm_object, kind, unique_name};
+
+tests! {
+    #[cfg(target_os = "linux")]
+    wine_bridged_game_is_read_whole_natively ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
+    wine_exposed_native_region_is_read_whole_by_a_windows_program ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
+    wine_linux_host_region_made_on_windows_is_read_natively ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
+    wine_linux_host_region_made_natively_is_read_on_windows ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
+    wine_killed_windows_holder_leaves_the_region_to_native_holders ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
+    wine_killed_native_holder_leaves_the_region_to_windows_holders ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
+    wine_region_of_killed_holders_on_both_sides_is_reclaimed ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
+    wine_bridge_refuses_names_already_taken ignored_if no_wine(),
+}
+
+roles! {
+    #[cfg(windows)]
+    "wine-publish" => windows_publish,
+    #[cfg(windows)]
+    "wine-read" => windows_read,
+        "wine-hold" => hold,
+}
+
+/// The data of the tests' regions: update `i` sets every word to `i`, so a torn copy has two
+/// different words.
+type Words = [u64; WORDS];
+
+const WORDS: usize = 512;
+
+/// The layout rFactor 2's buffers have, and `wine_game.c`: begin and end counters, then words.
+#[cfg(target_os = "linux")]
+const GAME_BYTES: usize = 8 + WORDS * 8;
+
+/// Times the values a reader sees must have moved on, at least: a reader faster than the
+/// publisher sees each value many times.
+const ADVANCES: usize = 100;
+
+/// Consistent copies a reader must take, at least.
+#[cfg(target_os = "linux")]
+const SNAPSHOTS: usize = 20_000;
+
+#[cfg(target_os = "linux")]
+fn no_wine() -> bool {
+    std::env::var_os("WSM_WINE_BRIDGE").is_none() || std::env::var_os("WSM_WINE_TEST_EXE").is_none()
+}
+
+/// `wine PROGRAM ARGS…` in the prefix the environment names.
+#[cfg(target_os = "linux")]
+fn wine(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Command {
+    let mut command = Command::new("wine");
+    command.arg(program).args(args);
+    command
+}
+
+#[cfg(target_os = "linux")]
+fn bridge(args: &[&str]) -> Command {
+    wine(
+        std::env::var_os("WSM_WINE_BRIDGE").unwrap_or_default(),
+        args,
+    )
+}
+
+#[cfg(target_os = "linux")]
+fn game(args: &[&str]) -> Command {
+    let dir = std::env::var("WSM_C_PEER_DIR").unwrap_or_default();
+    wine(format!("{dir}\\wine_game.exe"), args)
+}
+
+/// This test binary, built for Windows, in `role` under Wine.
+#[cfg(target_os = "linux")]
+fn windows_role(role: &str, args: &[&str]) -> Command {
+    let mut command = wine(
+        std::env::var_os("WSM_WINE_TEST_EXE").unwrap_or_default(),
+        args,
+    );
+    command.env(crate::harness::ROLE_VAR, role);
+    command
+}
+
+/// What a snapshot reader saw.
+#[derive(Debug)]
+struct Tally {
+    started: std::time::Instant,
+    snapshots: usize,
+    torn: usize,
+    advanced: usize,
+    first: u64,
+    last: u64,
+}
+
+impl Tally {
+    fn new() -> Self {
+        Self {
+            started: std::time::Instant::now(),
+            snapshots: 0,
+            torn: 0,
+            advanced: 0,
+            first: 0,
+            last: 0,
+        }
+    }
+
+    /// Whether to take another copy: until there are enough copies and advances, for at
+    /// most a minute.
+    fn wants_more(&self, snapshots: usize) -> Result<bool, String> {
+        if self.snapshots >= snapshots && self.advanced >= ADVANCES {
+            return Ok(false);
+        }
+        if self.started.elapsed() > std::time::Duration::from_secs(60) {
+            return Err(format!("a minute of reading: {}", self.line()));
+        }
+        Ok(true)
+    }
+
+    /// Counts a copy: torn when its words differ or it goes back in time.
+    fn count(&mut self, words: &Words) {
+        let value = words[0];
+        if words.iter().any(|&word| word != value) || value < self.last {
+            self.torn += 1;
+        }
+        if self.snapshots == 0 {
+            self.first = value;
+        } else if value > self.last {
+            self.advanced += 1;
+        }
+        self.last = value;
+        self.snapshots += 1;
+    }
+
+    fn line(&self) -> String {
+        format!(
+            "snapshots {} torn {} advanced {} first {} last {}",
+            self.snapshots, self.torn, self.advanced, self.first, self.last
+        )
+    }
+
+    /// The figures, or why they fail: no torn copy, enough copies, values that moved.
+    #[cfg(target_os = "linux")]
+    fn check(&self, what: &str) -> Outcome {
+        eprintln!("{what}: {}", self.line());
+        if self.torn > 0 || self.snapshots < SNAPSHOTS || self.advanced < ADVANCES {
+            return Err(format!("{what}: {}", self.line()).into());
+        }
+        Ok(())
+    }
+}
+
+/// Polls `condition` for up to 10 s: wineserver notices a killed process and drops its locks
+/// a moment after the kill.
+#[cfg(target_os = "linux")]
+fn eventually(what: &str, mut condition: impl FnMut() -> bool) -> Outcome {
+    let started = Instant::now();
+    while !condition() {
+        if started.elapsed() > Duration::from_secs(10) {
+            return Err(format!("not after 10 s: {what}").into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+fn shm_path(name: &str) -> String {
+    format!("/dev/shm/{}", name.trim_start_matches("Local\\"))
+}
+
+/// Publishes updates as a native program into a region with `wine_game.c`'s layout until
+/// `stop`; the counters and words are atomics, the way a Rust publisher shares them.
+#[cfg(target_os = "linux")]
+fn publish_natively(mut region: SharedMemory<ReadWrite>, stop: Arc<AtomicBool>) -> u64 {
+    let base = region.as_mut_ptr();
+    // SAFETY: the region has GAME_BYTES bytes (created so), page-aligned: the counters at 0
+    // and 4 and the words from 8 are in bounds and aligned, and every process touches them
+    // only through atomic operations while `region` keeps the view mapped.
+    let (begin, end, words) = unsafe {
+        (
+            AtomicU32::from_ptr(base.cast()),
+            AtomicU32::from_ptr(base.add(4).cast()),
+            std::slice::from_raw_parts(base.add(8).cast::<AtomicU64>(), WORDS),
+        )
+    };
+    let mut update = 0;
+    while !stop.load(Ordering::Relaxed) {
+        update += 1;
+        begin.fetch_add(1, Ordering::AcqRel);
+        for word in words {
+            word.store(update, Ordering::Relaxed);
+        }
+        end.fetch_add(1, Ordering::Release);
+    }
+    drop(region);
+    update
+}
+
+// ---------------------------------------------------------------------------------------------
+// The tests.
+
+/// The scenario: wsm-bridge makes the section, a game that knows nothing of the crate
+/// publishes into it rFactor 2-style, and a native program takes consistent copies through
+/// `read_versioned`. Then the bridge and the game leave while the native reader holds the
+/// region, and it goes with the native reader.
+#[cfg(target_os = "linux")]
+fn wine_bridged_game_is_read_whole_natively() -> Outcome {
+    let name = unique_name("wine_game");
+    let bytes = GAME_BYTES.to_string();
+    let mut bridge = Peer::spawn(bridge(&[&format!("{name}={bytes}")]))?;
+    bridge.expect_line("ready")?;
+    let mut game = Peer::spawn(game(&["publish", &name, &bytes]))?;
+    game.expect_line("ready existed=1")?;
+
+    let reader = SharedMemory::<ReadOnly>::open(&name)?;
+    expect_eq(reader.len(), GAME_BYTES)?;
+    let versioning = Versioning::BeginEnd { begin: 0, end: 4 };
+    let mut tally = Tally::new();
+    while tally.wants_more(SNAPSHOTS)? {
+        let words: Words = reader.read_versioned(8, versioning, Duration::from_secs(2))?;
+        tally.count(&words);
+    }
+    tally.check("native read_versioned of the bridged game")?;
+
+    // The bridge leaves first: the game still maps the section, the native reader holds it.
+    bridge.finish()?;
+    std::thread::sleep(Duration::from_millis(200));
+    expect_eq(std::path::Path::new(&shm_path(&name)).exists(), true)?;
+    expect_eq(kind(SharedMemory::<ReadOnly>::open(&name)), "opened")?;
+    game.send("stop")?;
+    eprintln!("game: {}", game.read_line()?);
+    game.finish()?;
+    drop(reader);
+    expect_no_shm_object(&name)
+}
+
+/// The reverse: a native publisher using the crate, `wsm-bridge --expose` in the prefix, and
+/// a Windows reader that knows nothing of the crate (`OpenFileMappingW`).
+#[cfg(target_os = "linux")]
+fn wine_exposed_native_region_is_read_whole_by_a_windows_program() -> Outcome {
+    let name = unique_name("wine_expose");
+    let region = SharedMemory::<ReadWrite>::create(&name, GAME_BYTES)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let publisher = std::thread::spawn({
+        let stop = Arc::clone(&stop);
+        move || publish_natively(region, stop)
+    });
+    let mut bridge = Peer::spawn(bridge(&["--expose", &name]))?;
+    bridge.expect_line("ready")?;
+    let read = game(&["read", &name, &SNAPSHOTS.to_string()]).output()?;
+    stop.store(true, Ordering::Relaxed);
+    let updates = publisher.join().map_err(|_| "the publisher panicked")?;
+    let answer = String::from_utf8_lossy(&read.stdout).trim().to_owned();
+    eprintln!("windows reader of the exposed native region: {answer} (native updates {updates})");
+    expect_eq(read.status.code(), Some(0))?;
+    // The native publisher has gone: the bridge is the last holder.
+    expect_eq(std::path::Path::new(&shm_path(&name)).exists(), true)?;
+    bridge.finish()?;
+    eventually("the bridge, last holder, removes the file", || {
+        !std::path::Path::new(&shm_path(&name)).exists()
+    })
+}
+
+/// The library option, Windows to Linux: a Windows program creates a `SeqLock` region with
+/// `linux_host` and publishes; a native one opens it by the same name and reads it whole.
+#[cfg(target_os = "linux")]
+fn wine_linux_host_region_made_on_windows_is_read_natively() -> Outcome {
+    let name = unique_name("wine_host_w2l");
+    let mut publisher = Peer::spawn(windows_role("wine-publish", &[&name]))?;
+    publisher.expect_line("ready")?;
+    let options = Options::new().linux_host(true);
+    let link = SharedMemoryLink::<SeqLock<Words>, ReadOnly>::open_with(&name, &options)?;
+    let mut tally = Tally::new();
+    while tally.wants_more(SNAPSHOTS)? {
+        tally.count(&link.seqlock().read()?);
+    }
+    tally.check("native SeqLock reader of a Windows linux_host region")?;
+    publisher.send("stop")?;
+    eprintln!("windows publisher: {}", publisher.read_line()?);
+    publisher.finish()?;
+    drop(link);
+    expect_no_shm_object(&name)
+}
+
+/// The library option, Linux to Windows: a native program creates and publishes, a Windows
+/// program opens the region with `linux_host` and reads it whole.
+#[cfg(target_os = "linux")]
+fn wine_linux_host_region_made_natively_is_read_on_windows() -> Outcome {
+    let name = unique_name("wine_host_l2w");
+    let options = Options::new().linux_host(true);
+    let link = SharedMemoryLink::<SeqLock<Words>, ReadWrite>::create_with(&name, &options)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let publisher = std::thread::spawn({
+        let stop = Arc::clone(&stop);
+        move || -> Result<u64, win_shared_memory::sync::SeqLockError> {
+            let mut update = 0;
+            while !stop.load(Ordering::Relaxed) {
+                update += 1;
+                link.seqlock().write(&[update; WORDS])?;
+            }
+            Ok(update)
+        }
+    });
+    let read = windows_role("wine-read", &[&name, &SNAPSHOTS.to_string()]).output()?;
+    stop.store(true, Ordering::Relaxed);
+    let updates = publisher.join().map_err(|_| "the publisher panicked")??;
+    let answer = String::from_utf8_lossy(&read.stdout).trim().to_owned();
+    eprintln!(
+        "windows SeqLock reader of a native linux_host region: {answer} (native updates {updates})"
+    );
+    expect_eq(read.status.code(), Some(0))?;
+    expect_no_shm_object(&name)
+}
+
+/// A Windows holder killed while a native one holds: the region stays, is not taken for stale
+/// by native openers, and goes with the native holder.
+#[cfg(target_os = "linux")]
+fn wine_killed_windows_holder_leaves_the_region_to_native_holders() -> Outcome {
+    let name = unique_name("wine_kill_w");
+    let mut windows = Peer::spawn(windows_role("wine-hold", &[&name]))?;
+    windows.expect_line("ready created")?;
+    let options = Options::new().linux_host(true);
+    let native = SharedMemory::<ReadWrite>::open_existing_with(&name, &options)?;
+    windows.kill()?;
+    // Killed, its lock goes: then only the native holder keeps the region.
+    std::thread::sleep(Duration::from_millis(500));
+    expect_eq(kind(SharedMemory::<ReadOnly>::open(&name)), "opened")?;
+    expect_eq(std::path::Path::new(&shm_path(&name)).exists(), true)?;
+    drop(native);
+    expect_no_shm_object(&name)
+}
+
+/// A native holder killed while a Windows one holds: the region stays for native openers and
+/// goes with the Windows holder.
+#[cfg(target_os = "linux")]
+fn wine_killed_native_holder_leaves_the_region_to_windows_holders() -> Outcome {
+    let name = unique_name("wine_kill_l");
+    let mut native = crate::harness::spawn_child("wine-hold", &[&name])?;
+    native.expect_line("ready created")?;
+    let mut windows = Peer::spawn(windows_role("wine-hold", &[&name]))?;
+    windows.expect_line("ready existing")?;
+    native.kill()?;
+    expect_eq(kind(SharedMemory::<ReadOnly>::open(&name)), "opened")?;
+    expect_eq(std::path::Path::new(&shm_path(&name)).exists(), true)?;
+    windows.finish()?;
+    eventually("the Windows holder, last, removes the file", || {
+        !std::path::Path::new(&shm_path(&name)).exists()
+    })
+}
+
+/// Every holder on both sides killed: the file is left unheld, and the next native use of the
+/// name reclaims it (the native side's stale-region reclaiming).
+#[cfg(target_os = "linux")]
+fn wine_region_of_killed_holders_on_both_sides_is_reclaimed() -> Outcome {
+    let name = unique_name("wine_kill_both");
+    let mut windows = Peer::spawn(windows_role("wine-hold", &[&name]))?;
+    windows.expect_line("ready created")?;
+    let mut native = crate::harness::spawn_child("wine-hold", &[&name])?;
+    native.expect_line("ready existing")?;
+    native.kill()?;
+    windows.kill()?;
+    // The next open finds nobody holding the marked file: stale, removed, not found.
+    eventually("the stale file is reclaimed by a native open", || {
+        kind(SharedMemory::<ReadOnly>::open(&name)) == "OpenMapping not-found"
+    })?;
+    expect_no_shm_object(&name)
+}
+
+/// Clear refusals: a name the prefix has already (the game started first), a name bridged
+/// already, and a name given twice.
+#[cfg(target_os = "linux")]
+fn wine_bridge_refuses_names_already_taken() -> Outcome {
+    let name = unique_name("wine_taken");
+    let bytes = GAME_BYTES.to_string();
+    let region = format!("{name}={bytes}");
+    let mut first = Peer::spawn(game(&["publish", &name, &bytes]))?;
+    first.expect_line("ready existed=0")?;
+    let refused = bridge(&[&region])
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    let message = String::from_utf8_lossy(&refused.stderr);
+    expect_eq(refused.status.code(), Some(1))?;
+    if !message.contains("already exists in this Wine prefix") {
+        return Err(format!("the game's name: {message}").into());
+    }
+    first.send("stop")?;
+    first.read_line()?;
+    first.finish()?;
+
+    let held = SharedMemory::<ReadWrite>::create(&name, GAME_BYTES)?;
+    let refused = bridge(&[&region])
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    let message = String::from_utf8_lossy(&refused.stderr);
+    expect_eq(refused.status.code(), Some(1))?;
+    if !message.contains("already bridged") {
+        return Err(format!("a native region's name: {message}").into());
+    }
+    drop(held);
+
+    let usage = bridge(&[&region, &region])
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    expect_eq(usage.status.code(), Some(2))?;
+    expect_no_shm_object(&name)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The roles.
+
+/// Windows: creates a `SeqLock<Words>` region with `linux_host`, says `ready`, and publishes
+/// until a line or the end of standard input; then prints how many updates it made.
+#[cfg(windows)]
+fn windows_publish(name: &str, _args: &[String]) -> RoleResult {
+    let options = Options::new().linux_host(true);
+    let link = SharedMemoryLink::<SeqLock<Words>, ReadWrite>::create_with(name, &options)?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    std::thread::spawn({
+        let stop = std::sync::Arc::clone(&stop);
+        move || {
+            let _ = std::io::stdin().read_line(&mut String::new());
+            stop.store(true, Ordering::Relaxed);
+        }
+    });
+    println!("ready");
+    let mut update = 0;
+    while !stop.load(Ordering::Relaxed) {
+        update += 1;
+        link.seqlock().write(&[update; WORDS])?;
+    }
+    println!("published {update}");
+    Ok(())
+}
+
+/// Windows: opens a `SeqLock<Words>` region with `linux_host` and takes `args[1]` copies.
+#[cfg(windows)]
+fn windows_read(name: &str, args: &[String]) -> RoleResult {
+    let snapshots: usize = args.get(1).ok_or("how many snapshots?")?.parse()?;
+    let options = Options::new().linux_host(true);
+    let link = SharedMemoryLink::<SeqLock<Words>, ReadOnly>::open_with(name, &options)?;
+    let mut tally = Tally::new();
+    while tally.wants_more(snapshots)? {
+        tally.count(&link.seqlock().read()?);
+    }
+    println!("{}", tally.line());
+    if tally.torn > 0 || tally.advanced == 0 {
+        return Err(tally.line().into());
+    }
+    Ok(())
+}
+
+/// Either side: holds the region (`linux_host`), says whether it made it, and waits for
+/// standard input to close.
+fn hold(name: &str, _args: &[String]) -> RoleResult {
+    let options = Options::new().linux_host(true);
+    let region =
+        win_shared_memory::SharedMemory::<ReadWrite>::get_or_create_with(name, 4096, &options)?;
+    println!(
+        "ready {}",
+        if region.created() {
+            "created"
+        } else {
+            "existing"
+        }
+    );
+    let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+    drop(region);
+    Ok(())
+}
