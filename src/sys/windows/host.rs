@@ -409,3 +409,75 @@ fn identity(handle: HANDLE) -> Result<(u32, u32, u32), OsError> {
         info.nFileIndexLow,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_file_names_are_the_native_encoding() {
+        assert_eq!(host_file_name("Local\\game"), Ok("game"));
+        assert_eq!(host_file_name("game"), Ok("game"));
+        assert_eq!(
+            host_file_name("$rFactor2SMMP_Telemetry$"),
+            Ok("$rFactor2SMMP_Telemetry$")
+        );
+        assert_eq!(
+            host_file_name("Local\\con.txt.x"),
+            Err(host_file_name("con").unwrap_err())
+        );
+    }
+
+    #[test]
+    fn names_windows_cannot_open_as_files_are_refused() {
+        for name in [
+            "Global\\game",
+            "Local\\a:b",
+            "a*b",
+            "a?b",
+            "a|b",
+            "a\"b",
+            "a<b",
+            "a>b",
+            "a\u{1}b",
+            "trailing.",
+            "trailing ",
+            "NUL",
+            "com1",
+            "Lpt9.log",
+            "aux",
+        ] {
+            assert!(host_file_name(name).is_err(), "{name:?}");
+        }
+        assert!(host_file_name(&"x".repeat(254)).is_ok());
+        assert!(host_file_name(&"x".repeat(255)).is_err());
+        assert!(host_file_name("com10").is_ok());
+    }
+
+    /// Under Wine: the file is there while either handle of this process holds it, and goes
+    /// with the last; on Windows the option is refused.
+    #[test]
+    fn the_file_goes_with_the_last_holder_or_the_option_is_refused() {
+        use crate::{Options, ReadOnly, ReadWrite, SharedMemory, SharedMemoryError};
+        let name = format!("Local\\wsm_host_unit_{}", std::process::id());
+        let options = Options::new().linux_host(true);
+        let created = SharedMemory::<ReadWrite>::create_with(&name, 100, &options);
+        if !is_wine() {
+            assert!(matches!(
+                created,
+                Err(SharedMemoryError::InvalidOptions { .. })
+            ));
+            return;
+        }
+        let file = format!("{HOST_SHM_DIR}{}", host_file_name(&name).unwrap());
+        let exists = || std::path::Path::new(&file).exists();
+        let first = created.unwrap();
+        let second = SharedMemory::<ReadOnly>::open_with(&name, &options).unwrap();
+        assert_eq!((first.len(), second.len()), (100, 100));
+        drop(first);
+        assert!(exists(), "{file} went with the first of two holders");
+        drop(second);
+        assert!(!exists(), "{file} outlived its last holder");
+        assert!(SharedMemory::<ReadOnly>::open_with(&name, &options).is_err());
+    }
+}
