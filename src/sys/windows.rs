@@ -23,7 +23,7 @@ use windows::Win32::Security::{PSECURITY_DESCRIPTOR, SECURITY_ATTRIBUTES};
 use windows::Win32::System::Memory::{
     CreateFileMappingW, FILE_MAP, FILE_MAP_READ, FILE_MAP_WRITE, MEMORY_BASIC_INFORMATION,
     MEMORY_MAPPED_VIEW_ADDRESS, MapViewOfFile, OpenFileMappingW, PAGE_READONLY, PAGE_READWRITE,
-    SECTION_QUERY, UnmapViewOfFile, VirtualQuery,
+    SEC_FILE, SECTION_QUERY, UnmapViewOfFile, VirtualQuery,
 };
 use windows::core::{HRESULT, PCWSTR};
 
@@ -207,7 +207,8 @@ impl Section {
     }
 
     /// The named section made from (or, when the prefix has it already, found for) a host
-    /// file this process holds.
+    /// file this process holds; ERROR_ALREADY_EXISTS when the prefix's section of the name is
+    /// backed by the paging file.
     fn from_host_file(
         name: &RegionName,
         file: host::HostFile,
@@ -236,19 +237,20 @@ impl Section {
         };
         // SAFETY: reads this thread's last error, set by the call just made.
         let existed = unsafe { GetLastError() } == ERROR_ALREADY_EXISTS;
-        let disposition = if existed {
-            Disposition::Existing
-        } else {
-            Disposition::Created
+        let section = Self {
+            handle,
+            queryable: true,
+            host: Some(file),
         };
-        Ok((
-            Self {
-                handle,
-                queryable: true,
-                host: Some(file),
-            },
-            disposition,
-        ))
+        if !existed {
+            return Ok((section, Disposition::Created));
+        }
+        // A section of the prefix made from the paging file (a program without the option)
+        // has the name: native programs could not reach it.
+        if section.basic_information()?.allocation_attributes & SEC_FILE.0 == 0 {
+            return Err(host_error(ERROR_ALREADY_EXISTS));
+        }
+        Ok((section, Disposition::Existing))
     }
 
     /// Opens the section backed by the host file of the name, which must exist.
@@ -314,6 +316,13 @@ impl Section {
         if !self.queryable {
             return self.size_of_whole_view();
         }
+        let info = self.basic_information()?;
+        // A section's size is never negative; the conversion only satisfies the type.
+        Ok(u64::try_from(info.maximum_size).unwrap_or(0))
+    }
+
+    /// What NtQuerySection tells of the section (the handle must have SECTION_QUERY).
+    fn basic_information(&self) -> Result<SectionBasicInformation, OsError> {
         let mut info = SectionBasicInformation {
             base_address: std::ptr::null_mut(),
             allocation_attributes: 0,
@@ -335,8 +344,7 @@ impl Section {
             let win32 = unsafe { RtlNtStatusToDosError(status) };
             return Err(OsError::from_hresult(HRESULT::from_win32(win32)));
         }
-        // A section's size is never negative; the conversion only satisfies the type.
-        Ok(u64::try_from(info.maximum_size).unwrap_or(0))
+        Ok(info)
     }
 
     /// The size of a view of the whole section, in whole pages.

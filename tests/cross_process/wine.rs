@@ -43,6 +43,8 @@ tests! {
     wine_region_of_killed_holders_on_both_sides_is_reclaimed ignored_if no_wine(),
     #[cfg(target_os = "linux")]
     wine_bridge_refuses_names_already_taken ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
+    wine_linux_host_refuses_a_prefix_section_without_the_file ignored_if no_wine(),
 }
 
 roles! {
@@ -51,6 +53,8 @@ roles! {
     #[cfg(windows)]
     "wine-read" => windows_read,
         "wine-hold" => hold,
+    #[cfg(windows)]
+    "wine-open" => windows_open,
 }
 
 /// The data of the tests' regions: update `i` sets every word to `i`, so a torn copy has two
@@ -433,6 +437,29 @@ fn wine_bridge_refuses_names_already_taken() -> Outcome {
     expect_no_shm_object(&name)
 }
 
+/// A section that a program of the prefix made from the paging file has the name while a
+/// native region has the file: a Windows open with `linux_host` refuses it rather than map a
+/// section native programs cannot see.
+#[cfg(target_os = "linux")]
+fn wine_linux_host_refuses_a_prefix_section_without_the_file() -> Outcome {
+    let name = unique_name("wine_no_file");
+    let native = SharedMemory::<ReadWrite>::create(&name, GAME_BYTES)?;
+    let bytes = GAME_BYTES.to_string();
+    let mut game = Peer::spawn(game(&["publish", &name, &bytes]))?;
+    game.expect_line("ready existed=0")?;
+    let answer = windows_role("wine-open", &[&name]).output()?;
+    expect_eq(
+        String::from_utf8_lossy(&answer.stdout).trim(),
+        "ERROR_ALREADY_EXISTS",
+    )?;
+    game.send("stop")?;
+    game.read_line()?;
+    game.finish()?;
+    expect_eq(std::path::Path::new(&shm_path(&name)).exists(), true)?;
+    drop(native);
+    expect_no_shm_object(&name)
+}
+
 // ---------------------------------------------------------------------------------------------
 // The roles.
 
@@ -473,6 +500,23 @@ fn windows_read(name: &str, args: &[String]) -> RoleResult {
     println!("{}", tally.line());
     if tally.torn > 0 || tally.advanced == 0 {
         return Err(tally.line().into());
+    }
+    Ok(())
+}
+
+/// Windows: opens the region with `linux_host` and says how that went.
+#[cfg(windows)]
+fn windows_open(name: &str, _args: &[String]) -> RoleResult {
+    use windows::Win32::Foundation::ERROR_ALREADY_EXISTS;
+    let options = Options::new().linux_host(true);
+    match win_shared_memory::SharedMemory::<ReadOnly>::open_with(name, &options) {
+        Ok(region) => println!("opened {}", region.len()),
+        Err(win_shared_memory::SharedMemoryError::OpenMapping(cause))
+            if cause.code() == ERROR_ALREADY_EXISTS.to_hresult() =>
+        {
+            println!("ERROR_ALREADY_EXISTS")
+        }
+        Err(other) => println!("{other}"),
     }
     Ok(())
 }
