@@ -511,8 +511,8 @@ impl<A: Access> SharedMemory<A> {
     ) -> Result<Self, SharedMemoryError> {
         let name = RegionName::new(name)?;
         options.check(&name)?;
-        let section =
-            sys::Section::open(&name, A::WRITABLE).map_err(SharedMemoryError::OpenMapping)?;
+        let section = sys::Section::open(name.encoded(), A::WRITABLE)
+            .map_err(SharedMemoryError::OpenMapping)?;
         check_owner(&name, &section, options)?;
         let len = mapped_len(&name, &section, extent)?;
         Self::map(name, section, len, false)
@@ -611,14 +611,17 @@ fn create_section(
     if isize::try_from(len).is_err() {
         return Err(SharedMemoryError::SizeTooLarge);
     }
-    let access = sys::CreateAccess::from_options(options).map_err(|source| {
-        SharedMemoryError::SecurityDescriptor {
+    #[cfg(unix)]
+    let chosen = options.chosen_mode();
+    #[cfg(windows)]
+    let chosen = options.chosen_security_descriptor();
+    let access =
+        sys::CreateAccess::new(chosen).map_err(|source| SharedMemoryError::SecurityDescriptor {
             name: name.as_str().to_owned(),
             source,
-        }
-    })?;
+        })?;
     // A usize always fits in a u64 on the platforms this crate builds for.
-    sys::Section::create_or_open(name, len as u64, &access)
+    sys::Section::create_or_open(name.encoded(), len as u64, &access)
         .map_err(SharedMemoryError::CreateMapping)
 }
 
