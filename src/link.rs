@@ -5,12 +5,11 @@ use std::marker::PhantomData;
 
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
-use crate::region::{Extent, copy_out};
-use crate::{Access, Options, ReadOnly, ReadWrite, SharedMemory, SharedMemoryError};
-
-/// The largest alignment a `T` may have: every platform's views start on a page boundary, and
-/// no supported platform has pages smaller than 4 KiB.
-pub(crate) const MAX_ALIGN: usize = 4096;
+use crate::access::{Access, ReadOnly, ReadWrite};
+use crate::error::SharedMemoryError;
+use crate::options::Options;
+use crate::region::{Extent, SharedMemory, copy_out};
+use crate::sys;
 
 /// A typed handle to a named shared memory region that holds one `T`.
 ///
@@ -430,7 +429,7 @@ impl<T, A: Access> fmt::Debug for SharedMemoryLink<T, A> {
 
 /// Refuses a `T` whose alignment a view cannot guarantee.
 fn check_alignment<T>(name: &str) -> Result<(), SharedMemoryError> {
-    if align_of::<T>() > MAX_ALIGN {
+    if align_of::<T>() > sys::VIEW_ALIGN {
         return Err(SharedMemoryError::Alignment {
             name: name.to_owned(),
             align: align_of::<T>(),

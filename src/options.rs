@@ -1,6 +1,6 @@
 //! How regions are created and opened beyond their name and size: who may use them.
 
-use crate::SharedMemoryError;
+use crate::error::SharedMemoryError;
 use crate::name::RegionName;
 
 /// Access control for a region, given to the `_with` constructors

@@ -7,9 +7,11 @@ use std::ptr::NonNull;
 
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
+use crate::access::{Access, ReadOnly, ReadWrite};
+use crate::error::SharedMemoryError;
 use crate::name::RegionName;
+use crate::options::Options;
 use crate::sys::{self, Disposition};
-use crate::{Access, Options, ReadOnly, ReadWrite, SharedMemoryError};
 
 /// A handle to a named shared memory region of a size chosen at run time: a buffer of N
 /// samples, or a mapping whose size its creator decided.
