@@ -72,6 +72,7 @@ impl<T> SharedMemoryLink<T, ReadOnly> {
     ///
     /// let _writer = SharedMemoryLink::<u32, ReadWrite>::create(&name)?;
     /// let reader = SharedMemoryLink::<u32, ReadOnly>::open(&name)?;
+    /// // SAFETY: nothing writes the region while it is read.
     /// assert_eq!(unsafe { *reader.get() }, 0);
     /// # Ok::<(), SharedMemoryError>(())
     /// ```
@@ -108,6 +109,7 @@ impl<T> SharedMemoryLink<T, ReadWrite> {
     ///
     /// # let name = format!("Local\\doc_create_{}", std::process::id());
     /// let link = SharedMemoryLink::<[u64; 4], ReadWrite>::create(&name)?;
+    /// // SAFETY: nothing writes the region while it is read.
     /// assert_eq!(unsafe { *link.get() }, [0; 4]);
     /// assert!(matches!(
     ///     SharedMemoryLink::<[u64; 4], ReadWrite>::create(&name),
@@ -149,8 +151,10 @@ impl<T> SharedMemoryLink<T, ReadWrite> {
     ///
     /// # let name = format!("Local\\doc_get_or_create_{}", std::process::id());
     /// let mut first = SharedMemoryLink::<u32, ReadWrite>::get_or_create(&name)?;
+    /// // SAFETY: nothing else touches the region.
     /// unsafe { *first.get_mut() = 9 };
     /// let second = SharedMemoryLink::<u32, ReadWrite>::get_or_create(&name)?;
+    /// // SAFETY: nothing writes the region while it is read.
     /// assert_eq!(unsafe { *second.get() }, 9);
     /// # Ok::<(), SharedMemoryError>(())
     /// ```
@@ -190,7 +194,9 @@ impl<T> SharedMemoryLink<T, ReadWrite> {
     /// # let name = format!("Local\\doc_open_existing_{}", std::process::id());
     /// let creator = SharedMemoryLink::<u32, ReadWrite>::create(&name)?;
     /// let mut other = SharedMemoryLink::<u32, ReadWrite>::open_existing(&name)?;
+    /// // SAFETY: nothing else touches the region.
     /// unsafe { *other.get_mut() += 1 };
+    /// // SAFETY: nothing writes the region while it is read.
     /// assert_eq!(unsafe { *creator.get() }, 1);
     /// # Ok::<(), SharedMemoryError>(())
     /// ```
@@ -235,6 +241,7 @@ impl<T> SharedMemoryLink<T, ReadWrite> {
     /// let mut link = SharedMemoryLink::<(u32, u32), ReadWrite>::create(&name)?;
     /// // SAFETY: nothing else touches this region.
     /// unsafe { link.get_mut().1 = 5 };
+    /// // SAFETY: nothing writes the region while it is read.
     /// assert_eq!(unsafe { *link.get() }, (0, 5));
     /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
     /// ```

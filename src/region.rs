@@ -241,6 +241,7 @@ impl SharedMemory<ReadWrite> {
     /// let mut region = SharedMemory::<ReadWrite>::create(&name, 16)?;
     /// // SAFETY: nothing else touches the region.
     /// unsafe { *region.get_mut_at::<u32>(4)? = 3 };
+    /// // SAFETY: the view is refused before anything is touched.
     /// assert!(unsafe { region.get_mut_at::<u32>(2) }.is_err()); // misaligned
     /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
     /// ```
@@ -265,6 +266,7 @@ impl SharedMemory<ReadWrite> {
     /// let mut region = SharedMemory::<ReadWrite>::create(&name, 64)?;
     /// // SAFETY: nothing else touches the region.
     /// unsafe { region.get_mut_slice::<u16>(0, 32)? }.fill(1);
+    /// // SAFETY: the view is refused before anything is touched.
     /// assert!(unsafe { region.get_mut_slice::<u16>(0, 33) }.is_err()); // past the end
     /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
     /// ```
@@ -438,6 +440,7 @@ impl<A: Access> SharedMemory<A> {
     /// let region = SharedMemory::<ReadWrite>::create(&name, 32)?;
     /// // SAFETY: nothing writes the region.
     /// assert_eq!(unsafe { *region.get_at::<u64>(8)? }, 0);
+    /// // SAFETY: the view is refused before anything is read.
     /// assert!(matches!(
     ///     unsafe { region.get_at::<u64>(12) },
     ///     Err(SharedMemoryError::Misaligned { .. })
@@ -464,6 +467,7 @@ impl<A: Access> SharedMemory<A> {
     /// let region = SharedMemory::<ReadWrite>::create(&name, 40)?;
     /// // SAFETY: nothing writes the region.
     /// assert_eq!(unsafe { region.get_slice::<f32>(0, 10)? }, &[0.0; 10]);
+    /// // SAFETY: the view is refused before anything is read.
     /// assert!(matches!(
     ///     unsafe { region.get_slice::<f32>(4, 10) },
     ///     Err(SharedMemoryError::OutOfBounds { .. })
