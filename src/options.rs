@@ -1,6 +1,6 @@
 //! How regions are created and opened beyond their name and size: who may use them.
 
-use crate::SharedMemoryError;
+use crate::error::SharedMemoryError;
 use crate::name::RegionName;
 
 /// Access control for a region, given to the `_with` constructors
@@ -118,34 +118,13 @@ impl Options {
                 "the owner check is Unix's; on Windows give the region a security descriptor",
             ));
         }
-        if self.linux_host {
-            self.check_linux_host(name)?;
-        }
-        Ok(())
-    }
-
-    /// Refuses the linux_host option where no Linux host shares the region, and names that
-    /// are no host file name.
-    fn check_linux_host(&self, name: &RegionName) -> Result<(), SharedMemoryError> {
-        let invalid = |reason| SharedMemoryError::InvalidOptions {
-            name: name.as_str().to_owned(),
-            reason,
-        };
         #[cfg(windows)]
-        {
-            if !crate::sys::is_wine() {
-                return Err(invalid(
-                    "linux_host shares a region with the Linux host of Wine, and this is not Wine",
-                ));
-            }
-            crate::sys::host_file_name(name.as_str()).map_err(|reason| {
-                SharedMemoryError::InvalidName {
-                    name: name.as_str().to_owned(),
-                    reason,
-                }
-            })?;
+        if self.linux_host && !crate::sys::is_wine() {
+            return Err(invalid(
+                "linux_host shares a region with the Linux host of Wine, and this is not Wine",
+            ));
         }
-        if cfg!(all(unix, not(target_os = "linux"))) {
+        if self.linux_host && cfg!(all(unix, not(target_os = "linux"))) {
             return Err(invalid(
                 "linux_host shares a region with native Linux programs, and this is not Linux",
             ));
@@ -154,22 +133,19 @@ impl Options {
     }
 
     /// Whether the region is backed by a host file under Wine.
-    #[cfg_attr(unix, allow(dead_code, reason = "Unix regions always are host files"))]
+    #[cfg(windows)]
     pub(crate) fn linux_host_chosen(&self) -> bool {
         self.linux_host
     }
 
     /// The permission bits for a new region, if chosen.
-    #[cfg_attr(
-        windows,
-        allow(dead_code, reason = "Windows uses the security descriptor")
-    )]
+    #[cfg(unix)]
     pub(crate) fn chosen_mode(&self) -> Option<u32> {
         self.mode
     }
 
     /// The SDDL security descriptor for a new region, if given.
-    #[cfg_attr(unix, allow(dead_code, reason = "Unix uses the mode"))]
+    #[cfg(windows)]
     pub(crate) fn chosen_security_descriptor(&self) -> Option<&str> {
         self.security_descriptor.as_deref()
     }

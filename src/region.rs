@@ -7,9 +7,11 @@ use std::ptr::NonNull;
 
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
+use crate::access::{Access, ReadOnly, ReadWrite};
+use crate::error::SharedMemoryError;
 use crate::name::RegionName;
+use crate::options::Options;
 use crate::sys::{self, Disposition};
-use crate::{Access, Options, ReadOnly, ReadWrite, SharedMemoryError};
 
 /// A handle to a named shared memory region of a size chosen at run time: a buffer of N
 /// samples, or a mapping whose size its creator decided.
@@ -239,6 +241,7 @@ impl SharedMemory<ReadWrite> {
     /// let mut region = SharedMemory::<ReadWrite>::create(&name, 16)?;
     /// // SAFETY: nothing else touches the region.
     /// unsafe { *region.get_mut_at::<u32>(4)? = 3 };
+    /// // SAFETY: the view is refused before anything is touched.
     /// assert!(unsafe { region.get_mut_at::<u32>(2) }.is_err()); // misaligned
     /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
     /// ```
@@ -263,6 +266,7 @@ impl SharedMemory<ReadWrite> {
     /// let mut region = SharedMemory::<ReadWrite>::create(&name, 64)?;
     /// // SAFETY: nothing else touches the region.
     /// unsafe { region.get_mut_slice::<u16>(0, 32)? }.fill(1);
+    /// // SAFETY: the view is refused before anything is touched.
     /// assert!(unsafe { region.get_mut_slice::<u16>(0, 33) }.is_err()); // past the end
     /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
     /// ```
@@ -436,6 +440,7 @@ impl<A: Access> SharedMemory<A> {
     /// let region = SharedMemory::<ReadWrite>::create(&name, 32)?;
     /// // SAFETY: nothing writes the region.
     /// assert_eq!(unsafe { *region.get_at::<u64>(8)? }, 0);
+    /// // SAFETY: the view is refused before anything is read.
     /// assert!(matches!(
     ///     unsafe { region.get_at::<u64>(12) },
     ///     Err(SharedMemoryError::Misaligned { .. })
@@ -462,6 +467,7 @@ impl<A: Access> SharedMemory<A> {
     /// let region = SharedMemory::<ReadWrite>::create(&name, 40)?;
     /// // SAFETY: nothing writes the region.
     /// assert_eq!(unsafe { region.get_slice::<f32>(0, 10)? }, &[0.0; 10]);
+    /// // SAFETY: the view is refused before anything is read.
     /// assert!(matches!(
     ///     unsafe { region.get_slice::<f32>(4, 10) },
     ///     Err(SharedMemoryError::OutOfBounds { .. })
@@ -512,13 +518,12 @@ impl<A: Access> SharedMemory<A> {
         let name = RegionName::new(name)?;
         options.check(&name)?;
         #[cfg(windows)]
-        let opened = if options.linux_host_chosen() {
-            sys::Section::open_host(&name, A::WRITABLE)
-        } else {
-            sys::Section::open(&name, A::WRITABLE)
+        let opened = match host_file(&name, options)? {
+            Some(file_name) => sys::Section::open_host(file_name, name.encoded(), A::WRITABLE),
+            None => sys::Section::open(name.encoded(), A::WRITABLE),
         };
         #[cfg(unix)]
-        let opened = sys::Section::open(&name, A::WRITABLE);
+        let opened = sys::Section::open(name.encoded(), A::WRITABLE);
         let section = opened.map_err(SharedMemoryError::OpenMapping)?;
         check_owner(&name, &section, options)?;
         let len = mapped_len(&name, &section, extent)?;
@@ -618,15 +623,44 @@ fn create_section(
     if isize::try_from(len).is_err() {
         return Err(SharedMemoryError::SizeTooLarge);
     }
-    let access = sys::CreateAccess::from_options(options).map_err(|source| {
-        SharedMemoryError::SecurityDescriptor {
+    #[cfg(unix)]
+    let chosen = options.chosen_mode();
+    #[cfg(windows)]
+    let chosen = options.chosen_security_descriptor();
+    let access =
+        sys::CreateAccess::new(chosen).map_err(|source| SharedMemoryError::SecurityDescriptor {
             name: name.as_str().to_owned(),
             source,
-        }
-    })?;
+        })?;
     // A usize always fits in a u64 on the platforms this crate builds for.
-    sys::Section::create_or_open(name, len as u64, &access)
-        .map_err(SharedMemoryError::CreateMapping)
+    #[cfg(windows)]
+    let created = match host_file(name, options)? {
+        Some(file_name) => {
+            sys::Section::create_or_open_host(file_name, name.encoded(), len as u64, &access)
+        }
+        None => sys::Section::create_or_open(name.encoded(), len as u64, &access),
+    };
+    #[cfg(unix)]
+    let created = sys::Section::create_or_open(name.encoded(), len as u64, &access);
+    created.map_err(SharedMemoryError::CreateMapping)
+}
+
+/// Under Wine with [`Options::linux_host`], the name of the region's file in the host's
+/// `/dev/shm`; `None` without the option.
+#[cfg(windows)]
+fn host_file<'a>(
+    name: &'a RegionName,
+    options: &Options,
+) -> Result<Option<&'a str>, SharedMemoryError> {
+    if !options.linux_host_chosen() {
+        return Ok(None);
+    }
+    sys::host_file_name(name.as_str())
+        .map(Some)
+        .map_err(|reason| SharedMemoryError::InvalidName {
+            name: name.as_str().to_owned(),
+            reason,
+        })
 }
 
 /// Refuses a region another user owns, when the options require one's own.

@@ -12,9 +12,9 @@ use std::ffi::c_void;
 use std::ptr::NonNull;
 
 use windows::Win32::Foundation::{
-    CloseHandle, ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_FILE_NOT_FOUND,
-    ERROR_INVALID_NAME, ERROR_LOCK_VIOLATION, ERROR_SUCCESS, GetLastError, HANDLE, HLOCAL,
-    INVALID_HANDLE_VALUE, LocalFree, NTSTATUS, RtlNtStatusToDosError, SetLastError, WIN32_ERROR,
+    CloseHandle, E_INVALIDARG, ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_FILE_NOT_FOUND,
+    ERROR_LOCK_VIOLATION, ERROR_SUCCESS, GetLastError, HANDLE, HLOCAL, INVALID_HANDLE_VALUE,
+    LocalFree, NTSTATUS, RtlNtStatusToDosError, SetLastError, WIN32_ERROR,
 };
 use windows::Win32::Security::Authorization::{
     ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
@@ -28,8 +28,6 @@ use windows::Win32::System::Memory::{
 use windows::core::{HRESULT, PCWSTR};
 
 use super::Disposition;
-use crate::Options;
-use crate::name::RegionName;
 
 /// The error type of this platform's calls, as in 0.1.0.
 pub type OsError = windows::core::Error;
@@ -60,24 +58,17 @@ windows::core::link!("ntdll.dll" "system" fn NtQuerySection(
 ) -> NTSTATUS);
 
 /// Who may use a new section: the security descriptor the options give, or the process's
-/// default security; and whether the section is backed by a host file.
-pub(crate) struct CreateAccess {
-    security: Option<SecurityDescriptor>,
-    linux_host: bool,
-}
+/// default security.
+pub(crate) struct CreateAccess(Option<SecurityDescriptor>);
 
 /// A security descriptor parsed from SDDL, freed on drop.
 struct SecurityDescriptor(PSECURITY_DESCRIPTOR);
 
 impl CreateAccess {
-    /// Parses the options' SDDL, if any.
-    pub(crate) fn from_options(options: &Options) -> Result<Self, OsError> {
-        let linux_host = options.linux_host_chosen();
-        let Some(sddl) = options.chosen_security_descriptor() else {
-            return Ok(Self {
-                security: None,
-                linux_host,
-            });
+    /// Parses the chosen SDDL, if any.
+    pub(crate) fn new(sddl: Option<&str>) -> Result<Self, OsError> {
+        let Some(sddl) = sddl else {
+            return Ok(Self(None));
         };
         let wide: Vec<u16> = sddl.encode_utf16().chain([0]).collect();
         let mut descriptor = PSECURITY_DESCRIPTOR::default();
@@ -91,21 +82,16 @@ impl CreateAccess {
                 None,
             )?;
         }
-        Ok(Self {
-            security: Some(SecurityDescriptor(descriptor)),
-            linux_host,
-        })
+        Ok(Self(Some(SecurityDescriptor(descriptor))))
     }
 
     /// The attributes CreateFileMappingW takes, pointing into `self`.
     fn attributes(&self) -> Option<SECURITY_ATTRIBUTES> {
-        self.security
-            .as_ref()
-            .map(|descriptor| SECURITY_ATTRIBUTES {
-                nLength: size_of::<SECURITY_ATTRIBUTES>() as u32,
-                lpSecurityDescriptor: descriptor.0.0,
-                bInheritHandle: false.into(),
-            })
+        self.0.as_ref().map(|descriptor| SECURITY_ATTRIBUTES {
+            nLength: size_of::<SECURITY_ATTRIBUTES>() as u32,
+            lpSecurityDescriptor: descriptor.0.0,
+            bInheritHandle: false.into(),
+        })
     }
 }
 
@@ -131,15 +117,13 @@ pub(crate) struct Section {
 
 impl Section {
     /// Creates a zero-filled section of `size` bytes, or opens (with all access) the section
-    /// that already has the name.
+    /// that already has the name (NUL-terminated UTF-16).
     pub(crate) fn create_or_open(
-        name: &RegionName,
+        name: &[u16],
         size: u64,
         access: &CreateAccess,
     ) -> Result<(Self, Disposition), OsError> {
-        if access.linux_host {
-            return Self::create_or_open_host(name, size, access);
-        }
+        let name = wide(name)?;
         let attributes = access.attributes();
         // The split is what the API takes: the high and the low 32 bits of the size.
         let (high, low) = ((size >> 32) as u32, size as u32);
@@ -156,7 +140,7 @@ impl Section {
                 PAGE_READWRITE,
                 high,
                 low,
-                PCWSTR(name.encoded().as_ptr()),
+                name,
             )?
         };
         // SAFETY: reads this thread's last error, set by the call just made.
@@ -176,21 +160,21 @@ impl Section {
         ))
     }
 
-    /// [`create_or_open`](Self::create_or_open) of a section backed by the host file of the
-    /// name. A section of the name that exists in the Wine prefix without that file (a
-    /// program that made it from the paging file) is refused with ERROR_ALREADY_EXISTS:
-    /// native programs could not reach it.
-    fn create_or_open_host(
-        name: &RegionName,
+    /// [`create_or_open`](Self::create_or_open) of a section backed by the host file
+    /// `file_name` (a [`host_file_name`]). A section of the name that exists in the Wine
+    /// prefix without that file (a program that made it from the paging file) is refused with
+    /// ERROR_ALREADY_EXISTS: native programs could not reach it.
+    pub(crate) fn create_or_open_host(
+        file_name: &str,
+        name: &[u16],
         size: u64,
         access: &CreateAccess,
     ) -> Result<(Self, Disposition), OsError> {
-        let file_name = host_file(name)?;
         for _ in 0..host::MAX_ATTEMPTS {
             if let Some(file) = host::HostFile::create(file_name, size)? {
                 let section = Self::from_host_file(name, file, true, access)?;
                 if section.1 == Disposition::Existing {
-                    // Made from another file or the paging file, not from ours.
+                    // Made from another file, not from ours.
                     return Err(host_error(ERROR_ALREADY_EXISTS));
                 }
                 return Ok(section);
@@ -210,11 +194,12 @@ impl Section {
     /// file this process holds; ERROR_ALREADY_EXISTS when the prefix's section of the name is
     /// backed by the paging file.
     fn from_host_file(
-        name: &RegionName,
+        name: &[u16],
         file: host::HostFile,
         writable: bool,
         access: &CreateAccess,
     ) -> Result<(Self, Disposition), OsError> {
+        let name = wide(name)?;
         let attributes = access.attributes();
         let protection = if writable {
             PAGE_READWRITE
@@ -232,7 +217,7 @@ impl Section {
                 protection,
                 0,
                 0,
-                PCWSTR(name.encoded().as_ptr()),
+                name,
             )?
         };
         // SAFETY: reads this thread's last error, set by the call just made.
@@ -253,17 +238,17 @@ impl Section {
         Ok((section, Disposition::Existing))
     }
 
-    /// Opens the section backed by the host file of the name, which must exist.
-    pub(crate) fn open_host(name: &RegionName, writable: bool) -> Result<Self, OsError> {
-        let file_name = host_file(name)?;
+    /// Opens the section backed by the host file `file_name` (a [`host_file_name`]), which
+    /// must exist.
+    pub(crate) fn open_host(
+        file_name: &str,
+        name: &[u16],
+        writable: bool,
+    ) -> Result<Self, OsError> {
         for _ in 0..host::MAX_ATTEMPTS {
             match host::HostFile::open(file_name, writable)? {
                 host::Found::Joined(file) => {
-                    let access = CreateAccess {
-                        security: None,
-                        linux_host: true,
-                    };
-                    return Self::from_host_file(name, file, writable, &access)
+                    return Self::from_host_file(name, file, writable, &CreateAccess(None))
                         .map(|(section, _)| section);
                 }
                 host::Found::Missing | host::Found::Stale => {
@@ -279,12 +264,11 @@ impl Section {
     ///
     /// A section whose security grants mapping but not querying (0.1.0 never asked for it) is
     /// opened for mapping alone, and measured through a view.
-    pub(crate) fn open(name: &RegionName, writable: bool) -> Result<Self, OsError> {
+    pub(crate) fn open(name: &[u16], writable: bool) -> Result<Self, OsError> {
+        let name = wide(name)?;
         // SAFETY: the name is NUL-terminated UTF-16 that outlives the call; the handle is not
         // inherited by child processes.
-        let open = |access: u32| unsafe {
-            OpenFileMappingW(access, false, PCWSTR(name.encoded().as_ptr()))
-        };
+        let open = |access: u32| unsafe { OpenFileMappingW(access, false, name) };
         match open(map_access(writable).0 | SECTION_QUERY.0) {
             Ok(handle) => Ok(Self {
                 handle,
@@ -395,10 +379,13 @@ impl Drop for Section {
     }
 }
 
-/// The host file name of a region name. The options checked it already; this only keeps the
-/// layer from trusting that.
-fn host_file(name: &RegionName) -> Result<&str, OsError> {
-    host_file_name(name.as_str()).map_err(|_| host_error(ERROR_INVALID_NAME))
+/// A name for the `W` functions, which read it up to its NUL: a name without one is refused
+/// rather than read past its end. The pointer is valid while `name` lives.
+fn wide(name: &[u16]) -> Result<PCWSTR, OsError> {
+    match name.last() {
+        Some(0) => Ok(PCWSTR(name.as_ptr())),
+        _ => Err(OsError::from_hresult(E_INVALIDARG)),
+    }
 }
 
 /// The Win32 error `code` as the platform's error, without originating one (which aborts the
