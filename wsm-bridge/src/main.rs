@@ -11,42 +11,50 @@ mod cli;
 mod presets;
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::process::ExitCode;
 
 use cli::{Command, USAGE};
 
 fn main() -> ExitCode {
-    match cli::parse(std::env::args_os().skip(1).collect::<Vec<OsString>>()) {
-        Ok(Command::Help) => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
-        Ok(Command::ListPresets) => {
-            list_presets();
-            ExitCode::SUCCESS
-        }
+    let printed = match cli::parse(std::env::args_os().skip(1).collect::<Vec<OsString>>()) {
+        Ok(Command::Help) => print(USAGE),
+        Ok(Command::ListPresets) => print(&presets_text()),
         Ok(Command::Bridge(plan)) => match bridge::run(&plan) {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(()) => return ExitCode::SUCCESS,
             Err(message) => {
-                eprintln!("wsm-bridge: {message}");
-                ExitCode::FAILURE
+                let _ = writeln!(std::io::stderr(), "wsm-bridge: {message}");
+                return ExitCode::FAILURE;
             }
         },
         Err(message) => {
-            eprintln!("wsm-bridge: {message}\n\n{USAGE}");
-            ExitCode::from(2)
+            let _ = writeln!(std::io::stderr(), "wsm-bridge: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
         }
+    };
+    match printed {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
     }
 }
 
-fn list_presets() {
+/// Writes `text` and a newline to standard output; an error (a closed pipe) is returned, not
+/// a panic as `println!` would make it.
+fn print(text: &str) -> std::io::Result<()> {
+    writeln!(std::io::stdout(), "{text}")
+}
+
+/// The presets, their regions and the sources of their sizes, for `--list-presets`.
+fn presets_text() -> String {
+    let mut text = String::new();
     for preset in presets::PRESETS {
-        println!("{}: {}", preset.titles.join(", "), preset.about);
+        text += &format!("{}: {}\n", preset.titles.join(", "), preset.about);
         for (name, size) in preset.regions {
-            println!("    {name} = {size} bytes");
+            text += &format!("    {name} = {size} bytes\n");
         }
-        println!("    source: {}", preset.source);
+        text += &format!("    source: {}\n", preset.source);
     }
+    text.trim_end().to_owned()
 }
 
 #[cfg(windows)]
@@ -74,7 +82,10 @@ mod bridge {
                     ),
                     other => format!("cannot bridge {name}: {other}"),
                 })?;
-            eprintln!("wsm-bridge: {name}: {size} bytes, backed by /dev/shm");
+            let _ = writeln!(
+                std::io::stderr(),
+                "wsm-bridge: {name}: {size} bytes, backed by /dev/shm"
+            );
             held.push(region);
         }
         for name in &plan.expose {
@@ -83,7 +94,8 @@ mod bridge {
                 SharedMemory::<ReadWrite>::open_existing_with(name, &host).map_err(|error| {
                     format!("cannot expose {name}: {error} (is the native program running?)")
                 })?;
-            eprintln!(
+            let _ = writeln!(
+                std::io::stderr(),
                 "wsm-bridge: {name}: {} bytes, exposed from /dev/shm",
                 region.len()
             );
