@@ -26,6 +26,31 @@ pub type OsError = sys::OsError;
 /// written against 0.1.0 keep compiling. The variants added since carry the region's name.
 /// The enum is `#[non_exhaustive]`: later versions may add variants.
 ///
+/// As std's errors do, a variant's message says what failed and where, and the cause (the OS's
+/// error, or the [`SeqLockError`](crate::sync::SeqLockError) behind
+/// [`Inconsistent`](Self::Inconsistent)) is its [`source()`](std::error::Error::source), not
+/// repeated in the message: print the chain to see both. For the common questions, such as "is
+/// nothing there?", [`is_not_found`](Self::is_not_found),
+/// [`is_permission_denied`](Self::is_permission_denied) and
+/// [`is_already_exists`](Self::is_already_exists) answer the same on every OS.
+///
+/// ```
+/// use std::error::Error;
+/// use win_shared_memory::{ReadOnly, SharedMemoryLink};
+///
+/// let error = SharedMemoryLink::<u32, ReadOnly>::open("Local\\doc_error_chain_never_created")
+///     .unwrap_err();
+/// let mut report = error.to_string();
+/// let mut cause = error.source();
+/// while let Some(inner) = cause {
+///     report += &format!(": {inner}");
+///     cause = inner.source();
+/// }
+/// // "cannot open the shared memory region: shm_open failed: No such file or directory (os error 2)"
+/// // on Linux; OpenFileMappingW and Windows' message on Windows.
+/// assert!(report.len() > error.to_string().len());
+/// ```
+///
 /// ```
 /// use win_shared_memory::{ReadWrite, SharedMemoryError, SharedMemoryLink};
 ///
@@ -41,16 +66,16 @@ pub type OsError = sys::OsError;
 #[non_exhaustive]
 pub enum SharedMemoryError {
     /// Opening an existing region failed: no region has that name, or access was denied.
-    #[error("cannot open the shared memory region: {call} failed: {0}", call = sys::OPEN_CALL)]
-    OpenMapping(OsError),
+    #[error("cannot open the shared memory region: {call} failed", call = sys::OPEN_CALL)]
+    OpenMapping(#[source] OsError),
 
     /// Creating the region failed.
-    #[error("cannot create the shared memory region: {call} failed: {0}", call = sys::CREATE_CALL)]
-    CreateMapping(OsError),
+    #[error("cannot create the shared memory region: {call} failed", call = sys::CREATE_CALL)]
+    CreateMapping(#[source] OsError),
 
     /// Mapping a view of the region into this process failed.
-    #[error("cannot map the shared memory region: {call} failed: {0}", call = sys::MAP_CALL)]
-    MapView(OsError),
+    #[error("cannot map the shared memory region: {call} failed", call = sys::MAP_CALL)]
+    MapView(#[source] OsError),
 
     /// [`create`](crate::SharedMemoryLink::create) was called with a name that is already
     /// taken by a live region.
@@ -89,7 +114,7 @@ pub enum SharedMemoryError {
     },
 
     /// Asking the operating system for the region's size failed.
-    #[error("cannot read the size of shared memory region `{name}`: {call} failed: {source}", call = sys::SIZE_CALL)]
+    #[error("cannot read the size of shared memory region `{name}`: {call} failed", call = sys::SIZE_CALL)]
     QuerySize {
         /// The region's name.
         name: String,
@@ -134,7 +159,7 @@ pub enum SharedMemoryError {
 
     /// No consistent copy of a versioned region came out in time
     /// ([`read_versioned`](crate::SharedMemory::read_versioned)).
-    #[error("no consistent copy of shared memory region `{name}`: {source}")]
+    #[error("no consistent copy of shared memory region `{name}` came out in time")]
     Inconsistent {
         /// The region's name.
         name: String,
@@ -162,7 +187,7 @@ pub enum SharedMemoryError {
     },
 
     /// The security descriptor of the [`Options`](crate::Options) is not valid SDDL.
-    #[error("invalid security descriptor for shared memory region `{name}`: {source}")]
+    #[error("invalid security descriptor for shared memory region `{name}`")]
     SecurityDescriptor {
         /// The region's name.
         name: String,
@@ -171,7 +196,7 @@ pub enum SharedMemoryError {
     },
 
     /// A call on a named synchronisation object (mutex or event) failed.
-    #[error("{call} failed on `{name}`: {source}")]
+    #[error("{call} failed on `{name}`")]
     Synchronization {
         /// The object's name.
         name: String,
@@ -193,4 +218,104 @@ pub enum SharedMemoryError {
         /// The type's alignment.
         align: usize,
     },
+}
+
+impl SharedMemoryError {
+    /// Whether the operating system reported that nothing has the name: for
+    /// [`open`](crate::SharedMemoryLink::open), usually that the publisher is not running. The
+    /// same on every OS (`ERROR_FILE_NOT_FOUND` on Windows, `ENOENT` on Unix), so portable code
+    /// need not match on [`OsError`].
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadOnly, SharedMemoryLink};
+    ///
+    /// let missing = SharedMemoryLink::<u32, ReadOnly>::open("Local\\doc_is_not_found_never_created");
+    /// let error = missing.unwrap_err();
+    /// assert!(error.is_not_found());
+    /// assert!(!error.is_permission_denied());
+    /// ```
+    pub fn is_not_found(&self) -> bool {
+        self.os_error_kind() == Some(std::io::ErrorKind::NotFound)
+    }
+
+    /// Whether the operating system refused access: the region (or mutex, or event) exists
+    /// but belongs to someone who did not grant this process what it asked for
+    /// (`ERROR_ACCESS_DENIED` on Windows, `EACCES` or `EPERM` on Unix). A region refused by
+    /// [`Options::require_owner`](crate::Options::require_owner) is
+    /// [`ForeignOwner`](Self::ForeignOwner) instead.
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadWrite, SharedMemoryLink};
+    ///
+    /// # let name = format!("Local\\doc_is_permission_denied_{}", std::process::id());
+    /// let first = SharedMemoryLink::<u32, ReadWrite>::create(&name)?;
+    /// // Taken, not refused: only the OS's refusals count.
+    /// let taken = SharedMemoryLink::<u32, ReadWrite>::create(&name).unwrap_err();
+    /// assert!(!taken.is_permission_denied());
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn is_permission_denied(&self) -> bool {
+        self.os_error_kind() == Some(std::io::ErrorKind::PermissionDenied)
+    }
+
+    /// Whether the name was taken when a new region (or object) was to be made:
+    /// [`AlreadyExists`](Self::AlreadyExists), or the same refusal reported by the operating
+    /// system (`ERROR_ALREADY_EXISTS` on Windows, `EEXIST` on Unix).
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadWrite, SharedMemoryLink};
+    ///
+    /// # let name = format!("Local\\doc_is_already_exists_{}", std::process::id());
+    /// let first = SharedMemoryLink::<u32, ReadWrite>::create(&name)?;
+    /// let second = SharedMemoryLink::<u32, ReadWrite>::create(&name).unwrap_err();
+    /// assert!(second.is_already_exists());
+    /// assert!(!second.is_not_found());
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn is_already_exists(&self) -> bool {
+        matches!(self, Self::AlreadyExists)
+            || self.os_error_kind() == Some(std::io::ErrorKind::AlreadyExists)
+    }
+
+    /// What kind of failure the operating system reported, for the variants that carry its
+    /// error.
+    fn os_error_kind(&self) -> Option<std::io::ErrorKind> {
+        match self {
+            Self::OpenMapping(cause) | Self::CreateMapping(cause) | Self::MapView(cause) => {
+                Some(os_error_kind(cause))
+            }
+            Self::QuerySize { source, .. }
+            | Self::SecurityDescriptor { source, .. }
+            | Self::Synchronization { source, .. } => Some(os_error_kind(source)),
+            _ => None,
+        }
+    }
+}
+
+/// The portable kind of a Windows error: Win32 codes arrive as HRESULTs, which
+/// `std::io::Error::from` would keep whole rather than decode, so the kinds that users test
+/// for are matched here.
+#[cfg(windows)]
+fn os_error_kind(error: &OsError) -> std::io::ErrorKind {
+    use std::io::ErrorKind;
+    use windows::Win32::Foundation::{
+        ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_FILE_EXISTS, ERROR_FILE_NOT_FOUND,
+        ERROR_PATH_NOT_FOUND,
+    };
+    let is = |code: windows::Win32::Foundation::WIN32_ERROR| error.code() == code.to_hresult();
+    if is(ERROR_FILE_NOT_FOUND) || is(ERROR_PATH_NOT_FOUND) {
+        ErrorKind::NotFound
+    } else if is(ERROR_ACCESS_DENIED) {
+        ErrorKind::PermissionDenied
+    } else if is(ERROR_ALREADY_EXISTS) || is(ERROR_FILE_EXISTS) {
+        ErrorKind::AlreadyExists
+    } else {
+        ErrorKind::Other
+    }
+}
+
+/// The kind of a Unix error, which `std::io::Error` decodes itself.
+#[cfg(unix)]
+fn os_error_kind(error: &OsError) -> std::io::ErrorKind {
+    error.kind()
 }
