@@ -319,3 +319,111 @@ fn os_error_kind(error: &OsError) -> std::io::ErrorKind {
 fn os_error_kind(error: &OsError) -> std::io::ErrorKind {
     error.kind()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+    use std::io::ErrorKind;
+
+    /// The OS's error of this kind, as each OS reports it.
+    fn os_error(kind: ErrorKind) -> OsError {
+        #[cfg(windows)]
+        {
+            use windows::Win32::Foundation::{
+                ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_FILE_NOT_FOUND,
+            };
+            let code = match kind {
+                ErrorKind::NotFound => ERROR_FILE_NOT_FOUND,
+                ErrorKind::PermissionDenied => ERROR_ACCESS_DENIED,
+                _ => ERROR_ALREADY_EXISTS,
+            };
+            windows::core::Error::from_hresult(code.to_hresult())
+        }
+        #[cfg(unix)]
+        {
+            use rustix::io::Errno;
+            let errno = match kind {
+                ErrorKind::NotFound => Errno::NOENT,
+                ErrorKind::PermissionDenied => Errno::ACCESS,
+                _ => Errno::EXIST,
+            };
+            std::io::Error::from_raw_os_error(errno.raw_os_error())
+        }
+    }
+
+    /// Every variant that carries an OS error, holding one of this kind.
+    fn with_causes(kind: ErrorKind) -> Vec<SharedMemoryError> {
+        let name = || "Local\\with_cause".to_owned();
+        vec![
+            SharedMemoryError::OpenMapping(os_error(kind)),
+            SharedMemoryError::CreateMapping(os_error(kind)),
+            SharedMemoryError::MapView(os_error(kind)),
+            SharedMemoryError::QuerySize {
+                name: name(),
+                source: os_error(kind),
+            },
+            SharedMemoryError::SecurityDescriptor {
+                name: name(),
+                source: os_error(kind),
+            },
+            SharedMemoryError::Synchronization {
+                name: name(),
+                call: "WaitForSingleObject",
+                source: os_error(kind),
+            },
+        ]
+    }
+
+    fn stalled_versioned_read() -> SharedMemoryError {
+        SharedMemoryError::Inconsistent {
+            name: "Local\\versioned".into(),
+            source: crate::sync::SeqLockError::Stalled {
+                completed_writes: 3,
+                waited: std::time::Duration::from_millis(10),
+            },
+        }
+    }
+
+    #[test]
+    fn a_cause_is_the_source_and_not_repeated_in_the_message() {
+        let mut errors = with_causes(ErrorKind::NotFound);
+        errors.push(stalled_versioned_read());
+        for error in errors {
+            let cause = error.source().expect("the cause is the source").to_string();
+            assert!(!error.to_string().contains(&cause), "{error}");
+        }
+    }
+
+    #[test]
+    fn inconsistent_does_not_suggest_recover_which_only_seqlock_has() {
+        let error = stalled_versioned_read();
+        let chain = format!("{error}: {}", error.source().unwrap());
+        assert!(!chain.contains("recover"), "{chain}");
+    }
+
+    #[test]
+    fn predicates_read_the_os_cause_the_same_on_every_os() {
+        let predicates = |error: &SharedMemoryError| {
+            (
+                error.is_not_found(),
+                error.is_permission_denied(),
+                error.is_already_exists(),
+            )
+        };
+        for error in with_causes(ErrorKind::NotFound) {
+            assert_eq!(predicates(&error), (true, false, false), "{error:?}");
+        }
+        for error in with_causes(ErrorKind::PermissionDenied) {
+            assert_eq!(predicates(&error), (false, true, false), "{error:?}");
+        }
+        for error in with_causes(ErrorKind::AlreadyExists) {
+            assert_eq!(predicates(&error), (false, false, true), "{error:?}");
+        }
+        assert_eq!(
+            predicates(&SharedMemoryError::AlreadyExists),
+            (false, false, true)
+        );
+        assert_eq!(predicates(&stalled_versioned_read()), (false, false, false));
+    }
+}
