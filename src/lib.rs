@@ -8,7 +8,21 @@
 //!
 //! [`SharedMemory<A>`] is the same for a region whose size is chosen at run time, with views
 //! checked against its bounds. Plain-data types (zerocopy's [`FromBytes`](zerocopy::FromBytes)
-//! and [`IntoBytes`](zerocopy::IntoBytes)) are copied in and out without `unsafe`.
+//! and [`IntoBytes`](zerocopy::IntoBytes)) are copied in and out without `unsafe`. zerocopy is
+//! re-exported with its derives; a crate without a zerocopy dependency of its own points them
+//! at the re-export:
+//!
+//! ```
+//! use win_shared_memory::zerocopy::{FromBytes, Immutable, IntoBytes};
+//!
+//! #[repr(C)]
+//! #[derive(FromBytes, IntoBytes, Immutable)]
+//! #[zerocopy(crate = "win_shared_memory::zerocopy")]
+//! struct Position {
+//!     x: f32,
+//!     y: f32,
+//! }
+//! ```
 //!
 //! The [`sync`] module coordinates processes: [`SeqLock`](sync::SeqLock) for lock-free
 //! consistent snapshots, [`NamedMutex`](sync::NamedMutex) that reports its holder's death,
