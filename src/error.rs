@@ -28,7 +28,7 @@ pub type OsError = sys::OsError;
 /// The enum is `#[non_exhaustive]`: later versions may add variants.
 ///
 /// As std's errors do, a variant's message says what failed and where, and the cause (the OS's
-/// error, or the [`SeqLockError`](crate::sync::SeqLockError) behind
+/// error, or the [`SeqLockError`] behind
 /// [`Inconsistent`](Self::Inconsistent)) is its [`source()`](std::error::Error::source), not
 /// repeated in the message: print the chain to see both. For the common questions, such as "is
 /// nothing there?", [`is_not_found`](Self::is_not_found),
@@ -379,7 +379,7 @@ mod tests {
     fn stalled_versioned_read() -> SharedMemoryError {
         SharedMemoryError::Inconsistent {
             name: "Local\\versioned".into(),
-            source: crate::sync::SeqLockError::Stalled {
+            source: SeqLockError::Stalled {
                 completed_writes: 3,
                 waited: std::time::Duration::from_millis(10),
             },
