@@ -29,9 +29,11 @@
 //! [`NamedEvent`](sync::NamedEvent) to signal new data, and consistent copies of regions that
 //! games version themselves ([`SharedMemory::read_versioned`]).
 //!
-//! The API is that of win-shared-memory 0.1.0, unchanged, with its mistakes fixed: names that
-//! would be truncated are refused, a region smaller than `T` is refused before it is mapped,
-//! regions above 4 GiB work on 64-bit systems, and zero-sized types get a region.
+//! The API is that of win-shared-memory 0.1.0, with its mistakes fixed: names that would be
+//! truncated are refused, a region smaller than `T` is refused before it is mapped, regions
+//! above 4 GiB work on 64-bit systems, and zero-sized types get a region. The few changes that
+//! can break 0.1.0 code (new error variants, the `A: Access` bound on generic code) are listed
+//! with their fixes in the README's "Migrating from 0.1".
 //!
 //! ```
 //! use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};
