@@ -22,12 +22,14 @@ mod error;
 
 mod bench;
 mod cli;
+mod outside;
 mod process;
 mod proton;
 mod report;
 mod test;
 mod toolchain;
 mod wine;
+mod workflow;
 mod workspace;
 
 use cli::{Cli, USAGE, parse_cli};
