@@ -47,7 +47,9 @@ impl Failure {
     fn named(self, name: &str) -> crate::SharedMemoryError {
         let name = name.to_owned();
         match self {
-            Self::Os(call, source) => crate::SharedMemoryError::Synchronization { name, call, source },
+            Self::Os(call, source) => {
+                crate::SharedMemoryError::Synchronization { name, call, source }
+            }
             Self::Refused(call, reason) => {
                 crate::SharedMemoryError::SynchronizationRefused { name, call, reason }
             }

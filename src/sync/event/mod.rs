@@ -9,10 +9,10 @@ use crate::{Options, SharedMemoryError};
 
 #[cfg(unix)]
 mod unix;
-#[cfg(unix)]
-use unix as imp;
 #[cfg(all(target_os = "linux", not(wsm_portable)))]
 use super::futex as sleep;
+#[cfg(unix)]
+use unix as imp;
 #[cfg(all(unix, any(not(target_os = "linux"), wsm_portable)))]
 mod portable;
 #[cfg(all(unix, any(not(target_os = "linux"), wsm_portable)))]
@@ -244,4 +244,3 @@ impl fmt::Debug for NamedEvent {
             .finish_non_exhaustive()
     }
 }
-

@@ -13,7 +13,7 @@ use super::EventReset;
 use crate::name::RegionName;
 use crate::sync::Failure;
 use crate::sync::win32::{create_access, wait_for_object};
-use crate::{OsError, Options, SharedMemoryError};
+use crate::{Options, OsError, SharedMemoryError};
 
 pub(super) struct Event(HANDLE);
 

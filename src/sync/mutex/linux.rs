@@ -24,6 +24,7 @@
 //! woken in vain too often naps. Nothing from the region is a pointer or a length.
 
 use std::os::fd::{AsRawFd, BorrowedFd};
+use std::ptr::NonNull;
 use std::sync::Once;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -71,6 +72,8 @@ extern "C" fn count_fork() {
 }
 
 pub(super) struct Mutex {
+    /// The state in `region`, looked up once.
+    shared: NonNull<Shared>,
     /// Keeps the region mapped (and alive) while the handle lives, and holds the slot lock.
     region: SharedMemory<ReadWrite>,
     /// This handle's slot number, locked in the region's object.
@@ -78,6 +81,11 @@ pub(super) struct Mutex {
     /// [`FORKS`] when the handle was made.
     forks: u32,
 }
+
+// SAFETY: the pointer is into the region this value owns, used only through atomics, whose
+// operations are thread-safe; the lock itself is released only by the guard, on the locking
+// thread.
+unsafe impl Send for Mutex {}
 
 impl Mutex {
     pub(super) fn open(name: &RegionName, options: &Options) -> Result<Self, SharedMemoryError> {
@@ -92,16 +100,20 @@ impl Mutex {
         let slot = take_slot(&region)
             .map_err(|failure| failure.named(&format!("{}#mutex", name.as_str())))?;
         Ok(Self {
+            shared: NonNull::from(shared(&region)),
             region,
             slot,
             forks,
         })
     }
 
+    #[inline]
     fn shared(&self) -> &Shared {
-        shared(&self.region)
+        // SAFETY: points into `region`, which stays mapped while `self` lives (see `shared`).
+        unsafe { self.shared.as_ref() }
     }
 
+    #[inline]
     pub(super) fn lock(&self, timeout: Option<Duration>) -> Result<Acquired, Failure> {
         if FORKS.load(Ordering::Relaxed) != self.forks {
             return Err(Failure::Refused(
@@ -220,6 +232,7 @@ impl Mutex {
             .map_err(|error| Failure::Os("fcntl(F_OFD_GETLK)", error))
     }
 
+    #[inline]
     pub(super) fn unlock(&self) {
         if FORKS.load(Ordering::Relaxed) != self.forks {
             // A guard copied into a forked child: the lock is its parent's.
@@ -289,10 +302,7 @@ fn take_slot(region: &SharedMemory<ReadWrite>) -> Result<u32, Failure> {
 
 /// Whether a lock request failed because another description holds the range.
 fn is_conflict(error: &std::io::Error) -> bool {
-    matches!(
-        error.raw_os_error(),
-        Some(libc::EAGAIN | libc::EACCES)
-    )
+    matches!(error.raw_os_error(), Some(libc::EAGAIN | libc::EACCES))
 }
 
 /// An open-file-description lock call (`F_OFD_SETLK` or `F_OFD_GETLK`) of `kind` on the one

@@ -177,6 +177,7 @@ impl NamedMutex {
     /// drop(guard);
     /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
     /// ```
+    #[inline]
     pub fn lock(&self) -> Result<NamedMutexGuard<'_>, LockError<'_>> {
         self.acquire(None)?.ok_or_else(|| {
             LockError::Failed(
@@ -195,6 +196,7 @@ impl NamedMutex {
     /// assert!(mutex.try_lock().ok().expect("no error").is_some());
     /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
     /// ```
+    #[inline]
     pub fn try_lock(&self) -> Result<Option<NamedMutexGuard<'_>>, LockError<'_>> {
         self.acquire(Some(Duration::ZERO))
     }
@@ -210,6 +212,7 @@ impl NamedMutex {
     /// assert!(guard.is_some());
     /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
     /// ```
+    #[inline]
     pub fn lock_timeout(
         &self,
         timeout: Duration,
@@ -218,6 +221,7 @@ impl NamedMutex {
     }
 
     /// Waits for the lock (`None`: forever) and wraps the outcome.
+    #[inline]
     fn acquire(
         &self,
         timeout: Option<Duration>,
@@ -251,6 +255,7 @@ impl NamedMutex {
 }
 
 impl Drop for NamedMutexGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         self.mutex.held.set(false);
         self.mutex.inner.unlock();
@@ -350,4 +355,3 @@ impl From<LockError<'_>> for SharedMemoryError {
         }
     }
 }
-
