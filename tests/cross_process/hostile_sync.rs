@@ -3,8 +3,11 @@
 //! `set` writes, and every error a caller can reach, each in its own process (under Wine too,
 //! where an error built with `windows::core::Error::new` aborted the process).
 
+#[cfg(unix)]
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(unix)]
+use std::time::Instant;
 
 use win_shared_memory::sync::{EventReset, LockError, NamedEvent, NamedMutex};
 use win_shared_memory::{Options, SharedMemoryError};
@@ -52,6 +55,7 @@ fn not_root() -> bool {
     !rustix::process::geteuid().is_root()
 }
 
+#[cfg(unix)]
 /// How long a bounded call may overrun its bound on a loaded machine before it counts as not
 /// returning within it.
 const OVERRUN: Duration = Duration::from_millis(750);
@@ -345,7 +349,7 @@ fn scribble_sync(name: &str, args: &[String]) -> RoleResult {
                     // Every word the objects have (up to 64 bytes: 0.1's pthread mutex was 48),
                     // sometimes a whole pointer over two; every other round only the words
                     // from 24 on, where 0.1 kept the robust-list pointers.
-                    let first = if round % 2 == 0 { 24 } else { 0 };
+                    let first = if round.is_multiple_of(2) { 24 } else { 0 };
                     for offset in (first..64).step_by(8) {
                         let pointer = canary + (next() % 2) * 8;
                         let (low, high) = match next() % 7 {
