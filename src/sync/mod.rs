@@ -11,11 +11,14 @@
 //! The mutex and the event are Win32 named objects on Windows. On Unix they keep their state in
 //! a small region of the crate's own beside their name (`<name>#mutex`, `<name>#event`), its
 //! *companion*, which holds integers only: whatever another process writes there, the calls
-//! return an answer or an error, never corrupt this process's memory. Code layout: `mutex/` and
-//! `event/` hold the public types (`mod.rs`) and one file per platform (`windows.rs`,
-//! `linux.rs`, `portable.rs` for other Unix systems such as macOS, also built on Linux with
-//! `--cfg wsm_portable`); `companion.rs` opens the Unix companion regions, `futex.rs` is Linux's
-//! sleep and wake, `win32.rs` Windows' wait and security attributes.
+//! return an answer or an error, never corrupt this process's memory.
+//!
+//! Code layout: `mutex/` and `event/` hold the public types (`mod.rs`) and one file per platform:
+//! `windows.rs`; for the mutex `linux.rs` and `portable.rs` (other Unix systems such as macOS,
+//! also built on Linux with `--cfg wsm_portable`); for the event `unix.rs`, its word, which
+//! sleeps with Linux's futex or `portable.rs`'s polling. `companion.rs` opens the Unix companion
+//! regions, `futex.rs` is Linux's sleep and wake, `win32.rs` Windows' wait and the security of
+//! new objects. `seqlock.rs` and `versioned.rs` are the lock-free copies.
 
 #[cfg(unix)]
 mod companion;

@@ -327,3 +327,111 @@ fn range_lock(
     }
     Ok(range.l_type)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(tag: &str) -> RegionName {
+        RegionName::new(&format!(
+            "Local\\wsm_unit_mutex_{}_{tag}",
+            std::process::id()
+        ))
+        .unwrap()
+    }
+
+    /// Any word whose slot no live handle locks is a dead holder's: taken over, reported.
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot make shared memory objects")]
+    fn a_word_naming_no_live_handle_is_taken_over() {
+        let mutex = Mutex::open(&name("dead"), &Options::new()).unwrap();
+        for garbage in [u32::MAX, (1 << 29) | 12_345, RECOVERED | WAITERS | 7_777] {
+            mutex.shared().word.store(garbage, Ordering::Relaxed);
+            let outcome = mutex.lock(Some(Duration::from_secs(5))).ok().unwrap();
+            assert!(matches!(outcome, Acquired::OwnerDied), "word {garbage:#x}");
+            assert_eq!(
+                mutex.shared().word.load(Ordering::Relaxed) & SLOT,
+                mutex.slot
+            );
+            mutex.unlock();
+            assert_eq!(mutex.shared().word.load(Ordering::Relaxed), 0);
+        }
+    }
+
+    /// A word naming a live handle (that does not hold it) keeps the mutex held: waits run out.
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot make shared memory objects")]
+    fn a_word_naming_a_live_handle_waits_out_its_timeout() {
+        let name = name("alive");
+        let mutex = Mutex::open(&name, &Options::new()).unwrap();
+        let other = Mutex::open(&name, &Options::new()).unwrap();
+        assert_ne!(mutex.slot, other.slot);
+        mutex.shared().word.store(other.slot, Ordering::Relaxed);
+        let started = Instant::now();
+        let outcome = mutex.lock(Some(Duration::from_millis(50))).ok().unwrap();
+        assert!(matches!(outcome, Acquired::TimedOut));
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        assert!(matches!(
+            mutex.lock(Some(Duration::ZERO)).ok().unwrap(),
+            Acquired::TimedOut
+        ));
+        // Once that handle is gone, its slot is dead.
+        drop(other);
+        let outcome = mutex.lock(Some(Duration::from_secs(5))).ok().unwrap();
+        assert!(matches!(outcome, Acquired::OwnerDied));
+    }
+
+    /// Of two handles that find the same dead holder, one takes over.
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot make shared memory objects")]
+    fn a_dead_holder_is_taken_over_once() {
+        let name = name("once");
+        let first = Mutex::open(&name, &Options::new()).unwrap();
+        let second = Mutex::open(&name, &Options::new()).unwrap();
+        first.shared().word.store((1 << 29) | 1, Ordering::Relaxed);
+        let outcomes = std::thread::scope(|scope| {
+            // Each thread hands its handle back: a handle dropped holding the lock abandons it.
+            let lock =
+                |mutex: Mutex| move || (mutex.lock(Some(Duration::from_millis(300))).ok(), mutex);
+            let first = scope.spawn(lock(first));
+            let second = scope.spawn(lock(second));
+            [
+                first.join().unwrap().0.unwrap(),
+                second.join().unwrap().0.unwrap(),
+            ]
+        });
+        let died = outcomes
+            .iter()
+            .filter(|outcome| matches!(outcome, Acquired::OwnerDied))
+            .count();
+        let timed_out = outcomes
+            .iter()
+            .filter(|outcome| matches!(outcome, Acquired::TimedOut))
+            .count();
+        assert_eq!((died, timed_out), (1, 1));
+    }
+
+    /// A handle copied by `fork` neither locks in the child nor unlocks its parent's lock.
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot fork")]
+    fn a_handle_copied_by_fork_refuses_to_lock_in_the_child() {
+        let mutex = Mutex::open(&name("fork"), &Options::new()).unwrap();
+        assert!(matches!(mutex.lock(None).ok().unwrap(), Acquired::Locked));
+        // SAFETY: the child runs only an atomic load, a comparison and `_exit`, which are
+        // async-signal-safe, as a child of a multithreaded process must.
+        let child = unsafe { libc::fork() };
+        if child == 0 {
+            let refused = matches!(mutex.lock(Some(Duration::ZERO)), Err(Failure::Refused(..)));
+            // As a guard copied into the child would.
+            mutex.unlock();
+            // SAFETY: ends the child without running the parent's destructors or tests.
+            unsafe { libc::_exit(if refused { 0 } else { 1 }) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child just forked, into a local.
+        assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+        assert_eq!(mutex.shared().word.load(Ordering::Relaxed), mutex.slot);
+        mutex.unlock();
+    }
+}

@@ -61,7 +61,8 @@ enum Acquired {
 /// On Windows, mutexes, events and file mappings share one name space: a mutex cannot take the
 /// name of a region (the OS reports an invalid handle). On Unix the crate keeps them apart.
 /// Dropping the handle of a forgotten guard ([`std::mem::forget`]) abandons the lock: the next
-/// locker gets it with [`LockError::OwnerDied`] (on Windows once the locking thread ends).
+/// locker, through a handle that kept the mutex alive, gets it with [`LockError::OwnerDied`]
+/// (on Windows once the locking thread ends).
 ///
 /// ```
 /// use std::time::Duration;
