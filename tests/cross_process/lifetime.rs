@@ -63,8 +63,9 @@ fn a_region_outlives_its_creator_while_others_hold_it() -> Outcome {
     creator.send("exit")?;
     creator.finish()?;
     // SAFETY: the creator has exited; nobody writes.
+    let state = unsafe { *reader.get() };
     expect_eq(
-        unsafe { *reader.get() },
+        state,
         GameState {
             score: 77,
             lives: 1,
@@ -86,8 +87,9 @@ fn a_killed_holders_region_stays_with_the_other_holders() -> Outcome {
     let reader = SharedMemoryLink::<GameState, ReadOnly>::open(&name)?;
     holder.kill()?;
     // SAFETY: the writer is dead.
+    let state = unsafe { *reader.get() };
     expect_eq(
-        unsafe { *reader.get() },
+        state,
         GameState {
             score: 77,
             lives: 1,

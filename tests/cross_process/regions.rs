@@ -119,6 +119,7 @@ fn views_outside_a_region_are_refused() -> Outcome {
     out_of_bounds(region.write_at(usize::MAX, &1_u8))?;
     // SAFETY: the views are refused before anything is read.
     out_of_bounds(unsafe { region.get_slice::<u32>(0, 17) }.map(drop))?;
+    // SAFETY: as above, refused before anything is read.
     out_of_bounds(unsafe { region.get_slice::<u64>(0, usize::MAX / 4) }.map(drop))?;
     // SAFETY: the view is refused before anything is read.
     match unsafe { region.get_at::<u32>(2) } {
