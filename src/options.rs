@@ -117,7 +117,7 @@ impl Options {
 
     /// These options for a synchronisation object's companion region, whose owner is checked
     /// unless the options say otherwise.
-    #[cfg_attr(windows, allow(dead_code, reason = "Windows has no companion regions"))]
+    #[cfg(unix)]
     pub(crate) fn for_companion(&self) -> Self {
         Self {
             require_owner: Some(self.require_owner.unwrap_or(true)),

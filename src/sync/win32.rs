@@ -30,8 +30,10 @@ pub(super) fn create_access(
     options: &Options,
 ) -> Result<CreateAccess, SharedMemoryError> {
     options.check(name)?;
-    CreateAccess::from_options(options).map_err(|source| SharedMemoryError::SecurityDescriptor {
-        name: name.as_str().to_owned(),
-        source,
+    CreateAccess::new(options.chosen_security_descriptor()).map_err(|source| {
+        SharedMemoryError::SecurityDescriptor {
+            name: name.as_str().to_owned(),
+            source,
+        }
     })
 }
