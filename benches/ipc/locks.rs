@@ -108,11 +108,11 @@ pub fn table(bench: impl Fn(&[&str]) -> std::process::Child) {
             contended[index].push(measure_contended(&locks, contender, &name, &bench));
         }
     }
-    let median = |runs: &mut Vec<Duration>| {
-        runs.sort();
+    let median = |runs: &mut Vec<f64>| {
+        runs.sort_by(f64::total_cmp);
         runs[runs.len() / 2]
     };
-    let spread = |runs: &[Duration]| format!("{:.1?}-{:.1?}", runs[0], runs[runs.len() - 1]);
+    let spread = |runs: &[f64]| format!("{:.1}-{:.1}", runs[0], runs[runs.len() - 1]);
     let floors = (median(&mut uncontended[0]), median(&mut contended[1]));
     for (index, &(_, label)) in CONTENDERS.iter().enumerate() {
         let (alone, shared) = (
@@ -120,18 +120,18 @@ pub fn table(bench: impl Fn(&[&str]) -> std::process::Child) {
             median(&mut contended[index]),
         );
         println!(
-            "| {label} | {alone:.1?} ({}) | {:.2}x | {shared:.1?} ({}) | {:.2}x |",
+            "| {label} | {alone:.1} ns ({}) | {:.2}x | {shared:.0} ns ({}) | {:.2}x |",
             spread(&uncontended[index]),
-            alone.as_secs_f64() / floors.0.as_secs_f64(),
+            alone / floors.0,
             spread(&contended[index]),
-            shared.as_secs_f64() / floors.1.as_secs_f64(),
+            shared / floors.1,
         );
     }
 }
 
 /// On this thread's CPU clock, so that time other processes take on a loaded machine does not
 /// count.
-fn measure_uncontended(locks: &Locks<'_>, contender: Contender) -> Duration {
+fn measure_uncontended(locks: &Locks<'_>, contender: Contender) -> f64 {
     let thread_time = || {
         let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
         Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
@@ -140,7 +140,7 @@ fn measure_uncontended(locks: &Locks<'_>, contender: Contender) -> Duration {
     for _ in 0..UNCONTENDED {
         locks.with_lock(contender, || {});
     }
-    (thread_time() - started).div_f64(f64::from(UNCONTENDED))
+    (thread_time() - started).as_secs_f64() * 1e9 / f64::from(UNCONTENDED)
 }
 
 /// Both processes take `TURNS` turns each, in alternation: the time of one handoff.
@@ -149,7 +149,7 @@ fn measure_contended(
     contender: Contender,
     name: &str,
     bench: &impl Fn(&[&str]) -> std::process::Child,
-) -> Duration {
+) -> f64 {
     locks.arena.start.store(0, Ordering::SeqCst);
     locks.arena.protected.store(0, Ordering::SeqCst);
     let which = (contender as u8).to_string();
@@ -158,7 +158,7 @@ fn measure_contended(
     locks.arena.start.store(1, Ordering::SeqCst);
     hammer_turns(locks, contender, 0);
     child.wait().expect("the hammering child");
-    started.elapsed().div_f64(f64::from(2 * TURNS))
+    started.elapsed().as_secs_f64() * 1e9 / f64::from(2 * TURNS)
 }
 
 /// Takes `TURNS` turns, each a lock taken when the counter says it is this process's turn
