@@ -14,14 +14,13 @@ use win_shared_memory::{Options, SharedMemoryError};
 #[cfg(unix)]
 use win_shared_memory::{ReadWrite, SharedMemory};
 
-#[cfg(unix)]
-use crate::harness::spawn_child;
 #[cfg(target_os = "linux")]
 use crate::harness::{NOBODY, Peer, child_command, run_child_as_nobody};
-use crate::harness::{Outcome, RoleResult, expect_eq, run_child, unique_name};
+use crate::harness::{Outcome, RoleResult, expect_eq, run_child, spawn_child, unique_name};
 
 tests! {
     every_sync_error_is_returned_in_its_own_process,
+    an_opened_event_is_its_creators_and_open_never_creates_one,
     #[cfg(unix)]
     writing_over_the_mutex_object_never_reaches_other_memory,
     #[cfg(unix)]
@@ -36,6 +35,7 @@ tests! {
 
 roles! {
     "sync-error" => sync_error,
+    "open-event" => open_event,
     #[cfg(unix)]
     "overwrite-mutex-object" => overwrite_mutex_object,
     #[cfg(unix)]
@@ -186,6 +186,50 @@ fn owner_died_error(name: &str) -> Result<SharedMemoryError, Box<dyn std::error:
         Err(error @ LockError::OwnerDied(_)) => Ok(SharedMemoryError::from(error)),
         other => Err(format!("expected OwnerDied, got {other:?}").into()),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Opening an event that another program owns.
+
+/// An overlay that starts first finds no event (and makes none, so the owner's mode holds
+/// when it comes); then it waits on the owner's event and is woken by its `set`.
+fn an_opened_event_is_its_creators_and_open_never_creates_one() -> Outcome {
+    let name = unique_name("opened_event");
+    expect_eq(run_child("open-event", &[&name, "0"])?, "not found")?;
+    let event = NamedEvent::new(&name, EventReset::Manual)?;
+    let mut overlay = spawn_child("open-event", &[&name, "20000"])?;
+    overlay.expect_line("waiting")?;
+    event.set()?;
+    overlay.expect_line("woken")?;
+    overlay.finish()?;
+    // The owner's mode, manual: the overlay's wait left it set.
+    expect_eq(event.wait_timeout(Duration::ZERO)?, true)
+}
+
+fn open_event(name: &str, args: &[String]) -> RoleResult {
+    let event = match NamedEvent::open(name) {
+        Ok(event) => event,
+        Err(SharedMemoryError::Synchronization { source, .. }) if is_not_found(&source) => {
+            println!("not found");
+            return Ok(());
+        }
+        Err(error) => return Err(error.into()),
+    };
+    println!("waiting");
+    std::io::Write::flush(&mut std::io::stdout())?;
+    let woken = event.wait_timeout(Duration::from_millis(args[1].parse()?))?;
+    println!("{}", if woken { "woken" } else { "timed-out" });
+    Ok(())
+}
+
+#[cfg(unix)]
+fn is_not_found(error: &win_shared_memory::OsError) -> bool {
+    error.kind() == std::io::ErrorKind::NotFound
+}
+
+#[cfg(windows)]
+fn is_not_found(error: &win_shared_memory::OsError) -> bool {
+    error.code() == windows::Win32::Foundation::ERROR_FILE_NOT_FOUND.to_hresult()
 }
 
 // ---------------------------------------------------------------------------------------------
