@@ -393,7 +393,7 @@ fn scribble_sync(name: &str, args: &[String]) -> RoleResult {
                     // Every word the objects have (up to 64 bytes: 0.1's pthread mutex was 48),
                     // sometimes a whole pointer over two; every other round only the words
                     // from 24 on, where 0.1 kept the robust-list pointers.
-                    let first = if round.is_multiple_of(2) { 24 } else { 0 };
+                    let first = if round % 2 == 0 { 24 } else { 0 };
                     for offset in (first..64).step_by(8) {
                         let pointer = canary + (next() % 2) * 8;
                         let (low, high) = match next() % 7 {
@@ -411,7 +411,7 @@ fn scribble_sync(name: &str, args: &[String]) -> RoleResult {
                             .map_err(|error| error.to_string())?;
                     }
                 }
-                if round.is_multiple_of(64) {
+                if round % 64 == 0 {
                     std::thread::sleep(Duration::from_millis(30));
                 }
             }
