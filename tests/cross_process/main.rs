@@ -75,6 +75,7 @@ macro_rules! areas {
 
 mod harness;
 
+mod hostile_sync;
 mod lifetime;
 mod regions;
 mod security;
@@ -88,6 +89,7 @@ mod wine;
 areas! {
     regions,
     sync,
+    hostile_sync,
     lifetime,
     security,
     stress,
