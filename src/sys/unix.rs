@@ -568,6 +568,9 @@ mod lifetime {
                     }));
                 }
                 if !read_write {
+                    if !still_names(&status, name) {
+                        return Ok(Join::Again);
+                    }
                     // The user may not write it, so may not lock it to remove it either.
                     let errno = open_object(name, true).err().unwrap_or(Errno::ACCESS);
                     return Err(stale(name, "open(O_RDWR)", errno, status.owner));
