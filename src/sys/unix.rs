@@ -311,7 +311,7 @@ impl std::error::Error for CallFailed {
 
 /// The error for `call` failing with `errno` on `object`, of the errno's kind.
 fn failed(call: &'static str, object: &str, errno: Errno) -> io::Error {
-    failed_meaning(call, object, errno, errno_meaning(errno))
+    failed_meaning(call, object, errno, "")
 }
 
 /// As [`failed`], saying what the failure means for the region.
@@ -333,13 +333,15 @@ fn failed_meaning(
     )
 }
 
-/// What an errno of opening a name means, where its text alone would mislead.
-fn errno_meaning(errno: Errno) -> &'static str {
-    match errno {
+/// The error for opening the object under `name` (`call`) failing with `errno`, saying what
+/// it means where the errno's text alone would mislead.
+fn open_failed(call: &'static str, name: &str, errno: Errno) -> io::Error {
+    let meaning = match errno {
         Errno::LOOP => "a symbolic link has the name; regions never follow one",
         Errno::NOENT => "no region has the name",
         _ => "",
-    }
+    };
+    failed_meaning(call, &object_path(name), errno, meaning)
 }
 
 /// The file that a name's object is (Linux) or the name itself (elsewhere), for messages.
@@ -465,7 +467,7 @@ mod lifetime {
         loop {
             match join(name, writable)? {
                 Join::Joined(held) => return Ok(held),
-                Join::Absent => return Err(failed("open", &path(name), Errno::NOENT)),
+                Join::Absent => return Err(super::open_failed("open", name, Errno::NOENT)),
                 Join::Again => wait.again()?,
                 Join::Busy => wait.busy()?,
             }
@@ -534,7 +536,7 @@ mod lifetime {
         let (fd, read_write) = match opened {
             Ok(opened) => opened,
             Err(Errno::NOENT) => return Ok(Join::Absent),
-            Err(errno) => return Err(failed("open", &named, errno)),
+            Err(errno) => return Err(super::open_failed("open", name, errno)),
         };
         let probe = probe_lock(&fd).map_err(|errno| failed(GETLK, &named, errno))?;
         match probe {
@@ -859,7 +861,7 @@ mod lifetime {
     /// Opens the region under the name.
     pub(super) fn open(name: &str, writable: bool) -> io::Result<Held> {
         let (fd, writable) = open_object(name, writable)
-            .map_err(|errno| failed("shm_open", &object_path(name), errno))?;
+            .map_err(|errno| super::open_failed("shm_open", name, errno))?;
         let status = super::regular_status(&fd, name)?;
         Ok(Held {
             fd,
