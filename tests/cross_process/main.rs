@@ -76,8 +76,12 @@ macro_rules! areas {
 mod harness;
 
 mod lifetime;
+#[cfg(target_os = "linux")]
+mod lifetime_hostile;
 mod regions;
 mod security;
+#[cfg(all(target_os = "linux", not(wsm_portable)))]
+mod stale_regions;
 mod stress;
 mod sync;
 #[cfg(windows)]
@@ -87,7 +91,11 @@ areas! {
     regions,
     sync,
     lifetime,
+    #[cfg(target_os = "linux")]
+    lifetime_hostile,
     security,
+    #[cfg(all(target_os = "linux", not(wsm_portable)))]
+    stale_regions,
     stress,
     #[cfg(windows)]
     win32,
