@@ -28,6 +28,10 @@ const WINE_TEST_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// rebuilds everything.
 const LOOM_STEP: &str = "loom model of the seqlock";
 
+/// The library's tests and the cross-process suite against the portable Unix backend (the
+/// macOS code), built on Linux with `--cfg wsm_portable`.
+const PORTABLE_STEP: &str = "native tests, portable Unix backend: --cfg wsm_portable";
+
 /// The brief fuzz run of the test command.
 const FUZZ_STEP: &str = "fuzz: names and sizes, 100 000 inputs";
 
@@ -61,6 +65,26 @@ fn loom_test(ws: &Workspace) -> Command {
         .arg("--target-dir")
         .arg(ws.root.join("target").join("loom"))
         .env("RUSTFLAGS", "--cfg loom");
+    cargo
+}
+
+/// `cargo test` of the library and the cross-process suite with the portable Unix backend,
+/// in a target directory of its own since the cfg rebuilds everything.
+fn portable_test(ws: &Workspace, extra: &[OsString]) -> Command {
+    let mut cargo = ws.cargo();
+    cargo
+        .args([
+            "test",
+            "-p",
+            LIB_PACKAGE,
+            "--lib",
+            "--test",
+            "cross_process",
+        ])
+        .arg("--target-dir")
+        .arg(ws.target.join("portable"))
+        .args(extra)
+        .env("RUSTFLAGS", "--cfg wsm_portable");
     cargo
 }
 
@@ -179,7 +203,12 @@ impl TestRun<'_> {
             format!("native stress: {STRESS_KILLS} holders killed, {LEAK_CYCLES} leak cycles");
         let examples = format!("examples: {}", EXAMPLES.join(", "));
         if !self.native {
-            for name in [native.to_owned(), native_stress, examples] {
+            for name in [
+                native.to_owned(),
+                PORTABLE_STEP.to_owned(),
+                native_stress,
+                examples,
+            ] {
                 self.report.skip(name, "--skip-native");
             }
             return;
@@ -187,6 +216,15 @@ impl TestRun<'_> {
         self.report.step(native, || {
             run(ws.cargo().args(["test", "--workspace"]).args(extra))
         });
+        if cfg!(target_os = "linux") {
+            self.report
+                .step(PORTABLE_STEP, || run(&mut portable_test(ws, extra)));
+        } else {
+            self.report.skip(
+                PORTABLE_STEP,
+                "the portable backend is this OS's own backend",
+            );
+        }
         self.report
             .step(native_stress, || run(&mut stress_test(ws.cargo(), None)));
         self.report.step(examples, || {
