@@ -191,7 +191,7 @@ impl Section {
             held,
             name: name.to_owned(),
             created,
-            opener: std::process::id(),
+            opener: process_id(),
         }
     }
 
@@ -238,7 +238,7 @@ impl Drop for Section {
     fn drop(&mut self) {
         // A copy inherited through `fork` only closes its descriptor: the region, its name and
         // the opener's lock stay the opener's.
-        if std::process::id() == self.opener {
+        if process_id() == self.opener {
             lifetime::leave(self);
         }
     }
@@ -267,6 +267,37 @@ impl Drop for Mapping {
         // Failure is impossible for a valid mapping and nothing could be done about it in drop.
         let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
+}
+
+/// This process's id. On Linux it is kept in memory rather than asked for at every create,
+/// open and drop: set at first use, and again in the child of every `fork` (by a
+/// `pthread_atfork` handler, which `fork` runs in the child before returning).
+#[cfg(target_os = "linux")]
+fn process_id() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static PROCESS_ID: AtomicU32 = AtomicU32::new(0);
+    static WATCH_FORKS: std::sync::Once = std::sync::Once::new();
+    extern "C" fn forked() {
+        // getpid is async-signal-safe, as a handler in a forked child needs.
+        PROCESS_ID.store(std::process::id(), Ordering::Relaxed);
+    }
+    WATCH_FORKS.call_once(|| {
+        // SAFETY: registers a handler that only stores this process's id.
+        if unsafe { libc::pthread_atfork(None, None, Some(forked)) } == 0 {
+            PROCESS_ID.store(std::process::id(), Ordering::Relaxed);
+        }
+    });
+    // 0 (no process has it) when the handler could not be registered: ask every time.
+    match PROCESS_ID.load(Ordering::Relaxed) {
+        0 => std::process::id(),
+        id => id,
+    }
+}
+
+/// This process's id.
+#[cfg(not(target_os = "linux"))]
+fn process_id() -> u32 {
+    std::process::id()
 }
 
 /// Removes the names of this user's regions that no process holds, left by processes that
@@ -587,6 +618,12 @@ mod lifetime {
             Err(Errno::AGAIN) => return Ok(false),
             Err(errno) => return Err(failed(SETLK, &path(name), errno)),
         }
+        unlink_if_named(status, name)
+    }
+
+    /// Unlinks `name` if it still names the object whose status is `status`, whose write lock
+    /// this process holds; says whether it did.
+    fn unlink_if_named(status: &Status, name: &str) -> io::Result<bool> {
         if !still_names(status, name) {
             return Ok(false);
         }
@@ -664,13 +701,17 @@ mod lifetime {
             let Ok((fd, true)) = open_object(&name, true) else {
                 continue;
             };
+            // Live regions (the usual case) end here, at the write lock they hold off.
+            if set_lock(&fd, libc::F_WRLCK as _).is_err() {
+                continue;
+            }
             let Ok(status) = super::regular_status(&fd, &name) else {
                 continue;
             };
             if status.owner == me
                 && status.mode & MARK == MARK
                 && status.links > 0
-                && remove_stale(&fd, &status, &name).unwrap_or(false)
+                && unlink_if_named(&status, &name).unwrap_or(false)
             {
                 removed += 1;
             }

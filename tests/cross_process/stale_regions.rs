@@ -13,7 +13,7 @@ use win_shared_memory::{Options, ReadOnly, ReadWrite, SharedMemory};
 
 use crate::harness::{
     MIB, NOBODY, Outcome, Peer, RoleResult, child_command, expect_eq, expect_no_shm_object,
-    run_child, spawn_child, unique_name,
+    unique_name,
 };
 use crate::lifetime_hostile::{as_user, error_kind, object_path, run_as, run_with_timeout};
 
@@ -34,6 +34,7 @@ roles! {
     "stale-open-loop" => open_loop,
     "stale-exit-holding" => exit_holding,
     "stale-use-crate" => use_crate,
+    "stale-reclaim" => reclaim,
 }
 
 /// Users with no other process on the machine, so that no other test's sweep (which removes
@@ -43,6 +44,8 @@ const OWNER: u32 = 4242;
 const THIRD: u32 = 4243;
 const LOCKING_OWNER: u32 = 4244;
 const UNDELETABLE_OWNER: u32 = 4245;
+const SWEEPER: u32 = 4246;
+const EXITER: u32 = 4247;
 
 // ---------------------------------------------------------------------------------------------
 // The tests.
@@ -186,7 +189,8 @@ fn regions_of_exited_processes_are_reclaimed_by_the_next_user() -> Outcome {
     for how in ["exit", "sigint", "sigkill"] {
         let big = unique_name(&format!("exit_{how}_big"));
         let small = unique_name(&format!("exit_{how}_small"));
-        let mut holder = spawn_child("stale-exit-holding", &[&big, &small, how])?;
+        let command = child_command("stale-exit-holding", &[&big, &small, how]);
+        let mut holder = Peer::spawn(as_user(command, EXITER))?;
         holder.expect_line("held")?;
         if how == "sigkill" {
             holder.kill()?;
@@ -202,7 +206,10 @@ fn regions_of_exited_processes_are_reclaimed_by_the_next_user() -> Outcome {
                 return Err(format!("after {how}, {name} is gone before any sweep").into());
             }
         }
-        run_child("stale-use-crate", &[])?;
+        run_with_timeout(
+            as_user(child_command("stale-use-crate", &[]), EXITER),
+            Duration::from_secs(60),
+        )?;
         for name in [&big, &small] {
             expect_no_shm_object(name)
                 .map_err(|error| format!("after {how}: {}", error_text(error)))?;
@@ -214,23 +221,27 @@ fn regions_of_exited_processes_are_reclaimed_by_the_next_user() -> Outcome {
 /// `reclaim_stale` removes this user's stale regions and nothing else: not another
 /// program's (unmarked) object, not another user's stale region, not a live one.
 fn reclaim_stale_leaves_other_programs_and_users_alone() -> Outcome {
+    let as_sweeper = |role: &str, args: &[&str]| as_user(child_command(role, args), SWEEPER);
+    // The live holder first: its own sweep, at its create, must not find the stale region.
+    let live = unique_name("reclaim_live");
+    let mut live_holder = Peer::spawn(as_sweeper("stale-hold-pattern", &[&live]))?;
+    live_holder.expect_line("held")?;
     let stale = unique_name("reclaim_stale");
-    let mut holder = spawn_child("stale-hold-pattern", &[&stale])?;
+    let mut holder = Peer::spawn(as_sweeper("stale-hold-pattern", &[&stale]))?;
     holder.expect_line("held")?;
     holder.kill()?;
-    let live = unique_name("reclaim_live");
-    let _live = SharedMemory::<ReadWrite>::create(&live, 8)?;
     let unmarked = object_path(&unique_name("reclaim_unmarked"));
-    std::fs::write(&unmarked, [0_u8; 8])?;
-    std::fs::set_permissions(&unmarked, std::fs::Permissions::from_mode(0o600))?;
     let foreign = object_path(&unique_name("reclaim_foreign"));
-    std::fs::write(&foreign, [0_u8; 8])?;
-    std::os::unix::fs::chown(&foreign, Some(THIRD), Some(THIRD))?;
-    std::fs::set_permissions(&foreign, std::fs::Permissions::from_mode(0o3600))?;
-    let removed = win_shared_memory::reclaim_stale()?;
+    for (path, owner, mode) in [(&unmarked, SWEEPER, 0o600), (&foreign, THIRD, 0o3600)] {
+        std::fs::write(path, [0_u8; 8])?;
+        std::os::unix::fs::chown(path, Some(owner), Some(owner))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    }
+    let printed = run_with_timeout(as_sweeper("stale-reclaim", &[]), Duration::from_secs(60));
     let kept = [&unmarked, &foreign, &object_path(&live)]
         .iter()
         .all(|path| std::path::Path::new(path).exists());
+    drop(live_holder);
     let _ = std::fs::remove_file(&unmarked);
     let _ = std::fs::remove_file(&foreign);
     if !kept {
@@ -238,9 +249,7 @@ fn reclaim_stale_leaves_other_programs_and_users_alone() -> Outcome {
             "reclaim_stale removed an object that is not a stale region of its user".into(),
         );
     }
-    if removed == 0 {
-        return Err("reclaim_stale removed nothing".into());
-    }
+    expect_eq(printed?, "removed=1")?;
     expect_no_shm_object(&stale)
 }
 
@@ -356,4 +365,11 @@ fn use_crate(_: &str, _: &[String]) -> RoleResult {
 
 fn error_text(failed: Failed) -> String {
     failed.message().unwrap_or_default().to_owned()
+}
+
+/// Calls `reclaim_stale()` (this process has not used the crate otherwise, so nothing else
+/// swept): prints how many regions it removed.
+fn reclaim(_: &str, _: &[String]) -> RoleResult {
+    println!("removed={}", win_shared_memory::reclaim_stale()?);
+    Ok(())
 }
