@@ -241,9 +241,10 @@ fn reclaim_stale_leaves_other_programs_and_users_alone() -> Outcome {
     let kept = [&unmarked, &foreign, &object_path(&live)]
         .iter()
         .all(|path| std::path::Path::new(path).exists());
-    drop(live_holder);
+    let finished = live_holder.finish();
     let _ = std::fs::remove_file(&unmarked);
     let _ = std::fs::remove_file(&foreign);
+    finished?;
     if !kept {
         return Err(
             "reclaim_stale removed an object that is not a stale region of its user".into(),
