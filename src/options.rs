@@ -4,8 +4,14 @@ use crate::error::SharedMemoryError;
 use crate::name::RegionName;
 
 /// Access control for a region, given to the `_with` constructors
-/// ([`SharedMemory::create_with`](crate::SharedMemory::create_with) and the others). Each OS
-/// uses its own part: the mode on Unix, the security descriptor on Windows.
+/// ([`SharedMemory::create_with`](crate::SharedMemory::create_with) and the others).
+///
+/// Each OS uses its own part and ignores the other's: the mode on Unix, the security descriptor
+/// on Windows. So one `Options` value serves every OS, and a part left unused leaves the region
+/// no more open than the defaults (owner-only on Unix, the creator's default security on
+/// Windows). What an OS cannot honour at all, and would leave less protected than asked, is
+/// refused with [`SharedMemoryError::InvalidOptions`] instead: the owner check on Windows. A
+/// mode above `0o777` is refused everywhere.
 ///
 /// ```
 /// use win_shared_memory::{Options, ReadOnly, ReadWrite, SharedMemory};
@@ -108,5 +114,33 @@ impl Options {
     /// Whether opening must check the region's owner.
     pub(crate) fn owner_required(&self) -> bool {
         self.require_owner
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(options: &Options) -> Result<(), SharedMemoryError> {
+        options.check(&RegionName::new("Local\\options").unwrap())
+    }
+
+    #[test]
+    fn each_os_ignores_the_other_os_part_so_one_value_serves_both() {
+        let portable = Options::new()
+            .mode(0o644)
+            .security_descriptor("not checked on Unix");
+        assert!(check(&portable).is_ok());
+    }
+
+    #[test]
+    fn what_this_os_cannot_honour_is_refused() {
+        let owner_check = check(&Options::new().require_owner(true));
+        assert_eq!(owner_check.is_err(), cfg!(windows), "{owner_check:?}");
+        let setuid = check(&Options::new().mode(0o4755));
+        assert!(matches!(
+            setuid,
+            Err(SharedMemoryError::InvalidOptions { .. })
+        ));
     }
 }
