@@ -306,23 +306,20 @@ pub(crate) fn reclaim_stale() -> io::Result<usize> {
     lifetime::reclaim_stale()
 }
 
-/// A call that failed on an object: the error keeps the call, the object and the OS error.
+/// A call that failed on an object: the error names the call and the object, and its source
+/// is the OS error.
 #[derive(Debug)]
 struct CallFailed {
     call: &'static str,
     object: String,
     cause: io::Error,
     /// What the failure means for the region, if the OS error alone does not say.
-    meaning: &'static str,
+    meaning: String,
 }
 
 impl std::fmt::Display for CallFailed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} on `{}` failed: {}",
-            self.call, self.object, self.cause
-        )?;
+        write!(f, "{} on `{}` failed", self.call, self.object)?;
         if !self.meaning.is_empty() {
             write!(f, " ({})", self.meaning)?;
         }
@@ -338,23 +335,24 @@ impl std::error::Error for CallFailed {
 
 /// The error for `call` failing with `errno` on `object`, of the errno's kind.
 fn failed(call: &'static str, object: &str, errno: Errno) -> io::Error {
-    failed_meaning(call, object, errno, "")
+    let kind = io::Error::from(errno).kind();
+    call_failed(kind, call, object, errno, String::new())
 }
 
-/// As [`failed`], saying what the failure means for the region.
-fn failed_meaning(
+/// The error of `kind` for `call` failing with `errno` on `object`, which `meaning` explains.
+fn call_failed(
+    kind: io::ErrorKind,
     call: &'static str,
     object: &str,
     errno: Errno,
-    meaning: &'static str,
+    meaning: String,
 ) -> io::Error {
-    let cause = io::Error::from(errno);
     io::Error::new(
-        cause.kind(),
+        kind,
         CallFailed {
             call,
             object: object.to_owned(),
-            cause,
+            cause: io::Error::from(errno),
             meaning,
         },
     )
@@ -368,7 +366,8 @@ fn open_failed(call: &'static str, name: &str, errno: Errno) -> io::Error {
         Errno::NOENT => "no region has the name",
         _ => "",
     };
-    failed_meaning(call, &object_path(name), errno, meaning)
+    let kind = io::Error::from(errno).kind();
+    call_failed(kind, call, &object_path(name), errno, meaning.to_owned())
 }
 
 /// The file that a name's object is (Linux) or the name itself (elsewhere), for messages.
@@ -437,7 +436,7 @@ mod lifetime {
     use rustix::fs::{AtFlags, CWD, FallocateFlags, Mode, OFlags};
     use rustix::io::Errno;
 
-    use super::{Disposition, Held, Section, Status, failed, failed_meaning, open_object};
+    use super::{Disposition, Held, Section, Status, call_failed, failed, open_object};
 
     /// The mark of an object the crate made: the sticky and set-group-ID bits.
     const MARK: u32 = libc::S_ISVTX | libc::S_ISGID;
@@ -636,16 +635,11 @@ mod lifetime {
     /// The error for a stale object that this process cannot remove: no live region has the
     /// name, and `call` says why it stays.
     fn stale(name: &str, call: &'static str, errno: Errno, owner: u32) -> io::Error {
-        let error = failed_meaning(
-            call,
-            &path(name),
-            errno,
-            "the region is stale: no process holds it, and only its owner can remove it",
+        let meaning = format!(
+            "the region is stale: no process holds it, and only its owner (uid {owner}) can \
+             remove it"
         );
-        io::Error::new(
-            io::ErrorKind::NotFound,
-            format!("{error}; owner uid {owner}"),
-        )
+        call_failed(io::ErrorKind::NotFound, call, &path(name), errno, meaning)
     }
 
     /// Lets go of a region (in the process that opened it); the last holder of a marked object

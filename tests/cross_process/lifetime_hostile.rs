@@ -197,7 +197,7 @@ fn goc_write(name: &str, _: &[String]) -> RoleResult {
             link.write_at(0, &[0xEE_u8; 16])?;
             println!("wrote");
         }
-        Err(error) => println!("refused: {error}"),
+        Err(error) => println!("refused: {}", chain(&error)),
     }
     Ok(())
 }
@@ -206,7 +206,7 @@ fn goc_write(name: &str, _: &[String]) -> RoleResult {
 fn open_read_only(name: &str, _: &[String]) -> RoleResult {
     match SharedMemory::<ReadOnly>::open(name) {
         Ok(_) => println!("opened"),
-        Err(error) => println!("error {}: {error}", error_kind(&error)),
+        Err(error) => println!("error {}: {}", error_kind(&error), chain(&error)),
     }
     Ok(())
 }
@@ -226,6 +226,17 @@ pub(crate) fn error_kind(error: &SharedMemoryError) -> String {
             .unwrap_or_default()
             .to_owned(),
     }
+}
+
+/// The error's message and those of its sources, as a report shows them.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text += &format!(": {inner}");
+        cause = inner.source();
+    }
+    text
 }
 
 /// The file of the region's POSIX object.

@@ -15,7 +15,7 @@ use crate::harness::{
     MIB, NOBODY, Outcome, Peer, RoleResult, child_command, expect_eq, expect_no_shm_object,
     unique_name,
 };
-use crate::lifetime_hostile::{as_user, error_kind, object_path, run_as, run_with_timeout};
+use crate::lifetime_hostile::{as_user, chain, error_kind, object_path, run_as, run_with_timeout};
 
 tests! {
     a_stale_region_is_never_adopted,
@@ -312,7 +312,7 @@ fn get_or_create(name: &str, _: &[String]) -> RoleResult {
             let zeroed = link.read_at::<[u8; 64]>(0)? == [0; 64];
             println!("created={} zeroed={zeroed}", link.created());
         }
-        Err(error) => println!("error {}: {error}", error_kind(&error)),
+        Err(error) => println!("error {}: {}", error_kind(&error), chain(&error)),
     }
     Ok(())
 }
@@ -325,11 +325,11 @@ fn open_loop(name: &str, args: &[String]) -> RoleResult {
     for _ in 0..rounds {
         match SharedMemory::<ReadOnly>::open(name) {
             Ok(_) => joined += 1,
-            Err(error) if error.to_string().contains("stale") => stale += 1,
+            Err(error) if chain(&error).contains("stale") => stale += 1,
             Err(error) if error_kind(&error) == "NotFound" => absent += 1,
             Err(error) => {
                 other += 1;
-                eprintln!("open_loop: {error}");
+                eprintln!("open_loop: {}", chain(&error));
             }
         }
     }
