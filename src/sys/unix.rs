@@ -85,25 +85,13 @@ const OWNER_ONLY: Mode = Mode::from_raw_mode(0o600);
 struct Status {
     size: u64,
     owner: u32,
-    #[cfg_attr(
-        not(all(target_os = "linux", not(wsm_portable))),
-        allow(dead_code, reason = "names are checked on Linux")
-    )]
+    #[cfg(all(target_os = "linux", not(wsm_portable)))]
     device: u64,
-    #[cfg_attr(
-        not(all(target_os = "linux", not(wsm_portable))),
-        allow(dead_code, reason = "names are checked on Linux")
-    )]
+    #[cfg(all(target_os = "linux", not(wsm_portable)))]
     inode: u64,
-    #[cfg_attr(
-        not(all(target_os = "linux", not(wsm_portable))),
-        allow(dead_code, reason = "only Linux marks objects")
-    )]
+    #[cfg(all(target_os = "linux", not(wsm_portable)))]
     mode: u32,
-    #[cfg_attr(
-        not(all(target_os = "linux", not(wsm_portable))),
-        allow(dead_code, reason = "links matter on Linux")
-    )]
+    #[cfg(all(target_os = "linux", not(wsm_portable)))]
     links: u64,
 }
 
@@ -117,9 +105,13 @@ impl Status {
             // A size is never negative; the conversion only satisfies the type.
             size: u64::try_from(stat.st_size).unwrap_or(0),
             owner: stat.st_uid,
+            #[cfg(all(target_os = "linux", not(wsm_portable)))]
             device: stat.st_dev as u64,
+            #[cfg(all(target_os = "linux", not(wsm_portable)))]
             inode: stat.st_ino as u64,
+            #[cfg(all(target_os = "linux", not(wsm_portable)))]
             mode: stat.st_mode as u32,
+            #[cfg(all(target_os = "linux", not(wsm_portable)))]
             links: stat.st_nlink as u64,
         }
     }
@@ -131,10 +123,7 @@ struct Held {
     fd: OwnedFd,
     status: Status,
     /// Whether the descriptor is open for writing, which a write lock needs.
-    #[cfg_attr(
-        not(all(target_os = "linux", not(wsm_portable))),
-        allow(dead_code, reason = "only Linux locks")
-    )]
+    #[cfg(all(target_os = "linux", not(wsm_portable)))]
     writable: bool,
 }
 
@@ -882,23 +871,15 @@ mod lifetime {
             size,
             ..super::regular_status(&fd, name)?
         };
-        Ok(Held {
-            fd,
-            status,
-            writable: true,
-        })
+        Ok(Held { fd, status })
     }
 
     /// Opens the region under the name.
     pub(super) fn open(name: &str, writable: bool) -> io::Result<Held> {
-        let (fd, writable) = open_object(name, writable)
+        let (fd, _) = open_object(name, writable)
             .map_err(|errno| super::open_failed("shm_open", name, errno))?;
         let status = super::regular_status(&fd, name)?;
-        Ok(Held {
-            fd,
-            status,
-            writable,
-        })
+        Ok(Held { fd, status })
     }
 
     /// The creator removes the name.
