@@ -29,19 +29,40 @@ const ROLE: &str = "WSM_BENCH_ROLE";
 /// The transports, each answered by a child in the role of the same name.
 const TRANSPORTS: [&str; 6] = ["atomic", "seqlock", "mutex", "event", "pipe", "socket"];
 
+/// `NamedMutex` against a bare futex and a robust pthread mutex.
+#[cfg(target_os = "linux")]
+#[path = "ipc/locks.rs"]
+mod locks;
+
 fn main() {
     if let Ok(role) = std::env::var(ROLE) {
         pin_to_core(1);
         let args: Vec<String> = std::env::args().skip(1).collect();
         match role.as_str() {
             "publish-mib" => publish_mib(&args[0]),
+            #[cfg(target_os = "linux")]
+            locks::ROLE => locks::hammer(&args[0], &args[1], || {
+                let mut stdout = std::io::stdout();
+                stdout
+                    .write_all(b"r")
+                    .and_then(|()| stdout.flush())
+                    .expect("ready");
+            }),
             role => answer(role, &args[0], args[1].parse().expect("payload words")),
         }
         return;
     }
     pin_to_core(0);
+    // `cargo bench --bench ipc -- locks`: the lock table alone.
+    #[cfg(target_os = "linux")]
+    if std::env::args().any(|arg| arg == "locks") {
+        locks::table(|args| start_role(args[0], &args[1..]));
+        return;
+    }
     latency_table();
     bandwidth_table();
+    #[cfg(target_os = "linux")]
+    locks::table(|args| start_role(args[0], &args[1..]));
 }
 
 // ---------------------------------------------------------------------------------------------

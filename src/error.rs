@@ -208,6 +208,27 @@ pub enum SharedMemoryError {
         source: OsError,
     },
 
+    /// A named mutex or event refused a call, or found its shared state unusable, for a reason
+    /// of the crate's own rather than one the OS reported.
+    #[error("{call} refused on `{name}`: {reason}")]
+    SynchronizationRefused {
+        /// The object's name.
+        name: String,
+        /// The call that was refused.
+        call: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
+
+    /// A [`NamedMutex`](crate::sync::NamedMutex) was granted after its previous holder died
+    /// holding it, and the guard was given up by turning the
+    /// [`LockError`](crate::sync::LockError) into this error: the mutex is unlocked again.
+    #[error("the previous holder of mutex `{name}` died holding it; the lock was released")]
+    OwnerDied {
+        /// The mutex's name.
+        name: String,
+    },
+
     /// The type's alignment is larger than the page alignment every platform guarantees for
     /// a mapped view, so a reference to it could be misaligned.
     #[error(

@@ -28,7 +28,9 @@ use crate::name::RegionName;
 pub struct Options {
     mode: Option<u32>,
     security_descriptor: Option<String>,
-    require_owner: bool,
+    /// `None` until chosen: regions then skip the owner check, the Unix companion objects of
+    /// a `NamedMutex` or `NamedEvent` make it.
+    require_owner: Option<bool>,
 }
 
 impl Options {
@@ -69,7 +71,10 @@ impl Options {
     }
 
     /// Unix: refuse to open a region that another user owns, so that a region created first
-    /// under the name by someone else (name squatting) is not taken for one's own. Windows
+    /// under the name by someone else (name squatting) is not taken for one's own. Regions do
+    /// not check unless asked; the objects a [`NamedMutex`](crate::sync::NamedMutex) or
+    /// [`NamedEvent`](crate::sync::NamedEvent) keeps beside its name check unless given
+    /// `require_owner(false)`. Windows
     /// refuses this option with [`SharedMemoryError::InvalidOptions`]: protect the region with
     /// a security descriptor and create it before anyone else there.
     ///
@@ -78,7 +83,7 @@ impl Options {
     /// let mine_only = Options::new().require_owner(true);
     /// ```
     pub fn require_owner(mut self, require: bool) -> Self {
-        self.require_owner = require;
+        self.require_owner = Some(require);
         self
     }
 
@@ -91,7 +96,7 @@ impl Options {
         if self.mode.is_some_and(|mode| mode > 0o777) {
             return Err(invalid("a mode has permission bits only, at most 0o777"));
         }
-        if cfg!(windows) && self.require_owner {
+        if cfg!(windows) && self.require_owner == Some(true) {
             return Err(invalid(
                 "the owner check is Unix's; on Windows give the region a security descriptor",
             ));
@@ -113,7 +118,17 @@ impl Options {
 
     /// Whether opening must check the region's owner.
     pub(crate) fn owner_required(&self) -> bool {
-        self.require_owner
+        self.require_owner.unwrap_or(false)
+    }
+
+    /// These options for a synchronisation object's companion region, whose owner is checked
+    /// unless the options say otherwise.
+    #[cfg(unix)]
+    pub(crate) fn for_companion(&self) -> Self {
+        Self {
+            require_owner: Some(self.require_owner.unwrap_or(true)),
+            ..self.clone()
+        }
     }
 }
 

@@ -75,6 +75,7 @@ macro_rules! areas {
 
 mod harness;
 
+mod hostile_sync;
 mod lifetime;
 #[cfg(target_os = "linux")]
 mod lifetime_hostile;
@@ -90,6 +91,7 @@ mod win32;
 areas! {
     regions,
     sync,
+    hostile_sync,
     lifetime,
     #[cfg(target_os = "linux")]
     lifetime_hostile,
