@@ -4,16 +4,17 @@
 //! # The holder-lock protocol (Linux)
 //!
 //! A region is the file `/dev/shm/<name>`. Every process that holds it keeps an open file
-//! description (OFD) of it and a lock on it, set with `fcntl` over the whole file
-//! (`F_OFD_SETLK` / `F_OFD_GETLK`, `l_whence = SEEK_SET`, `l_start = 0`, `l_len = 0`). OFD
-//! locks belong to the open file description, not to the process: they end when its last
-//! descriptor closes, however the process ends, and a read lock turns into a write lock
-//! atomically (the conversion fails with `EAGAIN` and keeps the read lock when another
-//! description holds a lock; `flock`'s conversion drops the lock first). OFD locks conflict with
-//! classic POSIX `fcntl` locks (`F_SETLK`), which wineserver sets for `LockFileEx`, so a peer
-//! whose locks are POSIX ones (a Windows program under Wine holding `Z:\dev\shm\<name>`) takes
-//! part with the same lock types over any range that contains byte 0. `flock` locks are a
-//! separate kind and mean nothing here.
+//! description (OFD) of it and a lock on its first byte, set with `fcntl` (`F_OFD_SETLK` /
+//! `F_OFD_GETLK`, `l_whence = SEEK_SET`, `l_start = 0`, `l_len = 1`: byte 0 only; the other
+//! bytes' locks are free for other uses, such as the `NamedMutex`'s slot locks on the bytes of
+//! `<name>#mutex` from 1 up). OFD locks belong to the open file description, not to the
+//! process: they end when its last descriptor closes, however the process ends, and a read lock
+//! turns into a write lock atomically (the conversion fails with `EAGAIN` and keeps the read
+//! lock when another description holds a lock; `flock`'s conversion drops the lock first). OFD
+//! locks conflict with classic POSIX `fcntl` locks (`F_SETLK`), which wineserver sets for
+//! `LockFileEx`, so a peer whose locks are POSIX ones (a Windows program under Wine holding
+//! `Z:\dev\shm\<name>`, with `LockFileEx` at offset 0 for 1 byte) takes part with the same lock
+//! types on byte 0. `flock` locks are a separate kind and mean nothing here.
 //!
 //! - **Holder**: a read lock (`F_RDLCK`), kept as long as the region is held. Only holders keep
 //!   read locks: a process that is still checking an object never sets one (it asks with
@@ -254,7 +255,7 @@ impl Mapping {
         allow(dead_code, reason = "only Linux's mutex locks ranges")
     )]
     pub(crate) fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        std::os::fd::AsFd::as_fd(&self._section.fd)
+        std::os::fd::AsFd::as_fd(&self._section.held.fd)
     }
 }
 
@@ -730,9 +731,9 @@ mod lifetime {
         Free,
     }
 
-    /// Asks whether a write lock over the whole file would conflict, and with what.
+    /// Asks whether a write lock on byte 0 would conflict, and with what.
     fn probe_lock(fd: &OwnedFd) -> Result<Probe, Errno> {
-        let mut lock = whole_file(libc::F_WRLCK as _);
+        let mut lock = holder_byte(libc::F_WRLCK as _);
         fcntl(fd, libc::F_OFD_GETLK, &mut lock)?;
         Ok(match i32::from(lock.l_type) {
             libc::F_UNLCK => Probe::Free,
@@ -741,19 +742,20 @@ mod lifetime {
         })
     }
 
-    /// Sets (or converts to) a lock of `kind` over the whole file, without waiting.
+    /// Sets (or converts to) a lock of `kind` on byte 0, without waiting.
     fn set_lock(fd: &OwnedFd, kind: libc::c_short) -> Result<(), Errno> {
-        let mut lock = whole_file(kind);
+        let mut lock = holder_byte(kind);
         fcntl(fd, libc::F_OFD_SETLK, &mut lock)
     }
 
-    /// A lock request over the whole file, as the protocol wants every lock.
-    fn whole_file(kind: libc::c_short) -> libc::flock {
+    /// A lock request on byte 0, the byte of the protocol's every lock.
+    fn holder_byte(kind: libc::c_short) -> libc::flock {
         // SAFETY: `flock` is plain integers, for which all zeroes is a valid value (and
         // `l_pid` must be 0 for an OFD lock request).
         let mut lock: libc::flock = unsafe { std::mem::zeroed() };
         lock.l_type = kind;
         lock.l_whence = libc::SEEK_SET as _;
+        lock.l_len = 1;
         lock
     }
 
