@@ -9,6 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use libtest_mimic::Failed;
+use win_shared_memory::sync::{EventReset, NamedEvent, NamedMutex};
 use win_shared_memory::{Options, ReadOnly, ReadWrite, SharedMemory};
 
 use crate::harness::{
@@ -183,8 +184,8 @@ fn a_foreign_undeletable_stale_region_reports_the_call_and_errno() -> Outcome {
 }
 
 /// Processes that end without dropping (`process::exit`, SIGINT's default action,
-/// SIGKILL) holding a 1 MiB and an 8-byte region leave nothing in /dev/shm once another
-/// process has used the crate.
+/// SIGKILL) holding a 1 MiB and an 8-byte region, and a mutex and an event (whose companion
+/// regions are regions too), leave nothing in /dev/shm once another process has used the crate.
 fn regions_of_exited_processes_are_reclaimed_by_the_next_user() -> Outcome {
     for how in ["exit", "sigint", "sigkill"] {
         let big = unique_name(&format!("exit_{how}_big"));
@@ -201,7 +202,9 @@ fn regions_of_exited_processes_are_reclaimed_by_the_next_user() -> Outcome {
                 ended?;
             }
         }
-        for name in [&big, &small] {
+        let companions = [format!("{small}#mutex"), format!("{small}#event")];
+        let held = [&big, &small, &companions[0], &companions[1]];
+        for name in held {
             if !std::path::Path::new(&object_path(name)).exists() {
                 return Err(format!("after {how}, {name} is gone before any sweep").into());
             }
@@ -210,7 +213,7 @@ fn regions_of_exited_processes_are_reclaimed_by_the_next_user() -> Outcome {
             as_user(child_command("stale-use-crate", &[]), EXITER),
             Duration::from_secs(60),
         )?;
-        for name in [&big, &small] {
+        for name in held {
             expect_no_shm_object(name)
                 .map_err(|error| format!("after {how}: {}", error_text(error)))?;
         }
@@ -337,12 +340,16 @@ fn open_loop(name: &str, args: &[String]) -> RoleResult {
     Ok(())
 }
 
-/// Creates a 1 MiB region (the name) and an 8-byte one (`args[1]`), then, once stdin
+/// Creates a 1 MiB region (the name) and an 8-byte one (`args[1]`) with a mutex and an event
+/// of that name, then, once stdin
 /// closes, ends as `args[2]` says without dropping them: `exit` (std::process::exit),
 /// `sigint` (the signal's default action), or anything else: waits to be killed.
 fn exit_holding(name: &str, args: &[String]) -> RoleResult {
     let big = SharedMemory::<ReadWrite>::create(name, MIB)?;
     let small = SharedMemory::<ReadWrite>::create(&args[1], 8)?;
+    // Their companion regions, `<small>#mutex` and `<small>#event`, are held too.
+    let mutex = NamedMutex::new(&args[1])?;
+    let event = NamedEvent::new(&args[1], EventReset::Manual)?;
     println!("held");
     std::io::stdout().flush()?;
     std::io::stdin().lock().lines().for_each(drop);
@@ -354,7 +361,7 @@ fn exit_holding(name: &str, args: &[String]) -> RoleResult {
         },
         _ => std::thread::sleep(Duration::from_secs(60)),
     }
-    drop((big, small));
+    drop((big, small, mutex, event));
     Ok(())
 }
 
