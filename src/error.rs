@@ -47,8 +47,9 @@ pub type OsError = sys::OsError;
 ///     report += &format!(": {inner}");
 ///     cause = inner.source();
 /// }
-/// // "cannot open the shared memory region: shm_open failed: No such file or directory (os error 2)"
-/// // on Linux; OpenFileMappingW and Windows' message on Windows.
+/// // On Linux: "cannot open the shared memory region: a system call failed: open on
+/// // `/dev/shm/doc_error_chain_never_created` failed (no region has the name): No such file or
+/// // directory (os error 2)"; OpenFileMappingW and Windows' message on Windows.
 /// assert!(report.len() > error.to_string().len());
 /// ```
 ///

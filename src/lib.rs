@@ -83,7 +83,7 @@ pub use access::{Access, ReadOnly, ReadWrite};
 pub use error::{OsError, SharedMemoryError};
 pub use link::SharedMemoryLink;
 pub use options::Options;
-pub use region::SharedMemory;
+pub use region::{SharedMemory, reclaim_stale};
 pub use zerocopy;
 
 /// The README's code blocks, compiled as doctests so that it cannot drift from the API.

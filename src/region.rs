@@ -748,3 +748,24 @@ pub(crate) unsafe fn copy_out<T: FromBytes>(source: *const u8) -> T {
         value.assume_init()
     }
 }
+
+/// Frees the regions of this user that no process holds any more, because their last holders
+/// exited without dropping their links (`std::process::exit`, a signal, `panic = "abort"`, a
+/// crash), and returns how many were removed.
+///
+/// Linux: each process already does this once, at its first create or open, so a region whose
+/// holders have all gone is gone from `/dev/shm` once any process of its user has used the
+/// crate again; call this to reclaim the memory sooner, for example from a long-running
+/// process. Only this user's regions made by this crate and held by nobody are removed; other
+/// programs' objects and other users' are never touched. Windows frees a section with its last
+/// handle, and the portable Unix backend (macOS) cannot tell a stale region from a live one:
+/// there this returns 0.
+///
+/// ```
+/// let removed = win_shared_memory::reclaim_stale()?;
+/// println!("reclaimed {removed} stale regions");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn reclaim_stale() -> std::io::Result<usize> {
+    sys::reclaim_stale()
+}

@@ -1,17 +1,62 @@
-//! POSIX shared memory (`shm_open` + `mmap`), made to live as a Windows section does: exactly as
-//! long as some process holds it, crashed processes included.
+//! POSIX shared memory, made to live as a Windows section does: exactly as long as some process
+//! holds it, crashed processes included (on Linux; see the portable backend below).
 //!
-//! On Linux every holder keeps a shared `flock` on its descriptor; the kernel drops it when the
-//! process exits, however it exits. The holder that can turn its lock exclusive is the last one
-//! and unlinks the name. A name whose object nobody holds was left by a crashed process: it is
-//! stale, and the next `create` or `open` of that name removes it. A new object is made unnamed
-//! (`O_TMPFILE`), marked, locked and allocated first, and only then linked under its name, so no
-//! opener ever sees it half-made. Objects that other programs made carry no mark: they are used
-//! as they are and never removed.
+//! # The holder-lock protocol (Linux)
 //!
-//! Other Unix systems (macOS) do not support `flock` on shared memory descriptors: there the
-//! link that created a region unlinks its name on drop, and a crashed creator leaves its name
-//! behind until some process unlinks it.
+//! A region is the file `/dev/shm/<name>`. Every process that holds it keeps an open file
+//! description (OFD) of it and a lock on its first byte, set with `fcntl` (`F_OFD_SETLK` /
+//! `F_OFD_GETLK`, `l_whence = SEEK_SET`, `l_start = 0`, `l_len = 1`: byte 0 only; the other
+//! bytes' locks are free for other uses, such as the `NamedMutex`'s slot locks on the bytes of
+//! `<name>#mutex` from 1 up). OFD locks belong to the open file description, not to the
+//! process: they end when its last descriptor closes, however the process ends, and a read lock
+//! turns into a write lock atomically (the conversion fails with `EAGAIN` and keeps the read
+//! lock when another description holds a lock; `flock`'s conversion drops the lock first). OFD
+//! locks conflict with classic POSIX `fcntl` locks (`F_SETLK`), which wineserver sets for
+//! `LockFileEx`, so a peer whose locks are POSIX ones (a Windows program under Wine holding
+//! `Z:\dev\shm\<name>`, with `LockFileEx` at offset 0 for 1 byte) takes part with the same lock
+//! types on byte 0. `flock` locks are a separate kind and mean nothing here.
+//!
+//! - **Holder**: a read lock (`F_RDLCK`), kept as long as the region is held. Only holders keep
+//!   read locks: a process that is still checking an object never sets one (it asks with
+//!   `F_OFD_GETLK`), so a dead object never looks held.
+//! - **Remover**: a write lock (`F_WRLCK`), only ever tried without waiting and kept for a few
+//!   system calls. The name of a marked object is removed only by a process that holds the
+//!   object's write lock, after checking (`stat` of the path against its descriptor's
+//!   `st_dev`/`st_ino`) that the name still names it.
+//! - **Mark**: objects made this way have the sticky and set-group-ID bits (`S_ISVTX | S_ISGID`,
+//!   meaningless for a regular file without execute bits) on top of their permission bits.
+//!   Unmarked objects are other programs': they are used as they are and never removed.
+//! - **Create**: make the object unnamed (`open` of `/dev/shm` with `O_TMPFILE`, the mode and the
+//!   mark; `fchmod` when the umask took bits, so the mode is exact), set the holder's read lock,
+//!   allocate it (`fallocate`), then name it (`linkat`). Nobody sees it half-made or unheld.
+//!   `EEXIST`: join the object that has the name (`create` then reports `AlreadyExists`).
+//! - **Join** (open): `open("/dev/shm/<name>", O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_RDWR)`
+//!   (`O_RDONLY` when the user may not write it), then `F_OFD_GETLK` for a write lock:
+//!   - `F_RDLCK`, someone holds it: set the read lock (`EAGAIN`: start again), `fstat`; a
+//!     regular file with `st_nlink > 0` is joined; `st_nlink == 0` means its last holder removed
+//!     the name meanwhile: close and start again.
+//!   - `F_WRLCK`, a remover is at work: close, wait a little and start again; after 2 s in all,
+//!     fail with `TimedOut`, naming the region.
+//!   - `F_UNLCK`, nobody holds it: unmarked, join it as it is; marked, it is stale: with a
+//!     read-write descriptor set the write lock, check the name, unlink, close and start again
+//!     (so `get_or_create` makes a fresh region). A process that may not remove it (another
+//!     user's) fails with `NotFound`, naming the failed call and its errno.
+//!   - Anything but a regular file (a FIFO, a device, a symbolic link) is refused.
+//! - **Leave**: only in the process that opened the descriptor (a child after `fork` just closes
+//!   its copy, which leaves the lock to the parent): convert the read lock into a write lock
+//!   without waiting. `EAGAIN`: others hold it; close. Success: this was the last holder; if
+//!   marked and the name still names it, unlink; close. A holder with a read-only descriptor
+//!   (another user's reader) cannot take the write lock: if it is last, the name is removed by
+//!   the next sweep or the next use of the name.
+//! - **Sweep**: once per process, at its first create or open, and on `reclaim_stale()`: every
+//!   regular file in `/dev/shm` that the effective user owns and that is marked is opened
+//!   read-write; a write lock set without waiting means no holder: check the name, unlink.
+//!
+//! # The portable backend (macOS; Linux with `--cfg wsm_portable`)
+//!
+//! Without OFD locks on shared memory descriptors, the link that created a region unlinks its
+//! name on drop (in the process that created it), and a crashed creator leaves its name behind
+//! until some process unlinks it. Objects are unmarked, so the Linux backend never removes them.
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -20,34 +65,84 @@ use std::ptr::NonNull;
 use rustix::fs::Mode;
 use rustix::io::Errno;
 use rustix::mm::{MapFlags, ProtFlags};
-use rustix::shm;
 
 use super::Disposition;
 
 /// The error type of this platform's calls.
 pub type OsError = io::Error;
 
-/// The calls that error messages name, one for each failing operation.
-pub(crate) const OPEN_CALL: &str = "shm_open";
-pub(crate) const CREATE_CALL: &str = "shm_open(O_CREAT)";
+/// The calls that error messages name: on Unix an operation takes several calls, so the error
+/// inside names the one that failed and the object it was made on.
+pub(crate) const OPEN_CALL: &str = "a system call";
+pub(crate) const CREATE_CALL: &str = "a system call";
 pub(crate) const MAP_CALL: &str = "mmap";
 pub(crate) const SIZE_CALL: &str = "fstat";
-
-/// How often a create or open starts again after the object under the name vanished or was
-/// stale, before giving up. Each round means another process removed the name in between.
-const MAX_ATTEMPTS: usize = 64;
 
 /// Regions are created readable and writable by their owner only.
 const OWNER_ONLY: Mode = Mode::from_raw_mode(0o600);
 
+/// What one `fstat` of an object told, kept so that nothing asks twice.
+#[derive(Debug, Clone, Copy)]
+struct Status {
+    size: u64,
+    owner: u32,
+    #[cfg(all(target_os = "linux", not(wsm_portable)))]
+    device: u64,
+    #[cfg(all(target_os = "linux", not(wsm_portable)))]
+    inode: u64,
+    #[cfg(all(target_os = "linux", not(wsm_portable)))]
+    mode: u32,
+    #[cfg(all(target_os = "linux", not(wsm_portable)))]
+    links: u64,
+}
+
+impl Status {
+    #[allow(
+        clippy::unnecessary_cast,
+        reason = "the field types differ between Unix systems"
+    )]
+    fn of(stat: &rustix::fs::Stat) -> Self {
+        Self {
+            // A size is never negative; the conversion only satisfies the type.
+            size: u64::try_from(stat.st_size).unwrap_or(0),
+            owner: stat.st_uid,
+            #[cfg(all(target_os = "linux", not(wsm_portable)))]
+            device: stat.st_dev as u64,
+            #[cfg(all(target_os = "linux", not(wsm_portable)))]
+            inode: stat.st_ino as u64,
+            #[cfg(all(target_os = "linux", not(wsm_portable)))]
+            mode: stat.st_mode as u32,
+            #[cfg(all(target_os = "linux", not(wsm_portable)))]
+            links: stat.st_nlink as u64,
+        }
+    }
+}
+
+/// A descriptor this process holds, with what it knows of the object.
+#[derive(Debug)]
+struct Held {
+    fd: OwnedFd,
+    status: Status,
+    /// Whether the descriptor is open for writing, which a write lock needs.
+    #[cfg(all(target_os = "linux", not(wsm_portable)))]
+    writable: bool,
+}
+
 /// An open descriptor of a named region that this process holds.
 #[derive(Debug)]
 pub(crate) struct Section {
-    fd: OwnedFd,
+    held: Held,
+    /// The POSIX name (`/name`).
     name: String,
-    /// Whether this handle created the region: on systems without `flock` on shared memory,
-    /// the creator is the one that unlinks it.
+    /// Whether this handle created the region: the portable backend's creator unlinks it.
+    #[cfg_attr(
+        all(target_os = "linux", not(wsm_portable)),
+        allow(dead_code, reason = "Linux's last holder unlinks")
+    )]
     created: bool,
+    /// The process that opened the descriptor. A child made by `fork` shares the descriptor
+    /// (and on Linux its lock), so only the opener may act on the region when it drops.
+    opener: u32,
 }
 
 /// Who may use a new region: its permission bits.
@@ -71,65 +166,34 @@ impl Section {
         size: u64,
         access: &CreateAccess,
     ) -> Result<(Self, Disposition), OsError> {
-        for _ in 0..MAX_ATTEMPTS {
-            if let Some(fd) = lifetime::create_new(name, size, access.0)? {
-                return Ok((Self::held(fd, name, true), Disposition::Created));
-            }
-            match Self::open_once(name, true) {
-                Ok(Some(section)) => return Ok((section, Disposition::Existing)),
-                Ok(None) => continue,
-                Err(error) if error.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => continue,
-                Err(error) => return Err(error),
-            }
-        }
-        Err(vanishing(name))
+        let (held, disposition) = lifetime::create_or_open(name, size, access.0)?;
+        let created = disposition == Disposition::Created;
+        Ok((Self::new(held, name, created), disposition))
     }
 
     /// Opens the live region that has the name.
     pub(crate) fn open(name: &str, writable: bool) -> Result<Self, OsError> {
-        for _ in 0..MAX_ATTEMPTS {
-            if let Some(section) = Self::open_once(name, writable)? {
-                return Ok(section);
-            }
-        }
-        Err(vanishing(name))
+        Ok(Self::new(lifetime::open(name, writable)?, name, false))
     }
 
-    /// One attempt to open and join the object under `name`; `None` when it vanished meanwhile
-    /// and the caller should look again.
-    fn open_once(name: &str, writable: bool) -> Result<Option<Self>, OsError> {
-        let flags = if writable {
-            shm::OFlags::RDWR
-        } else {
-            shm::OFlags::RDONLY
-        };
-        let fd = shm::open(name, flags, Mode::empty())?;
-        match lifetime::join(&fd, name)? {
-            lifetime::Join::Joined => Ok(Some(Self::held(fd, name, false))),
-            lifetime::Join::Vanished => Ok(None),
-            lifetime::Join::Stale => Err(Errno::NOENT.into()),
-        }
-    }
-
-    fn held(fd: OwnedFd, name: &str, created: bool) -> Self {
+    fn new(held: Held, name: &str, created: bool) -> Self {
         Self {
-            fd,
+            held,
             name: name.to_owned(),
             created,
+            opener: process_id(),
         }
     }
 
     /// The owner of the region, when it is not this process's user.
     pub(crate) fn foreign_owner(&self) -> Result<Option<u32>, OsError> {
-        let owner = rustix::fs::fstat(&self.fd)?.st_uid;
+        let owner = self.held.status.owner;
         Ok((owner != rustix::process::geteuid().as_raw()).then_some(owner))
     }
 
-    /// The region's size in bytes.
+    /// The region's size in bytes, as it was when this process created or joined it.
     pub(crate) fn size(&self) -> Result<u64, OsError> {
-        let stat = rustix::fs::fstat(&self.fd)?;
-        // A size is never negative; the conversion only satisfies the type.
-        Ok(u64::try_from(stat.st_size).unwrap_or(0))
+        Ok(self.held.status.size)
     }
 
     /// Maps the first `len` bytes of the region; the mapping keeps the region open.
@@ -147,7 +211,7 @@ impl Section {
                 len,
                 prot,
                 MapFlags::SHARED,
-                &self.fd,
+                &self.held.fd,
                 0,
             )?
         };
@@ -162,7 +226,11 @@ impl Section {
 
 impl Drop for Section {
     fn drop(&mut self) {
-        lifetime::leave(&self.fd, &self.name, self.created);
+        // A copy inherited through `fork` only closes its descriptor: the region, its name and
+        // the opener's lock stay the opener's.
+        if process_id() == self.opener {
+            lifetime::leave(self);
+        }
     }
 }
 
@@ -187,7 +255,7 @@ impl Mapping {
         allow(dead_code, reason = "only Linux's mutex locks ranges")
     )]
     pub(crate) fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        std::os::fd::AsFd::as_fd(&self._section.fd)
+        std::os::fd::AsFd::as_fd(&self._section.held.fd)
     }
 }
 
@@ -200,222 +268,640 @@ impl Drop for Mapping {
     }
 }
 
-/// The error for a name whose object kept disappearing under us.
-fn vanishing(name: &str) -> io::Error {
+/// This process's id. On Linux it is kept in memory rather than asked for at every create,
+/// open and drop: set at first use, and again in the child of every `fork` (by a
+/// `pthread_atfork` handler, which `fork` runs in the child before returning).
+#[cfg(target_os = "linux")]
+fn process_id() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static PROCESS_ID: AtomicU32 = AtomicU32::new(0);
+    static WATCH_FORKS: std::sync::Once = std::sync::Once::new();
+    extern "C" fn forked() {
+        // getpid is async-signal-safe, as a handler in a forked child needs.
+        PROCESS_ID.store(std::process::id(), Ordering::Relaxed);
+    }
+    WATCH_FORKS.call_once(|| {
+        // SAFETY: registers a handler that only stores this process's id.
+        if unsafe { libc::pthread_atfork(None, None, Some(forked)) } == 0 {
+            PROCESS_ID.store(std::process::id(), Ordering::Relaxed);
+        }
+    });
+    // 0 (no process has it) when the handler could not be registered: ask every time.
+    match PROCESS_ID.load(Ordering::Relaxed) {
+        0 => std::process::id(),
+        id => id,
+    }
+}
+
+/// This process's id.
+#[cfg(not(target_os = "linux"))]
+fn process_id() -> u32 {
+    std::process::id()
+}
+
+/// Removes the names of this user's regions that no process holds, left by processes that
+/// exited without dropping their links; returns how many were removed.
+pub(crate) fn reclaim_stale() -> io::Result<usize> {
+    lifetime::reclaim_stale()
+}
+
+/// A call that failed on an object: the error names the call and the object, and its source
+/// is the OS error.
+#[derive(Debug)]
+struct CallFailed {
+    call: &'static str,
+    object: String,
+    cause: io::Error,
+    /// What the failure means for the region, if the OS error alone does not say.
+    meaning: String,
+}
+
+impl std::fmt::Display for CallFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} on `{}` failed", self.call, self.object)?;
+        if !self.meaning.is_empty() {
+            write!(f, " ({})", self.meaning)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for CallFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.cause)
+    }
+}
+
+/// The error for `call` failing with `errno` on `object`, of the errno's kind.
+fn failed(call: &'static str, object: &str, errno: Errno) -> io::Error {
+    let kind = io::Error::from(errno).kind();
+    call_failed(kind, call, object, errno, String::new())
+}
+
+/// The error of `kind` for `call` failing with `errno` on `object`, which `meaning` explains.
+fn call_failed(
+    kind: io::ErrorKind,
+    call: &'static str,
+    object: &str,
+    errno: Errno,
+    meaning: String,
+) -> io::Error {
     io::Error::new(
-        io::ErrorKind::NotFound,
-        format!("the object named {name} was removed {MAX_ATTEMPTS} times while it was opened"),
+        kind,
+        CallFailed {
+            call,
+            object: object.to_owned(),
+            cause: io::Error::from(errno),
+            meaning,
+        },
     )
 }
 
+/// The error for opening the object under `name` (`call`) failing with `errno`, saying what
+/// it means where the errno's text alone would mislead.
+fn open_failed(call: &'static str, name: &str, errno: Errno) -> io::Error {
+    let meaning = match errno {
+        Errno::LOOP => "a symbolic link has the name; regions never follow one",
+        Errno::NOENT => "no region has the name",
+        _ => "",
+    };
+    let kind = io::Error::from(errno).kind();
+    call_failed(kind, call, &object_path(name), errno, meaning.to_owned())
+}
+
+/// The file that a name's object is (Linux) or the name itself (elsewhere), for messages.
+fn object_path(name: &str) -> String {
+    if cfg!(target_os = "linux") {
+        format!("/dev/shm{name}")
+    } else {
+        name.to_owned()
+    }
+}
+
+/// Opens the object under `name` without following a symbolic link and without blocking on a
+/// FIFO, read-write or read-only; says whether the descriptor is writable.
+fn open_object(name: &str, read_write: bool) -> Result<(OwnedFd, bool), Errno> {
+    let access = if read_write {
+        rustix::fs::OFlags::RDWR
+    } else {
+        rustix::fs::OFlags::RDONLY
+    };
+    open_flags(name, access).map(|fd| (fd, read_write))
+}
+
+/// `open` of the object under `name` with `access`, never following a symbolic link nor
+/// blocking on a FIFO.
 #[cfg(target_os = "linux")]
+fn open_flags(name: &str, access: rustix::fs::OFlags) -> Result<OwnedFd, Errno> {
+    use rustix::fs::OFlags;
+    // rustix's shm::open adds neither O_NOFOLLOW nor O_NONBLOCK; glibc's shm_open is the same
+    // open of the same path, with O_NOFOLLOW.
+    let flags = access | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    rustix::fs::open(object_path(name).as_str(), flags, Mode::empty())
+}
+
+/// `shm_open` of `name` with `access` (shared memory objects are never links or FIFOs here).
+#[cfg(not(target_os = "linux"))]
+fn open_flags(name: &str, access: rustix::fs::OFlags) -> Result<OwnedFd, Errno> {
+    let access = rustix::shm::OFlags::from_bits_truncate(access.bits());
+    rustix::shm::open(name, access, Mode::empty())
+}
+
+/// The status of an open object, refusing anything but a regular file (Linux: a FIFO or a
+/// device planted under the name).
+fn regular_status(fd: &OwnedFd, name: &str) -> io::Result<Status> {
+    let stat = rustix::fs::fstat(fd).map_err(|errno| failed("fstat", &object_path(name), errno))?;
+    let kind = rustix::fs::FileType::from_raw_mode(stat.st_mode);
+    if cfg!(target_os = "linux") && kind != rustix::fs::FileType::RegularFile {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "`{}` is not a regular file but a {kind:?}: not a shared memory region",
+                object_path(name)
+            ),
+        ));
+    }
+    Ok(Status::of(&stat))
+}
+
+#[cfg(all(target_os = "linux", not(wsm_portable)))]
 mod lifetime {
-    //! Holder locks: every holder keeps a shared `flock`; the last one unlinks.
+    //! The holder-lock protocol of the module documentation.
 
+    use std::io;
     use std::os::fd::{AsRawFd, OwnedFd};
+    use std::time::{Duration, Instant};
 
-    use rustix::fs::{AtFlags, CWD, FallocateFlags, FlockOperation, Mode, OFlags};
+    use rustix::fs::{AtFlags, CWD, FallocateFlags, Mode, OFlags};
     use rustix::io::Errno;
-    use rustix::shm;
 
-    use super::OWNER_ONLY;
+    use super::{Disposition, Held, Section, Status, call_failed, failed, open_object};
 
-    /// The mark of an object the crate made.
-    const MARK: Mode = Mode::SVTX;
+    /// The mark of an object the crate made: the sticky and set-group-ID bits.
+    const MARK: u32 = libc::S_ISVTX | libc::S_ISGID;
 
     /// Where glibc and rustix keep POSIX shared memory objects.
     const SHM_DIR: &str = "/dev/shm";
 
-    /// What joining an object found.
-    pub(super) enum Join {
-        /// This process now holds the live object.
-        Joined,
-        /// Nobody held the object: its holders crashed. Its name has been removed.
-        Stale,
-        /// The object lost its name while this process was joining it.
-        Vanished,
+    /// How long a create or open waits, in all, for removers to finish and names to settle
+    /// before it gives up. A remover holds its lock for a few system calls.
+    const PATIENCE: Duration = Duration::from_secs(2);
+
+    /// Sweeps this user's stale regions once per process, at its first create or open.
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+
+    /// What one attempt to join the object under a name found.
+    enum Join {
+        /// This process now holds the object.
+        Joined(Held),
+        /// No object has the name.
+        Absent,
+        /// The name changed meanwhile (removed, stale and removed, replaced): look again.
+        Again,
+        /// A remover holds the object's write lock: wait, then look again.
+        Busy,
     }
 
-    /// Makes a new object of `size` bytes, held by this process, and names it; `None` if a live
-    /// or stale object has the name.
-    pub(super) fn create_new(
+    /// Creates a region, or joins the live one under the name.
+    pub(super) fn create_or_open(
         name: &str,
         size: u64,
         mode: Mode,
-    ) -> std::io::Result<Option<OwnedFd>> {
-        // The mark comes with the mode: the kernel keeps the sticky bit of an O_TMPFILE's mode
-        // (umask only clears permission bits).
-        let marked = mode | MARK;
+    ) -> io::Result<(Held, Disposition)> {
+        sweep_once();
+        let fresh = make_unnamed(name, size, mode)?;
+        let mut wait = Wait::new(name, "create");
+        loop {
+            match link(&fresh.fd, name) {
+                Ok(()) => return Ok((fresh, Disposition::Created)),
+                Err(Errno::EXIST) => {}
+                Err(errno) => return Err(failed("linkat", &path(name), errno)),
+            }
+            match join(name, true)? {
+                Join::Joined(held) => return Ok((held, Disposition::Existing)),
+                Join::Absent | Join::Again => wait.again()?,
+                Join::Busy => wait.busy()?,
+            }
+        }
+    }
+
+    /// Joins the live region under the name.
+    pub(super) fn open(name: &str, writable: bool) -> io::Result<Held> {
+        sweep_once();
+        let mut wait = Wait::new(name, "open");
+        loop {
+            match join(name, writable)? {
+                Join::Joined(held) => return Ok(held),
+                Join::Absent => return Err(super::open_failed("open", name, Errno::NOENT)),
+                Join::Again => wait.again()?,
+                Join::Busy => wait.busy()?,
+            }
+        }
+    }
+
+    /// The unnamed, marked, locked and allocated object that a create links under its name.
+    fn make_unnamed(name: &str, size: u64, mode: Mode) -> io::Result<Held> {
+        let marked = mode.bits() | MARK;
         let fd = rustix::fs::open(
             SHM_DIR,
             OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC,
-            marked,
-        )?;
-        if mode != OWNER_ONLY {
-            // A chosen mode is given exactly, whatever bits the umask took away.
-            rustix::fs::fchmod(&fd, marked)?;
+            Mode::from_raw_mode(marked),
+        )
+        .map_err(|errno| failed("open(O_TMPFILE)", SHM_DIR, errno))?;
+        let mut status =
+            Status::of(&rustix::fs::fstat(&fd).map_err(|errno| failed("fstat", SHM_DIR, errno))?);
+        if status.mode & 0o7777 != marked {
+            // The umask took bits: the mode is given exactly, as promised.
+            rustix::fs::fchmod(&fd, Mode::from_raw_mode(marked))
+                .map_err(|errno| failed("fchmod", &path(name), errno))?;
+            status.mode = (status.mode & !0o7777) | marked;
         }
-        rustix::fs::flock(&fd, FlockOperation::LockShared)?;
+        set_lock(&fd, libc::F_RDLCK as _).map_err(|errno| failed(SETLK, SHM_DIR, errno))?;
         // Allocated, not only sized: a full /dev/shm is an error here rather than a SIGBUS at
         // the first write, as Windows commits a section's memory when it creates it.
-        rustix::fs::fallocate(&fd, FallocateFlags::empty(), 0, size)?;
-        let named = path(name);
-        // Linking the descriptor itself needs Linux 6.10 (or CAP_DAC_READ_SEARCH); older kernels
-        // refuse with ENOENT, and the descriptor's /proc entry does the same job.
-        let linked = match rustix::fs::linkat(&fd, "", CWD, named.as_str(), AtFlags::EMPTY_PATH) {
-            Err(Errno::NOENT | Errno::PERM) => link_through_proc(&fd, &named),
-            other => other.map_err(Into::into),
-        };
-        match linked {
-            Ok(()) => Ok(Some(fd)),
-            Err(error) if error.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => Ok(None),
-            Err(error) => Err(error),
-        }
-    }
-
-    /// Links the unnamed file open as `fd` at `named` through its /proc entry.
-    fn link_through_proc(fd: &OwnedFd, named: &str) -> std::io::Result<()> {
-        let unnamed = format!("/proc/self/fd/{}", fd.as_raw_fd());
-        match rustix::fs::linkat(CWD, unnamed.as_str(), CWD, named, AtFlags::SYMLINK_FOLLOW) {
-            // The directory was opened, so the missing part is the descriptor's /proc entry.
-            Err(Errno::NOENT) => Err(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!(
-                    "naming a new region needs Linux 6.10 or /proc mounted ({unnamed} is missing)"
-                ),
-            )),
-            other => other.map_err(Into::into),
-        }
-    }
-
-    /// Takes a holder's lock on an object just opened under `name`.
-    ///
-    /// An object that another program made (unmarked) has no holder locks: it is joined as it
-    /// is and never removed, as its maker decides its lifetime.
-    pub(super) fn join(fd: &OwnedFd, name: &str) -> std::io::Result<Join> {
-        if rustix::fs::flock(fd, FlockOperation::NonBlockingLockExclusive).is_ok() {
-            if remove_if_crate_made(fd, name) {
-                return Ok(Join::Stale);
-            }
-            // Turn the exclusive lock into a holder's, for the crate's other links to see.
-            lock_shared(fd)?;
-            return Ok(Join::Joined);
-        }
-        // Blocks only while a last holder is unlinking the object, a few system calls.
-        lock_shared(fd)?;
-        Ok(if is_named(fd, name)? {
-            Join::Joined
-        } else {
-            Join::Vanished
+        rustix::fs::fallocate(&fd, FallocateFlags::empty(), 0, size)
+            .map_err(|errno| failed("fallocate", &path(name), errno))?;
+        status.size = size;
+        status.links = 1;
+        Ok(Held {
+            fd,
+            status,
+            writable: true,
         })
     }
 
-    /// Lets go of an object; the last holder of an object the crate made removes its name.
-    pub(super) fn leave(fd: &OwnedFd, name: &str, _created: bool) {
-        if rustix::fs::flock(fd, FlockOperation::NonBlockingLockExclusive).is_ok() {
-            remove_if_crate_made(fd, name);
+    /// Names the unnamed object open as `fd`.
+    fn link(fd: &OwnedFd, name: &str) -> Result<(), Errno> {
+        let named = path(name);
+        // Linking the descriptor itself needs Linux 6.10 (or CAP_DAC_READ_SEARCH); older
+        // kernels refuse with ENOENT, and the descriptor's /proc entry does the same job.
+        match rustix::fs::linkat(fd, "", CWD, named.as_str(), AtFlags::EMPTY_PATH) {
+            Err(Errno::NOENT | Errno::PERM) => {
+                let unnamed = format!("/proc/self/fd/{}", fd.as_raw_fd());
+                rustix::fs::linkat(
+                    CWD,
+                    unnamed.as_str(),
+                    CWD,
+                    named.as_str(),
+                    AtFlags::SYMLINK_FOLLOW,
+                )
+            }
+            other => other,
         }
     }
 
-    /// A blocking shared lock, resumed when a signal interrupts the wait.
-    fn lock_shared(fd: &OwnedFd) -> std::io::Result<()> {
-        loop {
-            match rustix::fs::flock(fd, FlockOperation::LockShared) {
-                Err(Errno::INTR) => continue,
-                result => return Ok(result?),
+    /// One attempt to join the object under `name` (see the module documentation).
+    fn join(name: &str, writable: bool) -> io::Result<Join> {
+        let named = path(name);
+        let opened = match open_object(name, true) {
+            // A reader may not write the object: it holds it read-only.
+            Err(Errno::ACCESS | Errno::ROFS) if !writable => open_object(name, false),
+            other => other,
+        };
+        let (fd, read_write) = match opened {
+            Ok(opened) => opened,
+            Err(Errno::NOENT) => return Ok(Join::Absent),
+            Err(errno) => return Err(super::open_failed("open", name, errno)),
+        };
+        let probe = probe_lock(&fd).map_err(|errno| failed(GETLK, &named, errno))?;
+        match probe {
+            Probe::Held => {
+                match set_lock(&fd, libc::F_RDLCK as _) {
+                    Ok(()) => {}
+                    Err(Errno::AGAIN) => return Ok(Join::Busy),
+                    Err(errno) => return Err(failed(SETLK, &named, errno)),
+                }
+                let status = super::regular_status(&fd, name)?;
+                if status.links == 0 {
+                    return Ok(Join::Again);
+                }
+                Ok(Join::Joined(Held {
+                    fd,
+                    status,
+                    writable: read_write,
+                }))
+            }
+            Probe::Removing => Ok(Join::Busy),
+            Probe::Free => {
+                let status = super::regular_status(&fd, name)?;
+                if status.mode & MARK != MARK {
+                    // Another program's object: its maker decides its lifetime.
+                    set_lock(&fd, libc::F_RDLCK as _)
+                        .map_err(|errno| failed(SETLK, &named, errno))?;
+                    return Ok(Join::Joined(Held {
+                        fd,
+                        status,
+                        writable: read_write,
+                    }));
+                }
+                if !read_write {
+                    if !still_names(&status, name) {
+                        return Ok(Join::Again);
+                    }
+                    // The user may not write it, so may not lock it to remove it either.
+                    let errno = open_object(name, true).err().unwrap_or(Errno::ACCESS);
+                    return Err(stale(name, "open(O_RDWR)", errno, status.owner));
+                }
+                remove_stale(&fd, &status, name)?;
+                Ok(Join::Again)
             }
         }
     }
 
-    /// Unlinks `name` if the object of `fd`, which this process locks exclusively, is one the
-    /// crate made and the name still names it; says whether the crate made it. A removed name
-    /// never comes back to the same object, so once the check passes nobody else can unlink it
-    /// first but another stale-remover, whose unlink fails.
-    ///
-    /// The crate marks its objects with the sticky bit, which means nothing for a regular file
-    /// and which other programs do not set.
-    fn remove_if_crate_made(fd: &OwnedFd, name: &str) -> bool {
-        let Ok(open) = rustix::fs::fstat(fd) else {
-            return false;
-        };
-        let crate_made = open.st_mode & MARK.bits() != 0;
-        if crate_made && names(&open, name).unwrap_or(false) {
-            let _ = shm::unlink(name);
+    /// Removes the name of the stale object open (read-write) as `fd`, unless someone locked
+    /// it meanwhile or the name names another object now.
+    fn remove_stale(fd: &OwnedFd, status: &Status, name: &str) -> io::Result<bool> {
+        match set_lock(fd, libc::F_WRLCK as _) {
+            Ok(()) => {}
+            Err(Errno::AGAIN) => return Ok(false),
+            Err(errno) => return Err(failed(SETLK, &path(name), errno)),
         }
-        crate_made
+        unlink_if_named(status, name)
     }
 
-    /// Whether `name` still names the object open as `fd`.
-    fn is_named(fd: &OwnedFd, name: &str) -> std::io::Result<bool> {
-        names(&rustix::fs::fstat(fd)?, name)
+    /// Unlinks `name` if it still names the object whose status is `status`, whose write lock
+    /// this process holds; says whether it did.
+    fn unlink_if_named(status: &Status, name: &str) -> io::Result<bool> {
+        if !still_names(status, name) {
+            return Ok(false);
+        }
+        match rustix::fs::unlink(path(name).as_str()) {
+            Ok(()) | Err(Errno::NOENT) => Ok(true),
+            Err(errno) => Err(stale(name, "unlink", errno, status.owner)),
+        }
     }
 
-    /// Whether `name` names the object whose status is `open`.
-    fn names(open: &rustix::fs::Stat, name: &str) -> std::io::Result<bool> {
-        match rustix::fs::stat(path(name).as_str()) {
-            Ok(named) => Ok(open.st_dev == named.st_dev && open.st_ino == named.st_ino),
-            Err(Errno::NOENT) => Ok(false),
-            Err(error) => Err(error.into()),
+    /// The error for a stale object that this process cannot remove: no live region has the
+    /// name, and `call` says why it stays.
+    fn stale(name: &str, call: &'static str, errno: Errno, owner: u32) -> io::Error {
+        let meaning = format!(
+            "the region is stale: no process holds it, and only its owner (uid {owner}) can \
+             remove it"
+        );
+        call_failed(io::ErrorKind::NotFound, call, &path(name), errno, meaning)
+    }
+
+    /// Lets go of a region (in the process that opened it); the last holder of a marked object
+    /// removes its name.
+    pub(super) fn leave(section: &Section) {
+        let held = &section.held;
+        if !held.writable || set_lock(&held.fd, libc::F_WRLCK as _).is_err() {
+            return;
         }
+        if held.status.mode & MARK == MARK && still_names(&held.status, &section.name) {
+            let _ = rustix::fs::unlink(path(&section.name).as_str());
+        }
+    }
+
+    /// Whether `name` still names the object whose status is `status`.
+    #[allow(
+        clippy::unnecessary_cast,
+        reason = "the field types differ between architectures"
+    )]
+    fn still_names(status: &Status, name: &str) -> bool {
+        rustix::fs::lstat(path(name).as_str()).is_ok_and(|named| {
+            named.st_dev as u64 == status.device && named.st_ino as u64 == status.inode
+        })
+    }
+
+    /// Sweeps this process's user's stale regions, once per process.
+    fn sweep_once() {
+        // A failed sweep costs only memory, which the next process's sweep may reclaim.
+        SWEEP.call_once(|| drop(reclaim_stale()));
+    }
+
+    /// Removes the names of this user's marked objects that no process holds.
+    pub(super) fn reclaim_stale() -> io::Result<usize> {
+        use std::os::unix::fs::MetadataExt;
+        let me = rustix::process::geteuid().as_raw();
+        let mut removed = 0;
+        let entries = std::fs::read_dir(SHM_DIR).map_err(|error| {
+            io::Error::new(error.kind(), format!("reading `{SHM_DIR}`: {error}"))
+        })?;
+        for entry in entries.flatten() {
+            // The directory entry's type and an lstat: neither follows a link.
+            if !entry.file_type().is_ok_and(|kind| kind.is_file()) {
+                continue;
+            }
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.uid() != me || meta.mode() & MARK != MARK {
+                continue;
+            }
+            let Some(file_name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            let name = format!("/{file_name}");
+            let Ok((fd, true)) = open_object(&name, true) else {
+                continue;
+            };
+            // Live regions (the usual case) end here, at the write lock they hold off.
+            if set_lock(&fd, libc::F_WRLCK as _).is_err() {
+                continue;
+            }
+            let Ok(status) = super::regular_status(&fd, &name) else {
+                continue;
+            };
+            if status.owner == me
+                && status.mode & MARK == MARK
+                && status.links > 0
+                && unlink_if_named(&status, &name).unwrap_or(false)
+            {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// The file system path of a POSIX shared memory name (which starts with `/`).
     fn path(name: &str) -> String {
         format!("{SHM_DIR}{name}")
     }
+
+    /// The calls named in errors.
+    const SETLK: &str = "fcntl(F_OFD_SETLK)";
+    const GETLK: &str = "fcntl(F_OFD_GETLK)";
+
+    /// What `F_OFD_GETLK` tells of the other descriptions' locks.
+    enum Probe {
+        /// A read lock: a holder.
+        Held,
+        /// A write lock: a remover at work.
+        Removing,
+        /// No lock: nobody holds the object.
+        Free,
+    }
+
+    /// Asks whether a write lock on byte 0 would conflict, and with what.
+    fn probe_lock(fd: &OwnedFd) -> Result<Probe, Errno> {
+        let mut lock = holder_byte(libc::F_WRLCK as _);
+        fcntl(fd, libc::F_OFD_GETLK, &mut lock)?;
+        Ok(match i32::from(lock.l_type) {
+            libc::F_UNLCK => Probe::Free,
+            libc::F_RDLCK => Probe::Held,
+            _ => Probe::Removing,
+        })
+    }
+
+    /// Sets (or converts to) a lock of `kind` on byte 0, without waiting.
+    fn set_lock(fd: &OwnedFd, kind: libc::c_short) -> Result<(), Errno> {
+        let mut lock = holder_byte(kind);
+        fcntl(fd, libc::F_OFD_SETLK, &mut lock)
+    }
+
+    /// A lock request on byte 0, the byte of the protocol's every lock.
+    fn holder_byte(kind: libc::c_short) -> libc::flock {
+        // SAFETY: `flock` is plain integers, for which all zeroes is a valid value (and
+        // `l_pid` must be 0 for an OFD lock request).
+        let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+        lock.l_type = kind;
+        lock.l_whence = libc::SEEK_SET as _;
+        lock.l_len = 1;
+        lock
+    }
+
+    /// `fcntl(fd, command, lock)`, resumed when a signal interrupts it.
+    fn fcntl(fd: &OwnedFd, command: libc::c_int, lock: &mut libc::flock) -> Result<(), Errno> {
+        loop {
+            // SAFETY: `fd` is open for the call, and `lock` is a valid, writable `flock`, which
+            // is what the OFD lock commands read and (F_OFD_GETLK) write.
+            if unsafe { libc::fcntl(fd.as_raw_fd(), command, std::ptr::from_mut(lock)) } != -1 {
+                return Ok(());
+            }
+            let errno = Errno::from_io_error(&io::Error::last_os_error()).unwrap_or(Errno::IO);
+            if errno != Errno::INTR {
+                return Err(errno);
+            }
+        }
+    }
+
+    /// The bound on a create's or open's waits and retries, and the error when it is spent.
+    struct Wait<'a> {
+        name: &'a str,
+        operation: &'static str,
+        deadline: Instant,
+        pause: Duration,
+        rounds: u32,
+    }
+
+    impl<'a> Wait<'a> {
+        fn new(name: &'a str, operation: &'static str) -> Self {
+            Self {
+                name,
+                operation,
+                deadline: Instant::now() + PATIENCE,
+                pause: Duration::from_micros(20),
+                rounds: 0,
+            }
+        }
+
+        /// The name changed under us: look again at once, a bounded number of times.
+        fn again(&mut self) -> io::Result<()> {
+            self.rounds += 1;
+            if self.rounds < 64 {
+                return Ok(());
+            }
+            self.busy()
+        }
+
+        /// A remover holds the lock: pause (longer each time), unless the patience is spent.
+        fn busy(&mut self) -> io::Result<()> {
+            if Instant::now() >= self.deadline {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "{} of `{}` gave up after {PATIENCE:?}: the region's lock stayed \
+                         exclusively held (fcntl(F_OFD_GETLK) kept reporting a write lock) or \
+                         its name kept changing",
+                        self.operation,
+                        path(self.name)
+                    ),
+                ));
+            }
+            std::thread::sleep(self.pause);
+            self.pause = (self.pause * 2).min(Duration::from_millis(10));
+            Ok(())
+        }
+    }
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(all(unix, any(not(target_os = "linux"), wsm_portable)))]
 mod lifetime {
-    //! Without `flock` on shared memory descriptors, the creator owns the name.
+    //! Without OFD locks on shared memory descriptors, the creator owns the name.
 
-    use std::os::fd::OwnedFd;
+    use std::io;
 
+    use rustix::fs::Mode;
     use rustix::io::Errno;
     use rustix::shm;
 
-    use rustix::fs::Mode;
+    use super::{Disposition, Held, Section, Status, failed, object_path, open_object};
 
-    /// What joining an object found; without holder locks, always that it was joined. The
-    /// other outcomes are Linux's, named here so that the caller is the same everywhere.
-    #[allow(
-        dead_code,
-        reason = "without holder locks nothing is stale or vanishes"
-    )]
-    pub(super) enum Join {
-        Joined,
-        Stale,
-        Vanished,
-    }
-
-    /// Makes and names a new object of `size` bytes; `None` if the name is taken.
-    pub(super) fn create_new(
+    /// Creates and names a new region, or opens the one under the name.
+    pub(super) fn create_or_open(
         name: &str,
         size: u64,
         mode: Mode,
-    ) -> std::io::Result<Option<OwnedFd>> {
-        let flags = shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR;
-        let fd = match shm::open(name, flags, mode) {
-            Ok(fd) => fd,
-            Err(Errno::EXIST) => return Ok(None),
-            Err(error) => return Err(error.into()),
-        };
-        if let Err(error) = rustix::fs::ftruncate(&fd, size) {
-            let _ = shm::unlink(name);
-            return Err(error.into());
+    ) -> io::Result<(Held, Disposition)> {
+        // Another process may remove the name between the two calls; each round means it did.
+        for _ in 0..64 {
+            let flags = shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR;
+            match shm::open(name, flags, mode) {
+                Ok(fd) => return Ok((made(fd, name, size, mode)?, Disposition::Created)),
+                Err(Errno::EXIST) => {}
+                Err(errno) => return Err(failed("shm_open(O_CREAT)", &object_path(name), errno)),
+            }
+            match open(name, true) {
+                Ok(held) => return Ok((held, Disposition::Existing)),
+                Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+                Err(error) => return Err(error),
+            }
         }
-        Ok(Some(fd))
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "`{}` kept being removed while it was created or opened",
+                object_path(name)
+            ),
+        ))
     }
 
-    /// Nothing to take: the object stays while its creator holds it.
-    pub(super) fn join(_fd: &OwnedFd, _name: &str) -> std::io::Result<Join> {
-        Ok(Join::Joined)
+    /// Gives a new object its exact mode and size; unlinks it if that fails.
+    fn made(fd: std::os::fd::OwnedFd, name: &str, size: u64, mode: Mode) -> io::Result<Held> {
+        let shape = || {
+            // The mode is given exactly, whatever bits the umask took away.
+            rustix::fs::fchmod(&fd, mode)
+                .map_err(|errno| failed("fchmod", &object_path(name), errno))?;
+            rustix::fs::ftruncate(&fd, size)
+                .map_err(|errno| failed("ftruncate", &object_path(name), errno))
+        };
+        if let Err(error) = shape() {
+            let _ = shm::unlink(name);
+            return Err(error);
+        }
+        let status = Status {
+            size,
+            ..super::regular_status(&fd, name)?
+        };
+        Ok(Held { fd, status })
+    }
+
+    /// Opens the region under the name.
+    pub(super) fn open(name: &str, writable: bool) -> io::Result<Held> {
+        let (fd, _) = open_object(name, writable)
+            .map_err(|errno| super::open_failed("shm_open", name, errno))?;
+        let status = super::regular_status(&fd, name)?;
+        Ok(Held { fd, status })
     }
 
     /// The creator removes the name.
-    pub(super) fn leave(_fd: &OwnedFd, name: &str, created: bool) {
-        if created {
-            let _ = shm::unlink(name);
+    pub(super) fn leave(section: &Section) {
+        if section.created {
+            let _ = shm::unlink(section.name.as_str());
         }
+    }
+
+    /// Nothing tells a stale object from a live one without holder locks.
+    pub(super) fn reclaim_stale() -> io::Result<usize> {
+        Ok(0)
     }
 }

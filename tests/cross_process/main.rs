@@ -77,8 +77,12 @@ mod harness;
 
 mod hostile_sync;
 mod lifetime;
+#[cfg(target_os = "linux")]
+mod lifetime_hostile;
 mod regions;
 mod security;
+#[cfg(all(target_os = "linux", not(wsm_portable)))]
+mod stale_regions;
 mod stress;
 mod sync;
 #[cfg(windows)]
@@ -91,7 +95,11 @@ areas! {
     sync,
     hostile_sync,
     lifetime,
+    #[cfg(target_os = "linux")]
+    lifetime_hostile,
     security,
+    #[cfg(all(target_os = "linux", not(wsm_portable)))]
+    stale_regions,
     stress,
     #[cfg(windows)]
     win32,

@@ -31,6 +31,10 @@ const WINE_TEST_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// rebuilds everything.
 const LOOM_STEP: &str = "loom model of the seqlock";
 
+/// The library's tests and the cross-process suite against the portable Unix backend (the
+/// macOS code), built on Linux with `--cfg wsm_portable`.
+const PORTABLE_STEP: &str = "native tests, portable Unix backend: --cfg wsm_portable";
+
 /// The brief fuzz run of the test command.
 const FUZZ_STEP: &str = "fuzz: names and sizes, 100 000 inputs";
 
@@ -64,6 +68,25 @@ fn loom_test(ws: &Workspace) -> Command {
         .arg("--target-dir")
         .arg(ws.root.join("target").join("loom"))
         .env("RUSTFLAGS", "--cfg loom");
+    cargo
+}
+
+/// `cargo test` of the library and the cross-process suite with the portable Unix backend,
+/// in a target directory of its own since the cfg rebuilds everything.
+fn portable_test(mut cargo: Command, ws: &Workspace, extra: &[OsString]) -> Command {
+    cargo
+        .args([
+            "test",
+            "-p",
+            LIB_PACKAGE,
+            "--lib",
+            "--test",
+            "cross_process",
+        ])
+        .arg("--target-dir")
+        .arg(ws.target.join("portable"))
+        .args(extra)
+        .env("RUSTFLAGS", "--cfg wsm_portable");
     cargo
 }
 
@@ -224,7 +247,12 @@ impl TestRun<'_> {
             format!("native stress: {STRESS_KILLS} holders killed, {LEAK_CYCLES} leak cycles");
         let examples = format!("examples: {}", EXAMPLES.join(", "));
         if !self.native {
-            for name in [native.to_owned(), native_stress, examples] {
+            for name in [
+                native.to_owned(),
+                PORTABLE_STEP.to_owned(),
+                native_stress,
+                examples,
+            ] {
                 self.report.skip(name, "--skip-native");
             }
             return;
@@ -232,6 +260,19 @@ impl TestRun<'_> {
         self.report.step(native, || {
             run(cargo().args(["test", "--workspace"]).args(extra))
         });
+        match self.host {
+            Host::Linux => {
+                let mut portable = portable_test(cargo(), ws, extra);
+                self.report.step(PORTABLE_STEP, || run(&mut portable));
+            }
+            Host::OtherUnix => self.report.skip(
+                PORTABLE_STEP,
+                "the portable backend is this OS's own: the native tests ran it",
+            ),
+            Host::Windows => self
+                .report
+                .skip(PORTABLE_STEP, "the portable backend is Unix code"),
+        }
         self.report
             .step(native_stress, || run(&mut stress_test(cargo(), None)));
         self.report.step(examples, || {
