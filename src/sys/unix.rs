@@ -24,8 +24,11 @@
 //!   object's write lock, after checking (`stat` of the path against its descriptor's
 //!   `st_dev`/`st_ino`) that the name still names it.
 //! - **Mark**: objects made this way have the sticky and set-group-ID bits (`S_ISVTX | S_ISGID`,
-//!   meaningless for a regular file without execute bits) on top of their permission bits.
-//!   Unmarked objects are other programs': they are used as they are and never removed.
+//!   meaningless for a regular file without execute bits) on top of their permission bits,
+//!   and the extended attribute `user.DOSATTRIB` = `0x6`: the DOS attributes HIDDEN | SYSTEM,
+//!   the mark that Windows programs under Wine (`Options::linux_host`) can set and read, as
+//!   they cannot change a mode. Either mark makes an object the crate's. Unmarked objects are
+//!   other programs': they are used as they are and never removed.
 //! - **Create**: make the object unnamed (`open` of `/dev/shm` with `O_TMPFILE`, the mode and the
 //!   mark; `fchmod` when the umask took bits, so the mode is exact), set the holder's read lock,
 //!   allocate it (`fallocate`), then name it (`linkat`). Nobody sees it half-made or unheld.
@@ -440,6 +443,14 @@ mod lifetime {
     /// The mark of an object the crate made: the sticky and set-group-ID bits.
     const MARK: u32 = libc::S_ISVTX | libc::S_ISGID;
 
+    /// The mark that Windows programs of this crate under Wine set and read on a region's file
+    /// (`Options::linux_host`; they cannot change a mode): the DOS attributes HIDDEN | SYSTEM,
+    /// which Wine keeps as hexadecimal text in this extended attribute. Either mark makes an
+    /// object the crate's. Objects made here carry both, so that a Windows holder may remove
+    /// one as its last holder.
+    const WINE_MARK_ATTRIBUTE: &str = "user.DOSATTRIB";
+    const WINE_MARK_BITS: u32 = 0x2 | 0x4;
+
     /// Where glibc and rustix keep POSIX shared memory objects.
     const SHM_DIR: &str = "/dev/shm";
 
@@ -516,6 +527,14 @@ mod lifetime {
                 .map_err(|errno| failed("fchmod", &path(name), errno))?;
             status.mode = (status.mode & !0o7777) | marked;
         }
+        // Without user extended attributes on /dev/shm (before Linux 6.6) only the native side
+        // knows the object for the crate's: the sweep then removes what a Windows holder left.
+        let _ = rustix::fs::fsetxattr(
+            &fd,
+            WINE_MARK_ATTRIBUTE,
+            b"0x6",
+            rustix::fs::XattrFlags::CREATE,
+        );
         set_lock(&fd, libc::F_RDLCK as _).map_err(|errno| failed(SETLK, SHM_DIR, errno))?;
         // Allocated, not only sized: a full /dev/shm is an error here rather than a SIGBUS at
         // the first write, as Windows commits a section's memory when it creates it.
@@ -584,7 +603,7 @@ mod lifetime {
             Probe::Removing => Ok(Join::Busy),
             Probe::Free => {
                 let status = super::regular_status(&fd, name)?;
-                if status.mode & MARK != MARK {
+                if !marked(&fd, &status) {
                     // Another program's object: its maker decides its lifetime.
                     set_lock(&fd, libc::F_RDLCK as _)
                         .map_err(|errno| failed(SETLK, &named, errno))?;
@@ -648,9 +667,28 @@ mod lifetime {
         if !held.writable || set_lock(&held.fd, libc::F_WRLCK as _).is_err() {
             return;
         }
-        if held.status.mode & MARK == MARK && still_names(&held.status, &section.name) {
+        if marked(&held.fd, &held.status) && still_names(&held.status, &section.name) {
             let _ = rustix::fs::unlink(path(&section.name).as_str());
         }
+    }
+
+    /// Whether the crate made the object open as `fd`: its mode or its Wine attributes say so.
+    fn marked(fd: &OwnedFd, status: &Status) -> bool {
+        status.mode & MARK == MARK
+            || wine_mark(|value| rustix::fs::fgetxattr(fd, WINE_MARK_ATTRIBUTE, value))
+    }
+
+    /// Whether the Wine attributes that `read` fetches (Wine writes `0x6`) have the mark's bits.
+    fn wine_mark(read: impl FnOnce(&mut [u8]) -> Result<usize, Errno>) -> bool {
+        let mut value = [0_u8; 16];
+        let Ok(len) = read(&mut value) else {
+            return false;
+        };
+        std::str::from_utf8(&value[..len])
+            .ok()
+            .and_then(|text| text.trim_end_matches('\0').strip_prefix("0x"))
+            .and_then(|hex| u32::from_str_radix(hex, 16).ok())
+            .is_some_and(|attributes| attributes & WINE_MARK_BITS == WINE_MARK_BITS)
     }
 
     /// Whether `name` still names the object whose status is `status`.
@@ -684,13 +722,18 @@ mod lifetime {
                 continue;
             }
             let Ok(meta) = entry.metadata() else { continue };
-            if meta.uid() != me || meta.mode() & MARK != MARK {
-                continue;
-            }
             let Some(file_name) = entry.file_name().to_str().map(str::to_owned) else {
                 continue;
             };
             let name = format!("/{file_name}");
+            let wine_marked = || {
+                wine_mark(|value| {
+                    rustix::fs::lgetxattr(path(&name).as_str(), WINE_MARK_ATTRIBUTE, value)
+                })
+            };
+            if meta.uid() != me || (meta.mode() & MARK != MARK && !wine_marked()) {
+                continue;
+            }
             let Ok((fd, true)) = open_object(&name, true) else {
                 continue;
             };
@@ -702,7 +745,7 @@ mod lifetime {
                 continue;
             };
             if status.owner == me
-                && status.mode & MARK == MARK
+                && marked(&fd, &status)
                 && status.links > 0
                 && unlink_if_named(&status, &name).unwrap_or(false)
             {
