@@ -7,8 +7,8 @@
 //! (`CreateFileMappingW(file, …, name)`) is named in the Wine prefix too, and its memory is the
 //! file's, shared with every native process that maps it.
 //!
-//! Lifetime, the same protocol as the native side's: every holder keeps a shared lock over the
-//! whole file for as long as it holds the region. Wine implements `LockFileEx` with POSIX
+//! Lifetime, the same protocol as the native side's (`sys/unix.rs`): every holder keeps a
+//! shared lock on the file's first byte for as long as it holds the region. Wine implements `LockFileEx` with POSIX
 //! record locks taken by `wineserver`, which conflict with the native side's open file
 //! description locks, and `wineserver` drops a process's locks when it exits, however it
 //! exits. A holder that leaves gives up its lock and then tries an exclusive one: if that
@@ -290,7 +290,7 @@ impl HostFile {
         same
     }
 
-    /// Takes a lock over the whole file (`flags`: exclusive or not), retrying while another
+    /// Takes a lock on byte 0 (`flags`: exclusive or not), retrying while another
     /// holder holds it exclusively for a moment.
     fn lock(&self, flags: LOCK_FILE_FLAGS) -> Result<(), OsError> {
         for _ in 0..LOCK_ROUNDS {
@@ -305,7 +305,7 @@ impl HostFile {
         Err(host_error(ERROR_LOCK_VIOLATION))
     }
 
-    /// Tries once to lock the whole file exclusively: whether nobody else holds it.
+    /// Tries once to lock byte 0 exclusively: whether nobody else holds the file.
     fn try_lock_exclusive(&self) -> Result<bool, OsError> {
         match self.lock_once(LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY) {
             Ok(()) => Ok(true),
@@ -317,24 +317,15 @@ impl HostFile {
     fn lock_once(&self, flags: LOCK_FILE_FLAGS) -> Result<(), OsError> {
         let mut overlapped = OVERLAPPED::default();
         // SAFETY: an open file handle, not opened for overlapped I/O, so the call completes
-        // before it returns and `overlapped` (offset 0) outlives it. The range is every byte
-        // a file can have, which Wine turns into a POSIX lock of the whole file.
-        unsafe {
-            LockFileEx(
-                self.handle,
-                flags,
-                None,
-                u32::MAX,
-                u32::MAX,
-                &mut overlapped,
-            )
-        }
+        // before it returns and `overlapped` (offset 0) outlives it. The range is byte 0, the
+        // protocol's, which Wine turns into a POSIX lock of that byte.
+        unsafe { LockFileEx(self.handle, flags, None, 1, 0, &mut overlapped) }
     }
 
     fn unlock(&self) -> Result<(), OsError> {
         let mut overlapped = OVERLAPPED::default();
         // SAFETY: as in `lock_once`, for the range locked there.
-        unsafe { UnlockFileEx(self.handle, None, u32::MAX, u32::MAX, &mut overlapped) }
+        unsafe { UnlockFileEx(self.handle, None, 1, 0, &mut overlapped) }
     }
 
     /// Removes the file's name when the last Windows handle of it is closed (Wine has no
