@@ -43,9 +43,12 @@
 //!     user's) fails with `NotFound`, naming the failed call and its errno.
 //!   - Anything but a regular file (a FIFO, a device, a symbolic link) is refused.
 //! - **Leave**: only in the process that opened the descriptor (a child after `fork` just closes
-//!   its copy, which leaves the lock to the parent): convert the read lock into a write lock
-//!   without waiting. `EAGAIN`: others hold it; close. Success: this was the last holder; if
-//!   marked and the name still names it, unlink; close. A holder with a read-only descriptor
+//!   its copy, which leaves the lock to the parent). A marked object: open the name again (a
+//!   new description; none, or another object, means there is no name to remove), set its read
+//!   lock, close the old descriptor (a forked child's copy keeps the old description's lock),
+//!   then convert the new read lock into a write lock without waiting. `EAGAIN`: others hold
+//!   it (a forked child included); close. Success: this was the last holder; if the name still
+//!   names it, unlink; close. A holder with a read-only descriptor
 //!   (another user's reader) cannot take the write lock: if it is last, the name is removed by
 //!   the next sweep or the next use of the name.
 //! - **Sweep**: once per process, at its first create or open, and on `reclaim_stale()`: every
@@ -643,12 +646,32 @@ mod lifetime {
 
     /// Lets go of a region (in the process that opened it); the last holder of a marked object
     /// removes its name.
-    pub(super) fn leave(section: &Section) {
-        let held = &section.held;
-        if !held.writable || set_lock(&held.fd, libc::F_WRLCK as _).is_err() {
+    ///
+    /// A child made by `fork` shares the descriptor's open file description, and with it the
+    /// read lock: converting that lock would take the child's hold as well, and the name would
+    /// go while the child still uses the region. So the leaver holds the object through a
+    /// description of its own, lets the shared one go (the child's copy keeps its lock), and
+    /// converts only its own.
+    pub(super) fn leave(section: &mut Section) {
+        let held = &mut section.held;
+        if !held.writable || held.status.mode & MARK != MARK {
             return;
         }
-        if held.status.mode & MARK == MARK && still_names(&held.status, &section.name) {
+        // The name names another object now, or none: it is not this region's to remove.
+        let Ok((own, _)) = open_object(&section.name, true) else {
+            return;
+        };
+        let same = rustix::fs::fstat(&own).is_ok_and(|stat| {
+            let status = Status::of(&stat);
+            status.device == held.status.device && status.inode == held.status.inode
+        });
+        if !same || set_lock(&own, libc::F_RDLCK as _).is_err() {
+            return;
+        }
+        drop(std::mem::replace(&mut held.fd, own));
+        if set_lock(&held.fd, libc::F_WRLCK as _).is_ok()
+            && still_names(&held.status, &section.name)
+        {
             let _ = rustix::fs::unlink(path(&section.name).as_str());
         }
     }

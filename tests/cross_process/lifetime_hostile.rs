@@ -20,6 +20,8 @@ use crate::harness::{
 tests! {
     a_forked_child_alone_dropping_leaves_the_parents_region,
     a_forked_child_dropping_with_other_holders_leaves_the_parents_lock,
+    #[cfg(not(wsm_portable))]
+    a_parent_dropping_before_its_forked_child_leaves_the_childs_region,
     modes_are_exact_under_umask_0277,
     a_symlink_under_the_name_is_never_followed,
     a_fifo_under_the_name_is_refused_at_once,
@@ -27,6 +29,8 @@ tests! {
 
 roles! {
     "hostile-fork-drop" => fork_drop,
+    #[cfg(not(wsm_portable))]
+    "hostile-fork-parent-drops" => fork_parent_drops,
     "hostile-hold" => hold,
     "hostile-umask-create" => umask_create,
     "hostile-goc-write" => goc_write,
@@ -77,6 +81,30 @@ fn forked_child_drops(other_holder: bool) -> Outcome {
     parent.finish()?;
     expect_no_shm_object(&name)?;
     Ok(())
+}
+
+/// A parent that drops its link while a forked child still holds the inherited copy leaves
+/// the region and its name to the child (Linux; the portable backend's creator owns the name):
+/// the child's copy shares the parent's open file description, whose lock the parent must not
+/// turn into a remover's.
+#[cfg(not(wsm_portable))]
+fn a_parent_dropping_before_its_forked_child_leaves_the_childs_region() -> Outcome {
+    let name = unique_name("fork_parent_drops");
+    let mut parent = spawn_child("hostile-fork-parent-drops", &[&name])?;
+    parent.expect_line("dropped")?;
+    match SharedMemory::<ReadWrite>::create(&name, 8) {
+        Err(SharedMemoryError::AlreadyExists) => {}
+        other => {
+            parent.finish()?;
+            return Err(format!("the child's region lost its name: create gave {other:?}").into());
+        }
+    }
+    let seen = SharedMemory::<ReadOnly>::open(&name)?.read_at::<u64>(0)?;
+    parent.finish()?;
+    expect_eq(seen, 0x1122_3344_5566_7788_u64)?;
+    // The child exited without dropping: its region is stale, and a sweep removes it.
+    win_shared_memory::reclaim_stale()?;
+    expect_no_shm_object(&name)
 }
 
 /// The default mode and chosen ones are exact under umask 0277, and the creator (another
@@ -162,6 +190,44 @@ fn fork_drop(name: &str, _: &[String]) -> RoleResult {
     println!("forked");
     lines.for_each(drop);
     drop(link);
+    Ok(())
+}
+
+/// Creates the region, writes a value and forks a child that keeps the inherited link; drops
+/// its own link, prints "dropped", and ends the child when stdin closes.
+#[cfg(not(wsm_portable))]
+fn fork_parent_drops(name: &str, _: &[String]) -> RoleResult {
+    let mut link = SharedMemory::<ReadWrite>::create(name, 8)?;
+    link.write_at(0, &0x1122_3344_5566_7788_u64)?;
+    let mut ends = [0; 2];
+    // SAFETY: `ends` has room for the two descriptors.
+    if unsafe { libc::pipe(ends.as_mut_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    // SAFETY: this child role is single-threaded; the forked child only waits on the pipe and
+    // leaves with _exit, holding the link it inherited.
+    let child = match unsafe { libc::fork() } {
+        -1 => return Err(std::io::Error::last_os_error().into()),
+        0 => {
+            let mut byte = 0_u8;
+            // SAFETY: the child's own descriptors and a local byte.
+            unsafe {
+                libc::close(ends[1]);
+                libc::read(ends[0], std::ptr::from_mut(&mut byte).cast(), 1);
+                libc::_exit(0)
+            }
+        }
+        pid => pid,
+    };
+    drop(link);
+    println!("dropped");
+    std::io::stdin().lock().lines().for_each(drop);
+    let mut status = 0;
+    // SAFETY: closing the write end ends the child, which is then waited for, into a local.
+    unsafe {
+        libc::close(ends[1]);
+        libc::waitpid(child, &mut status, 0);
+    }
     Ok(())
 }
 
