@@ -46,7 +46,8 @@
 //!   its copy, which leaves the lock to the parent). A marked object: open the name again (a
 //!   new description; none, or another object, means there is no name to remove), set its read
 //!   lock, close the old descriptor (a forked child's copy keeps the old description's lock),
-//!   then convert the new read lock into a write lock without waiting. `EAGAIN`: others hold
+//!   then convert the new read lock into a write lock without waiting (when the mode denies
+//!   the owner writing, `EACCES`, the old description's lock is converted instead). `EAGAIN`: others hold
 //!   it (a forked child included); close. Success: this was the last holder; if the name still
 //!   names it, unlink; close. A holder with a read-only descriptor
 //!   (another user's reader) cannot take the write lock: if it is last, the name is removed by
@@ -657,18 +658,23 @@ mod lifetime {
         if !held.writable || held.status.mode & MARK != MARK {
             return;
         }
-        // The name names another object now, or none: it is not this region's to remove.
-        let Ok((own, _)) = open_object(&section.name, true) else {
-            return;
-        };
-        let same = rustix::fs::fstat(&own).is_ok_and(|stat| {
-            let status = Status::of(&stat);
-            status.device == held.status.device && status.inode == held.status.inode
-        });
-        if !same || set_lock(&own, libc::F_RDLCK as _).is_err() {
-            return;
+        match open_object(&section.name, true) {
+            Ok((own, _)) => {
+                let same = rustix::fs::fstat(&own).is_ok_and(|stat| {
+                    let status = Status::of(&stat);
+                    status.device == held.status.device && status.inode == held.status.inode
+                });
+                if !same || set_lock(&own, libc::F_RDLCK as _).is_err() {
+                    return;
+                }
+                drop(std::mem::replace(&mut held.fd, own));
+            }
+            // A mode that denies the owner writing (the descriptor predates it): only the held
+            // description can take the write lock, a forked child's copy's hold with it.
+            Err(Errno::ACCESS) => {}
+            // The name names nothing now: it is not this region's to remove.
+            Err(_) => return,
         }
-        drop(std::mem::replace(&mut held.fd, own));
         if set_lock(&held.fd, libc::F_WRLCK as _).is_ok()
             && still_names(&held.status, &section.name)
         {

@@ -23,6 +23,7 @@ tests! {
     #[cfg(not(wsm_portable))]
     a_parent_dropping_before_its_forked_child_leaves_the_childs_region,
     modes_are_exact_under_umask_0277,
+    a_region_its_owner_may_not_write_is_removed_by_its_last_drop,
     a_symlink_under_the_name_is_never_followed,
     a_fifo_under_the_name_is_refused_at_once,
 }
@@ -33,6 +34,7 @@ roles! {
     "hostile-fork-parent-drops" => fork_parent_drops,
     "hostile-hold" => hold,
     "hostile-umask-create" => umask_create,
+    "hostile-read-only-mode-drop" => read_only_mode_drop,
     "hostile-goc-write" => goc_write,
     "hostile-open" => open_read_only,
 }
@@ -117,6 +119,18 @@ fn modes_are_exact_under_umask_0277() -> Outcome {
         expect_eq(printed, format!("mode={expected:o} reopened"))?;
     }
     Ok(())
+}
+
+/// A region created with a mode that denies its owner writing (0400) is still removed by its
+/// creator's drop: the creator's descriptor was opened for writing before the mode applied.
+/// Another user than root, whom modes do not stop.
+fn a_region_its_owner_may_not_write_is_removed_by_its_last_drop() -> Outcome {
+    let name = unique_name("mode_0400_drop");
+    let printed = run_as(NOBODY, "hostile-read-only-mode-drop", &[&name]);
+    let left = std::path::Path::new(&object_path(&name)).exists();
+    let _ = std::fs::remove_file(object_path(&name));
+    expect_eq(printed?, "dropped")?;
+    expect_eq(left, false)
 }
 
 /// A symbolic link under the name, to a victim's private file, is refused (O_NOFOLLOW) and
@@ -252,6 +266,15 @@ fn umask_create(name: &str, args: &[String]) -> RoleResult {
     let mode = std::fs::metadata(object_path(name))?.mode() & 0o777;
     let _again = SharedMemory::<ReadWrite>::open_existing(name)?;
     println!("mode={mode:o} reopened");
+    Ok(())
+}
+
+/// Creates a region with mode 0400, writes it through its link, and drops it.
+fn read_only_mode_drop(name: &str, _: &[String]) -> RoleResult {
+    let mut link = SharedMemory::<ReadWrite>::create_with(name, 8, &Options::new().mode(0o400))?;
+    link.write_at(0, &1_u64)?;
+    drop(link);
+    println!("dropped");
     Ok(())
 }
 
