@@ -46,9 +46,14 @@
 //!     user's) fails with `NotFound`, naming the failed call and its errno.
 //!   - Anything but a regular file (a FIFO, a device, a symbolic link) is refused.
 //! - **Leave**: only in the process that opened the descriptor (a child after `fork` just closes
-//!   its copy, which leaves the lock to the parent): convert the read lock into a write lock
-//!   without waiting. `EAGAIN`: others hold it; close. Success: this was the last holder; if
-//!   marked and the name still names it, unlink; close. A holder with a read-only descriptor
+//!   its copy, which leaves the lock to the parent). If the process forked since it opened the
+//!   descriptor, a child may share its description and lock: open the name again (a new
+//!   description; none, or another object, means there is no name to remove), set its read
+//!   lock and close the old descriptor (the child's copy keeps the old description's lock;
+//!   when the mode denies the owner writing, `EACCES`, the old description is kept). Then
+//!   convert the read lock into a write lock without waiting. `EAGAIN`: others hold it (a
+//!   forked child included); close. Success: this was the last holder; if marked and the name
+//!   still names it, unlink; close. A holder with a read-only descriptor
 //!   (another user's reader) cannot take the write lock: if it is last, the name is removed by
 //!   the next sweep or the next use of the name.
 //! - **Sweep**: once per process, at its first create or open, and on `reclaim_stale()`: every
@@ -146,6 +151,9 @@ pub(crate) struct Section {
     /// The process that opened the descriptor. A child made by `fork` shares the descriptor
     /// (and on Linux its lock), so only the opener may act on the region when it drops.
     opener: u32,
+    /// The process's fork count when the descriptor was opened (see [`forks`]).
+    #[cfg(all(target_os = "linux", not(wsm_portable)))]
+    forks: u32,
 }
 
 /// Who may use a new region: its permission bits.
@@ -185,6 +193,8 @@ impl Section {
             name: name.to_owned(),
             created,
             opener: process_id(),
+            #[cfg(all(target_os = "linux", not(wsm_portable)))]
+            forks: forks(),
         }
     }
 
@@ -276,21 +286,11 @@ impl Drop for Mapping {
 /// `pthread_atfork` handler, which `fork` runs in the child before returning).
 #[cfg(target_os = "linux")]
 fn process_id() -> u32 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static PROCESS_ID: AtomicU32 = AtomicU32::new(0);
-    static WATCH_FORKS: std::sync::Once = std::sync::Once::new();
-    extern "C" fn forked() {
-        // getpid is async-signal-safe, as a handler in a forked child needs.
-        PROCESS_ID.store(std::process::id(), Ordering::Relaxed);
-    }
-    WATCH_FORKS.call_once(|| {
-        // SAFETY: registers a handler that only stores this process's id.
-        if unsafe { libc::pthread_atfork(None, None, Some(forked)) } == 0 {
-            PROCESS_ID.store(std::process::id(), Ordering::Relaxed);
-        }
-    });
-    // 0 (no process has it) when the handler could not be registered: ask every time.
-    match PROCESS_ID.load(Ordering::Relaxed) {
+    // 0 (no process has it) when the handlers could not be registered: ask every time.
+    match fork_watch::watched()
+        .process_id
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
         0 => std::process::id(),
         id => id,
     }
@@ -300,6 +300,63 @@ fn process_id() -> u32 {
 #[cfg(not(target_os = "linux"))]
 fn process_id() -> u32 {
     std::process::id()
+}
+
+/// How many times this process has forked since it first used the crate (counted by a
+/// `pthread_atfork` handler in the parent): a descriptor opened at a count that is still the
+/// count shares its open file description with no child. `u32::MAX` when the handlers could not
+/// be registered, which never matches, so such a process always assumes a fork.
+#[cfg(all(target_os = "linux", not(wsm_portable)))]
+fn forks() -> u32 {
+    let watch = fork_watch::watched();
+    let relaxed = std::sync::atomic::Ordering::Relaxed;
+    if watch.process_id.load(relaxed) == 0 {
+        return u32::MAX;
+    }
+    watch.forks.load(relaxed)
+}
+
+#[cfg(target_os = "linux")]
+mod fork_watch {
+    //! The process id and fork count, kept by `pthread_atfork` handlers.
+
+    use std::sync::Once;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    pub(super) struct ForkWatch {
+        pub(super) process_id: AtomicU32,
+        pub(super) forks: AtomicU32,
+    }
+
+    static WATCH: ForkWatch = ForkWatch {
+        process_id: AtomicU32::new(0),
+        forks: AtomicU32::new(0),
+    };
+    static REGISTER: Once = Once::new();
+
+    extern "C" fn in_parent() {
+        WATCH.forks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    extern "C" fn in_child() {
+        // getpid is async-signal-safe, as a handler in a forked child needs.
+        WATCH
+            .process_id
+            .store(std::process::id(), Ordering::Relaxed);
+    }
+
+    /// The watch, its handlers registered at the first call.
+    pub(super) fn watched() -> &'static ForkWatch {
+        REGISTER.call_once(|| {
+            // SAFETY: registers handlers that only update these atomics.
+            if unsafe { libc::pthread_atfork(None, Some(in_parent), Some(in_child)) } == 0 {
+                WATCH
+                    .process_id
+                    .store(std::process::id(), Ordering::Relaxed);
+            }
+        });
+        &WATCH
+    }
 }
 
 /// Removes the names of this user's regions that no process holds, left by processes that
@@ -662,13 +719,46 @@ mod lifetime {
 
     /// Lets go of a region (in the process that opened it); the last holder of a marked object
     /// removes its name.
-    pub(super) fn leave(section: &Section) {
-        let held = &section.held;
-        if !held.writable || set_lock(&held.fd, libc::F_WRLCK as _).is_err() {
+    ///
+    /// A child made by `fork` shares the descriptor's open file description, and with it the
+    /// read lock: converting that lock would take the child's hold as well, and the name would
+    /// go while the child still uses the region. So after a fork the leaver first holds the
+    /// object through a description of its own and lets the shared one go (the child's copy
+    /// keeps its lock), then converts only its own. Without a fork nobody shares it.
+    pub(super) fn leave(section: &mut Section) {
+        let forked = section.forks != super::forks();
+        let held = &mut section.held;
+        if !held.writable || (forked && !hold_alone(held, &section.name)) {
+            return;
+        }
+        if set_lock(&held.fd, libc::F_WRLCK as _).is_err() {
             return;
         }
         if marked(&held.fd, &held.status) && still_names(&held.status, &section.name) {
             let _ = rustix::fs::unlink(path(&section.name).as_str());
+        }
+    }
+
+    /// Replaces `held`'s descriptor, whose description a forked child may share, with a new
+    /// one of the same object under `name`, read-locked; false when the name no longer names
+    /// it (there is then no name of this region's to remove).
+    fn hold_alone(held: &mut Held, name: &str) -> bool {
+        match open_object(name, true) {
+            Ok((own, _)) => {
+                let same = rustix::fs::fstat(&own).is_ok_and(|stat| {
+                    let status = Status::of(&stat);
+                    status.device == held.status.device && status.inode == held.status.inode
+                });
+                if !same || set_lock(&own, libc::F_RDLCK as _).is_err() {
+                    return false;
+                }
+                drop(std::mem::replace(&mut held.fd, own));
+                true
+            }
+            // A mode that denies the owner writing (the descriptor predates it): only the held
+            // description can take the write lock, a forked child's copy's hold with it.
+            Err(Errno::ACCESS) => true,
+            Err(_) => false,
         }
     }
 

@@ -20,15 +20,21 @@ use crate::harness::{
 tests! {
     a_forked_child_alone_dropping_leaves_the_parents_region,
     a_forked_child_dropping_with_other_holders_leaves_the_parents_lock,
+    #[cfg(not(wsm_portable))]
+    a_parent_dropping_before_its_forked_child_leaves_the_childs_region,
     modes_are_exact_under_umask_0277,
+    a_region_its_owner_may_not_write_is_removed_by_its_last_drop,
     a_symlink_under_the_name_is_never_followed,
     a_fifo_under_the_name_is_refused_at_once,
 }
 
 roles! {
     "hostile-fork-drop" => fork_drop,
+    #[cfg(not(wsm_portable))]
+    "hostile-fork-parent-drops" => fork_parent_drops,
     "hostile-hold" => hold,
     "hostile-umask-create" => umask_create,
+    "hostile-read-only-mode-drop" => read_only_mode_drop,
     "hostile-goc-write" => goc_write,
     "hostile-open" => open_read_only,
 }
@@ -79,6 +85,30 @@ fn forked_child_drops(other_holder: bool) -> Outcome {
     Ok(())
 }
 
+/// A parent that drops its link while a forked child still holds the inherited copy leaves
+/// the region and its name to the child (Linux; the portable backend's creator owns the name):
+/// the child's copy shares the parent's open file description, whose lock the parent must not
+/// turn into a remover's.
+#[cfg(not(wsm_portable))]
+fn a_parent_dropping_before_its_forked_child_leaves_the_childs_region() -> Outcome {
+    let name = unique_name("fork_parent_drops");
+    let mut parent = spawn_child("hostile-fork-parent-drops", &[&name])?;
+    parent.expect_line("dropped")?;
+    match SharedMemory::<ReadWrite>::create(&name, 8) {
+        Err(SharedMemoryError::AlreadyExists) => {}
+        other => {
+            parent.finish()?;
+            return Err(format!("the child's region lost its name: create gave {other:?}").into());
+        }
+    }
+    let seen = SharedMemory::<ReadOnly>::open(&name)?.read_at::<u64>(0)?;
+    parent.finish()?;
+    expect_eq(seen, 0x1122_3344_5566_7788_u64)?;
+    // The child exited without dropping: its region is stale, and a sweep removes it.
+    win_shared_memory::reclaim_stale()?;
+    expect_no_shm_object(&name)
+}
+
 /// The default mode and chosen ones are exact under umask 0277, and the creator (another
 /// user than root, whom modes do not stop) can open its own region again.
 fn modes_are_exact_under_umask_0277() -> Outcome {
@@ -89,6 +119,18 @@ fn modes_are_exact_under_umask_0277() -> Outcome {
         expect_eq(printed, format!("mode={expected:o} reopened"))?;
     }
     Ok(())
+}
+
+/// A region created with a mode that denies its owner writing (0400) is still removed by its
+/// creator's drop: the creator's descriptor was opened for writing before the mode applied.
+/// Another user than root, whom modes do not stop.
+fn a_region_its_owner_may_not_write_is_removed_by_its_last_drop() -> Outcome {
+    let name = unique_name("mode_0400_drop");
+    let printed = run_as(NOBODY, "hostile-read-only-mode-drop", &[&name]);
+    let left = std::path::Path::new(&object_path(&name)).exists();
+    let _ = std::fs::remove_file(object_path(&name));
+    expect_eq(printed?, "dropped")?;
+    expect_eq(left, false)
 }
 
 /// A symbolic link under the name, to a victim's private file, is refused (O_NOFOLLOW) and
@@ -165,6 +207,44 @@ fn fork_drop(name: &str, _: &[String]) -> RoleResult {
     Ok(())
 }
 
+/// Creates the region, writes a value and forks a child that keeps the inherited link; drops
+/// its own link, prints "dropped", and ends the child when stdin closes.
+#[cfg(not(wsm_portable))]
+fn fork_parent_drops(name: &str, _: &[String]) -> RoleResult {
+    let mut link = SharedMemory::<ReadWrite>::create(name, 8)?;
+    link.write_at(0, &0x1122_3344_5566_7788_u64)?;
+    let mut ends = [0; 2];
+    // SAFETY: `ends` has room for the two descriptors.
+    if unsafe { libc::pipe(ends.as_mut_ptr()) } != 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    // SAFETY: this child role is single-threaded; the forked child only waits on the pipe and
+    // leaves with _exit, holding the link it inherited.
+    let child = match unsafe { libc::fork() } {
+        -1 => return Err(std::io::Error::last_os_error().into()),
+        0 => {
+            let mut byte = 0_u8;
+            // SAFETY: the child's own descriptors and a local byte.
+            unsafe {
+                libc::close(ends[1]);
+                libc::read(ends[0], std::ptr::from_mut(&mut byte).cast(), 1);
+                libc::_exit(0)
+            }
+        }
+        pid => pid,
+    };
+    drop(link);
+    println!("dropped");
+    std::io::stdin().lock().lines().for_each(drop);
+    let mut status = 0;
+    // SAFETY: closing the write end ends the child, which is then waited for, into a local.
+    unsafe {
+        libc::close(ends[1]);
+        libc::waitpid(child, &mut status, 0);
+    }
+    Ok(())
+}
+
 /// Holds the region read-only until stdin closes.
 fn hold(name: &str, _: &[String]) -> RoleResult {
     let _link = SharedMemory::<ReadOnly>::open(name)?;
@@ -186,6 +266,15 @@ fn umask_create(name: &str, args: &[String]) -> RoleResult {
     let mode = std::fs::metadata(object_path(name))?.mode() & 0o777;
     let _again = SharedMemory::<ReadWrite>::open_existing(name)?;
     println!("mode={mode:o} reopened");
+    Ok(())
+}
+
+/// Creates a region with mode 0400, writes it through its link, and drops it.
+fn read_only_mode_drop(name: &str, _: &[String]) -> RoleResult {
+    let mut link = SharedMemory::<ReadWrite>::create_with(name, 8, &Options::new().mode(0o400))?;
+    link.write_at(0, &1_u64)?;
+    drop(link);
+    println!("dropped");
     Ok(())
 }
 

@@ -56,7 +56,10 @@ enum Acquired {
 /// through the same handle that is refused on every platform; through another handle it is
 /// granted again (recursively) on Windows, and waits (until its timeout, or forever) on Unix.
 /// On Unix, a handle copied into a child by `fork` refuses to lock there, and a guard copied
-/// so does not unlock its parent's lock: open the mutex again in the child.
+/// so does not unlock its parent's lock: open the mutex again in the child. The copy still
+/// shares its parent's kernel lock (Linux: the slot lock; macOS: the `flock`): while a forked
+/// child keeps it, a parent that dies holding the mutex still looks alive (`lock` waits, the timed calls time out), so drop such
+/// copies in the child (`exec` closes them too).
 ///
 /// On Windows, mutexes, events and file mappings share one name space: a mutex cannot take the
 /// name of a region (the OS reports an invalid handle). On Unix the crate keeps them apart.

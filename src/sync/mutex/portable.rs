@@ -29,7 +29,13 @@ const OPEN_ATTEMPTS: usize = 64;
 /// How long a waiter sleeps between two attempts: `flock` has no timed wait.
 const POLL: Duration = Duration::from_millis(1);
 
-pub(super) struct Mutex(File);
+pub(super) struct Mutex {
+    file: File,
+    /// The process that opened the file. A child made by `fork` shares its open file
+    /// description, and with it the `flock`: a copy there must neither lock (`flock` would
+    /// grant the description's own lock at once) nor unlock its parent's lock.
+    opener: u32,
+}
 
 impl Mutex {
     pub(super) fn open(name: &RegionName, options: &Options) -> Result<Self, SharedMemoryError> {
@@ -59,13 +65,22 @@ impl Mutex {
                 owner: stat.st_uid,
             });
         }
-        Ok(Self(File::from(fd)))
+        Ok(Self {
+            file: File::from(fd),
+            opener: std::process::id(),
+        })
     }
 
     pub(super) fn lock(&self, timeout: Option<Duration>) -> Result<Acquired, Failure> {
+        if std::process::id() != self.opener {
+            return Err(Failure::Refused(
+                "lock",
+                "this handle was copied into a forked child: open the mutex again there",
+            ));
+        }
         let started = Instant::now();
         loop {
-            match rustix::fs::flock(&self.0, FlockOperation::NonBlockingLockExclusive) {
+            match rustix::fs::flock(&self.file, FlockOperation::NonBlockingLockExclusive) {
                 Ok(()) => break,
                 Err(Errno::WOULDBLOCK | Errno::INTR) => {}
                 Err(error) => return Err(Failure::Os("flock", error.into())),
@@ -79,8 +94,8 @@ impl Mutex {
             std::thread::sleep(left);
         }
         let mut flag = [0_u8];
-        let read = self.0.read_at(&mut flag, 0);
-        let written = self.0.write_all_at(&[1], 0);
+        let read = self.file.read_at(&mut flag, 0);
+        let written = self.file.write_all_at(&[1], 0);
         if let Err(error) = read.and(written) {
             // No guard will release it: let go before reporting.
             self.unlock();
@@ -95,8 +110,12 @@ impl Mutex {
     }
 
     pub(super) fn unlock(&self) {
-        let _ = self.0.write_all_at(&[0], 0);
-        let _ = rustix::fs::flock(&self.0, FlockOperation::Unlock);
+        if std::process::id() != self.opener {
+            // A guard copied into a forked child: the lock is its parent's.
+            return;
+        }
+        let _ = self.file.write_all_at(&[0], 0);
+        let _ = rustix::fs::flock(&self.file, FlockOperation::Unlock);
     }
 }
 
@@ -122,4 +141,52 @@ fn open_lock_file(path: &str, options: &Options) -> Result<OwnedFd, Errno> {
         }
     }
     Err(Errno::NOENT)
+}
+
+// `libc` (for `fork`) is a dependency on Linux only, where the portable backend is also built.
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// A handle copied by `fork` shares the parent's open file description, and with it the
+    /// `flock`: in the child it must neither lock (that would succeed at once, the lock being
+    /// the description's) nor unlock the parent's lock.
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot fork")]
+    fn a_handle_copied_by_fork_refuses_to_lock_in_the_child() {
+        let name = RegionName::new(&format!(
+            "Local\\wsm_unit_portable_fork_{}",
+            std::process::id()
+        ))
+        .unwrap();
+        let mutex = Mutex::open(&name, &Options::new()).unwrap();
+        assert!(matches!(mutex.lock(None).ok().unwrap(), Acquired::Locked));
+        // SAFETY: the child makes a few system calls and leaves with `_exit`, running nothing
+        // that another thread of the parent could have left locked.
+        let child = unsafe { libc::fork() };
+        if child == 0 {
+            let refused = matches!(mutex.lock(Some(Duration::ZERO)), Err(Failure::Refused(..)));
+            // As a guard copied into the child would.
+            mutex.unlock();
+            // SAFETY: ends the child without running the parent's destructors or tests.
+            unsafe { libc::_exit(if refused { 0 } else { 1 }) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child just forked, into a local.
+        assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+        let other = Mutex::open(&name, &Options::new()).unwrap();
+        assert!(
+            matches!(
+                other.lock(Some(Duration::ZERO)).ok().unwrap(),
+                Acquired::TimedOut
+            ),
+            "the parent still holds the lock"
+        );
+        mutex.unlock();
+        let _ = std::fs::remove_file(format!(
+            "{LOCK_DIRECTORY}/wsm-mutex{}",
+            name.encoded().replace('/', "-")
+        ));
+    }
 }
