@@ -55,6 +55,7 @@
 //! Anything else is refused with [`SharedMemoryError::InvalidName`].
 
 mod access;
+mod copy;
 mod error;
 mod link;
 mod name;

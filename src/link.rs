@@ -5,7 +5,8 @@ use std::marker::PhantomData;
 
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
-use crate::region::{Extent, copy_out};
+use crate::copy;
+use crate::region::Extent;
 use crate::{Access, Options, ReadOnly, ReadWrite, SharedMemory, SharedMemoryError};
 
 /// The largest alignment a `T` may have: every platform's views start on a page boundary, and
@@ -263,10 +264,10 @@ impl<T> SharedMemoryLink<T, ReadWrite> {
         T: IntoBytes + Immutable,
     {
         // SAFETY: the view holds at least `size_of::<T>()` writable bytes (checked when
-        // opened); `value` is separate memory of this process. A reader in another process may
-        // see a torn copy, which the plain-data contract allows.
+        // opened); `value` is memory of this process that `&T` keeps stable (`T: Immutable`).
+        // A reader in another process may see a torn copy, which the plain-data contract allows.
         unsafe {
-            std::ptr::copy_nonoverlapping(
+            copy::to_shared(
                 value.as_bytes().as_ptr(),
                 self.region.as_mut_ptr(),
                 size_of::<T>(),
@@ -341,7 +342,7 @@ impl<T, A: Access> SharedMemoryLink<T, A> {
     {
         // SAFETY: the view holds at least `size_of::<T>()` readable bytes (checked when
         // opened), and `T: FromBytes` makes any bytes a valid `T`.
-        unsafe { copy_out(self.region.as_ptr()) }
+        unsafe { copy::read_value(self.region.as_ptr()) }
     }
 
     /// The size of the mapped value in bytes: `size_of::<T>()`, or 1 for a zero-sized `T`.

@@ -3,11 +3,13 @@
 //! [`SeqLock`] lets one writer publish a value that any number of readers, in any processes,
 //! copy consistently without locks.
 
+mod double_buffer;
 mod event;
 mod mutex;
 mod seqlock;
 mod versioned;
 
+pub use double_buffer::{DoubleBuffer, DoubleBufferReader};
 pub use event::{EventReset, NamedEvent};
 pub use mutex::{LockError, NamedMutex, NamedMutexGuard};
 
