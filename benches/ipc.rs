@@ -507,7 +507,7 @@ impl<const N: usize> Lock<N> for Minimal<N> {
     fn copy_into(&self, target: &mut [u64; N]) {
         loop {
             let before = self.sequence.load(Ordering::Acquire);
-            if before % 2 == 0 {
+            if before.is_multiple_of(2) {
                 for (target, word) in target.iter_mut().zip(&self.data) {
                     *target = word.load(Ordering::Relaxed);
                 }
