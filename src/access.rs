@@ -33,6 +33,7 @@ pub trait Access: sealed::Sealed + Send + Sync + 'static {
 /// # let name = format!("Local\\doc_read_only_{}", std::process::id());
 /// let _writer = SharedMemoryLink::<u32, ReadWrite>::create(&name)?;
 /// let reader: SharedMemoryLink<u32, ReadOnly> = SharedMemoryLink::open(&name)?;
+/// // SAFETY: nothing writes the region while it is read.
 /// assert_eq!(unsafe { *reader.get() }, 0);
 /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
 /// ```
@@ -43,6 +44,7 @@ pub trait Access: sealed::Sealed + Send + Sync + 'static {
 /// use win_shared_memory::{ReadOnly, SharedMemoryLink};
 ///
 /// let mut reader: SharedMemoryLink<u32, ReadOnly> = SharedMemoryLink::open("Local\\x").unwrap();
+/// // SAFETY: nothing else touches the region (and this does not compile).
 /// unsafe { *reader.get_mut() = 1 };
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,7 +61,9 @@ pub struct ReadOnly;
 ///
 /// # let name = format!("Local\\doc_read_write_{}", std::process::id());
 /// let mut link: SharedMemoryLink<u64, ReadWrite> = SharedMemoryLink::create(&name)?;
+/// // SAFETY: nothing else touches the region.
 /// unsafe { *link.get_mut() = 7 };
+/// // SAFETY: nothing writes the region while it is read.
 /// assert_eq!(unsafe { *link.get() }, 7);
 /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
 /// ```

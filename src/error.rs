@@ -1,5 +1,6 @@
 //! The crate's error type.
 
+use crate::sync::SeqLockError;
 use crate::sys;
 
 /// The error the operating system reported: `windows::core::Error` on Windows (as in 0.1.0),
@@ -139,7 +140,7 @@ pub enum SharedMemoryError {
         /// The region's name.
         name: String,
         /// Why: the publisher stalled, or kept the reader starved.
-        source: crate::sync::SeqLockError,
+        source: SeqLockError,
     },
 
     /// The [`Options`](crate::Options) cannot be honoured on this OS.
@@ -185,7 +186,7 @@ pub enum SharedMemoryError {
     /// a mapped view, so a reference to it could be misaligned.
     #[error(
         "cannot map shared memory region `{name}`: the type's alignment of {align} bytes exceeds the {max} bytes a view is guaranteed",
-        max = crate::link::MAX_ALIGN
+        max = sys::VIEW_ALIGN
     )]
     Alignment {
         /// The region's name.

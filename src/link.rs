@@ -5,13 +5,12 @@ use std::marker::PhantomData;
 
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
+use crate::access::{Access, ReadOnly, ReadWrite};
+use crate::error::SharedMemoryError;
+use crate::options::Options;
 use crate::copy;
-use crate::region::Extent;
-use crate::{Access, Options, ReadOnly, ReadWrite, SharedMemory, SharedMemoryError};
-
-/// The largest alignment a `T` may have: every platform's views start on a page boundary, and
-/// no supported platform has pages smaller than 4 KiB.
-pub(crate) const MAX_ALIGN: usize = 4096;
+use crate::region::{Extent, SharedMemory};
+use crate::sys;
 
 /// A typed handle to a named shared memory region that holds one `T`.
 ///
@@ -74,6 +73,7 @@ impl<T> SharedMemoryLink<T, ReadOnly> {
     ///
     /// let _writer = SharedMemoryLink::<u32, ReadWrite>::create(&name)?;
     /// let reader = SharedMemoryLink::<u32, ReadOnly>::open(&name)?;
+    /// // SAFETY: nothing writes the region while it is read.
     /// assert_eq!(unsafe { *reader.get() }, 0);
     /// # Ok::<(), SharedMemoryError>(())
     /// ```
@@ -110,6 +110,7 @@ impl<T> SharedMemoryLink<T, ReadWrite> {
     ///
     /// # let name = format!("Local\\doc_create_{}", std::process::id());
     /// let link = SharedMemoryLink::<[u64; 4], ReadWrite>::create(&name)?;
+    /// // SAFETY: nothing writes the region while it is read.
     /// assert_eq!(unsafe { *link.get() }, [0; 4]);
     /// assert!(matches!(
     ///     SharedMemoryLink::<[u64; 4], ReadWrite>::create(&name),
@@ -151,8 +152,10 @@ impl<T> SharedMemoryLink<T, ReadWrite> {
     ///
     /// # let name = format!("Local\\doc_get_or_create_{}", std::process::id());
     /// let mut first = SharedMemoryLink::<u32, ReadWrite>::get_or_create(&name)?;
+    /// // SAFETY: nothing else touches the region.
     /// unsafe { *first.get_mut() = 9 };
     /// let second = SharedMemoryLink::<u32, ReadWrite>::get_or_create(&name)?;
+    /// // SAFETY: nothing writes the region while it is read.
     /// assert_eq!(unsafe { *second.get() }, 9);
     /// # Ok::<(), SharedMemoryError>(())
     /// ```
@@ -192,7 +195,9 @@ impl<T> SharedMemoryLink<T, ReadWrite> {
     /// # let name = format!("Local\\doc_open_existing_{}", std::process::id());
     /// let creator = SharedMemoryLink::<u32, ReadWrite>::create(&name)?;
     /// let mut other = SharedMemoryLink::<u32, ReadWrite>::open_existing(&name)?;
+    /// // SAFETY: nothing else touches the region.
     /// unsafe { *other.get_mut() += 1 };
+    /// // SAFETY: nothing writes the region while it is read.
     /// assert_eq!(unsafe { *creator.get() }, 1);
     /// # Ok::<(), SharedMemoryError>(())
     /// ```
@@ -237,6 +242,7 @@ impl<T> SharedMemoryLink<T, ReadWrite> {
     /// let mut link = SharedMemoryLink::<(u32, u32), ReadWrite>::create(&name)?;
     /// // SAFETY: nothing else touches this region.
     /// unsafe { link.get_mut().1 = 5 };
+    /// // SAFETY: nothing writes the region while it is read.
     /// assert_eq!(unsafe { *link.get() }, (0, 5));
     /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
     /// ```
@@ -431,7 +437,7 @@ impl<T, A: Access> fmt::Debug for SharedMemoryLink<T, A> {
 
 /// Refuses a `T` whose alignment a view cannot guarantee.
 fn check_alignment<T>(name: &str) -> Result<(), SharedMemoryError> {
-    if align_of::<T>() > MAX_ALIGN {
+    if align_of::<T>() > sys::VIEW_ALIGN {
         return Err(SharedMemoryError::Alignment {
             name: name.to_owned(),
             align: align_of::<T>(),

@@ -4,7 +4,7 @@
 //! an optional `Global\` or `Local\` namespace prefix, then a non-empty rest with no NUL and
 //! no backslash. Unix adds what POSIX cannot represent: no `/`, and a length limit.
 
-use crate::SharedMemoryError;
+use crate::error::SharedMemoryError;
 
 /// The namespace prefixes Windows gives named kernel objects.
 const GLOBAL_PREFIX: &str = "Global\\";

@@ -1,6 +1,6 @@
 //! How regions are created and opened beyond their name and size: who may use them.
 
-use crate::SharedMemoryError;
+use crate::error::SharedMemoryError;
 use crate::name::RegionName;
 
 /// Access control for a region, given to the `_with` constructors
@@ -94,16 +94,13 @@ impl Options {
     }
 
     /// The permission bits for a new region, if chosen.
-    #[cfg_attr(
-        windows,
-        allow(dead_code, reason = "Windows uses the security descriptor")
-    )]
+    #[cfg(unix)]
     pub(crate) fn chosen_mode(&self) -> Option<u32> {
         self.mode
     }
 
     /// The SDDL security descriptor for a new region, if given.
-    #[cfg_attr(unix, allow(dead_code, reason = "Unix uses the mode"))]
+    #[cfg(windows)]
     pub(crate) fn chosen_security_descriptor(&self) -> Option<&str> {
         self.security_descriptor.as_deref()
     }

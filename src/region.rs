@@ -7,9 +7,11 @@ use std::ptr::NonNull;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use crate::copy;
+use crate::access::{Access, ReadOnly, ReadWrite};
+use crate::error::SharedMemoryError;
 use crate::name::RegionName;
+use crate::options::Options;
 use crate::sys::{self, Disposition};
-use crate::{Access, Options, ReadOnly, ReadWrite, SharedMemoryError};
 
 /// A handle to a named shared memory region of a size chosen at run time: a buffer of N
 /// samples, or a mapping whose size its creator decided.
@@ -239,6 +241,7 @@ impl SharedMemory<ReadWrite> {
     /// let mut region = SharedMemory::<ReadWrite>::create(&name, 16)?;
     /// // SAFETY: nothing else touches the region.
     /// unsafe { *region.get_mut_at::<u32>(4)? = 3 };
+    /// // SAFETY: the view is refused before anything is touched.
     /// assert!(unsafe { region.get_mut_at::<u32>(2) }.is_err()); // misaligned
     /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
     /// ```
@@ -263,6 +266,7 @@ impl SharedMemory<ReadWrite> {
     /// let mut region = SharedMemory::<ReadWrite>::create(&name, 64)?;
     /// // SAFETY: nothing else touches the region.
     /// unsafe { region.get_mut_slice::<u16>(0, 32)? }.fill(1);
+    /// // SAFETY: the view is refused before anything is touched.
     /// assert!(unsafe { region.get_mut_slice::<u16>(0, 33) }.is_err()); // past the end
     /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
     /// ```
@@ -436,6 +440,7 @@ impl<A: Access> SharedMemory<A> {
     /// let region = SharedMemory::<ReadWrite>::create(&name, 32)?;
     /// // SAFETY: nothing writes the region.
     /// assert_eq!(unsafe { *region.get_at::<u64>(8)? }, 0);
+    /// // SAFETY: the view is refused before anything is read.
     /// assert!(matches!(
     ///     unsafe { region.get_at::<u64>(12) },
     ///     Err(SharedMemoryError::Misaligned { .. })
@@ -462,6 +467,7 @@ impl<A: Access> SharedMemory<A> {
     /// let region = SharedMemory::<ReadWrite>::create(&name, 40)?;
     /// // SAFETY: nothing writes the region.
     /// assert_eq!(unsafe { region.get_slice::<f32>(0, 10)? }, &[0.0; 10]);
+    /// // SAFETY: the view is refused before anything is read.
     /// assert!(matches!(
     ///     unsafe { region.get_slice::<f32>(4, 10) },
     ///     Err(SharedMemoryError::OutOfBounds { .. })
@@ -536,8 +542,8 @@ impl<A: Access> SharedMemory<A> {
     ) -> Result<Self, SharedMemoryError> {
         let name = RegionName::new(name)?;
         options.check(&name)?;
-        let section =
-            sys::Section::open(&name, A::WRITABLE).map_err(SharedMemoryError::OpenMapping)?;
+        let section = sys::Section::open(name.encoded(), A::WRITABLE)
+            .map_err(SharedMemoryError::OpenMapping)?;
         check_owner(&name, &section, options)?;
         let len = mapped_len(&name, &section, extent)?;
         Self::map(name, section, len, false)
@@ -636,14 +642,17 @@ fn create_section(
     if isize::try_from(len).is_err() {
         return Err(SharedMemoryError::SizeTooLarge);
     }
-    let access = sys::CreateAccess::from_options(options).map_err(|source| {
-        SharedMemoryError::SecurityDescriptor {
+    #[cfg(unix)]
+    let chosen = options.chosen_mode();
+    #[cfg(windows)]
+    let chosen = options.chosen_security_descriptor();
+    let access =
+        sys::CreateAccess::new(chosen).map_err(|source| SharedMemoryError::SecurityDescriptor {
             name: name.as_str().to_owned(),
             source,
-        }
-    })?;
+        })?;
     // A usize always fits in a u64 on the platforms this crate builds for.
-    sys::Section::create_or_open(name, len as u64, &access)
+    sys::Section::create_or_open(name.encoded(), len as u64, &access)
         .map_err(SharedMemoryError::CreateMapping)
 }
 

@@ -4,6 +4,11 @@
 //! The blocks are kept as 0.1.0 wrote them, so their `unsafe` blocks have no SAFETY comments:
 //! within this one test nothing else touches the region.
 
+#![expect(
+    clippy::undocumented_unsafe_blocks,
+    reason = "the 0.1.0 README's blocks, kept as written"
+)]
+
 use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryError, SharedMemoryLink};
 
 #[repr(C)]

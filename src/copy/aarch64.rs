@@ -29,7 +29,7 @@ pub(super) unsafe fn to_shared(source: *const u8, target: *mut u8, len: usize) {
 /// Copies `len` bytes; the caller guarantees both ranges valid and apart.
 #[inline(always)]
 unsafe fn copy(source: *const u8, target: *mut u8, len: usize) {
-    // SAFETY (for every arm): the caller guarantees `len` bytes at both; each block loads the
+    // SAFETY: for every arm, the caller guarantees `len` bytes at both; each block loads the
     // head and the tail of the range (which overlap when `len` is below twice the move size)
     // and stores them at the same offsets, so it touches exactly the `len` bytes.
     unsafe {

@@ -33,7 +33,7 @@ pub(super) unsafe fn to_shared(source: *const u8, target: *mut u8, len: usize) {
 /// Copies `len` bytes; the caller guarantees both ranges valid and apart.
 #[inline(always)]
 unsafe fn copy(source: *const u8, target: *mut u8, len: usize) {
-    // SAFETY (for every arm): the caller guarantees `len` bytes at both; each block loads the
+    // SAFETY: for every arm, the caller guarantees `len` bytes at both; each block loads the
     // head and the tail of the range (which overlap when `len` is below twice the move size)
     // and stores them at the same offsets, so it touches exactly the `len` bytes.
     unsafe {
@@ -111,7 +111,7 @@ unsafe fn copy_large(source: *const u8, target: *mut u8, len: usize) {
     // Zen CPUs run `rep movsb` ten times slower when the target is just above the source
     // modulo a page (glibc avoids it too).
     let short_distance = (target as usize).wrapping_sub(source as usize) % 4096 < 64;
-    // SAFETY (for every arm): the caller guarantees `len > 64` bytes at both, apart; the CPU
+    // SAFETY: for every arm, the caller guarantees `len > 64` bytes at both, apart; the CPU
     // features each loop needs are checked first.
     unsafe {
         if len >= REP_MOVSB_FROM && !short_distance && std::is_x86_feature_detected!("ermsb") {

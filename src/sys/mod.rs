@@ -14,6 +14,10 @@ pub(crate) use self::windows::*;
 #[cfg(not(any(unix, windows)))]
 compile_error!("win-shared-memory supports Windows and Unix (Linux, macOS) only");
 
+/// The largest alignment a view is guaranteed: every platform's views start on a page boundary,
+/// and no supported platform has pages smaller than 4 KiB.
+pub(crate) const VIEW_ALIGN: usize = 4096;
+
 /// Whether [`Section::create_or_open`] made a new region or found one under the name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Disposition {

@@ -23,8 +23,6 @@ use rustix::mm::{MapFlags, ProtFlags};
 use rustix::shm;
 
 use super::Disposition;
-use crate::Options;
-use crate::name::RegionName;
 
 /// The error type of this platform's calls.
 pub type OsError = io::Error;
@@ -57,23 +55,22 @@ pub(crate) struct Section {
 pub(crate) struct CreateAccess(Mode);
 
 impl CreateAccess {
-    /// The mode the options choose, owner-only by default.
-    pub(crate) fn from_options(options: &Options) -> Result<Self, OsError> {
+    /// The chosen permission bits, owner-only by default.
+    pub(crate) fn new(mode: Option<u32>) -> Result<Self, OsError> {
         // The options allow permission bits only (at most 0o777), which fit every mode_t.
         let chosen = |mode: u32| Mode::from_raw_mode(mode as rustix::fs::RawMode);
-        Ok(Self(options.chosen_mode().map_or(OWNER_ONLY, chosen)))
+        Ok(Self(mode.map_or(OWNER_ONLY, chosen)))
     }
 }
 
 impl Section {
     /// Creates a zero-filled region of `size` bytes, or opens (read-write) the live region that
-    /// already has the name.
+    /// already has the name (the POSIX name: `/` and the rest).
     pub(crate) fn create_or_open(
-        name: &RegionName,
+        name: &str,
         size: u64,
         access: &CreateAccess,
     ) -> Result<(Self, Disposition), OsError> {
-        let name = name.encoded();
         for _ in 0..MAX_ATTEMPTS {
             if let Some(fd) = lifetime::create_new(name, size, access.0)? {
                 return Ok((Self::held(fd, name, true), Disposition::Created));
@@ -89,8 +86,7 @@ impl Section {
     }
 
     /// Opens the live region that has the name.
-    pub(crate) fn open(name: &RegionName, writable: bool) -> Result<Self, OsError> {
-        let name = name.encoded();
+    pub(crate) fn open(name: &str, writable: bool) -> Result<Self, OsError> {
         for _ in 0..MAX_ATTEMPTS {
             if let Some(section) = Self::open_once(name, writable)? {
                 return Ok(section);

@@ -7,8 +7,9 @@ use std::ffi::c_void;
 use std::ptr::NonNull;
 
 use windows::Win32::Foundation::{
-    CloseHandle, ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_SUCCESS, GetLastError, HANDLE,
-    HLOCAL, INVALID_HANDLE_VALUE, LocalFree, NTSTATUS, RtlNtStatusToDosError, SetLastError,
+    CloseHandle, E_INVALIDARG, ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_SUCCESS,
+    GetLastError, HANDLE, HLOCAL, INVALID_HANDLE_VALUE, LocalFree, NTSTATUS, RtlNtStatusToDosError,
+    SetLastError,
 };
 use windows::Win32::Security::Authorization::{
     ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
@@ -22,8 +23,6 @@ use windows::Win32::System::Memory::{
 use windows::core::{HRESULT, PCWSTR};
 
 use super::Disposition;
-use crate::Options;
-use crate::name::RegionName;
 
 /// The error type of this platform's calls, as in 0.1.0.
 pub type OsError = windows::core::Error;
@@ -61,9 +60,9 @@ pub(crate) struct CreateAccess(Option<SecurityDescriptor>);
 struct SecurityDescriptor(PSECURITY_DESCRIPTOR);
 
 impl CreateAccess {
-    /// Parses the options' SDDL, if any.
-    pub(crate) fn from_options(options: &Options) -> Result<Self, OsError> {
-        let Some(sddl) = options.chosen_security_descriptor() else {
+    /// Parses the chosen SDDL, if any.
+    pub(crate) fn new(sddl: Option<&str>) -> Result<Self, OsError> {
+        let Some(sddl) = sddl else {
             return Ok(Self(None));
         };
         let wide: Vec<u16> = sddl.encode_utf16().chain([0]).collect();
@@ -110,12 +109,13 @@ pub(crate) struct Section {
 
 impl Section {
     /// Creates a zero-filled section of `size` bytes, or opens (with all access) the section
-    /// that already has the name.
+    /// that already has the name (NUL-terminated UTF-16).
     pub(crate) fn create_or_open(
-        name: &RegionName,
+        name: &[u16],
         size: u64,
         access: &CreateAccess,
     ) -> Result<(Self, Disposition), OsError> {
+        let name = wide(name)?;
         let attributes = access.attributes();
         // The split is what the API takes: the high and the low 32 bits of the size.
         let (high, low) = ((size >> 32) as u32, size as u32);
@@ -132,7 +132,7 @@ impl Section {
                 PAGE_READWRITE,
                 high,
                 low,
-                PCWSTR(name.encoded().as_ptr()),
+                name,
             )?
         };
         // SAFETY: reads this thread's last error, set by the call just made.
@@ -155,12 +155,11 @@ impl Section {
     ///
     /// A section whose security grants mapping but not querying (0.1.0 never asked for it) is
     /// opened for mapping alone, and measured through a view.
-    pub(crate) fn open(name: &RegionName, writable: bool) -> Result<Self, OsError> {
+    pub(crate) fn open(name: &[u16], writable: bool) -> Result<Self, OsError> {
+        let name = wide(name)?;
         // SAFETY: the name is NUL-terminated UTF-16 that outlives the call; the handle is not
         // inherited by child processes.
-        let open = |access: u32| unsafe {
-            OpenFileMappingW(access, false, PCWSTR(name.encoded().as_ptr()))
-        };
+        let open = |access: u32| unsafe { OpenFileMappingW(access, false, name) };
         match open(map_access(writable).0 | SECTION_QUERY.0) {
             Ok(handle) => Ok(Self {
                 handle,
@@ -256,6 +255,15 @@ impl Drop for Section {
         // SAFETY: the handle is open and owned by this value, and closed only here.
         // Closing a valid handle cannot fail in a way drop could act on.
         let _ = unsafe { CloseHandle(self.handle) };
+    }
+}
+
+/// A name for the `W` functions, which read it up to its NUL: a name without one is refused
+/// rather than read past its end. The pointer is valid while `name` lives.
+fn wide(name: &[u16]) -> Result<PCWSTR, OsError> {
+    match name.last() {
+        Some(0) => Ok(PCWSTR(name.as_ptr())),
+        _ => Err(OsError::from_hresult(E_INVALIDARG)),
     }
 }
 

@@ -3,9 +3,11 @@
 use std::fmt::Write as _;
 use std::process::{Command, ExitCode};
 
-use super::{
-    LIB_PACKAGE, Result, WINDOWS_GNU, Workspace, capture, ensure_rust_targets, prepare_wine,
-};
+use crate::error::{Error, Result};
+use crate::process::capture;
+use crate::toolchain::{WINDOWS_GNU, ensure_rust_targets};
+use crate::wine::prepare_wine;
+use crate::workspace::{LIB_PACKAGE, Workspace};
 
 /// What the file says before the figures: how they were taken and what to look for.
 const HOW_TO_READ: &str = "\
@@ -74,7 +76,7 @@ pub(super) fn cmd_bench(ws: &Workspace) -> Result<ExitCode> {
          \n## Reading\n\n{READING}\n"
     );
     std::fs::write(ws.root.join("BENCHMARKS.md"), page)
-        .map_err(|error| super::Error(format!("cannot write BENCHMARKS.md: {error}")))?;
+        .map_err(|error| Error(format!("cannot write BENCHMARKS.md: {error}")))?;
     println!("wrote BENCHMARKS.md");
     Ok(ExitCode::SUCCESS)
 }
@@ -119,14 +121,14 @@ fn bench(mut cargo: Command, name: &str, target: Option<&str>) -> Result<String>
 fn disassemble_get(ws: &Workspace) -> Result<String> {
     let deps = ws.root.join("target").join("release").join("deps");
     let newest = std::fs::read_dir(&deps)
-        .map_err(|error| super::Error(format!("cannot list {}: {error}", deps.display())))?
+        .map_err(|error| Error(format!("cannot list {}: {error}", deps.display())))?
         .filter_map(|entry| entry.ok())
         .filter(|entry| {
             let name = entry.file_name().to_string_lossy().into_owned();
             name.starts_with("lifecycle-") && !name.contains('.')
         })
         .max_by_key(|entry| entry.metadata().and_then(|meta| meta.modified()).ok())
-        .ok_or_else(|| super::Error("no lifecycle bench binary in target/release/deps".into()))?;
+        .ok_or_else(|| Error("no lifecycle bench binary in target/release/deps".into()))?;
     let listing = capture(
         Command::new("objdump")
             .args(["-d", "--no-show-raw-insn"])
@@ -139,7 +141,7 @@ fn disassemble_get(ws: &Workspace) -> Result<String> {
         .map(|line| format!("{line}\n"))
         .collect();
     if body.is_empty() {
-        return Err(super::Error(
+        return Err(Error(
             "wsm_bench_get_score is not in the bench binary".into(),
         ));
     }

@@ -1,0 +1,222 @@
+//! The command line: what the user asked for, and the usage text.
+
+use std::ffi::OsString;
+
+use crate::error::{Result, bail};
+use crate::test::FUZZ_RUNS;
+
+/// Example that `cargo xtask example` runs when given no name.
+const DEFAULT_EXAMPLE: &str = "telemetry";
+
+/// Usage text, printed by `help` and after a command-line error.
+pub(crate) const USAGE: &str = "\
+usage:
+  cargo xtask test [--skip-native] [--skip-windows] [-- <cargo test args>]
+      Run every test and lint: native tests, the Windows tests under Wine,
+      cross-target checks, clippy and rustfmt. Installs what is missing
+      (rustup targets; Wine and MinGW through apt-get when root).
+      Arguments after `--` are appended to both `cargo test` commands, e.g.
+      `cargo xtask test -- my_filter` or `cargo xtask test -- -- --nocapture`.
+  cargo xtask wine [--] <program.exe> [args...]
+      Run a Windows program in the prepared Wine prefix (WSM_C_PEER_DIR set).
+  cargo xtask example [NAME] [-- <program args>]
+      Run an example (default: telemetry) for x86_64-pc-windows-gnu under Wine.
+  cargo xtask bench
+      Run the benchmarks, natively and under Wine, and write BENCHMARKS.md.
+  cargo xtask fuzz [--runs N]
+      Fuzz names and sizes through to real regions (default 10 000 000 inputs;
+      needs a nightly toolchain, installs cargo-fuzz when missing).
+  cargo xtask help
+      Show this text.";
+
+/// What the user asked for, parsed from the command line.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Cli {
+    /// `cargo xtask test`: everything, in order, with a summary.
+    Test {
+        /// `--skip-native`: leave out the native `cargo test`.
+        skip_native: bool,
+        /// `--skip-windows`: leave out Wine setup, C peers and Wine tests.
+        skip_windows: bool,
+        /// Everything after `--`, appended to both `cargo test` commands.
+        extra: Vec<OsString>,
+    },
+    /// `cargo xtask wine`: run one Windows program in the prefix.
+    Wine {
+        /// The `.exe` to run (Unix or Windows path).
+        program: OsString,
+        /// Its arguments.
+        args: Vec<OsString>,
+    },
+    /// `cargo xtask example`: build and run an example under Wine.
+    Example {
+        /// The example's name.
+        name: String,
+        /// Arguments for the example program.
+        args: Vec<OsString>,
+    },
+    /// `cargo xtask bench`: the benchmarks, into BENCHMARKS.md.
+    Bench,
+    /// `cargo xtask fuzz`: the fuzz target, long.
+    Fuzz {
+        /// How many inputs to run.
+        runs: u64,
+    },
+    /// `cargo xtask help`.
+    Help,
+}
+
+/// Turn the raw arguments (after `cargo xtask`) into a [`Cli`], rejecting
+/// anything unknown so that typos do not silently run the wrong thing.
+pub(crate) fn parse_cli(args: Vec<OsString>) -> Result<Cli> {
+    let mut args = args.into_iter();
+    let Some(command) = args.next() else {
+        return Ok(Cli::Help);
+    };
+    match command.to_str() {
+        Some("test") => {
+            let (mut skip_native, mut skip_windows) = (false, false);
+            let mut extra = Vec::new();
+            while let Some(arg) = args.next() {
+                match arg.to_str() {
+                    Some("--skip-native") => skip_native = true,
+                    Some("--skip-windows") => skip_windows = true,
+                    Some("--") => {
+                        extra.extend(args.by_ref());
+                        break;
+                    }
+                    _ => bail!(
+                        "unknown argument {arg:?} for `test` (put cargo test arguments after `--`)"
+                    ),
+                }
+            }
+            Ok(Cli::Test {
+                skip_native,
+                skip_windows,
+                extra,
+            })
+        }
+        Some("bench") => match args.next() {
+            None => Ok(Cli::Bench),
+            Some(arg) => bail!("unknown argument {arg:?} for `bench`"),
+        },
+        Some("fuzz") => match (args.next(), args.next()) {
+            (None, _) => Ok(Cli::Fuzz { runs: FUZZ_RUNS }),
+            (Some(flag), Some(runs)) if flag == "--runs" => {
+                match runs.to_str().and_then(|runs| runs.parse().ok()) {
+                    Some(runs) => Ok(Cli::Fuzz { runs }),
+                    None => bail!("--runs takes a number, not {runs:?}"),
+                }
+            }
+            (Some(arg), _) => bail!("unknown argument {arg:?} for `fuzz` (--runs N)"),
+        },
+        Some("wine") => {
+            let mut rest: Vec<OsString> = args.collect();
+            if rest.first().is_some_and(|a| a == "--") {
+                rest.remove(0);
+            }
+            if rest.is_empty() {
+                bail!("`wine` needs a program to run");
+            }
+            let program = rest.remove(0);
+            Ok(Cli::Wine {
+                program,
+                args: rest,
+            })
+        }
+        Some("example") => {
+            let mut name = DEFAULT_EXAMPLE.to_owned();
+            let mut rest: Vec<OsString> = args.collect();
+            if let Some(first) = rest.first().and_then(|a| a.to_str())
+                && first != "--"
+            {
+                if first.starts_with('-') {
+                    bail!("unknown flag {first:?} for `example`");
+                }
+                name = first.to_owned();
+                rest.remove(0);
+            }
+            if rest.first().is_some_and(|a| a == "--") {
+                rest.remove(0);
+            } else if !rest.is_empty() {
+                bail!("put the example's arguments after `--`");
+            }
+            Ok(Cli::Example { name, args: rest })
+        }
+        Some("help" | "-h" | "--help") => Ok(Cli::Help),
+        _ => bail!("unknown command {command:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Shorthand: parse a command line given as `&str`s.
+    fn parse(args: &[&str]) -> Result<Cli> {
+        parse_cli(args.iter().map(OsString::from).collect())
+    }
+
+    /// Shorthand: a `Vec<OsString>` from `&str`s.
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    /// Flags are recognised and everything after `--` is passed through.
+    #[test]
+    fn test_flags_and_passthrough() {
+        assert_eq!(
+            parse(&["test", "--skip-native", "--", "filter", "--", "--nocapture"]).unwrap(),
+            Cli::Test {
+                skip_native: true,
+                skip_windows: false,
+                extra: os(&["filter", "--", "--nocapture"]),
+            }
+        );
+        assert!(parse(&["test", "filter"]).is_err());
+    }
+
+    /// `wine` works with and without a `--` before the program.
+    #[test]
+    fn wine_takes_program_with_or_without_separator() {
+        let want = Cli::Wine {
+            program: "a.exe".into(),
+            args: os(&["--flag", "x"]),
+        };
+        assert_eq!(
+            parse(&["wine", "--", "a.exe", "--flag", "x"]).unwrap(),
+            want
+        );
+        assert_eq!(parse(&["wine", "a.exe", "--flag", "x"]).unwrap(), want);
+        assert!(parse(&["wine"]).is_err());
+        assert!(parse(&["wine", "--"]).is_err());
+    }
+
+    /// `example` has a default name and takes program args after `--`.
+    #[test]
+    fn example_defaults_to_telemetry() {
+        let example = |name: &str, args: &[&str]| Cli::Example {
+            name: name.into(),
+            args: os(args),
+        };
+        assert_eq!(parse(&["example"]).unwrap(), example("telemetry", &[]));
+        assert_eq!(parse(&["example", "x"]).unwrap(), example("x", &[]));
+        assert_eq!(
+            parse(&["example", "--", "a"]).unwrap(),
+            example("telemetry", &["a"])
+        );
+        assert_eq!(
+            parse(&["example", "x", "--", "a"]).unwrap(),
+            example("x", &["a"])
+        );
+        assert!(parse(&["example", "x", "y"]).is_err());
+        assert!(parse(&["example", "--release"]).is_err());
+    }
+
+    /// A bare `cargo xtask` helps; a typo is an error, not a guess.
+    #[test]
+    fn no_command_is_help_and_unknown_is_error() {
+        assert_eq!(parse(&[]).unwrap(), Cli::Help);
+        assert!(parse(&["tset"]).is_err());
+    }
+}

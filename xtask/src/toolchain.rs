@@ -1,0 +1,118 @@
+//! What the tests need installed: rustup targets, Wine and MinGW (through apt-get when root),
+//! and whether a nightly toolchain is there.
+
+use std::process::Command;
+
+use crate::error::{Error, Result, bail};
+use crate::process::{capture, find_in_path, is_root, run};
+
+/// The one Windows target that can *run* here: MinGW links it, Wine runs it.
+pub(crate) const WINDOWS_GNU: &str = "x86_64-pc-windows-gnu";
+
+/// Targets that can only be type-checked on Linux (no linker or OS for them
+/// here), but which the library must keep compiling for.
+pub(crate) const CHECK_TARGETS: [&str; 5] = [
+    "x86_64-pc-windows-msvc",
+    "i686-pc-windows-msvc",
+    "aarch64-pc-windows-msvc",
+    "x86_64-apple-darwin",
+    "aarch64-apple-darwin",
+];
+
+/// MinGW's C compiler: builds the Wine shim and the C peers (and is the
+/// linker rustc uses for the windows-gnu target).
+pub(crate) const MINGW_GCC: &str = "x86_64-w64-mingw32-gcc";
+
+/// Host commands the Windows steps need, each with the Debian package that
+/// provides it, so a failure can say what to install.
+const HOST_TOOLS: [(&str, &str); 4] = [
+    ("wine", "wine"),
+    ("wineboot", "wine"),
+    ("wineserver", "wine"),
+    (MINGW_GCC, "gcc-mingw-w64-x86-64"),
+];
+
+/// Debian packages providing [`HOST_TOOLS`]: `wine64` is the 64-bit loader,
+/// `wine` the `wine`/`wineboot`/`wineserver` commands in front of it.
+const APT_PACKAGES: [&str; 3] = ["wine", "wine64", "gcc-mingw-w64-x86-64"];
+
+/// Make sure rustup has the standard library for every target we build or
+/// check; a fresh machine has only the host's.
+pub(crate) fn ensure_rust_targets(targets: &[&str]) -> Result {
+    let installed = capture(Command::new("rustup").args(["target", "list", "--installed"]))
+        .map_err(|e| {
+            Error(format!(
+                "{e}\n(without rustup, install the Rust standard library for {} yourself)",
+                targets.join(", ")
+            ))
+        })?;
+    let missing: Vec<&str> = targets
+        .iter()
+        .copied()
+        .filter(|t| !installed.lines().any(|line| line.trim() == *t))
+        .collect();
+    if missing.is_empty() {
+        println!("rustup targets present: {}", targets.join(", "));
+        return Ok(());
+    }
+    run(Command::new("rustup")
+        .args(["target", "add"])
+        .args(&missing))
+}
+
+/// Make sure Wine and MinGW are installed, installing them through apt-get
+/// when we are root (as on CI); otherwise say exactly what to install.
+pub(crate) fn ensure_host_tools() -> Result {
+    let missing = || -> Vec<&str> {
+        HOST_TOOLS
+            .iter()
+            .filter(|(tool, _)| find_in_path(tool).is_none())
+            .map(|(tool, _)| *tool)
+            .collect()
+    };
+    let absent = missing();
+    if absent.is_empty() {
+        println!(
+            "host tools present: {}",
+            HOST_TOOLS.map(|(tool, _)| tool).join(", ")
+        );
+        return Ok(());
+    }
+    let packages = APT_PACKAGES.join(" ");
+    let absent = absent.join(", ");
+    if !is_root() {
+        bail!(
+            "missing {absent}; install them with `sudo apt-get install -y {packages}` \
+             (Debian/Ubuntu), or Wine 64-bit and the MinGW-w64 x86_64 C compiler \
+             with your package manager"
+        );
+    }
+    if find_in_path("apt-get").is_none() {
+        bail!(
+            "missing {absent} and there is no apt-get here: install Wine (64-bit) and \
+             the MinGW-w64 x86_64 C compiler ({MINGW_GCC}) with your package manager"
+        );
+    }
+    println!("missing {absent}: installing {packages} with apt-get");
+    let apt = || {
+        let mut cmd = Command::new("apt-get");
+        cmd.env("DEBIAN_FRONTEND", "noninteractive");
+        cmd
+    };
+    run(apt().args(["update", "-q"]))?;
+    run(apt().args(["install", "-y", "-q"]).args(APT_PACKAGES))?;
+    let still = missing();
+    if !still.is_empty() {
+        bail!(
+            "apt-get installed {packages}, but {} is still not on PATH",
+            still.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Whether rustup has a nightly toolchain, which Miri needs.
+pub(crate) fn has_nightly() -> bool {
+    capture(Command::new("rustup").args(["toolchain", "list"]))
+        .is_ok_and(|list| list.lines().any(|line| line.starts_with("nightly")))
+}
