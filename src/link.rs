@@ -6,9 +6,9 @@ use std::marker::PhantomData;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use crate::access::{Access, ReadOnly, ReadWrite};
+use crate::copy;
 use crate::error::SharedMemoryError;
 use crate::options::Options;
-use crate::copy;
 use crate::region::{Extent, SharedMemory};
 use crate::sys;
 

@@ -6,8 +6,8 @@ use std::ptr::NonNull;
 
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
-use crate::copy;
 use crate::access::{Access, ReadOnly, ReadWrite};
+use crate::copy;
 use crate::error::SharedMemoryError;
 use crate::name::RegionName;
 use crate::options::Options;

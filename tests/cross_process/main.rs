@@ -78,6 +78,7 @@ mod harness;
 mod lifetime;
 mod regions;
 mod security;
+mod snapshots;
 mod stress;
 mod sync;
 #[cfg(windows)]
@@ -88,6 +89,7 @@ areas! {
     sync,
     lifetime,
     security,
+    snapshots,
     stress,
     #[cfg(windows)]
     win32,
