@@ -6,8 +6,8 @@
 //! contenders' processes are stopped meanwhile, so that they do not take the other core).
 //!
 //! `cargo bench --bench ipc` prints Markdown tables and, for `cargo xtask bench`, one
-//! `target <name> <ratio>` line per target. The benchmark runs itself again as the other
-//! process (`WSM_BENCH_ROLE`).
+//! `target <name> <ratio> <at-most|at-least> <bound>` line per target. The benchmark runs
+//! itself again as the other process (`WSM_BENCH_ROLE`).
 
 use std::hint::black_box;
 use std::io::{Read, Write};
@@ -110,10 +110,11 @@ fn latency_table() {
         targets.push((
             format!("seqlock-latency-{}", payload.replace(' ', "")),
             ratio,
+            limit,
         ));
     }
-    for (name, ratio) in targets {
-        println!("target {name} {ratio:.4}");
+    for (name, ratio, limit) in targets {
+        println!("target {name} {ratio:.4} at-most {limit}");
     }
 }
 
@@ -780,9 +781,15 @@ fn bandwidth_table() {
             ratio(time)
         );
     }
-    println!("target snapshot-quiet {:.4}", ratio(quiet));
-    println!("target snapshot-seqlock-writer {:.4}", ratio(busy));
-    println!("target snapshot-double-buffer-writer {:.4}", ratio(double));
+    println!("target snapshot-quiet {:.4} at-least 0.95", ratio(quiet));
+    println!(
+        "target snapshot-seqlock-writer {:.4} at-least 0.65",
+        ratio(busy)
+    );
+    println!(
+        "target snapshot-double-buffer-writer {:.4} at-least 0.9",
+        ratio(double)
+    );
 }
 
 /// The bandwidth run's SeqLock publisher: a new 1 MiB value every millisecond.
