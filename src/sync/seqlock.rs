@@ -238,8 +238,9 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLock<T> {
         self.sequence.end_write(start)
     }
 
-    /// How many writes have completed (one in progress does not count yet): a reader that polls
-    /// for news compares this, which touches one cache line, before copying the value.
+    /// How many writes have completed (one in progress does not count yet; a recovery counts
+    /// one more), modulo 2^31: a reader that polls for news compares this, which touches one
+    /// cache line, before copying the value.
     ///
     /// ```
     /// use win_shared_memory::sync::SeqLock;
