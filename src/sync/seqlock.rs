@@ -815,6 +815,18 @@ mod tests {
         run(3);
     }
 
+    /// The layout of the 64-bit sequence that the 32-bit one replaced: an 8-byte, 8-aligned
+    /// header, then the value, on every target.
+    #[test]
+    fn the_layout_is_that_of_a_64_bit_sequence() {
+        assert_eq!((size_of::<Sequence>(), align_of::<Sequence>()), (8, 8));
+        assert_eq!(size_of::<SeqLock<[u8; 1]>>(), 16);
+        assert_eq!(size_of::<SeqLock<[u64; 3]>>(), 32);
+        let lock = SeqLock::new(0_u32);
+        let data = std::ptr::from_ref(&lock.data) as usize - std::ptr::from_ref(&lock) as usize;
+        assert_eq!(data, 8);
+    }
+
     #[test]
     fn a_dead_writer_stalls_readers_until_recovered() {
         let lock = SeqLock::new(7_u32);
