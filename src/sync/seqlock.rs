@@ -545,17 +545,19 @@ impl Sequence {
     }
 
     /// Takes the sequence from `start + 1` to `start + 2`, publishing the write.
+    ///
+    /// A plain release store, not a compare-exchange: only the writer holding the odd value
+    /// writes the sequence (begin_write excludes the others), and a locked instruction here
+    /// would wait for every data store to reach the other cores before the write returns. The
+    /// check that no `recover` took over is a load of a line this writer owns: it catches a
+    /// take-over that came before it, as `recover`'s contract (the old writer is dead) asks.
     #[inline]
     pub(crate) fn end_write(&self, start: u32) -> Result<(), SeqLockError> {
-        self.counter
-            .compare_exchange(
-                start.wrapping_add(1),
-                start.wrapping_add(2),
-                Ordering::Release,
-                Ordering::Relaxed,
-            )
-            .map(drop)
-            .map_err(|_| SeqLockError::Superseded)
+        if self.counter.load(Ordering::Relaxed) != start.wrapping_add(1) {
+            return Err(SeqLockError::Superseded);
+        }
+        self.counter.store(start.wrapping_add(2), Ordering::Release);
+        Ok(())
     }
 
     /// Runs `copy` until it ran while no write was in progress, waiting at most `patience`.
