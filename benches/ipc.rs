@@ -44,6 +44,11 @@ const INTERLEAVED_ROUNDS: u64 = 2_000;
 /// The SeqLock latency targets: at most this many times the minimal seqlock, per payload.
 const SEQLOCK_TARGETS: [f64; 2] = [1.15, 1.10];
 
+/// `NamedMutex` against a bare futex and a robust pthread mutex.
+#[cfg(target_os = "linux")]
+#[path = "ipc/locks.rs"]
+mod locks;
+
 fn main() {
     if let Ok(role) = std::env::var(ROLE) {
         pin_to_core(1);
@@ -51,13 +56,29 @@ fn main() {
         match role.as_str() {
             "publish-mib" => publish_mib(&args[0]),
             "publish-mib-double" => publish_mib_double(&args[0]),
+            #[cfg(target_os = "linux")]
+            locks::ROLE => locks::hammer(&args[0], &args[1], || {
+                let mut stdout = std::io::stdout();
+                stdout
+                    .write_all(b"r")
+                    .and_then(|()| stdout.flush())
+                    .expect("ready");
+            }),
             role => answer(role, &args[0], args[1].parse().expect("payload words")),
         }
         return;
     }
     pin_to_core(0);
+    // `cargo bench --bench ipc -- locks`: the lock table alone.
+    #[cfg(target_os = "linux")]
+    if std::env::args().any(|arg| arg == "locks") {
+        locks::table(|args| start_role(args[0], &args[1..]));
+        return;
+    }
     latency_table();
     bandwidth_table();
+    #[cfg(target_os = "linux")]
+    locks::table(|args| start_role(args[0], &args[1..]));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -516,7 +537,7 @@ impl<const N: usize> Lock<N> for Minimal<N> {
     fn copy_into(&self, target: &mut [u64; N]) {
         loop {
             let before = self.sequence.load(Ordering::Acquire);
-            if before.is_multiple_of(2) {
+            if before % 2 == 0 {
                 for (target, word) in target.iter_mut().zip(&self.data) {
                     *target = word.load(Ordering::Relaxed);
                 }

@@ -15,6 +15,9 @@ use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};
 /// What the "game" publishes.
 #[repr(C)]
 #[derive(FromBytes, IntoBytes, Immutable, Clone, Copy, Debug)]
+// The derives name zerocopy by its path; through the re-export, a crate without a zerocopy
+// dependency of its own says where it is.
+#[zerocopy(crate = "win_shared_memory::zerocopy")]
 struct Telemetry {
     /// Seconds since the session started.
     time: f64,

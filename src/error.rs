@@ -27,6 +27,31 @@ pub type OsError = sys::OsError;
 /// written against 0.1.0 keep compiling. The variants added since carry the region's name.
 /// The enum is `#[non_exhaustive]`: later versions may add variants.
 ///
+/// As std's errors do, a variant's message says what failed and where, and the cause (the OS's
+/// error, or the [`SeqLockError`] behind
+/// [`Inconsistent`](Self::Inconsistent)) is its [`source()`](std::error::Error::source), not
+/// repeated in the message: print the chain to see both. For the common questions, such as "is
+/// nothing there?", [`is_not_found`](Self::is_not_found),
+/// [`is_permission_denied`](Self::is_permission_denied) and
+/// [`is_already_exists`](Self::is_already_exists) answer the same on every OS.
+///
+/// ```
+/// use std::error::Error;
+/// use win_shared_memory::{ReadOnly, SharedMemoryLink};
+///
+/// let error = SharedMemoryLink::<u32, ReadOnly>::open("Local\\doc_error_chain_never_created")
+///     .unwrap_err();
+/// let mut report = error.to_string();
+/// let mut cause = error.source();
+/// while let Some(inner) = cause {
+///     report += &format!(": {inner}");
+///     cause = inner.source();
+/// }
+/// // "cannot open the shared memory region: shm_open failed: No such file or directory (os error 2)"
+/// // on Linux; OpenFileMappingW and Windows' message on Windows.
+/// assert!(report.len() > error.to_string().len());
+/// ```
+///
 /// ```
 /// use win_shared_memory::{ReadWrite, SharedMemoryError, SharedMemoryLink};
 ///
@@ -42,16 +67,16 @@ pub type OsError = sys::OsError;
 #[non_exhaustive]
 pub enum SharedMemoryError {
     /// Opening an existing region failed: no region has that name, or access was denied.
-    #[error("cannot open the shared memory region: {call} failed: {0}", call = sys::OPEN_CALL)]
-    OpenMapping(OsError),
+    #[error("cannot open the shared memory region: {call} failed", call = sys::OPEN_CALL)]
+    OpenMapping(#[source] OsError),
 
     /// Creating the region failed.
-    #[error("cannot create the shared memory region: {call} failed: {0}", call = sys::CREATE_CALL)]
-    CreateMapping(OsError),
+    #[error("cannot create the shared memory region: {call} failed", call = sys::CREATE_CALL)]
+    CreateMapping(#[source] OsError),
 
     /// Mapping a view of the region into this process failed.
-    #[error("cannot map the shared memory region: {call} failed: {0}", call = sys::MAP_CALL)]
-    MapView(OsError),
+    #[error("cannot map the shared memory region: {call} failed", call = sys::MAP_CALL)]
+    MapView(#[source] OsError),
 
     /// [`create`](crate::SharedMemoryLink::create) was called with a name that is already
     /// taken by a live region.
@@ -90,7 +115,7 @@ pub enum SharedMemoryError {
     },
 
     /// Asking the operating system for the region's size failed.
-    #[error("cannot read the size of shared memory region `{name}`: {call} failed: {source}", call = sys::SIZE_CALL)]
+    #[error("cannot read the size of shared memory region `{name}`: {call} failed", call = sys::SIZE_CALL)]
     QuerySize {
         /// The region's name.
         name: String,
@@ -135,7 +160,7 @@ pub enum SharedMemoryError {
 
     /// No consistent copy of a versioned region came out in time
     /// ([`read_versioned`](crate::SharedMemory::read_versioned)).
-    #[error("no consistent copy of shared memory region `{name}`: {source}")]
+    #[error("no consistent copy of shared memory region `{name}` came out in time")]
     Inconsistent {
         /// The region's name.
         name: String,
@@ -163,7 +188,7 @@ pub enum SharedMemoryError {
     },
 
     /// The security descriptor of the [`Options`](crate::Options) is not valid SDDL.
-    #[error("invalid security descriptor for shared memory region `{name}`: {source}")]
+    #[error("invalid security descriptor for shared memory region `{name}`")]
     SecurityDescriptor {
         /// The region's name.
         name: String,
@@ -172,7 +197,7 @@ pub enum SharedMemoryError {
     },
 
     /// A call on a named synchronisation object (mutex or event) failed.
-    #[error("{call} failed on `{name}`: {source}")]
+    #[error("{call} failed on `{name}`")]
     Synchronization {
         /// The object's name.
         name: String,
@@ -180,6 +205,27 @@ pub enum SharedMemoryError {
         call: &'static str,
         /// What the operating system reported.
         source: OsError,
+    },
+
+    /// A named mutex or event refused a call, or found its shared state unusable, for a reason
+    /// of the crate's own rather than one the OS reported.
+    #[error("{call} refused on `{name}`: {reason}")]
+    SynchronizationRefused {
+        /// The object's name.
+        name: String,
+        /// The call that was refused.
+        call: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
+
+    /// A [`NamedMutex`](crate::sync::NamedMutex) was granted after its previous holder died
+    /// holding it, and the guard was given up by turning the
+    /// [`LockError`](crate::sync::LockError) into this error: the mutex is unlocked again.
+    #[error("the previous holder of mutex `{name}` died holding it; the lock was released")]
+    OwnerDied {
+        /// The mutex's name.
+        name: String,
     },
 
     /// The type's alignment is larger than the page alignment every platform guarantees for
@@ -194,4 +240,212 @@ pub enum SharedMemoryError {
         /// The type's alignment.
         align: usize,
     },
+}
+
+impl SharedMemoryError {
+    /// Whether the operating system reported that nothing has the name: for
+    /// [`open`](crate::SharedMemoryLink::open), usually that the publisher is not running. The
+    /// same on every OS (`ERROR_FILE_NOT_FOUND` on Windows, `ENOENT` on Unix), so portable code
+    /// need not match on [`OsError`].
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadOnly, SharedMemoryLink};
+    ///
+    /// let missing = SharedMemoryLink::<u32, ReadOnly>::open("Local\\doc_is_not_found_never_created");
+    /// let error = missing.unwrap_err();
+    /// assert!(error.is_not_found());
+    /// assert!(!error.is_permission_denied());
+    /// ```
+    pub fn is_not_found(&self) -> bool {
+        self.os_error_kind() == Some(std::io::ErrorKind::NotFound)
+    }
+
+    /// Whether the operating system refused access: the region (or mutex, or event) exists
+    /// but belongs to someone who did not grant this process what it asked for
+    /// (`ERROR_ACCESS_DENIED` on Windows, `EACCES` or `EPERM` on Unix). A region refused by
+    /// [`Options::require_owner`](crate::Options::require_owner) is
+    /// [`ForeignOwner`](Self::ForeignOwner) instead.
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadWrite, SharedMemoryLink};
+    ///
+    /// # let name = format!("Local\\doc_is_permission_denied_{}", std::process::id());
+    /// let first = SharedMemoryLink::<u32, ReadWrite>::create(&name)?;
+    /// // Taken, not refused: only the OS's refusals count.
+    /// let taken = SharedMemoryLink::<u32, ReadWrite>::create(&name).unwrap_err();
+    /// assert!(!taken.is_permission_denied());
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn is_permission_denied(&self) -> bool {
+        self.os_error_kind() == Some(std::io::ErrorKind::PermissionDenied)
+    }
+
+    /// Whether the name was taken when a new region (or object) was to be made:
+    /// [`AlreadyExists`](Self::AlreadyExists), or the same refusal reported by the operating
+    /// system (`ERROR_ALREADY_EXISTS` on Windows, `EEXIST` on Unix).
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadWrite, SharedMemoryLink};
+    ///
+    /// # let name = format!("Local\\doc_is_already_exists_{}", std::process::id());
+    /// let first = SharedMemoryLink::<u32, ReadWrite>::create(&name)?;
+    /// let second = SharedMemoryLink::<u32, ReadWrite>::create(&name).unwrap_err();
+    /// assert!(second.is_already_exists());
+    /// assert!(!second.is_not_found());
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn is_already_exists(&self) -> bool {
+        matches!(self, Self::AlreadyExists)
+            || self.os_error_kind() == Some(std::io::ErrorKind::AlreadyExists)
+    }
+
+    /// What kind of failure the operating system reported, for the variants that carry its
+    /// error.
+    fn os_error_kind(&self) -> Option<std::io::ErrorKind> {
+        match self {
+            Self::OpenMapping(cause) | Self::CreateMapping(cause) | Self::MapView(cause) => {
+                Some(os_error_kind(cause))
+            }
+            Self::QuerySize { source, .. }
+            | Self::SecurityDescriptor { source, .. }
+            | Self::Synchronization { source, .. } => Some(os_error_kind(source)),
+            _ => None,
+        }
+    }
+}
+
+/// The portable kind of a Windows error: Win32 codes arrive as HRESULTs, which
+/// `std::io::Error::from` would keep whole rather than decode, so the kinds that users test
+/// for are matched here.
+#[cfg(windows)]
+fn os_error_kind(error: &OsError) -> std::io::ErrorKind {
+    use std::io::ErrorKind;
+    use windows::Win32::Foundation::{
+        ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_FILE_EXISTS, ERROR_FILE_NOT_FOUND,
+        ERROR_PATH_NOT_FOUND,
+    };
+    let is = |code: windows::Win32::Foundation::WIN32_ERROR| error.code() == code.to_hresult();
+    if is(ERROR_FILE_NOT_FOUND) || is(ERROR_PATH_NOT_FOUND) {
+        ErrorKind::NotFound
+    } else if is(ERROR_ACCESS_DENIED) {
+        ErrorKind::PermissionDenied
+    } else if is(ERROR_ALREADY_EXISTS) || is(ERROR_FILE_EXISTS) {
+        ErrorKind::AlreadyExists
+    } else {
+        ErrorKind::Other
+    }
+}
+
+/// The kind of a Unix error, which `std::io::Error` decodes itself.
+#[cfg(unix)]
+fn os_error_kind(error: &OsError) -> std::io::ErrorKind {
+    error.kind()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+    use std::io::ErrorKind;
+
+    /// The OS's error of this kind, as each OS reports it.
+    fn os_error(kind: ErrorKind) -> OsError {
+        #[cfg(windows)]
+        {
+            use windows::Win32::Foundation::{
+                ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_FILE_NOT_FOUND,
+            };
+            let code = match kind {
+                ErrorKind::NotFound => ERROR_FILE_NOT_FOUND,
+                ErrorKind::PermissionDenied => ERROR_ACCESS_DENIED,
+                _ => ERROR_ALREADY_EXISTS,
+            };
+            windows::core::Error::from_hresult(code.to_hresult())
+        }
+        #[cfg(unix)]
+        {
+            use rustix::io::Errno;
+            let errno = match kind {
+                ErrorKind::NotFound => Errno::NOENT,
+                ErrorKind::PermissionDenied => Errno::ACCESS,
+                _ => Errno::EXIST,
+            };
+            std::io::Error::from_raw_os_error(errno.raw_os_error())
+        }
+    }
+
+    /// Every variant that carries an OS error, holding one of this kind.
+    fn with_causes(kind: ErrorKind) -> Vec<SharedMemoryError> {
+        let name = || "Local\\with_cause".to_owned();
+        vec![
+            SharedMemoryError::OpenMapping(os_error(kind)),
+            SharedMemoryError::CreateMapping(os_error(kind)),
+            SharedMemoryError::MapView(os_error(kind)),
+            SharedMemoryError::QuerySize {
+                name: name(),
+                source: os_error(kind),
+            },
+            SharedMemoryError::SecurityDescriptor {
+                name: name(),
+                source: os_error(kind),
+            },
+            SharedMemoryError::Synchronization {
+                name: name(),
+                call: "WaitForSingleObject",
+                source: os_error(kind),
+            },
+        ]
+    }
+
+    fn stalled_versioned_read() -> SharedMemoryError {
+        SharedMemoryError::Inconsistent {
+            name: "Local\\versioned".into(),
+            source: SeqLockError::Stalled {
+                completed_writes: 3,
+                waited: std::time::Duration::from_millis(10),
+            },
+        }
+    }
+
+    #[test]
+    fn a_cause_is_the_source_and_not_repeated_in_the_message() {
+        let mut errors = with_causes(ErrorKind::NotFound);
+        errors.push(stalled_versioned_read());
+        for error in errors {
+            let cause = error.source().expect("the cause is the source").to_string();
+            assert!(!error.to_string().contains(&cause), "{error}");
+        }
+    }
+
+    #[test]
+    fn inconsistent_does_not_suggest_recover_which_only_seqlock_has() {
+        let error = stalled_versioned_read();
+        let chain = format!("{error}: {}", error.source().unwrap());
+        assert!(!chain.contains("recover"), "{chain}");
+    }
+
+    #[test]
+    fn predicates_read_the_os_cause_the_same_on_every_os() {
+        let predicates = |error: &SharedMemoryError| {
+            (
+                error.is_not_found(),
+                error.is_permission_denied(),
+                error.is_already_exists(),
+            )
+        };
+        for error in with_causes(ErrorKind::NotFound) {
+            assert_eq!(predicates(&error), (true, false, false), "{error:?}");
+        }
+        for error in with_causes(ErrorKind::PermissionDenied) {
+            assert_eq!(predicates(&error), (false, true, false), "{error:?}");
+        }
+        for error in with_causes(ErrorKind::AlreadyExists) {
+            assert_eq!(predicates(&error), (false, false, true), "{error:?}");
+        }
+        assert_eq!(
+            predicates(&SharedMemoryError::AlreadyExists),
+            (false, false, true)
+        );
+        assert_eq!(predicates(&stalled_versioned_read()), (false, false, false));
+    }
 }

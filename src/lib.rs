@@ -8,16 +8,32 @@
 //!
 //! [`SharedMemory<A>`] is the same for a region whose size is chosen at run time, with views
 //! checked against its bounds. Plain-data types (zerocopy's [`FromBytes`](zerocopy::FromBytes)
-//! and [`IntoBytes`](zerocopy::IntoBytes)) are copied in and out without `unsafe`.
+//! and [`IntoBytes`](zerocopy::IntoBytes)) are copied in and out without `unsafe`. zerocopy is
+//! re-exported with its derives; a crate without a zerocopy dependency of its own points them
+//! at the re-export:
+//!
+//! ```
+//! use win_shared_memory::zerocopy::{FromBytes, Immutable, IntoBytes};
+//!
+//! #[repr(C)]
+//! #[derive(FromBytes, IntoBytes, Immutable)]
+//! #[zerocopy(crate = "win_shared_memory::zerocopy")]
+//! struct Position {
+//!     x: f32,
+//!     y: f32,
+//! }
+//! ```
 //!
 //! The [`sync`] module coordinates processes: [`SeqLock`](sync::SeqLock) for lock-free
 //! consistent snapshots, [`NamedMutex`](sync::NamedMutex) that reports its holder's death,
 //! [`NamedEvent`](sync::NamedEvent) to signal new data, and consistent copies of regions that
 //! games version themselves ([`SharedMemory::read_versioned`]).
 //!
-//! The API is that of win-shared-memory 0.1.0, unchanged, with its mistakes fixed: names that
-//! would be truncated are refused, a region smaller than `T` is refused before it is mapped,
-//! regions above 4 GiB work on 64-bit systems, and zero-sized types get a region.
+//! The API is that of win-shared-memory 0.1.0, with its mistakes fixed: names that would be
+//! truncated are refused, a region smaller than `T` is refused before it is mapped, regions
+//! above 4 GiB work on 64-bit systems, and zero-sized types get a region. The few changes that
+//! can break 0.1.0 code (new error variants, the `A: Access` bound on generic code) are listed
+//! with their fixes in the README's "Migrating from 0.1".
 //!
 //! ```
 //! use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};

@@ -4,8 +4,14 @@ use crate::error::SharedMemoryError;
 use crate::name::RegionName;
 
 /// Access control for a region, given to the `_with` constructors
-/// ([`SharedMemory::create_with`](crate::SharedMemory::create_with) and the others). Each OS
-/// uses its own part: the mode on Unix, the security descriptor on Windows.
+/// ([`SharedMemory::create_with`](crate::SharedMemory::create_with) and the others).
+///
+/// Each OS uses its own part and ignores the other's: the mode on Unix, the security descriptor
+/// on Windows. So one `Options` value serves every OS, and a part left unused leaves the region
+/// no more open than the defaults (owner-only on Unix, the creator's default security on
+/// Windows). What an OS cannot honour at all, and would leave less protected than asked, is
+/// refused with [`SharedMemoryError::InvalidOptions`] instead: the owner check on Windows. A
+/// mode above `0o777` is refused everywhere.
 ///
 /// ```
 /// use win_shared_memory::{Options, ReadOnly, ReadWrite, SharedMemory};
@@ -22,7 +28,9 @@ use crate::name::RegionName;
 pub struct Options {
     mode: Option<u32>,
     security_descriptor: Option<String>,
-    require_owner: bool,
+    /// `None` until chosen: regions then skip the owner check, the Unix companion objects of
+    /// a `NamedMutex` or `NamedEvent` make it.
+    require_owner: Option<bool>,
 }
 
 impl Options {
@@ -63,7 +71,10 @@ impl Options {
     }
 
     /// Unix: refuse to open a region that another user owns, so that a region created first
-    /// under the name by someone else (name squatting) is not taken for one's own. Windows
+    /// under the name by someone else (name squatting) is not taken for one's own. Regions do
+    /// not check unless asked; the objects a [`NamedMutex`](crate::sync::NamedMutex) or
+    /// [`NamedEvent`](crate::sync::NamedEvent) keeps beside its name check unless given
+    /// `require_owner(false)`. Windows
     /// refuses this option with [`SharedMemoryError::InvalidOptions`]: protect the region with
     /// a security descriptor and create it before anyone else there.
     ///
@@ -72,7 +83,7 @@ impl Options {
     /// let mine_only = Options::new().require_owner(true);
     /// ```
     pub fn require_owner(mut self, require: bool) -> Self {
-        self.require_owner = require;
+        self.require_owner = Some(require);
         self
     }
 
@@ -85,7 +96,7 @@ impl Options {
         if self.mode.is_some_and(|mode| mode > 0o777) {
             return Err(invalid("a mode has permission bits only, at most 0o777"));
         }
-        if cfg!(windows) && self.require_owner {
+        if cfg!(windows) && self.require_owner == Some(true) {
             return Err(invalid(
                 "the owner check is Unix's; on Windows give the region a security descriptor",
             ));
@@ -107,6 +118,44 @@ impl Options {
 
     /// Whether opening must check the region's owner.
     pub(crate) fn owner_required(&self) -> bool {
-        self.require_owner
+        self.require_owner.unwrap_or(false)
+    }
+
+    /// These options for a synchronisation object's companion region, whose owner is checked
+    /// unless the options say otherwise.
+    #[cfg(unix)]
+    pub(crate) fn for_companion(&self) -> Self {
+        Self {
+            require_owner: Some(self.require_owner.unwrap_or(true)),
+            ..self.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(options: &Options) -> Result<(), SharedMemoryError> {
+        options.check(&RegionName::new("Local\\options").unwrap())
+    }
+
+    #[test]
+    fn each_os_ignores_the_other_os_part_so_one_value_serves_both() {
+        let portable = Options::new()
+            .mode(0o644)
+            .security_descriptor("not checked on Unix");
+        assert!(check(&portable).is_ok());
+    }
+
+    #[test]
+    fn what_this_os_cannot_honour_is_refused() {
+        let owner_check = check(&Options::new().require_owner(true));
+        assert_eq!(owner_check.is_err(), cfg!(windows), "{owner_check:?}");
+        let setuid = check(&Options::new().mode(0o4755));
+        assert!(matches!(
+            setuid,
+            Err(SharedMemoryError::InvalidOptions { .. })
+        ));
     }
 }

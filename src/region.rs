@@ -534,6 +534,12 @@ impl<A: Access> SharedMemory<A> {
         Ok(())
     }
 
+    /// The region's descriptor, for the file locks of a `NamedMutex`.
+    #[cfg(all(target_os = "linux", not(wsm_portable)))]
+    pub(crate) fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.mapping.as_fd()
+    }
+
     /// Opens an existing section with this handle's access and maps `extent` of it.
     pub(crate) fn open_extent(
         name: &str,

@@ -1,13 +1,37 @@
 //! Cross-process synchronisation for values in shared regions.
 //!
-//! [`SeqLock`] lets one writer publish a value that any number of readers, in any processes,
-//! copy consistently without locks.
+//! - [`SeqLock`] lets one writer publish a value that any number of readers, in any processes,
+//!   copy consistently without locks ([`SeqLockReader`] for read-only regions), and
+//!   [`Versioning`] does the same for regions that games version themselves
+//!   ([`SharedMemory::read_versioned`](crate::SharedMemory::read_versioned)); [`DoubleBuffer`]
+//!   is a two-slot snapshot for large values written often.
+//! - [`NamedMutex`] excludes processes by name and tells the next locker when a holder died
+//!   ([`LockError::OwnerDied`]).
+//! - [`NamedEvent`] lets one process signal others, by name ([`EventReset`]).
+//!
+//! The mutex and the event are Win32 named objects on Windows. On Unix they keep their state in
+//! a small region of the crate's own beside their name (`<name>#mutex`, `<name>#event`), its
+//! *companion*, which holds integers only: whatever another process writes there, the calls
+//! return an answer or an error, never corrupt this process's memory.
+//!
+//! Code layout: `mutex/` and `event/` hold the public types (`mod.rs`) and one file per platform:
+//! `windows.rs`; for the mutex `linux.rs` and `portable.rs` (other Unix systems such as macOS,
+//! also built on Linux with `--cfg wsm_portable`); for the event `unix.rs`, its word, which
+//! sleeps with Linux's futex or `portable.rs`'s polling. `companion.rs` opens the Unix companion
+//! regions, `futex.rs` is Linux's sleep and wake, `win32.rs` Windows' wait and the security of
+//! new objects. `seqlock.rs`, `double_buffer.rs` and `versioned.rs` are the lock-free copies.
 
+#[cfg(unix)]
+mod companion;
 mod double_buffer;
 mod event;
+#[cfg(all(target_os = "linux", not(wsm_portable)))]
+mod futex;
 mod mutex;
 mod seqlock;
 mod versioned;
+#[cfg(windows)]
+mod win32;
 
 pub use double_buffer::{DoubleBuffer, DoubleBufferReader};
 pub use event::{EventReset, NamedEvent};
@@ -16,20 +40,35 @@ pub use mutex::{LockError, NamedMutex, NamedMutexGuard};
 pub use seqlock::{DEFAULT_PATIENCE, SeqLock, SeqLockError, SeqLockReader};
 pub use versioned::Versioning;
 
-/// Waits on a Win32 handle for at most `timeout` (`None`: forever), in whole milliseconds
-/// rounded up so that a short wait is not a poll, and always below INFINITE when bounded.
-#[cfg(windows)]
-fn wait_for_object(
-    handle: windows::Win32::Foundation::HANDLE,
-    timeout: Option<std::time::Duration>,
-) -> windows::Win32::Foundation::WAIT_EVENT {
-    use windows::Win32::System::Threading::{INFINITE, WaitForSingleObject};
-    let millis = timeout.map_or(INFINITE, |timeout| {
-        let millis = timeout.as_nanos().div_ceil(1_000_000);
-        u32::try_from(millis)
-            .unwrap_or(INFINITE - 1)
-            .min(INFINITE - 1)
-    });
-    // SAFETY: the callers pass a handle they keep open for the call.
-    unsafe { WaitForSingleObject(handle, millis) }
+/// Why a platform call on a mutex or event failed, before the public type names the object.
+pub(crate) enum Failure {
+    /// The OS refused `call`.
+    Os(&'static str, crate::OsError),
+    /// The crate refused `call`, for the reason given.
+    Refused(&'static str, &'static str),
+}
+
+impl Failure {
+    /// The public error, naming the object.
+    fn named(self, name: &str) -> crate::SharedMemoryError {
+        let name = name.to_owned();
+        match self {
+            Self::Os(call, source) => {
+                crate::SharedMemoryError::Synchronization { name, call, source }
+            }
+            Self::Refused(call, reason) => {
+                crate::SharedMemoryError::SynchronizationRefused { name, call, reason }
+            }
+        }
+    }
+}
+
+/// How a sleep on a Unix mutex or event word ended.
+#[cfg(unix)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Woke {
+    /// Woken, interrupted, or the word no longer held the value: look again.
+    Early,
+    /// The time ran out with the word still holding the value.
+    TimedOut,
 }

@@ -49,7 +49,7 @@ pub enum SeqLockError {
     /// The sequence stayed odd (a write in progress) for the whole wait: the writer stalled,
     /// or died mid-write. If it died, [`SeqLock::recover`] lets a new writer take over.
     #[error(
-        "the writer stalled in the middle of a write (after {completed_writes} complete ones) and was waited for {waited:?}; if it died, recover() takes over"
+        "the writer stalled in the middle of a write (after {completed_writes} complete ones) and was waited for {waited:?}"
     )]
     Stalled {
         /// How many writes had completed before the stalled one.

@@ -180,6 +180,15 @@ impl Mapping {
     pub(crate) fn as_ptr(&self) -> NonNull<u8> {
         self.ptr
     }
+
+    /// The descriptor of the region, for the file locks of a `NamedMutex`.
+    #[cfg_attr(
+        not(all(target_os = "linux", not(wsm_portable))),
+        allow(dead_code, reason = "only Linux's mutex locks ranges")
+    )]
+    pub(crate) fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self._section.fd)
+    }
 }
 
 impl Drop for Mapping {

@@ -80,8 +80,9 @@ impl CreateAccess {
         Ok(Self(Some(SecurityDescriptor(descriptor))))
     }
 
-    /// The attributes CreateFileMappingW takes, pointing into `self`.
-    fn attributes(&self) -> Option<SECURITY_ATTRIBUTES> {
+    /// The attributes CreateFileMappingW (and CreateMutexExW, CreateEventExW) take, pointing
+    /// into `self`.
+    pub(crate) fn attributes(&self) -> Option<SECURITY_ATTRIBUTES> {
         self.0.as_ref().map(|descriptor| SECURITY_ATTRIBUTES {
             nLength: size_of::<SECURITY_ATTRIBUTES>() as u32,
             lpSecurityDescriptor: descriptor.0.0,

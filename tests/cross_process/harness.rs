@@ -125,10 +125,10 @@ pub(crate) fn unique_name(tag: &str) -> String {
 pub(crate) fn kind<T>(result: Result<T, SharedMemoryError>) -> String {
     match result {
         Ok(_) => "opened".into(),
-        Err(SharedMemoryError::OpenMapping(cause)) if is_not_found(&cause) => {
+        Err(error @ SharedMemoryError::OpenMapping(_)) if error.is_not_found() => {
             "OpenMapping not-found".into()
         }
-        Err(SharedMemoryError::OpenMapping(cause)) if is_access_denied(&cause) => {
+        Err(error @ SharedMemoryError::OpenMapping(_)) if error.is_permission_denied() => {
             "OpenMapping denied".into()
         }
         Err(SharedMemoryError::AlreadyExists) => "AlreadyExists".into(),
@@ -147,26 +147,6 @@ pub(crate) fn kind<T>(result: Result<T, SharedMemoryError>) -> String {
 pub(crate) fn print_kind<T>(result: Result<T, SharedMemoryError>) -> RoleResult {
     println!("{}", kind(result));
     Ok(())
-}
-
-#[cfg(windows)]
-fn is_not_found(error: &win_shared_memory::OsError) -> bool {
-    error.code() == windows::Win32::Foundation::ERROR_FILE_NOT_FOUND.to_hresult()
-}
-
-#[cfg(windows)]
-fn is_access_denied(error: &win_shared_memory::OsError) -> bool {
-    error.code() == windows::Win32::Foundation::ERROR_ACCESS_DENIED.to_hresult()
-}
-
-#[cfg(unix)]
-fn is_access_denied(error: &win_shared_memory::OsError) -> bool {
-    error.kind() == std::io::ErrorKind::PermissionDenied
-}
-
-#[cfg(unix)]
-fn is_not_found(error: &win_shared_memory::OsError) -> bool {
-    error.kind() == std::io::ErrorKind::NotFound
 }
 
 /// On Linux, checks that no POSIX object is left under the name: nothing leaked in /dev/shm.

@@ -75,6 +75,7 @@ macro_rules! areas {
 
 mod harness;
 
+mod hostile_sync;
 mod lifetime;
 mod regions;
 mod security;
@@ -87,6 +88,7 @@ mod win32;
 areas! {
     regions,
     sync,
+    hostile_sync,
     lifetime,
     security,
     snapshots,

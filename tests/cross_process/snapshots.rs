@@ -132,7 +132,7 @@ fn publish_while_read(
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
                 round += 1;
                 publish(round)?;
-                if round.is_multiple_of(16) {
+                if round % 16 == 0 {
                     std::thread::sleep(Duration::from_micros(20));
                 }
             }

@@ -10,9 +10,16 @@ use crate::harness::{Outcome, Peer, check_pattern, expect_eq, fill_pattern, uniq
 use crate::sync::{PUBLISHER_UPDATES, check_versioned_copies};
 
 tests! {
-    a_region_made_by_plain_win32_is_read_by_the_crate,
-    versioned_copies_of_a_c_publisher_are_consistent,
-    a_region_made_by_the_crate_is_read_by_plain_win32,
+    a_region_made_by_plain_win32_is_read_by_the_crate ignored_if no_c_peers(),
+    versioned_copies_of_a_c_publisher_are_consistent ignored_if no_c_peers(),
+    a_region_made_by_the_crate_is_read_by_plain_win32 ignored_if no_c_peers(),
+}
+
+/// Whether the C peers are missing: on a Windows host without a C compiler, `cargo xtask test`
+/// says so and leaves `WSM_C_PEER_DIR` unset, and these tests are reported ignored. Under Wine
+/// it always builds them and sets it.
+fn no_c_peers() -> bool {
+    std::env::var_os("WSM_C_PEER_DIR").is_none()
 }
 
 roles! {}

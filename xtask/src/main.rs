@@ -22,11 +22,13 @@ mod error;
 
 mod bench;
 mod cli;
+mod outside;
 mod process;
 mod report;
 mod test;
 mod toolchain;
 mod wine;
+mod workflow;
 mod workspace;
 
 use cli::{Cli, USAGE, parse_cli};

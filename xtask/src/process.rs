@@ -3,7 +3,6 @@
 
 use std::env;
 use std::ffi::OsStr;
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, ExitStatus};
 
@@ -85,11 +84,12 @@ pub(crate) fn capture(cmd: &mut Command) -> Result<String> {
 }
 
 /// Look a command up on `PATH` as a shell would, without running it (`wine
-/// --version` alone would start Wine machinery).
+/// --version` alone would start Wine machinery); on Windows, `name.exe`.
 pub(crate) fn find_in_path(name: &str) -> Option<PathBuf> {
     let path = env::var_os("PATH")?;
+    let file = format!("{name}{}", env::consts::EXE_SUFFIX);
     env::split_paths(&path)
-        .map(|dir| dir.join(name))
+        .map(|dir| dir.join(&file))
         .find(|candidate| is_executable(candidate))
 }
 
@@ -98,7 +98,7 @@ pub(crate) fn find_in_path(name: &str) -> Option<PathBuf> {
 #[cfg(unix)]
 fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// Whether `path` is a file we may execute (non-Unix fallback).

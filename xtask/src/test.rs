@@ -9,12 +9,14 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use crate::error::Result;
+use crate::outside::{outside_cargo, package, rust_version, write_outside_crate};
 use crate::process::{find_in_path, run};
 use crate::report::Report;
 use crate::toolchain::{
-    CHECK_TARGETS, WINDOWS_GNU, ensure_host_tools, ensure_rust_targets, has_nightly,
+    Host, MINGW_GCC, WINDOWS_GNU, ensure_host_tools, ensure_rust_targets, has_nightly,
 };
-use crate::wine::{WineEnv, build_c_peers, build_shim, setup_wine_prefix};
+use crate::wine::{CCompiler, WineEnv, build_c_peers, build_shim, setup_wine_prefix};
+use crate::workflow::lint_workflows;
 use crate::workspace::{LIB_PACKAGE, Workspace};
 
 /// The examples the test command runs natively, each two processes talking.
@@ -101,6 +103,7 @@ pub(crate) fn cmd_test(
 ) -> ExitCode {
     let mut run = TestRun {
         ws,
+        host: Host::this(),
         native: !skip_native,
         windows: !skip_windows,
         extra,
@@ -108,9 +111,11 @@ pub(crate) fn cmd_test(
     };
     let tools = run.toolchain();
     let wine = run.wine_setup(tools);
-    run.native_tests();
+    let peers = run.native_c_peers();
+    run.native_tests(peers);
     run.windows_tests(wine.as_ref());
     run.cross_checks();
+    run.as_users_get_it();
     run.lints();
     run.loom_fuzz_miri();
     run.report.finish()
@@ -120,6 +125,8 @@ pub(crate) fn cmd_test(
 struct TestRun<'a> {
     /// Where everything lives.
     ws: &'a Workspace,
+    /// The OS this runs on: Wine runs the Windows tests on Linux only.
+    host: Host,
     /// Whether the native steps run (no `--skip-native`).
     native: bool,
     /// Whether the Windows steps run (no `--skip-windows`).
@@ -131,15 +138,21 @@ struct TestRun<'a> {
 }
 
 impl TestRun<'_> {
-    /// The rustup targets, and Wine and MinGW unless `--skip-windows`; whether they are there.
+    /// The rustup targets, and on Linux Wine and MinGW unless `--skip-windows`; whether they
+    /// are there.
     fn toolchain(&mut self) -> bool {
-        let windows = self.windows;
+        let wine = self.windows && self.host == Host::Linux;
         let mut targets = vec![WINDOWS_GNU];
-        targets.extend(CHECK_TARGETS);
+        targets.extend(self.host.check_targets());
+        let name = if wine {
+            "toolchain: rustup targets, Wine, MinGW"
+        } else {
+            "toolchain: rustup targets"
+        };
         self.report
-            .step("toolchain: rustup targets, Wine, MinGW", || {
+            .step(name, || {
                 ensure_rust_targets(&targets)?;
-                if windows {
+                if wine {
                     ensure_host_tools()?;
                 }
                 Ok(())
@@ -152,11 +165,12 @@ impl TestRun<'_> {
     fn wine_setup(&mut self, tools: bool) -> Option<WineEnv> {
         let ws = self.ws;
         let wine_steps = ["wine prefix and bcryptprimitives shim", "C peers"];
-        if !(self.windows && tools) {
-            let why = if self.windows {
-                "toolchain step failed"
-            } else {
-                "--skip-windows"
+        if !(self.windows && tools && self.host == Host::Linux) {
+            let why = match self.host {
+                Host::Windows => "a Windows host runs the Windows tests natively",
+                Host::OtherUnix => "no Wine here: the Windows code is checked and linted, not run",
+                Host::Linux if !self.windows => "--skip-windows",
+                Host::Linux => "toolchain step failed",
             };
             for name in wine_steps {
                 self.report.skip(name, why);
@@ -167,13 +181,43 @@ impl TestRun<'_> {
             let dll = build_shim(ws)?;
             setup_wine_prefix(ws, &dll)
         });
-        let peers = self.report.step(wine_steps[1], || build_c_peers(ws));
+        let peers = self.report.step(wine_steps[1], || {
+            build_c_peers(ws, CCompiler::Gcc(MINGW_GCC))
+        });
         wine.filter(|_| peers.is_some())
     }
 
-    /// The native tests, their stress runs and the examples.
-    fn native_tests(&mut self) {
+    /// On a Windows host, the C peers built with the compiler it has, for the native tests;
+    /// whether they were built. Without a compiler, the tests that need them are ignored.
+    fn native_c_peers(&mut self) -> bool {
+        let ws = self.ws;
+        let name = "C peers (native)";
+        if self.host != Host::Windows || !self.native {
+            return false;
+        }
+        let Some(compiler) = CCompiler::on_windows_host() else {
+            self.report.skip(
+                name,
+                "no C compiler (gcc or cl) on PATH: the Win32 interop tests are ignored",
+            );
+            return false;
+        };
+        self.report
+            .step(name, || build_c_peers(ws, compiler))
+            .is_some()
+    }
+
+    /// The native tests, their stress runs and the examples; on a Windows host, the C peers
+    /// in `peers` when they were built.
+    fn native_tests(&mut self, peers: bool) {
         let (ws, extra) = (self.ws, self.extra);
+        let cargo = || {
+            let mut cargo = ws.cargo();
+            if peers {
+                cargo.env("WSM_C_PEER_DIR", ws.peer_dir());
+            }
+            cargo
+        };
         let native = "native tests: cargo test --workspace";
         let native_stress =
             format!("native stress: {STRESS_KILLS} holders killed, {LEAK_CYCLES} leak cycles");
@@ -185,10 +229,10 @@ impl TestRun<'_> {
             return;
         }
         self.report.step(native, || {
-            run(ws.cargo().args(["test", "--workspace"]).args(extra))
+            run(cargo().args(["test", "--workspace"]).args(extra))
         });
         self.report
-            .step(native_stress, || run(&mut stress_test(ws.cargo(), None)));
+            .step(native_stress, || run(&mut stress_test(cargo(), None)));
         self.report.step(examples, || {
             EXAMPLES.iter().try_for_each(|example| {
                 run(ws.cargo().args(["run", "--quiet", "--example", example]))
@@ -202,10 +246,11 @@ impl TestRun<'_> {
         let (ws, extra) = (self.ws, self.extra);
         let wine_tests = format!("windows tests under wine: cargo test --target {WINDOWS_GNU}");
         let Some(env) = wine else {
-            let why = if self.windows {
-                "wine setup failed"
-            } else {
-                "--skip-windows"
+            let why = match self.host {
+                Host::Windows => "a Windows host runs the Windows tests natively",
+                Host::OtherUnix => "no Wine here: the Windows code is checked and linted, not run",
+                Host::Linux if !self.windows => "--skip-windows",
+                Host::Linux => "wine setup failed",
             };
             self.report.skip(wine_tests, why);
             return;
@@ -235,7 +280,7 @@ impl TestRun<'_> {
     /// `cargo check` of the library for every target that cannot run here.
     fn cross_checks(&mut self) {
         let ws = self.ws;
-        for target in CHECK_TARGETS {
+        for target in self.host.check_targets() {
             self.report.step(format!("check {target}"), || {
                 run(ws.cargo().args([
                     "check",
@@ -271,6 +316,81 @@ impl TestRun<'_> {
         self.report.step("rustfmt", || {
             run(ws.cargo().args(["fmt", "--all", "--", "--check"]))
         });
+        let workflows = "actionlint: .github/workflows";
+        if self.host == Host::Linux {
+            self.report.step(workflows, || lint_workflows(ws));
+        } else {
+            self.report.skip(
+                workflows,
+                "linted by the Linux run, the one actionlint's wheel is pinned for",
+            );
+        }
+    }
+
+    /// The crate as a user gets it: `cargo package` (which builds the packaged copy), then a
+    /// crate that depends on that copy alone builds every README block and example, natively
+    /// (running the blocks that rustdoc runs), for Windows, and with the declared MSRV.
+    fn as_users_get_it(&mut self) {
+        let ws = self.ws;
+        let native = "outside crate: README blocks and examples, built natively, blocks run";
+        let windows = format!("outside crate: README blocks and examples for {WINDOWS_GNU}");
+        let msrv = "outside crate with the MSRV (rust-version) toolchain";
+        let written = self.report.step(
+            "package: cargo package (builds the packaged copy), an outside crate on it",
+            || write_outside_crate(ws, &package(ws)?),
+        );
+        let Some((manifest, runnable)) = written else {
+            for name in [native, &windows, msrv] {
+                self.report.skip(name, "the package step failed");
+            }
+            return;
+        };
+        if self.native {
+            self.report.step(native, || {
+                run(outside_cargo(ws, ws.cargo(), &manifest, "build").arg("--examples"))?;
+                runnable.iter().try_for_each(|example| {
+                    run(outside_cargo(ws, ws.cargo(), &manifest, "run").args([
+                        "--quiet",
+                        "--example",
+                        example,
+                    ]))
+                })
+            });
+        } else {
+            self.report.skip(native, "--skip-native");
+        }
+        match self.host {
+            Host::Windows => self
+                .report
+                .skip(windows, "the native build is the Windows build"),
+            _ if !self.windows => self.report.skip(windows, "--skip-windows"),
+            host => {
+                // Linking needs MinGW, which only the Linux runs install.
+                let build = if host == Host::Linux {
+                    "build"
+                } else {
+                    "check"
+                };
+                self.report.step(windows, || {
+                    run(outside_cargo(ws, ws.cargo(), &manifest, build).args([
+                        "--examples",
+                        "--target",
+                        WINDOWS_GNU,
+                    ]))
+                });
+            }
+        }
+        self.report.step(msrv, || {
+            let version = rust_version(ws)?;
+            run(Command::new("rustup").args([
+                "toolchain",
+                "install",
+                &version,
+                "--profile",
+                "minimal",
+            ]))?;
+            run(outside_cargo(ws, ws.cargo_on(&version), &manifest, "build").arg("--examples"))
+        });
     }
 
     /// The loom model, then the brief fuzz run and Miri when there is a nightly toolchain.
@@ -290,8 +410,15 @@ impl TestRun<'_> {
                 .skip(FUZZ_STEP, "no nightly toolchain; cargo fuzz needs one");
             return;
         }
-        self.report
-            .step(FUZZ_STEP, || run(&mut fuzz(ws, BRIEF_FUZZ_RUNS)?));
+        if self.host == Host::Windows {
+            self.report.skip(
+                FUZZ_STEP,
+                "cargo fuzz's sanitizers are set up for Linux and macOS runs only",
+            );
+        } else {
+            self.report
+                .step(FUZZ_STEP, || run(&mut fuzz(ws, BRIEF_FUZZ_RUNS)?));
+        }
         self.report.step(MIRI_STEP, || {
             run(Command::new("rustup")
                 .args(["component", "add", "--toolchain", "nightly"])

@@ -6,6 +6,49 @@ use std::process::Command;
 use crate::error::{Error, Result, bail};
 use crate::process::{capture, find_in_path, is_root, run};
 
+/// The OS `cargo xtask test` runs on, which decides how the Windows code is tested.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Host {
+    /// Linux (Debian on CI): the Unix tests natively, the Windows ones under Wine.
+    Linux,
+    /// Windows: every test natively, no Wine.
+    Windows,
+    /// macOS (or another Unix): the Unix tests natively; the Windows code is checked, not run.
+    OtherUnix,
+}
+
+impl Host {
+    /// The host this xtask was built for, which is the one it runs on.
+    pub(crate) fn this() -> Self {
+        if cfg!(windows) {
+            Self::Windows
+        } else if cfg!(target_os = "linux") {
+            Self::Linux
+        } else {
+            Self::OtherUnix
+        }
+    }
+
+    /// The targets to type-check here: [`CHECK_TARGETS`], and Linux from another host, less
+    /// the host's own target, which the native steps build.
+    pub(crate) fn check_targets(self) -> Vec<&'static str> {
+        let native = |target: &str| {
+            target.starts_with(std::env::consts::ARCH)
+                && match self {
+                    Self::Linux => target.contains("linux"),
+                    Self::Windows => target.contains("windows-msvc"),
+                    Self::OtherUnix => target.contains("apple"),
+                }
+        };
+        let linux = (self != Self::Linux).then_some("x86_64-unknown-linux-gnu");
+        CHECK_TARGETS
+            .into_iter()
+            .chain(linux)
+            .filter(|target| !native(target))
+            .collect()
+    }
+}
+
 /// The one Windows target that can *run* here: MinGW links it, Wine runs it.
 pub(crate) const WINDOWS_GNU: &str = "x86_64-pc-windows-gnu";
 

@@ -1,0 +1,104 @@
+//! A Win32 named event.
+
+use std::time::Duration;
+
+use windows::Win32::Foundation::{CloseHandle, HANDLE, WAIT_OBJECT_0, WAIT_TIMEOUT};
+use windows::Win32::System::Threading::{
+    CREATE_EVENT, CREATE_EVENT_MANUAL_RESET, CreateEventExW, EVENT_MODIFY_STATE, OpenEventW,
+    ResetEvent, SYNCHRONIZATION_SYNCHRONIZE, SetEvent,
+};
+use windows::core::PCWSTR;
+
+use super::EventReset;
+use crate::name::RegionName;
+use crate::sync::Failure;
+use crate::sync::win32::{create_access, wait_for_object};
+use crate::{Options, OsError, SharedMemoryError};
+
+pub(super) struct Event(HANDLE);
+
+// SAFETY: an event handle may be used and closed from any thread.
+unsafe impl Send for Event {}
+// SAFETY: setting, resetting and waiting are thread-safe kernel calls.
+unsafe impl Sync for Event {}
+
+/// The rights a handle needs: to wait, and to set and reset.
+const RIGHTS: u32 = SYNCHRONIZATION_SYNCHRONIZE.0 | EVENT_MODIFY_STATE.0;
+
+impl Event {
+    pub(super) fn open_or_create(
+        name: &RegionName,
+        reset: EventReset,
+        options: &Options,
+    ) -> Result<Self, SharedMemoryError> {
+        let access = create_access(name, options)?;
+        let attributes = access.attributes();
+        let flags = match reset {
+            EventReset::Manual => CREATE_EVENT_MANUAL_RESET,
+            EventReset::Auto => CREATE_EVENT(0),
+        };
+        // SAFETY: the name is NUL-terminated UTF-16 that outlives the call; the attributes, if
+        // any, point into `access`, which outlives the call; created unset.
+        let handle = unsafe {
+            CreateEventExW(
+                attributes.as_ref().map(|attributes| attributes as *const _),
+                PCWSTR(name.encoded().as_ptr()),
+                flags,
+                RIGHTS,
+            )
+        };
+        Self::opened(handle, name, "CreateEventExW")
+    }
+
+    pub(super) fn open(name: &RegionName, options: &Options) -> Result<Self, SharedMemoryError> {
+        options.check(name)?;
+        // SAFETY: the name is NUL-terminated UTF-16 that outlives the call; not inherited.
+        let handle = unsafe {
+            OpenEventW(
+                SYNCHRONIZATION_SYNCHRONIZE | EVENT_MODIFY_STATE,
+                false,
+                PCWSTR(name.encoded().as_ptr()),
+            )
+        };
+        Self::opened(handle, name, "OpenEventW")
+    }
+
+    fn opened(
+        handle: Result<HANDLE, OsError>,
+        name: &RegionName,
+        call: &'static str,
+    ) -> Result<Self, SharedMemoryError> {
+        handle
+            .map(Self)
+            .map_err(|source| SharedMemoryError::Synchronization {
+                name: name.as_str().to_owned(),
+                call,
+                source,
+            })
+    }
+
+    pub(super) fn set(&self) -> Result<(), Failure> {
+        // SAFETY: the handle is an open event.
+        unsafe { SetEvent(self.0) }.map_err(|error| Failure::Os("SetEvent", error))
+    }
+
+    pub(super) fn reset(&self) -> Result<(), Failure> {
+        // SAFETY: the handle is an open event.
+        unsafe { ResetEvent(self.0) }.map_err(|error| Failure::Os("ResetEvent", error))
+    }
+
+    pub(super) fn wait(&self, timeout: Option<Duration>) -> Result<bool, Failure> {
+        match wait_for_object(self.0, timeout) {
+            WAIT_OBJECT_0 => Ok(true),
+            WAIT_TIMEOUT => Ok(false),
+            _ => Err(Failure::Os("WaitForSingleObject", OsError::from_thread())),
+        }
+    }
+}
+
+impl Drop for Event {
+    fn drop(&mut self) {
+        // SAFETY: the handle is open, owned by this value, and closed only here.
+        let _ = unsafe { CloseHandle(self.0) };
+    }
+}

@@ -1,0 +1,125 @@
+//! Without robust mutexes or range locks on shared memory (macOS): an exclusive `flock` on a
+//! lock file, released by the kernel when its holder dies, and a held flag in the file that
+//! tells owner death.
+//!
+//! The file is in `/tmp`, a fixed directory, so that processes whose `$TMPDIR` differ still
+//! share it; `/tmp` is sticky, so nobody but its owner can replace it. It is opened without
+//! following a symbolic link, refused if it is not a regular file, and refused if another user
+//! owns it unless the options allow that.
+
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::FileExt;
+use std::time::{Duration, Instant};
+
+use rustix::fs::{FileType, FlockOperation, Mode, OFlags};
+use rustix::io::Errno;
+
+use super::Acquired;
+use crate::name::RegionName;
+use crate::sync::Failure;
+use crate::{Options, SharedMemoryError};
+
+/// Where lock files live, whatever the environment says.
+const LOCK_DIRECTORY: &str = "/tmp";
+
+/// Rounds of creating, or opening, a lock file that others keep removing, before giving up.
+const OPEN_ATTEMPTS: usize = 64;
+
+/// How long a waiter sleeps between two attempts: `flock` has no timed wait.
+const POLL: Duration = Duration::from_millis(1);
+
+pub(super) struct Mutex(File);
+
+impl Mutex {
+    pub(super) fn open(name: &RegionName, options: &Options) -> Result<Self, SharedMemoryError> {
+        options.check(name)?;
+        let path = format!(
+            "{LOCK_DIRECTORY}/wsm-mutex{}",
+            name.encoded().replace('/', "-")
+        );
+        let failed = |call, source: Errno| SharedMemoryError::Synchronization {
+            name: path.clone(),
+            call,
+            source: source.into(),
+        };
+        let options = options.for_companion();
+        let fd = open_lock_file(&path, &options).map_err(|source| failed("open", source))?;
+        let stat = rustix::fs::fstat(&fd).map_err(|source| failed("fstat", source))?;
+        if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+            return Err(SharedMemoryError::SynchronizationRefused {
+                name: path,
+                call: "open",
+                reason: "the lock file is not a regular file",
+            });
+        }
+        if options.owner_required() && stat.st_uid != rustix::process::geteuid().as_raw() {
+            return Err(SharedMemoryError::ForeignOwner {
+                name: path,
+                owner: stat.st_uid,
+            });
+        }
+        Ok(Self(File::from(fd)))
+    }
+
+    pub(super) fn lock(&self, timeout: Option<Duration>) -> Result<Acquired, Failure> {
+        let started = Instant::now();
+        loop {
+            match rustix::fs::flock(&self.0, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => break,
+                Err(Errno::WOULDBLOCK | Errno::INTR) => {}
+                Err(error) => return Err(Failure::Os("flock", error.into())),
+            }
+            let waited = started.elapsed();
+            let left = match timeout {
+                None => POLL,
+                Some(timeout) if waited >= timeout => return Ok(Acquired::TimedOut),
+                Some(timeout) => (timeout - waited).min(POLL),
+            };
+            std::thread::sleep(left);
+        }
+        let mut flag = [0_u8];
+        let read = self.0.read_at(&mut flag, 0);
+        let written = self.0.write_all_at(&[1], 0);
+        if let Err(error) = read.and(written) {
+            // No guard will release it: let go before reporting.
+            self.unlock();
+            return Err(Failure::Os("pwrite", error));
+        }
+        // Any byte but 0 there is a holder that never cleared it.
+        Ok(if flag[0] != 0 {
+            Acquired::OwnerDied
+        } else {
+            Acquired::Locked
+        })
+    }
+
+    pub(super) fn unlock(&self) {
+        let _ = self.0.write_all_at(&[0], 0);
+        let _ = rustix::fs::flock(&self.0, FlockOperation::Unlock);
+    }
+}
+
+/// Opens the lock file at `path`, creating it with the options' mode (exactly, whatever the
+/// umask) if it is missing; never through a symbolic link, never blocking on a FIFO.
+fn open_lock_file(path: &str, options: &Options) -> Result<OwnedFd, Errno> {
+    let flags = OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let mode = options.chosen_mode().unwrap_or(0o600);
+    let mode = Mode::from_raw_mode(mode as rustix::fs::RawMode);
+    for _ in 0..OPEN_ATTEMPTS {
+        match rustix::fs::open(path, flags | OFlags::CREATE | OFlags::EXCL, mode) {
+            Ok(fd) => {
+                rustix::fs::fchmod(&fd, mode)?;
+                return Ok(fd);
+            }
+            Err(Errno::EXIST) => {}
+            Err(error) => return Err(error),
+        }
+        match rustix::fs::open(path, flags, Mode::empty()) {
+            // Removed in between: make it again.
+            Err(Errno::NOENT) => continue,
+            opened => return opened,
+        }
+    }
+    Err(Errno::NOENT)
+}
