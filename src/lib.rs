@@ -71,6 +71,7 @@
 //! Anything else is refused with [`SharedMemoryError::InvalidName`].
 
 mod access;
+mod copy;
 mod error;
 mod link;
 mod name;

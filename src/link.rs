@@ -6,9 +6,10 @@ use std::marker::PhantomData;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use crate::access::{Access, ReadOnly, ReadWrite};
+use crate::copy;
 use crate::error::SharedMemoryError;
 use crate::options::Options;
-use crate::region::{Extent, SharedMemory, copy_out};
+use crate::region::{Extent, SharedMemory};
 use crate::sys;
 
 /// A typed handle to a named shared memory region that holds one `T`.
@@ -269,10 +270,10 @@ impl<T> SharedMemoryLink<T, ReadWrite> {
         T: IntoBytes + Immutable,
     {
         // SAFETY: the view holds at least `size_of::<T>()` writable bytes (checked when
-        // opened); `value` is separate memory of this process. A reader in another process may
-        // see a torn copy, which the plain-data contract allows.
+        // opened); `value` is memory of this process that `&T` keeps stable (`T: Immutable`).
+        // A reader in another process may see a torn copy, which the plain-data contract allows.
         unsafe {
-            std::ptr::copy_nonoverlapping(
+            copy::to_shared(
                 value.as_bytes().as_ptr(),
                 self.region.as_mut_ptr(),
                 size_of::<T>(),
@@ -347,7 +348,7 @@ impl<T, A: Access> SharedMemoryLink<T, A> {
     {
         // SAFETY: the view holds at least `size_of::<T>()` readable bytes (checked when
         // opened), and `T: FromBytes` makes any bytes a valid `T`.
-        unsafe { copy_out(self.region.as_ptr()) }
+        unsafe { copy::read_value(self.region.as_ptr()) }
     }
 
     /// The size of the mapped value in bytes: `size_of::<T>()`, or 1 for a zero-sized `T`.

@@ -2,12 +2,12 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::mem::MaybeUninit;
 use std::ptr::NonNull;
 
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use crate::access::{Access, ReadOnly, ReadWrite};
+use crate::copy;
 use crate::error::SharedMemoryError;
 use crate::name::RegionName;
 use crate::options::Options;
@@ -301,10 +301,10 @@ impl SharedMemory<ReadWrite> {
     ) -> Result<(), SharedMemoryError> {
         let bytes = value.as_bytes();
         let start = self.bounds(offset, bytes.len())?;
-        // SAFETY: `bounds` proved the range inside the writable view; `bytes` is separate
-        // memory of this process. A concurrent reader in another process may see a torn copy,
-        // which is what the plain-data contract allows.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), start.as_ptr(), bytes.len()) };
+        // SAFETY: `bounds` proved the range inside the writable view; `bytes` is memory of this
+        // process that `&T` keeps stable (`T: Immutable`). A concurrent reader in another
+        // process may see a torn copy, which is what the plain-data contract allows.
+        unsafe { copy::to_shared(bytes.as_ptr(), start.as_ptr(), bytes.len()) };
         Ok(())
     }
 
@@ -504,9 +504,34 @@ impl<A: Access> SharedMemory<A> {
     pub fn read_at<T: FromBytes>(&self, offset: usize) -> Result<T, SharedMemoryError> {
         let start = self.bounds(offset, size_of::<T>())?;
         // SAFETY: `bounds` proved the range inside the view, which is readable; the copy goes
-        // into separate memory of this process, byte by byte with no alignment needed.
-        // `T: FromBytes` makes any bytes, torn or not, a valid `T`.
-        Ok(unsafe { copy_out(start.as_ptr()) })
+        // into a value of this process, with no alignment needed. `T: FromBytes` makes any
+        // bytes, torn or not, a valid `T`.
+        Ok(unsafe { copy::read_value(start.as_ptr()) })
+    }
+
+    /// Copies `target.len()` bytes at `offset` out of the region into `target`: for ranges
+    /// whose length is known only at run time, as [`write_at`](SharedMemory::write_at) takes
+    /// slices. Like [`read_at`](Self::read_at), the copy may be torn by a concurrent writer.
+    ///
+    /// ```
+    /// use win_shared_memory::{ReadOnly, ReadWrite, SharedMemory};
+    ///
+    /// # let name = format!("Local\\doc_region_read_bytes_at_{}", std::process::id());
+    /// let mut writer = SharedMemory::<ReadWrite>::create(&name, 16)?;
+    /// writer.write_at(4, b"hello".as_slice())?;
+    /// let reader = SharedMemory::<ReadOnly>::open(&name)?;
+    /// let mut text = vec![0_u8; 5];
+    /// reader.read_bytes_at(4, &mut text)?;
+    /// assert_eq!(text, b"hello");
+    /// assert!(reader.read_bytes_at(12, &mut text).is_err()); // past the end
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn read_bytes_at(&self, offset: usize, target: &mut [u8]) -> Result<(), SharedMemoryError> {
+        let start = self.bounds(offset, target.len())?;
+        // SAFETY: `bounds` proved the range inside the readable view; `target` is memory of
+        // this process, borrowed exclusively, so apart from the view.
+        unsafe { copy::from_shared(start.as_ptr(), target.as_mut_ptr(), target.len()) };
+        Ok(())
     }
 
     /// The region's descriptor, for the file locks of a `NamedMutex`.
@@ -731,22 +756,6 @@ fn mapped_len(
         .ok()
         .filter(|&len| isize::try_from(len).is_ok())
         .ok_or(SharedMemoryError::SizeTooLarge)
-}
-
-/// Copies a `T` out of shared memory at `source`, which may be unaligned.
-///
-/// # Safety
-///
-/// `source` must be valid for reading `size_of::<T>()` bytes.
-pub(crate) unsafe fn copy_out<T: FromBytes>(source: *const u8) -> T {
-    let mut value = MaybeUninit::<T>::uninit();
-    // SAFETY: the caller vouches for the source; the destination is this function's own
-    // `MaybeUninit<T>`, exactly `size_of::<T>()` bytes, not overlapping shared memory.
-    unsafe {
-        std::ptr::copy_nonoverlapping(source, value.as_mut_ptr().cast::<u8>(), size_of::<T>());
-        // SAFETY: every byte was written, and `T: FromBytes` makes any bytes a valid `T`.
-        value.assume_init()
-    }
 }
 
 /// Frees the regions of this user that no process holds any more, because their last holders

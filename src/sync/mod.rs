@@ -3,7 +3,8 @@
 //! - [`SeqLock`] lets one writer publish a value that any number of readers, in any processes,
 //!   copy consistently without locks ([`SeqLockReader`] for read-only regions), and
 //!   [`Versioning`] does the same for regions that games version themselves
-//!   ([`SharedMemory::read_versioned`](crate::SharedMemory::read_versioned)).
+//!   ([`SharedMemory::read_versioned`](crate::SharedMemory::read_versioned)); [`DoubleBuffer`]
+//!   is a two-slot snapshot for large values written often.
 //! - [`NamedMutex`] excludes processes by name and tells the next locker when a holder died
 //!   ([`LockError::OwnerDied`]).
 //! - [`NamedEvent`] lets one process signal others, by name ([`EventReset`]).
@@ -18,10 +19,11 @@
 //! also built on Linux with `--cfg wsm_portable`); for the event `unix.rs`, its word, which
 //! sleeps with Linux's futex or `portable.rs`'s polling. `companion.rs` opens the Unix companion
 //! regions, `futex.rs` is Linux's sleep and wake, `win32.rs` Windows' wait and the security of
-//! new objects. `seqlock.rs` and `versioned.rs` are the lock-free copies.
+//! new objects. `seqlock.rs`, `double_buffer.rs` and `versioned.rs` are the lock-free copies.
 
 #[cfg(unix)]
 mod companion;
+mod double_buffer;
 mod event;
 #[cfg(all(target_os = "linux", not(wsm_portable)))]
 mod futex;
@@ -31,6 +33,7 @@ mod versioned;
 #[cfg(windows)]
 mod win32;
 
+pub use double_buffer::{DoubleBuffer, DoubleBufferReader};
 pub use event::{EventReset, NamedEvent};
 pub use mutex::{LockError, NamedMutex, NamedMutexGuard};
 

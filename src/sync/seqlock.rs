@@ -14,28 +14,29 @@
 //!   later) value: the copy is refused. If both loads see the same even value, no write overlapped
 //!   the copy.
 //!
-//! The data is copied with atomic loads and stores of whole words (and single bytes at the
-//! unaligned edges). The split depends only on the addresses and the word size, so between
-//! processes of one word size the racing accesses are all atomic and of one size: no data race
-//! in Rust's memory model, whatever the timing. Two limits: a 32-bit and a 64-bit process
-//! sharing one `SeqLock` copy in words of different sizes (which x86 and ARM handle, but the
-//! model does not describe), and the value must only be accessed through the `SeqLock` (not
-//! also through `write_at` or `get_mut` of the same bytes).
+//! The data is copied in and out with the crate's one copy primitive (`crate::copy`, argued
+//! there): an `asm!` copy on x86_64 and aarch64, relaxed word atomics elsewhere. The sequence is
+//! a 32-bit atomic, which every target loads with a plain load, even from a read-only view (std
+//! promises plain atomic loads on read-only memory only up to the pointer size). It sits in an
+//! 8-byte slot (the other 4 bytes are reserved and stay zero), so a `SeqLock<T>` has the same
+//! layout on every target: the sequence at offset 0, then `T` at `max(8, align_of::<T>())`.
+//! The counter wraps after 2^32 steps (2^31 writes); a reader would only be fooled by a copy
+//! that lasted exactly a multiple of 2^31 writes. The value must only be accessed through the
+//! `SeqLock` (not also through `write_at` or `get_mut` of the same bytes).
 
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::time::{Duration, Instant};
 
 #[cfg(loom)]
-use loom::sync::atomic::{AtomicU64, Ordering, fence};
+use loom::sync::atomic::{AtomicU32, Ordering, fence};
 #[cfg(not(loom))]
-use std::sync::atomic::{AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicU32, Ordering, fence};
 
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
-use crate::{ReadOnly, ReadWrite, SharedMemoryLink};
-
-use std::sync::atomic::{AtomicU8, AtomicUsize};
+use crate::copy;
+use crate::{ReadOnly, ReadWrite, SharedMemory, SharedMemoryError, SharedMemoryLink};
 
 /// How long [`SeqLock::read`] and [`SeqLock::write`] wait for a writer before they report it
 /// stalled: far longer than any write of a value that fits in memory takes.
@@ -155,9 +156,13 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLock<T> {
     /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
     /// ```
     pub fn read_within(&self, patience: Duration) -> Result<T, SeqLockError> {
-        let mut value = T::new_zeroed();
-        self.read_into(&mut value, patience)?;
-        Ok(value)
+        let mut value = std::mem::MaybeUninit::<T>::uninit();
+        self.sequence.read(patience, || {
+            // SAFETY: `data` is a live `T` of this lock; the target is this function's value.
+            unsafe { self.copy_out(value.as_mut_ptr().cast()) };
+        })?;
+        // SAFETY: a successful read copied every byte, and `T: FromBytes` makes them a `T`.
+        Ok(unsafe { value.assume_init() })
     }
 
     /// Copies a consistent value into `target`, waiting at most `patience` for a writer: for
@@ -176,8 +181,8 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLock<T> {
     /// ```
     pub fn read_into(&self, target: &mut T, patience: Duration) -> Result<(), SeqLockError> {
         self.sequence.read(patience, || {
-            // SAFETY: `data` is a live `T` of this lock; `target` is separate memory.
-            unsafe { copy_words_out(self.data.get().cast(), target.as_mut_bytes()) };
+            // SAFETY: `target` is a `T` of this process, borrowed exclusively.
+            unsafe { self.copy_out(target.as_mut_bytes().as_mut_ptr()) };
         })
     }
 
@@ -228,13 +233,14 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLock<T> {
     /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
     /// ```
     pub fn recover(&self, value: &T) -> Result<(), SeqLockError> {
-        let start = self.sequence.take_over();
+        let start = self.sequence.take_over(2);
         self.store(value);
         self.sequence.end_write(start)
     }
 
-    /// How many writes have completed (one in progress does not count yet): a reader that polls
-    /// for news compares this, which touches one cache line, before copying the value.
+    /// How many writes have completed (one in progress does not count yet; a recovery counts
+    /// one more), modulo 2^31: a reader that polls for news compares this, which touches one
+    /// cache line, before copying the value.
     ///
     /// ```
     /// use win_shared_memory::sync::SeqLock;
@@ -246,14 +252,31 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLock<T> {
     /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
     /// ```
     pub fn version(&self) -> u64 {
-        self.sequence.0.load(Ordering::Relaxed) / 2
+        u64::from(self.sequence.load() / 2)
     }
 
     /// Copies `value` into the lock; only between `begin_write` and `end_write`.
     fn store(&self, value: &T) {
         // SAFETY: `data` is a live `T` of this lock, written only by the writer holding the odd
-        // sequence, which is us; `value` is separate memory.
-        unsafe { copy_words_in(value.as_bytes(), self.data.get().cast()) };
+        // sequence, which is us; `value` is memory of this process that `&T` keeps stable.
+        unsafe {
+            copy::to_shared(
+                value.as_bytes().as_ptr(),
+                self.data.get().cast(),
+                size_of::<T>(),
+            )
+        };
+    }
+
+    /// Copies the value, as it is, to `target`.
+    ///
+    /// # Safety
+    ///
+    /// `target` must be valid for writes of `size_of::<T>()` bytes, apart from the lock.
+    unsafe fn copy_out(&self, target: *mut u8) {
+        // SAFETY: `data` is a live `T` of this lock (perhaps in a read-only view, which the
+        // copy only loads from); the caller vouches for `target`.
+        unsafe { copy::from_shared(self.data.get().cast(), target, size_of::<T>()) };
     }
 }
 
@@ -300,6 +323,64 @@ impl<T: FromBytes + IntoBytes + Immutable> SharedMemoryLink<SeqLock<T>, ReadOnly
     }
 }
 
+impl SharedMemory<ReadWrite> {
+    /// The sequence lock at `offset`, to read and write: a `SeqLock` as a field of a region
+    /// whose size is chosen at run time. Checked like [`get_at`](SharedMemory::get_at) (in
+    /// bounds, aligned for `SeqLock<T>`) and safe, unlike it: any bytes are a valid
+    /// `SeqLock<T>`, and all its accesses are atomic or go through the crate's copy.
+    ///
+    /// ```
+    /// use win_shared_memory::sync::SeqLock;
+    /// use win_shared_memory::{ReadOnly, ReadWrite, SharedMemory};
+    ///
+    /// # let name = format!("Local\\doc_seqlock_at_{}", std::process::id());
+    /// let region = SharedMemory::<ReadWrite>::create(&name, 4096)?;
+    /// region.seqlock_at::<[f32; 4]>(64)?.write(&[1.0, 2.0, 3.0, 4.0])?;
+    /// assert!(region.seqlock_at::<[f32; 4]>(4092).is_err()); // past the end
+    /// assert!(region.seqlock_at::<[f32; 4]>(4).is_err()); // misaligned
+    ///
+    /// let reader = SharedMemory::<ReadOnly>::open(&name)?;
+    /// assert_eq!(reader.seqlock_at::<[f32; 4]>(64)?.read()?, [1.0, 2.0, 3.0, 4.0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn seqlock_at<T: FromBytes + IntoBytes + Immutable>(
+        &self,
+        offset: usize,
+    ) -> Result<&SeqLock<T>, SharedMemoryError> {
+        let lock = self.checked::<SeqLock<T>>(offset, 1)?;
+        // SAFETY: in bounds and aligned (checked), in the view `self` keeps mapped while the
+        // borrow lives; any bytes are a valid `SeqLock<T>` (`T: FromBytes`), only ever accessed
+        // through its atomic sequence and the crate's copy.
+        Ok(unsafe { lock.as_ref() })
+    }
+}
+
+impl SharedMemory<ReadOnly> {
+    /// The sequence lock at `offset`, to read: the view is read-only, so only the reading half
+    /// is offered. Checked as [`SharedMemory::<ReadWrite>::seqlock_at`](SharedMemory::seqlock_at).
+    ///
+    /// ```
+    /// use win_shared_memory::sync::SeqLock;
+    /// use win_shared_memory::{ReadOnly, ReadWrite, SharedMemory};
+    ///
+    /// # let name = format!("Local\\doc_seqlock_at_ro_{}", std::process::id());
+    /// let writer = SharedMemory::<ReadWrite>::create(&name, 64)?;
+    /// writer.seqlock_at::<u64>(16)?.write(&7)?;
+    /// let reader = SharedMemory::<ReadOnly>::open(&name)?;
+    /// assert_eq!(reader.seqlock_at::<u64>(16)?.read()?, 7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn seqlock_at<T: FromBytes + IntoBytes + Immutable>(
+        &self,
+        offset: usize,
+    ) -> Result<SeqLockReader<'_, T>, SharedMemoryError> {
+        let lock = self.checked::<SeqLock<T>>(offset, 1)?;
+        // SAFETY: as for the read-write accessor; reading never writes the view (plain loads
+        // of the 32-bit sequence and the copy's loads).
+        Ok(SeqLockReader(unsafe { lock.as_ref() }))
+    }
+}
+
 /// The reading half of a [`SeqLock`], for a read-only view.
 ///
 /// ```
@@ -330,6 +411,25 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLockReader<'_, T> {
     /// ```
     pub fn read(&self) -> Result<T, SeqLockError> {
         self.0.read()
+    }
+
+    /// As [`SeqLock::read_into`]: large snapshots need no copy by value.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use win_shared_memory::sync::SeqLock;
+    /// # use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};
+    /// # let name = format!("Local\\doc_seqlock_reader_into_{}", std::process::id());
+    /// let writer = SharedMemoryLink::<SeqLock<[u32; 256]>, ReadWrite>::create(&name)?;
+    /// writer.seqlock().write(&[6; 256])?;
+    /// let reader = SharedMemoryLink::<SeqLock<[u32; 256]>, ReadOnly>::open(&name)?;
+    /// let mut snapshot = [0; 256];
+    /// reader.seqlock().read_into(&mut snapshot, Duration::from_millis(10))?;
+    /// assert_eq!(snapshot, [6; 256]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_into(&self, target: &mut T, patience: Duration) -> Result<(), SeqLockError> {
+        self.0.read_into(target, patience)
     }
 
     /// As [`SeqLock::version`].
@@ -367,37 +467,51 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLockReader<'_, T> {
 impl<T> fmt::Debug for SeqLock<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SeqLock")
-            .field("sequence", &self.sequence.0.load(Ordering::Relaxed))
+            .field("sequence", &self.sequence.load())
             .finish_non_exhaustive()
     }
 }
 
 /// The sequence counter and the protocol around it, apart from the data so that the loom model
-/// checks this very code with its own payload.
-#[repr(transparent)]
-pub(crate) struct Sequence(AtomicU64);
+/// checks this very code with its own payload: a 32-bit counter in an 8-byte slot (see the
+/// module's documentation).
+#[repr(C, align(8))]
+pub(crate) struct Sequence {
+    counter: AtomicU32,
+    /// Four bytes that keep the layout of the 64-bit sequence of earlier versions.
+    _reserved: [u8; 4],
+}
 
 impl Sequence {
     pub(crate) fn new() -> Self {
-        Self(AtomicU64::new(0))
+        Self {
+            counter: AtomicU32::new(0),
+            _reserved: [0; 4],
+        }
+    }
+
+    /// The counter as it is now (relaxed), for versions and debugging.
+    pub(crate) fn load(&self) -> u32 {
+        self.counter.load(Ordering::Relaxed)
     }
 
     /// Takes the sequence from even to odd, waiting at most `patience` for another writer;
     /// returns the even value it started from.
-    pub(crate) fn begin_write(&self, patience: Duration) -> Result<u64, SeqLockError> {
+    #[inline]
+    pub(crate) fn begin_write(&self, patience: Duration) -> Result<u32, SeqLockError> {
         let start = wait(patience, || {
-            let current = self.0.load(Ordering::Relaxed);
+            let current = self.counter.load(Ordering::Relaxed);
             if is_odd(current) {
-                return Err(Seen::odd_even(current));
+                return Err(Seen::odd_even(current.into()));
             }
-            self.0
+            self.counter
                 .compare_exchange_weak(
                     current,
                     current.wrapping_add(1),
                     Ordering::Acquire,
                     Ordering::Relaxed,
                 )
-                .map_err(Seen::odd_even)
+                .map_err(|now| Seen::odd_even(now.into()))
         })?;
         // Keeps the data stores after the odd value for any reader that sees one of them.
         fence(Ordering::Release);
@@ -405,21 +519,23 @@ impl Sequence {
     }
 
     /// Takes the sequence from whatever it is to a new odd value, unconditionally; returns the
-    /// even value this write counts from.
-    pub(crate) fn take_over(&self) -> u64 {
-        // An odd value goes to the next odd one, so that a writer still holding it fails its
-        // end; an even value goes to odd, as in `begin_write`.
-        let mut current = self.0.load(Ordering::Relaxed);
+    /// even value this write counts from. An even value goes to odd, as in `begin_write`; an
+    /// odd one goes `odd_step` further (a multiple of 2), so that a writer still holding it
+    /// fails its end.
+    pub(crate) fn take_over(&self, odd_step: u32) -> u32 {
+        let mut current = self.counter.load(Ordering::Relaxed);
         let taken = loop {
-            let odd = if !is_odd(current) {
-                current.wrapping_add(1)
+            let odd = if is_odd(current) {
+                current.wrapping_add(odd_step)
             } else {
-                current.wrapping_add(2)
+                current.wrapping_add(1)
             };
-            match self
-                .0
-                .compare_exchange_weak(current, odd, Ordering::Acquire, Ordering::Relaxed)
-            {
+            match self.counter.compare_exchange_weak(
+                current,
+                odd,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => break odd,
                 Err(now) => current = now,
             }
@@ -429,29 +545,58 @@ impl Sequence {
     }
 
     /// Takes the sequence from `start + 1` to `start + 2`, publishing the write.
-    pub(crate) fn end_write(&self, start: u64) -> Result<(), SeqLockError> {
-        self.0
-            .compare_exchange(
-                start.wrapping_add(1),
-                start.wrapping_add(2),
-                Ordering::Release,
-                Ordering::Relaxed,
-            )
-            .map(drop)
-            .map_err(|_| SeqLockError::Superseded)
+    ///
+    /// A plain release store, not a compare-exchange: only the writer holding the odd value
+    /// writes the sequence (begin_write excludes the others), and a locked instruction here
+    /// would wait for every data store to reach the other cores before the write returns. The
+    /// check that no `recover` took over is a load of a line this writer owns: it catches a
+    /// take-over that came before it, as `recover`'s contract (the old writer is dead) asks.
+    #[inline]
+    pub(crate) fn end_write(&self, start: u32) -> Result<(), SeqLockError> {
+        if self.counter.load(Ordering::Relaxed) != start.wrapping_add(1) {
+            return Err(SeqLockError::Superseded);
+        }
+        self.counter.store(start.wrapping_add(2), Ordering::Release);
+        Ok(())
     }
 
     /// Runs `copy` until it ran while no write was in progress, waiting at most `patience`.
+    #[inline]
     pub(crate) fn read<R>(
         &self,
         patience: Duration,
         copy: impl FnMut() -> R,
     ) -> Result<R, SeqLockError> {
-        read_consistent(
-            patience,
-            || Seen::odd_even(self.0.load(Ordering::Relaxed)),
-            copy,
-        )
+        read_consistent(patience, || Seen::odd_even(self.load().into()), copy)
+    }
+
+    /// The reader's side of a two-slot buffer: runs `copy` with the slot (0 or 1) that holds
+    /// the newest complete write until no write into that slot began before `copy` ended,
+    /// waiting at most `patience`.
+    ///
+    /// Write `n` (counting from 1) goes into slot `n % 2`: with the counter at `2n` or `2n + 1`
+    /// the newest complete write is `n`, and the write into its slot again is `n + 2`, which
+    /// begins by taking the counter to `2n + 3`. A copy that saw any of that write's data sees
+    /// that value or a later one afterwards (the fences of the module's protocol), so it is
+    /// refused; a counter still below `2n + 3` proves the slot untouched.
+    #[inline]
+    pub(crate) fn read_latest<R>(
+        &self,
+        patience: Duration,
+        mut copy: impl FnMut(usize) -> R,
+    ) -> Result<R, SeqLockError> {
+        wait(patience, || {
+            let before = self.load();
+            fence(Ordering::Acquire);
+            let value = copy((before / 2 % 2) as usize);
+            fence(Ordering::Acquire);
+            let after = self.load();
+            if after.wrapping_sub(before & !1) <= 2 {
+                Ok(value)
+            } else {
+                Err(Seen::odd_even(after.into()))
+            }
+        })
     }
 }
 
@@ -472,7 +617,7 @@ impl Seen {
         Self {
             state: sequence,
             completed: sequence / 2,
-            writing: is_odd(sequence),
+            writing: sequence % 2 == 1,
         }
     }
 
@@ -514,37 +659,53 @@ pub(crate) fn read_consistent<R>(
 }
 
 /// Whether a sequence value means a write in progress.
-fn is_odd(sequence: u64) -> bool {
+fn is_odd(sequence: u32) -> bool {
     sequence % 2 == 1
 }
 
 /// Retries `attempt` until it succeeds or `patience` runs out. A failed attempt tells what it
 /// saw: a write in progress that did not move for the last half of the wait means a stalled
 /// writer; counters that kept moving, a writer so busy that no copy fitted between its writes.
+///
+/// The first attempt runs before the clock is read: reading it costs as much as a small copy,
+/// and most attempts succeed.
+#[inline]
 fn wait<R>(
     patience: Duration,
     mut attempt: impl FnMut() -> Result<R, Seen>,
 ) -> Result<R, SeqLockError> {
+    match attempt() {
+        Ok(result) => Ok(result),
+        Err(seen) => wait_after_failure(patience, seen, attempt),
+    }
+}
+
+/// [`wait`] after a first failed attempt that saw `first`: the clock starts now.
+#[cold]
+#[inline(never)]
+fn wait_after_failure<R>(
+    patience: Duration,
+    first: Seen,
+    mut attempt: impl FnMut() -> Result<R, Seen>,
+) -> Result<R, SeqLockError> {
     let started = Instant::now();
-    let mut first = None;
-    let mut latest: Option<(Seen, Instant)> = None;
+    let mut latest = (first, started);
     let mut round: u32 = 0;
     loop {
+        back_off(round);
+        round = round.saturating_add(1);
         let seen = match attempt() {
             Ok(result) => return Ok(result),
             Err(seen) => seen,
         };
-        first.get_or_insert(seen);
-        if latest.is_none_or(|(latest, _)| latest != seen) {
-            latest = Some((seen, Instant::now()));
+        if latest.0 != seen {
+            latest = (seen, Instant::now());
         }
-        back_off(round);
-        round = round.saturating_add(1);
         let waited = started.elapsed();
         if waited < patience {
             continue;
         }
-        let (latest, since) = latest.unwrap_or((seen, started));
+        let (latest, since) = latest;
         return Err(if latest.writing && since.elapsed() >= patience / 2 {
             SeqLockError::Stalled {
                 completed_writes: latest.completed,
@@ -552,9 +713,7 @@ fn wait<R>(
             }
         } else {
             SeqLockError::Starved {
-                writes: latest
-                    .completed
-                    .wrapping_sub(first.unwrap_or(seen).completed),
+                writes: latest.completed.wrapping_sub(first.completed),
                 waited,
             }
         });
@@ -576,74 +735,6 @@ fn back_off(round: u32) {
 #[cfg(loom)]
 fn back_off(_round: u32) {
     loom::thread::yield_now();
-}
-
-/// The bytes of a word, the unit of the data copies.
-const WORD: usize = size_of::<usize>();
-
-/// Splits `len` bytes at `address` into the bytes before the first word boundary and the whole
-/// words after them (the rest are bytes again). It depends on the address only, so the writer
-/// and the readers split the same way and every racing pair of accesses has one size.
-fn split(address: usize, len: usize) -> (usize, usize) {
-    let head = (address.wrapping_neg() % WORD).min(len);
-    (head, (len - head) / WORD)
-}
-
-/// Stores `source` into shared memory at `target` with relaxed atomic stores.
-///
-/// # Safety
-///
-/// `target` must be valid for `source.len()` bytes of writes, and accessed by others only
-/// through these atomic copies.
-unsafe fn copy_words_in(source: &[u8], target: *mut u8) {
-    let (head, words) = split(target as usize, source.len());
-    let body_end = head + words * WORD;
-    for index in (0..head).chain(body_end..source.len()) {
-        // SAFETY: in bounds, as the caller promised; any byte address is aligned for AtomicU8.
-        unsafe { AtomicU8::from_ptr(target.add(index)) }.store(source[index], Ordering::Relaxed);
-    }
-    // SAFETY: `head <= body_end <= len`, so both stay in bounds.
-    let (shared, private) =
-        unsafe { (target.add(head).cast::<usize>(), source.as_ptr().add(head)) };
-    for word in 0..words {
-        // SAFETY: `shared` is word-aligned by `split` and has `words` words; `private` has as
-        // many bytes (unaligned reads of private memory).
-        unsafe {
-            let value = private.cast::<usize>().add(word).read_unaligned();
-            AtomicUsize::from_ptr(shared.add(word)).store(value, Ordering::Relaxed);
-        }
-    }
-}
-
-/// Loads `target.len()` bytes of shared memory at `source` with relaxed atomic loads.
-///
-/// # Safety
-///
-/// `source` must be valid for `target.len()` bytes of reads, and written by others only through
-/// these atomic copies.
-pub(crate) unsafe fn copy_words_out(source: *const u8, target: &mut [u8]) {
-    let (head, words) = split(source as usize, target.len());
-    let body_end = head + words * WORD;
-    for index in (0..head).chain(body_end..target.len()) {
-        // SAFETY: in bounds, as the caller promised; any byte address is aligned for AtomicU8.
-        target[index] =
-            unsafe { AtomicU8::from_ptr(source.add(index).cast_mut()) }.load(Ordering::Relaxed);
-    }
-    // SAFETY: `head <= body_end <= len`, so both stay in bounds.
-    let (shared, private) = unsafe {
-        (
-            source.add(head).cast::<usize>(),
-            target.as_mut_ptr().add(head),
-        )
-    };
-    for word in 0..words {
-        // SAFETY: `shared` is word-aligned by `split` and has `words` words; `private` has room
-        // for as many bytes (unaligned writes of private memory).
-        unsafe {
-            let value = AtomicUsize::from_ptr(shared.add(word).cast_mut()).load(Ordering::Relaxed);
-            private.cast::<usize>().add(word).write_unaligned(value);
-        }
-    }
 }
 
 #[cfg(all(test, not(loom)))]
@@ -712,10 +803,7 @@ mod tests {
             reader.join().unwrap();
         }
         // Every write completed and left the sequence even.
-        assert_eq!(
-            lock.sequence.0.load(Ordering::Relaxed),
-            2 * ROUNDS * writers
-        );
+        assert_eq!(u64::from(lock.sequence.load()), 2 * ROUNDS * writers);
         check_uniform(&lock.read().unwrap());
     }
 
@@ -727,6 +815,18 @@ mod tests {
     #[test]
     fn concurrent_writers_take_turns() {
         run(3);
+    }
+
+    /// The layout of the 64-bit sequence that the 32-bit one replaced: an 8-byte, 8-aligned
+    /// header, then the value, on every target.
+    #[test]
+    fn the_layout_is_that_of_a_64_bit_sequence() {
+        assert_eq!((size_of::<Sequence>(), align_of::<Sequence>()), (8, 8));
+        assert_eq!(size_of::<SeqLock<[u8; 1]>>(), 16);
+        assert_eq!(size_of::<SeqLock<[u64; 3]>>(), 32);
+        let lock = SeqLock::new(0_u32);
+        let data = std::ptr::from_ref(&lock.data) as usize - std::ptr::from_ref(&lock) as usize;
+        assert_eq!(data, 8);
     }
 
     #[test]
@@ -753,23 +853,6 @@ mod tests {
         assert_eq!(lock.read().unwrap(), 9);
         lock.write(&10).unwrap();
         assert_eq!(lock.read().unwrap(), 10);
-    }
-
-    #[test]
-    fn copies_are_exact_at_every_alignment() {
-        let source: Vec<u8> = (0..=255).collect();
-        let mut shared = vec![0_u8; 300];
-        for start in 0..WORD + 1 {
-            for len in [0, 1, WORD - 1, WORD, WORD + 1, 3 * WORD + 5, 255] {
-                let target = &mut shared[start..start + len];
-                // SAFETY: `target` is valid for `len` bytes and used by this thread only.
-                unsafe { copy_words_in(&source[..len], target.as_mut_ptr()) };
-                let mut back = vec![0_u8; len];
-                // SAFETY: as above, for reading.
-                unsafe { copy_words_out(target.as_mut_ptr(), &mut back) };
-                assert_eq!(back, source[..len], "start {start}, len {len}");
-            }
-        }
     }
 }
 

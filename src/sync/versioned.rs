@@ -1,14 +1,13 @@
 //! Consistent copies out of regions that other programs version themselves, the way games
 //! publish telemetry.
 
-use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use zerocopy::FromBytes;
+use zerocopy::{FromBytes, IntoBytes};
 
-use super::seqlock::{Seen, copy_words_out, read_consistent};
-use crate::{Access, SharedMemory, SharedMemoryError};
+use super::seqlock::{Seen, read_consistent};
+use crate::{Access, SharedMemory, SharedMemoryError, copy};
 
 /// How a publisher marks its updates, for
 /// [`SharedMemory::read_versioned`](crate::SharedMemory::read_versioned). Counters are `u32`
@@ -59,10 +58,79 @@ impl<A: Access> SharedMemory<A> {
         versioning: Versioning,
         patience: Duration,
     ) -> Result<T, SharedMemoryError> {
+        let mut value = std::mem::MaybeUninit::<T>::uninit();
+        // SAFETY: the target is this function's own value, `size_of::<T>()` bytes.
+        unsafe {
+            self.copy_versioned(
+                offset,
+                versioning,
+                value.as_mut_ptr().cast(),
+                size_of::<T>(),
+                patience,
+            )
+        }?;
+        // SAFETY: a successful copy wrote every byte, and `T: FromBytes` makes them a `T`.
+        Ok(unsafe { value.assume_init() })
+    }
+
+    /// [`read_versioned`](Self::read_versioned) into `target`: large snapshots need no copy by
+    /// value. On an error `target` holds some valid, possibly torn, value.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use win_shared_memory::sync::Versioning;
+    /// use win_shared_memory::{ReadOnly, ReadWrite, SharedMemory};
+    ///
+    /// # let name = format!("Local\\doc_versioned_into_{}", std::process::id());
+    /// // A publisher's buffer: one sequence number, then 4 KiB of data.
+    /// let mut buffer = SharedMemory::<ReadWrite>::create(&name, 8 + 4096)?;
+    /// buffer.write_at(8, &[1.5_f32; 1024])?;
+    /// let reader = SharedMemory::<ReadOnly>::open(&name)?;
+    /// let mut snapshot = Box::new([0.0_f32; 1024]);
+    /// let versioning = Versioning::OddEven { sequence: 0 };
+    /// reader.read_versioned_into(8, versioning, &mut *snapshot, Duration::from_millis(100))?;
+    /// assert_eq!(snapshot[1023], 1.5);
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn read_versioned_into<T: FromBytes + IntoBytes + ?Sized>(
+        &self,
+        offset: usize,
+        versioning: Versioning,
+        target: &mut T,
+        patience: Duration,
+    ) -> Result<(), SharedMemoryError> {
+        let bytes = target.as_mut_bytes();
+        // SAFETY: `bytes` is memory of this process, borrowed exclusively; any bytes written
+        // into it leave a valid `T` (`T: FromBytes`).
+        unsafe {
+            self.copy_versioned(
+                offset,
+                versioning,
+                bytes.as_mut_ptr(),
+                bytes.len(),
+                patience,
+            )
+        }
+    }
+
+    /// Copies `len` bytes at `offset` to `target` until a copy came out whole.
+    ///
+    /// # Safety
+    ///
+    /// `target` must be valid for writes of `len` bytes, apart from the view.
+    unsafe fn copy_versioned(
+        &self,
+        offset: usize,
+        versioning: Versioning,
+        target: *mut u8,
+        len: usize,
+        patience: Duration,
+    ) -> Result<(), SharedMemoryError> {
         let counter = |at: usize| -> Result<&AtomicU32, SharedMemoryError> {
             let counter = self.checked::<u32>(at, 1)?;
             // SAFETY: in bounds and aligned (checked), in the view that `self` keeps mapped; the
-            // publisher updates its counters with atomic (interlocked) increments.
+            // publisher updates its counters with atomic (interlocked) increments. A 4-byte
+            // relaxed load is a plain load on every target, so sound on a read-only view.
             Ok(unsafe { AtomicU32::from_ptr(counter.as_ptr()) })
         };
         let counters = match versioning {
@@ -75,18 +143,11 @@ impl<A: Access> SharedMemory<A> {
             }
             (sequence, None) => Seen::odd_even(u64::from(sequence.load(Ordering::Relaxed))),
         };
-        let source = self.bounds(offset, size_of::<T>())?;
+        let source = self.bounds(offset, len)?;
         read_consistent(patience, version, || {
-            let mut value = MaybeUninit::<T>::zeroed();
-            // SAFETY: the zeroed value's bytes are initialised, so they may be seen as a
-            // `[u8]`; `source` has `size_of::<T>()` bytes in the view (checked).
-            unsafe {
-                let bytes =
-                    std::slice::from_raw_parts_mut(value.as_mut_ptr().cast::<u8>(), size_of::<T>());
-                copy_words_out(source.as_ptr(), bytes);
-                // SAFETY: every byte is set, and `T: FromBytes` makes any bytes a valid `T`.
-                value.assume_init()
-            }
+            // SAFETY: `source` has `len` bytes in the readable view (checked); the caller
+            // vouches for `target`.
+            unsafe { copy::from_shared(source.as_ptr(), target, len) };
         })
         .map_err(|source| SharedMemoryError::Inconsistent {
             name: self.name().to_owned(),

@@ -81,6 +81,7 @@ mod lifetime;
 mod lifetime_hostile;
 mod regions;
 mod security;
+mod snapshots;
 #[cfg(all(target_os = "linux", not(wsm_portable)))]
 mod stale_regions;
 mod stress;
@@ -98,6 +99,7 @@ areas! {
     #[cfg(target_os = "linux")]
     lifetime_hostile,
     security,
+    snapshots,
     #[cfg(all(target_os = "linux", not(wsm_portable)))]
     stale_regions,
     stress,

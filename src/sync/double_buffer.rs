@@ -1,0 +1,442 @@
+//! A two-slot snapshot for large values: the writer fills the older slot while readers copy
+//! the newer one, so a copy that takes as long as a write is not thrown away.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::mem::MaybeUninit;
+use std::time::Duration;
+
+use zerocopy::{FromBytes, Immutable, IntoBytes};
+
+use super::seqlock::{DEFAULT_PATIENCE, SeqLockError, Sequence};
+use crate::{ReadOnly, ReadWrite, SharedMemoryLink, copy};
+
+/// A value of type `T` published by one writer at a time and copied by any number of readers,
+/// in any processes, in two slots: the writer fills the older slot, readers copy the newer.
+///
+/// Use it instead of a [`SeqLock`](super::SeqLock) for large values written often: a
+/// `SeqLock` reader must copy between two writes, and a write of a large value keeps it waiting
+/// for as long as the write takes; here a reader is only refused when two writes begin during
+/// its copy. Readers never wait for a writer, not even a dead one (they copy the newest complete
+/// value); writers never wait for readers, only for each other. A reader never accepts a torn
+/// value. It takes twice `T`'s size; a zero-filled region holds a valid `DoubleBuffer<T>`,
+/// holding `T`'s zero value.
+///
+/// The layout (`#[repr(C)]`): the 8-byte sequence of a `SeqLock` (a 32-bit counter, odd while
+/// a write is in progress; write `n` goes into slot `n % 2`), then the two slots.
+///
+/// ```
+/// use win_shared_memory::sync::DoubleBuffer;
+/// use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};
+///
+/// type Frame = DoubleBuffer<[u32; 1024]>;
+/// # let name = format!("Local\\doc_double_buffer_{}", std::process::id());
+/// let writer = SharedMemoryLink::<Frame, ReadWrite>::create(&name)?;
+/// writer.double_buffer().write(&[7; 1024])?;
+///
+/// let reader = SharedMemoryLink::<Frame, ReadOnly>::open(&name)?;
+/// assert_eq!(reader.double_buffer().read()?, [7; 1024]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[repr(C)]
+pub struct DoubleBuffer<T> {
+    sequence: Sequence,
+    slots: [UnsafeCell<T>; 2],
+}
+
+// SAFETY: every access to the slots goes through the sequence protocol and the crate's copy,
+// so threads (and processes) may share a `DoubleBuffer` whenever its `T` may be sent.
+unsafe impl<T: Send> Sync for DoubleBuffer<T> {}
+
+impl<T: FromBytes + IntoBytes + Immutable> DoubleBuffer<T> {
+    /// A double buffer holding `value`, for use within one process (in a region, a zero-filled
+    /// `DoubleBuffer` is already valid).
+    ///
+    /// ```
+    /// use win_shared_memory::sync::DoubleBuffer;
+    ///
+    /// let buffer = DoubleBuffer::new([1_u8, 2]);
+    /// assert_eq!(buffer.read()?, [1, 2]);
+    /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
+    /// ```
+    pub fn new(value: T) -> Self {
+        Self {
+            sequence: Sequence::new(),
+            slots: [UnsafeCell::new(value), UnsafeCell::new(T::new_zeroed())],
+        }
+    }
+
+    /// A copy of the newest value, waiting up to [`DEFAULT_PATIENCE`] for a copy that no
+    /// write overtook.
+    ///
+    /// ```
+    /// use win_shared_memory::sync::DoubleBuffer;
+    ///
+    /// let buffer = DoubleBuffer::new(3_u64);
+    /// assert_eq!(buffer.read()?, 3);
+    /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
+    /// ```
+    pub fn read(&self) -> Result<T, SeqLockError> {
+        self.read_within(DEFAULT_PATIENCE)
+    }
+
+    /// A copy of the newest value, retrying for at most `patience`; fails with
+    /// [`SeqLockError::Starved`] when writes kept overtaking the copies.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use win_shared_memory::sync::DoubleBuffer;
+    ///
+    /// let buffer = DoubleBuffer::new(-1_i16);
+    /// assert_eq!(buffer.read_within(Duration::from_millis(10))?, -1);
+    /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
+    /// ```
+    pub fn read_within(&self, patience: Duration) -> Result<T, SeqLockError> {
+        let mut value = MaybeUninit::<T>::uninit();
+        self.sequence.read_latest(patience, |slot| {
+            // SAFETY: the target is this function's own value.
+            unsafe { self.copy_out(slot, value.as_mut_ptr().cast()) };
+        })?;
+        // SAFETY: a successful read copied every byte, and `T: FromBytes` makes them a `T`.
+        Ok(unsafe { value.assume_init() })
+    }
+
+    /// Copies the newest value into `target`, retrying for at most `patience`: for large
+    /// values, it saves [`read`](Self::read)'s moves. On an error `target` holds some valid,
+    /// possibly torn, value.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use win_shared_memory::sync::DoubleBuffer;
+    ///
+    /// let buffer = DoubleBuffer::new([5_u64; 4096]);
+    /// let mut snapshot = Box::new([0; 4096]);
+    /// buffer.read_into(&mut snapshot, Duration::from_millis(10))?;
+    /// assert_eq!(snapshot[4095], 5);
+    /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
+    /// ```
+    pub fn read_into(&self, target: &mut T, patience: Duration) -> Result<(), SeqLockError> {
+        self.sequence.read_latest(patience, |slot| {
+            // SAFETY: `target` is a `T` of this process, borrowed exclusively.
+            unsafe { self.copy_out(slot, target.as_mut_bytes().as_mut_ptr()) };
+        })
+    }
+
+    /// Publishes `value`, waiting up to [`DEFAULT_PATIENCE`] for another writer to finish.
+    /// Readers are never waited for.
+    ///
+    /// ```
+    /// use win_shared_memory::sync::DoubleBuffer;
+    ///
+    /// let buffer = DoubleBuffer::new(0_u32);
+    /// buffer.write(&1)?;
+    /// buffer.write(&2)?;
+    /// assert_eq!(buffer.read()?, 2);
+    /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
+    /// ```
+    pub fn write(&self, value: &T) -> Result<(), SeqLockError> {
+        self.write_within(value, DEFAULT_PATIENCE)
+    }
+
+    /// Publishes `value`, waiting at most `patience` for another writer to finish
+    /// ([`SeqLockError::Stalled`] if it died mid-write: see [`recover`](Self::recover)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use win_shared_memory::sync::DoubleBuffer;
+    ///
+    /// let buffer = DoubleBuffer::new(0.0_f64);
+    /// buffer.write_within(&0.5, Duration::from_millis(10))?;
+    /// assert_eq!(buffer.read()?, 0.5);
+    /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
+    /// ```
+    pub fn write_within(&self, value: &T, patience: Duration) -> Result<(), SeqLockError> {
+        let start = self.sequence.begin_write(patience)?;
+        self.store(start, value);
+        self.sequence.end_write(start)
+    }
+
+    /// Takes over from a writer that died mid-write and publishes `value`; with no write in
+    /// progress, it is [`write`](Self::write). Readers kept copying the newest complete value
+    /// meanwhile.
+    ///
+    /// Call it only when the old writer is known to be dead: a live one loses its write
+    /// ([`SeqLockError::Superseded`]), and its data may mix with `value` until it stops.
+    ///
+    /// ```
+    /// use win_shared_memory::sync::DoubleBuffer;
+    ///
+    /// let buffer = DoubleBuffer::new(0_u8);
+    /// buffer.recover(&4)?;
+    /// assert_eq!(buffer.read()?, 4);
+    /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
+    /// ```
+    pub fn recover(&self, value: &T) -> Result<(), SeqLockError> {
+        // From an odd 2n + 1 (write n + 1 into slot (n + 1) % 2 in progress) to 2n + 5: write
+        // n + 2 counts as complete, so readers keep copying slot n % 2, which still holds write
+        // n, and this write, n + 3, goes into the dead writer's slot.
+        let start = self.sequence.take_over(4);
+        self.store(start, value);
+        self.sequence.end_write(start)
+    }
+
+    /// How many writes have completed (recoveries count a few more): a reader that polls for
+    /// news compares this, which touches one cache line, before copying. It wraps after 2^31.
+    ///
+    /// ```
+    /// use win_shared_memory::sync::DoubleBuffer;
+    ///
+    /// let buffer = DoubleBuffer::new(0_u32);
+    /// let seen = buffer.version();
+    /// buffer.write(&1)?;
+    /// assert_ne!(buffer.version(), seen);
+    /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
+    /// ```
+    pub fn version(&self) -> u64 {
+        u64::from(self.sequence.load() / 2)
+    }
+
+    /// Copies `value` into the slot of the write that began at `start`.
+    fn store(&self, start: u32, value: &T) {
+        let slot = &self.slots[(start / 2 + 1) as usize % 2];
+        // SAFETY: the slot is a live `T` of this buffer that only the writer holding the odd
+        // sequence writes, which is us; `value` is memory of this process that `&T` keeps
+        // stable.
+        unsafe { copy::to_shared(value.as_bytes().as_ptr(), slot.get().cast(), size_of::<T>()) };
+    }
+
+    /// Copies slot `slot`, as it is, to `target`.
+    ///
+    /// # Safety
+    ///
+    /// `target` must be valid for writes of `size_of::<T>()` bytes, apart from the buffer.
+    unsafe fn copy_out(&self, slot: usize, target: *mut u8) {
+        // SAFETY: the slot is a live `T` of this buffer (perhaps in a read-only view, which the
+        // copy only loads from); the caller vouches for `target`.
+        unsafe { copy::from_shared(self.slots[slot].get().cast(), target, size_of::<T>()) };
+    }
+}
+
+impl<T> fmt::Debug for DoubleBuffer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DoubleBuffer")
+            .field("sequence", &self.sequence.load())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: FromBytes + IntoBytes + Immutable> SharedMemoryLink<DoubleBuffer<T>, ReadWrite> {
+    /// The double buffer that is the whole region, to read and write. Safe: any bytes are a
+    /// valid `DoubleBuffer<T>`, only ever accessed atomically or through the crate's copy.
+    ///
+    /// ```
+    /// use win_shared_memory::sync::DoubleBuffer;
+    /// use win_shared_memory::{ReadWrite, SharedMemoryLink};
+    ///
+    /// # let name = format!("Local\\doc_double_buffer_rw_{}", std::process::id());
+    /// let link = SharedMemoryLink::<DoubleBuffer<[u8; 3]>, ReadWrite>::create(&name)?;
+    /// link.double_buffer().write(&[1, 2, 3])?;
+    /// assert_eq!(link.double_buffer().read()?, [1, 2, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn double_buffer(&self) -> &DoubleBuffer<T> {
+        // SAFETY: the view holds a `DoubleBuffer<T>` (size and alignment checked when opened);
+        // any bytes are a valid one.
+        unsafe { self.get() }
+    }
+}
+
+impl<T: FromBytes + IntoBytes + Immutable> SharedMemoryLink<DoubleBuffer<T>, ReadOnly> {
+    /// The double buffer that is the whole region, to read: the view is read-only, so only
+    /// the reading half is offered.
+    ///
+    /// ```
+    /// use win_shared_memory::sync::DoubleBuffer;
+    /// use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};
+    ///
+    /// # let name = format!("Local\\doc_double_buffer_ro_{}", std::process::id());
+    /// let _writer = SharedMemoryLink::<DoubleBuffer<u16>, ReadWrite>::create(&name)?;
+    /// let reader = SharedMemoryLink::<DoubleBuffer<u16>, ReadOnly>::open(&name)?;
+    /// assert_eq!(reader.double_buffer().read()?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn double_buffer(&self) -> DoubleBufferReader<'_, T> {
+        // SAFETY: as for the read-write accessor; reading never writes the view.
+        DoubleBufferReader(unsafe { self.get() })
+    }
+}
+
+/// The reading half of a [`DoubleBuffer`], for a read-only view.
+///
+/// ```
+/// use std::time::Duration;
+/// use win_shared_memory::sync::DoubleBuffer;
+/// use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};
+///
+/// # let name = format!("Local\\doc_double_buffer_reader_{}", std::process::id());
+/// let writer = SharedMemoryLink::<DoubleBuffer<[u64; 512]>, ReadWrite>::create(&name)?;
+/// writer.double_buffer().write(&[9; 512])?;
+/// let reader = SharedMemoryLink::<DoubleBuffer<[u64; 512]>, ReadOnly>::open(&name)?;
+/// let reader = reader.double_buffer();
+/// assert_eq!(reader.version(), 1);
+/// assert_eq!(reader.read()?, [9; 512]);
+/// let mut snapshot = [0; 512];
+/// reader.read_into(&mut snapshot, Duration::from_millis(10))?;
+/// assert_eq!(reader.read_within(Duration::from_millis(10))?, snapshot);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct DoubleBufferReader<'a, T>(&'a DoubleBuffer<T>);
+
+impl<T: FromBytes + IntoBytes + Immutable> DoubleBufferReader<'_, T> {
+    /// As [`DoubleBuffer::read`] (example on the type).
+    pub fn read(&self) -> Result<T, SeqLockError> {
+        self.0.read()
+    }
+
+    /// As [`DoubleBuffer::read_within`] (example on the type).
+    pub fn read_within(&self, patience: Duration) -> Result<T, SeqLockError> {
+        self.0.read_within(patience)
+    }
+
+    /// As [`DoubleBuffer::read_into`] (example on the type).
+    pub fn read_into(&self, target: &mut T, patience: Duration) -> Result<(), SeqLockError> {
+        self.0.read_into(target, patience)
+    }
+
+    /// As [`DoubleBuffer::version`] (example on the type).
+    pub fn version(&self) -> u64 {
+        self.0.version()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    const ROUNDS: u64 = if cfg!(miri) { 30 } else { 20_000 };
+
+    /// Miri runs a thousand times slower than the machine (and fails weak compare-exchanges at
+    /// random): give waits room there.
+    const PATIENCE: Duration = if cfg!(miri) {
+        Duration::from_secs(600)
+    } else {
+        DEFAULT_PATIENCE
+    };
+
+    /// Readers in threads while a writer publishes: every copy is whole, and they move forward.
+    #[test]
+    fn readers_never_see_a_torn_value() {
+        let buffer = Arc::new(DoubleBuffer::new([0_u64; 64]));
+        let done = Arc::new(AtomicBool::new(false));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (buffer, done) = (Arc::clone(&buffer), Arc::clone(&done));
+                std::thread::spawn(move || {
+                    let mut last = 0;
+                    while !done.load(Ordering::Relaxed) {
+                        let value = buffer.read_within(PATIENCE).unwrap();
+                        assert!(
+                            value.iter().all(|&word| word == value[0]),
+                            "torn: {value:?}"
+                        );
+                        assert!(value[0] >= last, "went back from {last} to {}", value[0]);
+                        last = value[0];
+                    }
+                })
+            })
+            .collect();
+        for round in 1..=ROUNDS {
+            buffer.write_within(&[round; 64], PATIENCE).unwrap();
+        }
+        done.store(true, Ordering::Relaxed);
+        readers
+            .into_iter()
+            .for_each(|reader| reader.join().unwrap());
+        assert_eq!(buffer.read().unwrap(), [ROUNDS; 64]);
+        assert_eq!(buffer.version(), ROUNDS);
+    }
+
+    #[test]
+    fn a_dead_writer_leaves_readers_the_newest_value_until_recovered() {
+        let buffer = DoubleBuffer::new(1_u32);
+        buffer.write(&2).unwrap();
+        // A writer that begins and never ends, after scribbling over its slot.
+        let dead = buffer.sequence.begin_write(DEFAULT_PATIENCE).unwrap();
+        buffer.store(dead, &99);
+        assert_eq!(buffer.read().unwrap(), 2);
+        assert!(matches!(
+            buffer.write_within(&3, Duration::from_millis(20)),
+            Err(SeqLockError::Stalled { .. })
+        ));
+        buffer.recover(&4).unwrap();
+        assert_eq!(buffer.read().unwrap(), 4);
+        assert_eq!(
+            buffer.sequence.end_write(dead),
+            Err(SeqLockError::Superseded)
+        );
+        buffer.write(&5).unwrap();
+        assert_eq!(buffer.read().unwrap(), 5);
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_model {
+    //! The two-slot protocol under every interleaving loom finds, with two-word slots: a reader
+    //! never accepts a mix of two writes.
+
+    use loom::sync::Arc;
+    use loom::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+
+    struct Model {
+        sequence: Sequence,
+        slots: [[AtomicU64; 2]; 2],
+    }
+
+    impl Model {
+        fn write(&self, value: u64) {
+            let start = self.sequence.begin_write(DEFAULT_PATIENCE).unwrap();
+            for word in &self.slots[(start / 2 + 1) as usize % 2] {
+                word.store(value, Ordering::Relaxed);
+            }
+            self.sequence.end_write(start).unwrap();
+        }
+
+        fn read(&self) -> [u64; 2] {
+            self.sequence
+                .read_latest(DEFAULT_PATIENCE, |slot| {
+                    self.slots[slot]
+                        .each_ref()
+                        .map(|word| word.load(Ordering::Relaxed))
+                })
+                .unwrap()
+        }
+    }
+
+    #[test]
+    fn a_reader_never_accepts_a_torn_copy() {
+        loom::model(|| {
+            let shared = Arc::new(Model {
+                sequence: Sequence::new(),
+                slots: std::array::from_fn(|_| [AtomicU64::new(0), AtomicU64::new(0)]),
+            });
+            let writer = {
+                let shared = Arc::clone(&shared);
+                // The second write refills the slot of the zero value a reader may be copying.
+                loom::thread::spawn(move || {
+                    shared.write(1);
+                    shared.write(2);
+                })
+            };
+            let [first, second] = shared.read();
+            assert_eq!(first, second);
+            writer.join().unwrap();
+            assert_eq!(shared.read(), [2, 2]);
+        });
+    }
+}

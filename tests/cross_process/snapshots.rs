@@ -1,0 +1,232 @@
+//! Snapshots across processes through the crate's copy primitive: the two-slot DoubleBuffer,
+//! a SeqLock placed in a runtime-sized region (`seqlock_at`), copies into caller buffers
+//! (`read_into`, `read_versioned_into`) and byte ranges of run-time length (`read_bytes_at`).
+
+use std::io::Write;
+use std::time::Duration;
+
+use libtest_mimic::Failed;
+use win_shared_memory::sync::{DoubleBuffer, Versioning};
+use win_shared_memory::{ReadOnly, ReadWrite, SharedMemory, SharedMemoryLink};
+
+use crate::harness::{Outcome, Peer, RoleResult, expect_eq, spawn_child, unique_name};
+
+tests! {
+    double_buffer_snapshots_are_never_torn_across_processes,
+    a_seqlock_at_an_offset_is_shared_across_processes,
+    read_versioned_into_copies_a_publishing_process_whole,
+    read_bytes_at_copies_run_time_ranges_of_another_process,
+}
+
+roles! {
+    "double-buffer-read" => double_buffer_read,
+    "seqlock-at-read" => seqlock_at_read,
+    "bytes-publish" => bytes_publish,
+}
+
+/// A 4 KiB snapshot whose words must all agree: any torn copy shows.
+type Snapshot = [u64; 512];
+
+/// Copies each reader process takes while the writer publishes (fewer under Wine, where each
+/// copy's clock reads and yields cost far more).
+const READS: &str = if cfg!(windows) { "50000" } else { "200000" };
+
+/// Where the runtime-sized region keeps its SeqLock, and the region's size.
+const SEQLOCK_OFFSET: usize = 128;
+const REGION_LEN: usize = 4096;
+
+/// How long a reader may wait for a copy that no write overtook.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+// ---------------------------------------------------------------------------------------------
+// The tests.
+
+/// A writer publishes in bursts (so that writes overtake copies) while two reader processes
+/// copy from read-only views: every copy is whole, none goes back, and they see progress.
+fn double_buffer_snapshots_are_never_torn_across_processes() -> Outcome {
+    let name = unique_name("double_buffer");
+    let link = SharedMemoryLink::<DoubleBuffer<Snapshot>, ReadWrite>::create(&name)?;
+    publish_while_read(&name, "double-buffer-read", |round| {
+        link.double_buffer()
+            .write(&[round; 512])
+            .map_err(|error| error.to_string())
+    })
+}
+
+/// A SeqLock at an offset of a region whose size is chosen at run time: a reader process gets
+/// the reading half from a read-only handle, copies whole values while the writer publishes,
+/// and is refused misaligned and out-of-bounds offsets.
+fn a_seqlock_at_an_offset_is_shared_across_processes() -> Outcome {
+    let name = unique_name("seqlock_at");
+    let region = SharedMemory::<ReadWrite>::create(&name, REGION_LEN)?;
+    let lock = region.seqlock_at::<[u64; 64]>(SEQLOCK_OFFSET)?;
+    publish_while_read(&name, "seqlock-at-read", |round| {
+        lock.write(&[round; 64]).map_err(|error| error.to_string())
+    })
+}
+
+/// `read_versioned_into` copies a publishing process's data whole into a caller's buffer.
+fn read_versioned_into_copies_a_publishing_process_whole() -> Outcome {
+    let name = unique_name("versioned_into");
+    let mut publisher = spawn_child("versioned-publish", &[&name, "100000"])?;
+    publisher.expect_line("ready")?;
+    let region = SharedMemory::<ReadOnly>::open(&name)?;
+    let mut copy = Box::new([0_u64; 512]);
+    for versioning in [
+        Versioning::BeginEnd { begin: 0, end: 4 },
+        Versioning::OddEven { sequence: 8 },
+    ] {
+        let mut last = 0;
+        for _ in 0..20_000 {
+            region.read_versioned_into(16, versioning, &mut *copy, PATIENCE)?;
+            if copy.iter().any(|&word| word != copy[0]) || copy[0] < last {
+                return Err(format!("{versioning:?}: torn or backward copy after {last}").into());
+            }
+            last = copy[0];
+        }
+    }
+    publisher.finish()
+}
+
+/// `read_bytes_at` copies ranges of every length and offset that another process wrote, and
+/// refuses a range past the end.
+fn read_bytes_at_copies_run_time_ranges_of_another_process() -> Outcome {
+    let name = unique_name("read_bytes_at");
+    let mut publisher = spawn_child("bytes-publish", &[&name])?;
+    publisher.expect_line("ready")?;
+    let region = SharedMemory::<ReadOnly>::open(&name)?;
+    let expected = pattern();
+    for offset in [0, 1, 7, 64, 1000] {
+        for len in [0, 1, 3, 16, 63, 64, 65, 300, 2000] {
+            let mut bytes = vec![0_u8; len];
+            region.read_bytes_at(offset, &mut bytes)?;
+            expect_eq(bytes.as_slice(), &expected[offset..offset + len])?;
+        }
+    }
+    let mut past_the_end = vec![0_u8; 2];
+    if region
+        .read_bytes_at(REGION_LEN - 1, &mut past_the_end)
+        .is_ok()
+    {
+        return Err("a range past the end was copied".into());
+    }
+    publisher.finish()
+}
+
+/// Spawns two `role` readers of the region `name`, publishes rounds with `publish` until they
+/// are done (bursts of 16, then a pause), and checks their verdicts.
+fn publish_while_read(
+    name: &str,
+    role: &str,
+    publish: impl Fn(u64) -> Result<(), String> + Sync,
+) -> Outcome {
+    let mut readers = (0..2)
+        .map(|_| spawn_child(role, &[name, READS]))
+        .collect::<Result<Vec<_>, _>>()?;
+    for reader in &mut readers {
+        reader.expect_line("ready")?;
+    }
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (answers, written) = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let mut round = 0_u64;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                round += 1;
+                publish(round)?;
+                if round % 16 == 0 {
+                    std::thread::sleep(Duration::from_micros(20));
+                }
+            }
+            Ok::<u64, String>(round)
+        });
+        let answers: Result<Vec<String>, Failed> =
+            readers.iter_mut().map(Peer::read_line).collect();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        (answers, writer.join().expect("the writer thread"))
+    });
+    let written = written?;
+    for answer in answers? {
+        match answer.split(' ').collect::<Vec<_>>().as_slice() {
+            ["torn=0", distinct, "refused=yes"] => {
+                let distinct: u64 = distinct.trim_start_matches("distinct=").parse()?;
+                if distinct < 2 {
+                    return Err(format!("no progress seen in {written} writes: {answer}").into());
+                }
+            }
+            _ => return Err(format!("a reader saw torn or backward copies: {answer}").into()),
+        }
+    }
+    readers.into_iter().try_for_each(Peer::finish)
+}
+
+/// The bytes `bytes-publish` writes.
+fn pattern() -> Vec<u8> {
+    (0..REGION_LEN)
+        .map(|index| (index * 13 + 7) as u8)
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The child roles.
+
+fn double_buffer_read(name: &str, args: &[String]) -> RoleResult {
+    let link = SharedMemoryLink::<DoubleBuffer<Snapshot>, ReadOnly>::open(name)?;
+    let reader = link.double_buffer();
+    let mut snapshot = Box::new([0_u64; 512]);
+    check_copies(args, "yes", || {
+        reader.read_into(&mut snapshot, PATIENCE)?;
+        Ok(snapshot.to_vec())
+    })
+}
+
+fn seqlock_at_read(name: &str, args: &[String]) -> RoleResult {
+    let region = SharedMemory::<ReadOnly>::open(name)?;
+    let refused = region.seqlock_at::<[u64; 64]>(SEQLOCK_OFFSET + 4).is_err()
+        && region.seqlock_at::<[u64; 64]>(REGION_LEN - 256).is_err();
+    let lock = region.seqlock_at::<[u64; 64]>(SEQLOCK_OFFSET)?;
+    let mut value = [0_u64; 64];
+    check_copies(args, if refused { "yes" } else { "no" }, || {
+        lock.read_into(&mut value, PATIENCE)?;
+        Ok(value.to_vec())
+    })
+}
+
+/// Says it is ready, takes `args[1]` copies, and prints how many were torn, whether any went
+/// backward, how many distinct values it saw and `refused`; then waits for stdin to close.
+fn check_copies(
+    args: &[String],
+    refused: &str,
+    mut copy: impl FnMut() -> Result<Vec<u64>, Box<dyn std::error::Error>>,
+) -> RoleResult {
+    let reads: usize = args[1].parse()?;
+    println!("ready");
+    std::io::stdout().flush()?;
+    let (mut torn, mut backward, mut distinct, mut last) = (0, 0, 0_u64, 0);
+    for _ in 0..reads {
+        let words = copy()?;
+        if words.iter().any(|&word| word != words[0]) {
+            torn += 1;
+        }
+        if words[0] < last {
+            backward += 1;
+        }
+        if words[0] != last {
+            distinct += 1;
+        }
+        last = words[0];
+    }
+    let verdict = if backward == 0 { "" } else { "-backward" };
+    println!("torn={torn}{verdict} distinct={distinct} refused={refused}");
+    std::io::stdout().flush()?;
+    std::io::stdin().read_line(&mut String::new())?;
+    Ok(())
+}
+
+fn bytes_publish(name: &str, _args: &[String]) -> RoleResult {
+    let mut region = SharedMemory::<ReadWrite>::create(name, REGION_LEN)?;
+    region.write_at(0, pattern().as_slice())?;
+    println!("ready");
+    std::io::stdout().flush()?;
+    std::io::stdin().read_line(&mut String::new())?;
+    Ok(())
+}
