@@ -47,7 +47,7 @@ pub type OsError = sys::OsError;
 ///     report += &format!(": {inner}");
 ///     cause = inner.source();
 /// }
-/// // On Linux: "cannot open the shared memory region: a system call failed: open on
+/// // On Linux: "cannot open the shared memory region: opening the /dev/shm object failed: open on
 /// // `/dev/shm/doc_error_chain_never_created` failed (no region has the name): No such file or
 /// // directory (os error 2)"; OpenFileMappingW and Windows' message on Windows.
 /// assert!(report.len() > error.to_string().len());

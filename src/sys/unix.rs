@@ -79,10 +79,17 @@ use super::Disposition;
 /// The error type of this platform's calls.
 pub type OsError = io::Error;
 
-/// The calls that error messages name: on Unix an operation takes several calls, so the error
-/// inside names the one that failed and the object it was made on.
-pub(crate) const OPEN_CALL: &str = "a system call";
-pub(crate) const CREATE_CALL: &str = "a system call";
+/// The operations that error messages name: on Unix an open or a create takes several calls, so
+/// the error inside (the message's source) names the one that failed and the object it was made
+/// on.
+#[cfg(all(target_os = "linux", not(wsm_portable)))]
+pub(crate) const OPEN_CALL: &str = "opening the /dev/shm object";
+#[cfg(all(target_os = "linux", not(wsm_portable)))]
+pub(crate) const CREATE_CALL: &str = "creating the /dev/shm object";
+#[cfg(all(unix, any(not(target_os = "linux"), wsm_portable)))]
+pub(crate) const OPEN_CALL: &str = "shm_open";
+#[cfg(all(unix, any(not(target_os = "linux"), wsm_portable)))]
+pub(crate) const CREATE_CALL: &str = "shm_open(O_CREAT)";
 pub(crate) const MAP_CALL: &str = "mmap";
 pub(crate) const SIZE_CALL: &str = "fstat";
 
