@@ -77,6 +77,19 @@ fn main() {
             ratio(medians[1]),
             ratio(medians[2])
         );
+        let (kind, floor_bound) = if operation.starts_with("create") {
+            ("create", 1.35)
+        } else {
+            ("open", 1.3)
+        };
+        println!(
+            "target {kind}-vs-raw {:.4} at-most {floor_bound}",
+            ratio(medians[1])
+        );
+        println!(
+            "target {kind}-vs-shared_memory {:.4} at-most 1.3",
+            ratio(medians[2])
+        );
     }
     #[cfg(all(target_os = "linux", not(wsm_portable)))]
     reclaim_cost();
