@@ -321,11 +321,11 @@ impl SharedMemoryError {
 #[cfg(windows)]
 fn os_error_kind(error: &OsError) -> std::io::ErrorKind {
     use std::io::ErrorKind;
-    use windows::Win32::Foundation::{
+    use windows_sys::Win32::Foundation::{
         ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_FILE_EXISTS, ERROR_FILE_NOT_FOUND,
         ERROR_PATH_NOT_FOUND,
     };
-    let is = |code: windows::Win32::Foundation::WIN32_ERROR| error.code() == code.to_hresult();
+    let is = |code| sys::is_win32(error, code);
     if is(ERROR_FILE_NOT_FOUND) || is(ERROR_PATH_NOT_FOUND) {
         ErrorKind::NotFound
     } else if is(ERROR_ACCESS_DENIED) {
@@ -353,7 +353,8 @@ mod tests {
     fn os_error(kind: ErrorKind) -> OsError {
         #[cfg(windows)]
         {
-            use windows::Win32::Foundation::{
+            use windows_result::HRESULT;
+            use windows_sys::Win32::Foundation::{
                 ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_FILE_NOT_FOUND,
             };
             let code = match kind {
@@ -361,7 +362,7 @@ mod tests {
                 ErrorKind::PermissionDenied => ERROR_ACCESS_DENIED,
                 _ => ERROR_ALREADY_EXISTS,
             };
-            windows::core::Error::from_hresult(code.to_hresult())
+            OsError::from_hresult(HRESULT::from_win32(code))
         }
         #[cfg(unix)]
         {

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use windows::Win32::Foundation::{HANDLE, WAIT_EVENT};
-use windows::Win32::System::Threading::{INFINITE, WaitForSingleObject};
+use windows_sys::Win32::Foundation::{HANDLE, WAIT_EVENT};
+use windows_sys::Win32::System::Threading::{INFINITE, WaitForSingleObject};
 
 use crate::name::RegionName;
 use crate::sys::CreateAccess;

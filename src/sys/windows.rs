@@ -11,26 +11,28 @@ pub(crate) use host::{host_file_name, is_wine};
 use std::ffi::c_void;
 use std::ptr::NonNull;
 
-use windows::Win32::Foundation::{
+use windows_result::HRESULT;
+use windows_sys::Win32::Foundation::{
     CloseHandle, E_INVALIDARG, ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_FILE_NOT_FOUND,
-    ERROR_LOCK_VIOLATION, ERROR_SUCCESS, GetLastError, HANDLE, HLOCAL, INVALID_HANDLE_VALUE,
-    LocalFree, NTSTATUS, RtlNtStatusToDosError, SetLastError, WIN32_ERROR,
+    ERROR_LOCK_VIOLATION, ERROR_SUCCESS, GetLastError, HANDLE, INVALID_HANDLE_VALUE, LocalFree,
+    NTSTATUS, RtlNtStatusToDosError, SetLastError, WIN32_ERROR,
 };
-use windows::Win32::Security::Authorization::{
+use windows_sys::Win32::Security::Authorization::{
     ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
 };
-use windows::Win32::Security::{PSECURITY_DESCRIPTOR, SECURITY_ATTRIBUTES};
-use windows::Win32::System::Memory::{
+use windows_sys::Win32::Security::{PSECURITY_DESCRIPTOR, SECURITY_ATTRIBUTES};
+use windows_sys::Win32::System::Memory::{
     CreateFileMappingW, FILE_MAP, FILE_MAP_READ, FILE_MAP_WRITE, MEMORY_BASIC_INFORMATION,
     MEMORY_MAPPED_VIEW_ADDRESS, MapViewOfFile, OpenFileMappingW, PAGE_READONLY, PAGE_READWRITE,
     SEC_FILE, SECTION_QUERY, UnmapViewOfFile, VirtualQuery,
 };
-use windows::core::{HRESULT, PCWSTR};
+use windows_sys::core::{BOOL, PCWSTR};
 
 use super::Disposition;
 
-/// The error type of this platform's calls, as in 0.1.0.
-pub type OsError = windows::core::Error;
+/// The error type of this platform's calls, as in 0.1.0: `windows::core::Error` of `windows`
+/// 0.62, which is `windows_result::Error` re-exported.
+pub type OsError = windows_result::Error;
 
 /// The calls that error messages name, one for each failing operation.
 pub(crate) const OPEN_CALL: &str = "OpenFileMappingW";
@@ -49,7 +51,7 @@ struct SectionBasicInformation {
     maximum_size: i64,
 }
 
-windows::core::link!("ntdll.dll" "system" fn NtQuerySection(
+windows_link::link!("ntdll.dll" "system" fn NtQuerySection(
     section: HANDLE,
     class: u32,
     information: *mut c_void,
@@ -71,17 +73,17 @@ impl CreateAccess {
             return Ok(Self(None));
         };
         let wide: Vec<u16> = sddl.encode_utf16().chain([0]).collect();
-        let mut descriptor = PSECURITY_DESCRIPTOR::default();
+        let mut descriptor: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
         // SAFETY: a NUL-terminated string that outlives the call; the descriptor it allocates is
         // ours to free with LocalFree, which `SecurityDescriptor` does.
-        unsafe {
+        succeeded(unsafe {
             ConvertStringSecurityDescriptorToSecurityDescriptorW(
-                PCWSTR(wide.as_ptr()),
+                wide.as_ptr(),
                 SDDL_REVISION_1,
                 &mut descriptor,
-                None,
-            )?;
-        }
+                std::ptr::null_mut(),
+            )
+        })?;
         Ok(Self(Some(SecurityDescriptor(descriptor))))
     }
 
@@ -90,8 +92,8 @@ impl CreateAccess {
     pub(crate) fn attributes(&self) -> Option<SECURITY_ATTRIBUTES> {
         self.0.as_ref().map(|descriptor| SECURITY_ATTRIBUTES {
             nLength: size_of::<SECURITY_ATTRIBUTES>() as u32,
-            lpSecurityDescriptor: descriptor.0.0,
-            bInheritHandle: false.into(),
+            lpSecurityDescriptor: descriptor.0,
+            bInheritHandle: 0,
         })
     }
 }
@@ -100,7 +102,7 @@ impl Drop for SecurityDescriptor {
     fn drop(&mut self) {
         // SAFETY: the descriptor came from ConvertStringSecurityDescriptorToSecurityDescriptorW,
         // which allocates it with LocalAlloc, and is freed only here.
-        unsafe { LocalFree(Some(HLOCAL(self.0.0))) };
+        unsafe { LocalFree(self.0) };
     }
 }
 
@@ -133,17 +135,17 @@ impl Section {
         // `access`, which outlives the call.
         // SetLastError first, because success leaves the last error untouched when the
         // section is new, and a stale ERROR_ALREADY_EXISTS must not pass for ours.
-        let handle = unsafe {
+        let handle = opened(unsafe {
             SetLastError(ERROR_SUCCESS);
             CreateFileMappingW(
                 INVALID_HANDLE_VALUE,
-                attributes.as_ref().map(|attributes| attributes as *const _),
+                attributes_ptr(attributes.as_ref()),
                 PAGE_READWRITE,
                 high,
                 low,
                 name,
-            )?
-        };
+            )
+        })?;
         // SAFETY: reads this thread's last error, set by the call just made.
         let existed = unsafe { GetLastError() } == ERROR_ALREADY_EXISTS;
         let disposition = if existed {
@@ -210,17 +212,17 @@ impl Section {
         // SAFETY: an open file handle that outlives the call; size 0 maps the whole file; the
         // name is NUL-terminated UTF-16 and the attributes, if any, point into `access`, both
         // outliving the call. SetLastError first, as in `create_or_open`.
-        let handle = unsafe {
+        let handle = opened(unsafe {
             SetLastError(ERROR_SUCCESS);
             CreateFileMappingW(
                 file.handle(),
-                attributes.as_ref().map(|attributes| attributes as *const _),
+                attributes_ptr(attributes.as_ref()),
                 protection,
                 0,
                 0,
                 name,
-            )?
-        };
+            )
+        })?;
         // SAFETY: reads this thread's last error, set by the call just made.
         let existed = unsafe { GetLastError() } == ERROR_ALREADY_EXISTS;
         let section = Self {
@@ -233,7 +235,7 @@ impl Section {
         }
         // A section of the prefix made from the paging file (a program without the option)
         // has the name: native programs could not reach it.
-        if section.basic_information()?.allocation_attributes & SEC_FILE.0 == 0 {
+        if section.basic_information()?.allocation_attributes & SEC_FILE == 0 {
             return Err(host_error(ERROR_ALREADY_EXISTS));
         }
         Ok((section, Disposition::Existing))
@@ -269,15 +271,15 @@ impl Section {
         let name = wide(name)?;
         // SAFETY: the name is NUL-terminated UTF-16 that outlives the call; the handle is not
         // inherited by child processes.
-        let open = |access: u32| unsafe { OpenFileMappingW(access, false, name) };
-        match open(map_access(writable).0 | SECTION_QUERY.0) {
+        let open = |access: u32| opened(unsafe { OpenFileMappingW(access, 0, name) });
+        match open(map_access(writable) | SECTION_QUERY) {
             Ok(handle) => Ok(Self {
                 handle,
                 queryable: true,
                 host: None,
             }),
-            Err(error) if error.code() == ERROR_ACCESS_DENIED.to_hresult() => Ok(Self {
-                handle: open(map_access(writable).0)?,
+            Err(error) if is_win32(&error, ERROR_ACCESS_DENIED) => Ok(Self {
+                handle: open(map_access(writable))?,
                 queryable: false,
                 host: None,
             }),
@@ -324,7 +326,7 @@ impl Section {
                 std::ptr::null_mut(),
             )
         };
-        if status.0 < 0 {
+        if status < 0 {
             // SAFETY: a pure conversion of a status code.
             let win32 = unsafe { RtlNtStatusToDosError(status) };
             return Err(OsError::from_hresult(HRESULT::from_win32(win32)));
@@ -335,18 +337,16 @@ impl Section {
     /// The size of a view of the whole section, in whole pages.
     fn size_of_whole_view(&self) -> Result<u64, OsError> {
         // SAFETY: the handle is an open section mapped read-only in full (length 0); the view
-        // is only described by VirtualQuery and unmapped before returning.
+        // is only described by VirtualQuery and unmapped before returning. The description
+        // starts all zero, valid for its integers and pointers.
         unsafe {
             let view = MapViewOfFile(self.handle, FILE_MAP_READ, 0, 0, 0);
             if view.Value.is_null() {
                 return Err(OsError::from_thread());
             }
-            let mut info = MEMORY_BASIC_INFORMATION::default();
-            let written = VirtualQuery(
-                Some(view.Value),
-                &mut info,
-                size_of::<MEMORY_BASIC_INFORMATION>(),
-            );
+            let mut info = std::mem::zeroed::<MEMORY_BASIC_INFORMATION>();
+            let written =
+                VirtualQuery(view.Value, &mut info, size_of::<MEMORY_BASIC_INFORMATION>());
             let described = if written == 0 {
                 Err(OsError::from_thread())
             } else {
@@ -384,15 +384,47 @@ impl Drop for Section {
 /// rather than read past its end. The pointer is valid while `name` lives.
 fn wide(name: &[u16]) -> Result<PCWSTR, OsError> {
     match name.last() {
-        Some(0) => Ok(PCWSTR(name.as_ptr())),
-        _ => Err(OsError::from_hresult(E_INVALIDARG)),
+        Some(0) => Ok(name.as_ptr()),
+        _ => Err(OsError::from_hresult(HRESULT(E_INVALIDARG))),
     }
 }
 
 /// The Win32 error `code` as the platform's error, without originating one (which aborts the
 /// process under Wine).
 fn host_error(code: WIN32_ERROR) -> OsError {
-    OsError::from_hresult(HRESULT::from_win32(code.0))
+    OsError::from_hresult(HRESULT::from_win32(code))
+}
+
+/// Whether `error` is the Win32 error `code`, which the platform's error carries as an HRESULT.
+pub(crate) fn is_win32(error: &OsError, code: WIN32_ERROR) -> bool {
+    error.code() == HRESULT::from_win32(code)
+}
+
+/// The handle a `Create…`/`Open…` call returned, or the thread's last error when it is null or
+/// INVALID_HANDLE_VALUE, which is how those calls fail. Called right after the call, before
+/// anything else may set the last error.
+pub(crate) fn opened(handle: HANDLE) -> Result<HANDLE, OsError> {
+    if handle.is_null() || handle == INVALID_HANDLE_VALUE {
+        Err(OsError::from_thread())
+    } else {
+        Ok(handle)
+    }
+}
+
+/// Success, or the thread's last error when a call returned FALSE. Called right after the call.
+pub(crate) fn succeeded(result: BOOL) -> Result<(), OsError> {
+    if result == 0 {
+        Err(OsError::from_thread())
+    } else {
+        Ok(())
+    }
+}
+
+/// The attributes pointer the `Create…` calls take: null for the process's default security.
+pub(crate) fn attributes_ptr(
+    attributes: Option<&SECURITY_ATTRIBUTES>,
+) -> *const SECURITY_ATTRIBUTES {
+    attributes.map_or(std::ptr::null(), std::ptr::from_ref)
 }
 
 /// The access a view needs, which is also what a handle must be opened with to map it.

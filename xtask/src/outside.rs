@@ -14,6 +14,26 @@ use crate::workspace::{LIB_PACKAGE, Workspace};
 /// The scratch package's name, and its folder under the target directory.
 const OUTSIDE: &str = "outside-user";
 
+/// The scratch package of a Windows user who also depends on `windows` 0.62, and its folder.
+const WINDOWS_USER: &str = "outside-windows-user";
+
+/// What that user writes: it compiles only if the 0.1.0 variants still carry the very
+/// `windows::core::Error` of `windows` 0.62 (the library names `windows-result`, not `windows`).
+const WINDOWS_USER_CODE: &str = "\
+//! Written by `cargo xtask test`: compiles only if `OsError` is `windows::core::Error`.
+
+pub fn open_cause(e: win_shared_memory::SharedMemoryError) -> Option<windows::core::Error> {
+    match e {
+        win_shared_memory::SharedMemoryError::OpenMapping(e) => Some(e),
+        _ => None,
+    }
+}
+
+pub fn os_error(e: win_shared_memory::OsError) -> windows::core::Error {
+    e
+}
+";
+
 /// `cargo package` of the library, which also builds the packaged copy (its verification);
 /// returns the folder of that copy. `--allow-dirty` so that a developer's uncommitted work is
 /// what gets checked.
@@ -178,32 +198,16 @@ pub(crate) fn write_outside_crate(
     if examples.exists() {
         fs::remove_dir_all(&examples).context(format_args!("clearing {}", examples.display()))?;
     }
-    fs::create_dir_all(dir.join("src")).context(format_args!("creating {}", dir.display()))?;
     fs::create_dir_all(&examples).context(format_args!("creating {}", examples.display()))?;
-    let library = library
-        .to_str()
-        .filter(|path| !path.contains('\''))
-        .ok_or_else(|| {
-            crate::error::Error(format!(
-                "{} cannot be written in a TOML literal string",
-                library.display()
-            ))
-        })?;
-    let manifest = dir.join("Cargo.toml");
-    let write = |path: &Path, text: &str| {
-        fs::write(path, text).context(format_args!("writing {}", path.display()))
-    };
-    write(
-        &manifest,
-        &format!(
-            "# Written by `cargo xtask test`: a user's crate that depends on win-shared-memory alone.\n\
-             [package]\nname = \"{OUTSIDE}\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
-             [dependencies]\n{LIB_PACKAGE} = {{ path = '{library}' }}\n\n[workspace]\n"
-        ),
+    let library = toml_literal(library)?;
+    let manifest = write_scratch_package(
+        ws,
+        &dir,
+        OUTSIDE,
+        "a user's crate that depends on win-shared-memory alone",
+        &format!("{LIB_PACKAGE} = {{ path = '{library}' }}\n"),
+        "",
     )?;
-    write(&dir.join("src").join("lib.rs"), "")?;
-    // The library's locked versions, so that the scratch package builds what the tests tested.
-    fs::copy(ws.root.join("Cargo.lock"), dir.join("Cargo.lock")).context("copying Cargo.lock")?;
 
     let readme_path = Path::new(library).join("README.md");
     let readme = fs::read_to_string(&readme_path)
@@ -220,7 +224,7 @@ pub(crate) fn write_outside_crate(
             block.line,
             as_program(&block.code)
         );
-        write(&examples.join(format!("{name}.rs")), &source)?;
+        write_file(&examples.join(format!("{name}.rs")), &source)?;
         if block.runs {
             runnable.push(name);
         }
@@ -248,6 +252,64 @@ pub(crate) fn write_outside_crate(
         library_examples.display()
     );
     Ok((manifest, runnable))
+}
+
+/// The scratch package of a Windows user who depends on the library at `library` and on
+/// `windows` 0.62, matching the library's OS errors as `windows::core::Error`; returns its
+/// manifest. `cargo check` of it for a Windows target proves the two types are one.
+pub(crate) fn write_windows_user_crate(ws: &Workspace, library: &Path) -> Result<PathBuf> {
+    let library = toml_literal(library)?;
+    write_scratch_package(
+        ws,
+        &ws.target.join(WINDOWS_USER),
+        WINDOWS_USER,
+        "a Windows user's crate on win-shared-memory and windows 0.62",
+        &format!("{LIB_PACKAGE} = {{ path = '{library}' }}\nwindows = \"0.62\"\n"),
+        WINDOWS_USER_CODE,
+    )
+}
+
+/// `path` as the body of a TOML literal string, which cannot hold a `'`.
+fn toml_literal(path: &Path) -> Result<&str> {
+    path.to_str()
+        .filter(|path| !path.contains('\''))
+        .ok_or_else(|| {
+            crate::error::Error(format!(
+                "{} cannot be written in a TOML literal string",
+                path.display()
+            ))
+        })
+}
+
+/// Writes a scratch package (its own workspace) in `dir`: the manifest with `dependencies`,
+/// `src/lib.rs`, and the library's Cargo.lock, so that it builds the locked versions the tests
+/// tested. Returns the manifest.
+fn write_scratch_package(
+    ws: &Workspace,
+    dir: &Path,
+    name: &str,
+    what: &str,
+    dependencies: &str,
+    lib: &str,
+) -> Result<PathBuf> {
+    fs::create_dir_all(dir.join("src")).context(format_args!("creating {}", dir.display()))?;
+    let manifest = dir.join("Cargo.toml");
+    write_file(
+        &manifest,
+        &format!(
+            "# Written by `cargo xtask test`: {what}.\n\
+             [package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
+             [dependencies]\n{dependencies}\n[workspace]\n"
+        ),
+    )?;
+    write_file(&dir.join("src").join("lib.rs"), lib)?;
+    fs::copy(ws.root.join("Cargo.lock"), dir.join("Cargo.lock")).context("copying Cargo.lock")?;
+    Ok(manifest)
+}
+
+/// Writes `text` to `path`, naming the path if that fails.
+fn write_file(path: &Path, text: &str) -> Result {
+    fs::write(path, text).context(format_args!("writing {}", path.display()))
 }
 
 /// `cargo` (the given command, with a toolchain chosen or not) on the scratch package, sharing

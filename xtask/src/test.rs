@@ -9,7 +9,9 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use crate::error::Result;
-use crate::outside::{outside_cargo, package, rust_version, write_outside_crate};
+use crate::outside::{
+    outside_cargo, package, rust_version, write_outside_crate, write_windows_user_crate,
+};
 use crate::process::{find_in_path, run};
 use crate::proton;
 use crate::report::Report;
@@ -381,12 +383,21 @@ impl TestRun<'_> {
         let native = "outside crate: README blocks and examples, built natively, blocks run";
         let windows = format!("outside crate: README blocks and examples for {WINDOWS_GNU}");
         let msrv = "outside crate with the MSRV (rust-version) toolchain";
-        let written = self.report.step(
-            "package: cargo package (builds the packaged copy), an outside crate on it",
-            || write_outside_crate(ws, &package(ws)?),
+        let windows_user = format!(
+            "outside crate on windows 0.62 ({WINDOWS_GNU}): OsError is windows::core::Error"
         );
-        let Some((manifest, runnable)) = written else {
-            for name in [native, &windows, msrv] {
+        let written = self.report.step(
+            "package: cargo package (builds the packaged copy), outside crates on it",
+            || {
+                let library = package(ws)?;
+                Ok((
+                    write_outside_crate(ws, &library)?,
+                    write_windows_user_crate(ws, &library)?,
+                ))
+            },
+        );
+        let Some(((manifest, runnable), windows_user_manifest)) = written else {
+            for name in [native, &windows, &windows_user, msrv] {
                 self.report.skip(name, "the package step failed");
             }
             return;
@@ -409,7 +420,10 @@ impl TestRun<'_> {
             Host::Windows => self
                 .report
                 .skip(windows, "the native build is the Windows build"),
-            _ if !self.windows => self.report.skip(windows, "--skip-windows"),
+            _ if !self.windows => {
+                self.report.skip(windows, "--skip-windows");
+                self.report.skip(&windows_user, "--skip-windows");
+            }
             host => {
                 // Linking needs MinGW, which only the Linux runs install.
                 let build = if host == Host::Linux {
@@ -425,6 +439,17 @@ impl TestRun<'_> {
                     ]))
                 });
             }
+        }
+        // A type check, which needs no linker: on a Windows host the native build is Windows'.
+        let host = self.host;
+        if host == Host::Windows || self.windows {
+            self.report.step(windows_user, || {
+                let mut check = outside_cargo(ws, ws.cargo(), &windows_user_manifest, "check");
+                if host != Host::Windows {
+                    check.args(["--target", WINDOWS_GNU]);
+                }
+                run(&mut check)
+            });
         }
         self.report.step(msrv, || {
             let version = rust_version(ws)?;

@@ -2,17 +2,17 @@
 
 use std::time::Duration;
 
-use windows::Win32::Foundation::{CloseHandle, HANDLE, WAIT_OBJECT_0, WAIT_TIMEOUT};
-use windows::Win32::System::Threading::{
-    CREATE_EVENT, CREATE_EVENT_MANUAL_RESET, CreateEventExW, EVENT_MODIFY_STATE, OpenEventW,
-    ResetEvent, SYNCHRONIZATION_SYNCHRONIZE, SetEvent,
+use windows_sys::Win32::Foundation::{CloseHandle, HANDLE, WAIT_OBJECT_0, WAIT_TIMEOUT};
+use windows_sys::Win32::System::Threading::{
+    CREATE_EVENT_MANUAL_RESET, CreateEventExW, EVENT_MODIFY_STATE, OpenEventW, ResetEvent,
+    SYNCHRONIZATION_SYNCHRONIZE, SetEvent,
 };
-use windows::core::PCWSTR;
 
 use super::EventReset;
 use crate::name::RegionName;
 use crate::sync::Failure;
 use crate::sync::win32::{create_access, wait_for_object};
+use crate::sys::{attributes_ptr, opened, succeeded};
 use crate::{Options, OsError, SharedMemoryError};
 
 pub(super) struct Event(HANDLE);
@@ -23,7 +23,7 @@ unsafe impl Send for Event {}
 unsafe impl Sync for Event {}
 
 /// The rights a handle needs: to wait, and to set and reset.
-const RIGHTS: u32 = SYNCHRONIZATION_SYNCHRONIZE.0 | EVENT_MODIFY_STATE.0;
+const RIGHTS: u32 = SYNCHRONIZATION_SYNCHRONIZE | EVENT_MODIFY_STATE;
 
 impl Event {
     pub(super) fn open_or_create(
@@ -35,31 +35,25 @@ impl Event {
         let attributes = access.attributes();
         let flags = match reset {
             EventReset::Manual => CREATE_EVENT_MANUAL_RESET,
-            EventReset::Auto => CREATE_EVENT(0),
+            EventReset::Auto => 0,
         };
         // SAFETY: the name is NUL-terminated UTF-16 that outlives the call; the attributes, if
         // any, point into `access`, which outlives the call; created unset.
-        let handle = unsafe {
+        let handle = opened(unsafe {
             CreateEventExW(
-                attributes.as_ref().map(|attributes| attributes as *const _),
-                PCWSTR(name.encoded().as_ptr()),
+                attributes_ptr(attributes.as_ref()),
+                name.encoded().as_ptr(),
                 flags,
                 RIGHTS,
             )
-        };
+        });
         Self::opened(handle, name, "CreateEventExW")
     }
 
     pub(super) fn open(name: &RegionName, options: &Options) -> Result<Self, SharedMemoryError> {
         options.check(name)?;
         // SAFETY: the name is NUL-terminated UTF-16 that outlives the call; not inherited.
-        let handle = unsafe {
-            OpenEventW(
-                SYNCHRONIZATION_SYNCHRONIZE | EVENT_MODIFY_STATE,
-                false,
-                PCWSTR(name.encoded().as_ptr()),
-            )
-        };
+        let handle = opened(unsafe { OpenEventW(RIGHTS, 0, name.encoded().as_ptr()) });
         Self::opened(handle, name, "OpenEventW")
     }
 
@@ -79,12 +73,12 @@ impl Event {
 
     pub(super) fn set(&self) -> Result<(), Failure> {
         // SAFETY: the handle is an open event.
-        unsafe { SetEvent(self.0) }.map_err(|error| Failure::Os("SetEvent", error))
+        succeeded(unsafe { SetEvent(self.0) }).map_err(|error| Failure::Os("SetEvent", error))
     }
 
     pub(super) fn reset(&self) -> Result<(), Failure> {
         // SAFETY: the handle is an open event.
-        unsafe { ResetEvent(self.0) }.map_err(|error| Failure::Os("ResetEvent", error))
+        succeeded(unsafe { ResetEvent(self.0) }).map_err(|error| Failure::Os("ResetEvent", error))
     }
 
     pub(super) fn wait(&self, timeout: Option<Duration>) -> Result<bool, Failure> {

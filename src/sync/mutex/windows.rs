@@ -2,18 +2,18 @@
 
 use std::time::Duration;
 
-use windows::Win32::Foundation::{
+use windows_sys::Win32::Foundation::{
     CloseHandle, HANDLE, WAIT_ABANDONED, WAIT_OBJECT_0, WAIT_TIMEOUT,
 };
-use windows::Win32::System::Threading::{
+use windows_sys::Win32::System::Threading::{
     CreateMutexExW, MUTEX_MODIFY_STATE, ReleaseMutex, SYNCHRONIZATION_SYNCHRONIZE,
 };
-use windows::core::PCWSTR;
 
 use super::Acquired;
 use crate::name::RegionName;
 use crate::sync::Failure;
 use crate::sync::win32::{create_access, wait_for_object};
+use crate::sys::{attributes_ptr, opened};
 use crate::{Options, OsError, SharedMemoryError};
 
 pub(super) struct Mutex(HANDLE);
@@ -29,14 +29,14 @@ impl Mutex {
         // SAFETY: the name is NUL-terminated UTF-16 that outlives the call; the attributes, if
         // any, point into `access`, which outlives the call; not initially owned; only the
         // rights to wait and release, which a mutex others secured may still grant.
-        let handle = unsafe {
+        let handle = opened(unsafe {
             CreateMutexExW(
-                attributes.as_ref().map(|attributes| attributes as *const _),
-                PCWSTR(name.encoded().as_ptr()),
+                attributes_ptr(attributes.as_ref()),
+                name.encoded().as_ptr(),
                 0,
-                (SYNCHRONIZATION_SYNCHRONIZE | MUTEX_MODIFY_STATE).0,
+                SYNCHRONIZATION_SYNCHRONIZE | MUTEX_MODIFY_STATE,
             )
-        }
+        })
         .map_err(|source| SharedMemoryError::Synchronization {
             name: name.as_str().to_owned(),
             call: "CreateMutexExW",

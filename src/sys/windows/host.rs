@@ -21,24 +21,25 @@
 
 use std::ffi::c_void;
 
-use windows::Win32::Foundation::{
+use windows_sys::Win32::Foundation::{
     CloseHandle, ERROR_FILE_EXISTS, ERROR_FILE_NOT_FOUND, ERROR_FILE_TOO_LARGE,
     ERROR_LOCK_VIOLATION, ERROR_PATH_NOT_FOUND, GENERIC_READ, GENERIC_WRITE, HANDLE,
 };
-use windows::Win32::Storage::FileSystem::{
+use windows_sys::Win32::Storage::FileSystem::{
     BY_HANDLE_FILE_INFORMATION, CREATE_NEW, CreateFileW, DELETE, FILE_ATTRIBUTE_HIDDEN,
-    FILE_ATTRIBUTE_NORMAL, FILE_ATTRIBUTE_SYSTEM, FILE_BASIC_INFO, FILE_DISPOSITION_INFO,
-    FILE_END_OF_FILE_INFO, FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE, FileBasicInfo,
-    FileDispositionInfo, FileEndOfFileInfo, GetFileInformationByHandle,
-    GetFileInformationByHandleEx, GetFileSizeEx, LOCK_FILE_FLAGS, LOCKFILE_EXCLUSIVE_LOCK,
-    LOCKFILE_FAIL_IMMEDIATELY, LockFileEx, OPEN_EXISTING, SetFileInformationByHandle, UnlockFileEx,
+    FILE_ATTRIBUTE_NORMAL, FILE_ATTRIBUTE_SYSTEM, FILE_BASIC_INFO, FILE_CREATION_DISPOSITION,
+    FILE_DISPOSITION_INFO, FILE_END_OF_FILE_INFO, FILE_INFO_BY_HANDLE_CLASS, FILE_SHARE_DELETE,
+    FILE_SHARE_READ, FILE_SHARE_WRITE, FileBasicInfo, FileDispositionInfo, FileEndOfFileInfo,
+    GetFileInformationByHandle, GetFileInformationByHandleEx, GetFileSizeEx, LOCK_FILE_FLAGS,
+    LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY, LockFileEx, OPEN_EXISTING,
+    SetFileInformationByHandle, UnlockFileEx,
 };
-use windows::Win32::System::IO::OVERLAPPED;
-use windows::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
-use windows::Win32::System::Threading::Sleep;
-use windows::core::{PCWSTR, s, w};
+use windows_sys::Win32::System::IO::OVERLAPPED;
+use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
+use windows_sys::Win32::System::Threading::Sleep;
+use windows_sys::core::{s, w};
 
-use super::{OsError, host_error};
+use super::{OsError, host_error, is_win32, opened, succeeded};
 
 /// The directory of the host's POSIX shared memory objects, as Windows programs under Wine
 /// see it.
@@ -46,7 +47,10 @@ const HOST_SHM_DIR: &str = "Z:\\dev\\shm\\";
 
 /// The mark of a file the crate made (Wine keeps it in the `user.DOSATTRIB` extended
 /// attribute): both bits, which no other program puts together on a shared memory file.
-pub(crate) const MARK: u32 = FILE_ATTRIBUTE_SYSTEM.0 | FILE_ATTRIBUTE_HIDDEN.0;
+pub(crate) const MARK: u32 = FILE_ATTRIBUTE_SYSTEM | FILE_ATTRIBUTE_HIDDEN;
+
+/// The flags of a shared lock (none: neither exclusive nor failing at once).
+const SHARED: LOCK_FILE_FLAGS = 0;
 
 /// How long a lock is retried while another holder briefly holds the file exclusively (it is
 /// checking whether it is the last one, a few system calls): 2000 rounds of about 1 ms.
@@ -61,8 +65,8 @@ pub(crate) fn is_wine() -> bool {
     // SAFETY: a static, NUL-terminated module and symbol name; a module handle from
     // GetModuleHandleW needs no release, and the symbol is only looked up, never called.
     unsafe {
-        GetModuleHandleW(w!("ntdll.dll"))
-            .is_ok_and(|ntdll| GetProcAddress(ntdll, s!("wine_get_version")).is_some())
+        let ntdll = GetModuleHandleW(w!("ntdll.dll"));
+        !ntdll.is_null() && GetProcAddress(ntdll, s!("wine_get_version")).is_some()
     }
 }
 
@@ -136,7 +140,7 @@ impl HostFile {
         let path = path(name);
         let handle = match open_file(&path, true, CREATE_NEW) {
             Ok(handle) => handle,
-            Err(error) if error.code() == ERROR_FILE_EXISTS.to_hresult() => return Ok(None),
+            Err(error) if is_win32(&error, ERROR_FILE_EXISTS) => return Ok(None),
             Err(error) => return Err(error),
         };
         let file = Self {
@@ -147,7 +151,7 @@ impl HostFile {
         // Locked before it is marked: a native opener takes a marked file nobody holds for a
         // crashed holder's, and removes it.
         let made = file
-            .lock(LOCK_FILE_FLAGS(0))
+            .lock(SHARED)
             .and_then(|()| file.set_size(size))
             .and_then(|()| file.set_attributes(MARK));
         match made {
@@ -166,7 +170,7 @@ impl HostFile {
         let path = path(name);
         // Read-write when possible, so that the handle can check for other holders.
         let opened = match open_file(&path, true, OPEN_EXISTING) {
-            Err(error) if !writable && error.code() != ERROR_FILE_NOT_FOUND.to_hresult() => {
+            Err(error) if !writable && !is_win32(&error, ERROR_FILE_NOT_FOUND) => {
                 open_file(&path, false, OPEN_EXISTING).map(|handle| (handle, false))
             }
             other => other.map(|handle| (handle, true)),
@@ -174,8 +178,8 @@ impl HostFile {
         let (handle, deletable) = match opened {
             Ok(opened) => opened,
             Err(error)
-                if error.code() == ERROR_FILE_NOT_FOUND.to_hresult()
-                    || error.code() == ERROR_PATH_NOT_FOUND.to_hresult() =>
+                if is_win32(&error, ERROR_FILE_NOT_FOUND)
+                    || is_win32(&error, ERROR_PATH_NOT_FOUND) =>
             {
                 return Ok(Found::Missing);
             }
@@ -197,7 +201,7 @@ impl HostFile {
             // Another program's file: joined as it is, its maker decides its lifetime.
             file.unlock()?;
         }
-        file.lock(LOCK_FILE_FLAGS(0))?;
+        file.lock(SHARED)?;
         if !file.is_named()? {
             return Ok(Found::Vanished);
         }
@@ -213,7 +217,7 @@ impl HostFile {
     pub(crate) fn size(&self) -> Result<u64, OsError> {
         let mut size = 0_i64;
         // SAFETY: an open file handle and a valid out pointer.
-        unsafe { GetFileSizeEx(self.handle, &mut size)? };
+        succeeded(unsafe { GetFileSizeEx(self.handle, &mut size) })?;
         // A size is never negative; the conversion only satisfies the type.
         Ok(u64::try_from(size).unwrap_or(0))
     }
@@ -235,33 +239,33 @@ impl HostFile {
 
     fn set_information<T>(
         &self,
-        class: windows::Win32::Storage::FileSystem::FILE_INFO_BY_HANDLE_CLASS,
+        class: FILE_INFO_BY_HANDLE_CLASS,
         information: &T,
     ) -> Result<(), OsError> {
         // SAFETY: an open file handle; `information` is the structure the class names, of the
         // size passed (all of them are a few dozen bytes).
-        unsafe {
+        succeeded(unsafe {
             SetFileInformationByHandle(
                 self.handle,
                 class,
                 std::ptr::from_ref(information).cast::<c_void>(),
                 size_of::<T>() as u32,
             )
-        }
+        })
     }
 
     /// Whether the crate made the file.
     fn is_marked(&self) -> Result<bool, OsError> {
         let mut basic = FILE_BASIC_INFO::default();
         // SAFETY: an open file handle; the buffer is the FILE_BASIC_INFO the class names.
-        unsafe {
+        succeeded(unsafe {
             GetFileInformationByHandleEx(
                 self.handle,
                 FileBasicInfo,
                 (&raw mut basic).cast(),
                 size_of::<FILE_BASIC_INFO>() as u32,
-            )?;
-        }
+            )
+        })?;
         Ok(basic.FileAttributes & MARK == MARK)
     }
 
@@ -269,19 +273,19 @@ impl HostFile {
     fn is_named(&self) -> Result<bool, OsError> {
         // No access asked: the second handle only identifies the file the path names now.
         // SAFETY: a NUL-terminated path that outlives the call.
-        let named = match unsafe {
+        let named = match opened(unsafe {
             CreateFileW(
-                PCWSTR(self.path.as_ptr()),
+                self.path.as_ptr(),
                 0,
                 FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
-                None,
+                std::ptr::null(),
                 OPEN_EXISTING,
                 FILE_ATTRIBUTE_NORMAL,
-                None,
+                std::ptr::null_mut(),
             )
-        } {
+        }) {
             Ok(handle) => handle,
-            Err(error) if error.code() == ERROR_FILE_NOT_FOUND.to_hresult() => return Ok(false),
+            Err(error) if is_win32(&error, ERROR_FILE_NOT_FOUND) => return Ok(false),
             Err(error) => return Err(error),
         };
         let same = identity(named).and_then(|named| Ok(named == identity(self.handle)?));
@@ -295,7 +299,7 @@ impl HostFile {
     fn lock(&self, flags: LOCK_FILE_FLAGS) -> Result<(), OsError> {
         for _ in 0..LOCK_ROUNDS {
             match self.lock_once(flags | LOCKFILE_FAIL_IMMEDIATELY) {
-                Err(error) if error.code() == ERROR_LOCK_VIOLATION.to_hresult() => {
+                Err(error) if is_win32(&error, ERROR_LOCK_VIOLATION) => {
                     // SAFETY: a plain sleep.
                     unsafe { Sleep(1) }
                 }
@@ -309,23 +313,23 @@ impl HostFile {
     fn try_lock_exclusive(&self) -> Result<bool, OsError> {
         match self.lock_once(LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY) {
             Ok(()) => Ok(true),
-            Err(error) if error.code() == ERROR_LOCK_VIOLATION.to_hresult() => Ok(false),
+            Err(error) if is_win32(&error, ERROR_LOCK_VIOLATION) => Ok(false),
             Err(error) => Err(error),
         }
     }
 
     fn lock_once(&self, flags: LOCK_FILE_FLAGS) -> Result<(), OsError> {
-        let mut overlapped = OVERLAPPED::default();
+        let mut overlapped = byte_zero();
         // SAFETY: an open file handle, not opened for overlapped I/O, so the call completes
         // before it returns and `overlapped` (offset 0) outlives it. The range is byte 0, the
         // protocol's, which Wine turns into a POSIX lock of that byte.
-        unsafe { LockFileEx(self.handle, flags, None, 1, 0, &mut overlapped) }
+        succeeded(unsafe { LockFileEx(self.handle, flags, 0, 1, 0, &mut overlapped) })
     }
 
     fn unlock(&self) -> Result<(), OsError> {
-        let mut overlapped = OVERLAPPED::default();
+        let mut overlapped = byte_zero();
         // SAFETY: as in `lock_once`, for the range locked there.
-        unsafe { UnlockFileEx(self.handle, None, 1, 0, &mut overlapped) }
+        succeeded(unsafe { UnlockFileEx(self.handle, 0, 1, 0, &mut overlapped) })
     }
 
     /// Removes the file's name when the last Windows handle of it is closed (Wine has no
@@ -355,6 +359,12 @@ impl Drop for HostFile {
     }
 }
 
+/// The OVERLAPPED of a synchronous call on byte 0: offset 0, no event.
+fn byte_zero() -> OVERLAPPED {
+    // SAFETY: integers, a union of integers and a pointer, all of which are valid zero.
+    unsafe { std::mem::zeroed() }
+}
+
 /// `Z:\dev\shm\<name>`, NUL-terminated UTF-16.
 fn path(name: &str) -> Vec<u16> {
     HOST_SHM_DIR
@@ -368,32 +378,32 @@ fn path(name: &str) -> Vec<u16> {
 fn open_file(
     path: &[u16],
     writable: bool,
-    disposition: windows::Win32::Storage::FileSystem::FILE_CREATION_DISPOSITION,
+    disposition: FILE_CREATION_DISPOSITION,
 ) -> Result<HANDLE, OsError> {
     let access = if writable {
-        GENERIC_READ.0 | GENERIC_WRITE.0 | DELETE.0
+        GENERIC_READ | GENERIC_WRITE | DELETE
     } else {
-        GENERIC_READ.0
+        GENERIC_READ
     };
     // SAFETY: a NUL-terminated path that outlives the call; the handle is not inherited.
-    unsafe {
+    opened(unsafe {
         CreateFileW(
-            PCWSTR(path.as_ptr()),
+            path.as_ptr(),
             access,
             FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
-            None,
+            std::ptr::null(),
             disposition,
             FILE_ATTRIBUTE_NORMAL,
-            None,
+            std::ptr::null_mut(),
         )
-    }
+    })
 }
 
 /// What identifies a file: its volume and index (Wine: the device and inode).
 fn identity(handle: HANDLE) -> Result<(u32, u32, u32), OsError> {
     let mut info = BY_HANDLE_FILE_INFORMATION::default();
     // SAFETY: an open file handle and a valid out pointer.
-    unsafe { GetFileInformationByHandle(handle, &mut info)? };
+    succeeded(unsafe { GetFileInformationByHandle(handle, &mut info) })?;
     Ok((
         info.dwVolumeSerialNumber,
         info.nFileIndexHigh,
