@@ -41,7 +41,7 @@ const PORTABLE_STEP: &str = "native tests, portable Unix backend: --cfg wsm_port
 const FUZZ_STEP: &str = "fuzz: names and sizes, 100 000 inputs";
 
 /// The single-process synchronisation tests under Miri.
-const MIRI_STEP: &str = "miri: cargo +nightly miri test (sync)";
+const MIRI_STEP: &str = "miri: cargo +nightly miri test (sync, copy)";
 
 /// Inputs of a long fuzz run (`cargo xtask fuzz`).
 pub(crate) const FUZZ_RUNS: u64 = 10_000_000;
@@ -494,9 +494,16 @@ impl TestRun<'_> {
             run(Command::new("rustup")
                 .args(["component", "add", "--toolchain", "nightly"])
                 .args(["miri", "rust-src"]))?;
-            run(ws
-                .cargo_on("nightly")
-                .args(["miri", "test", "-p", LIB_PACKAGE, "--lib", "sync::"]))
+            run(ws.cargo_on("nightly").args([
+                "miri",
+                "test",
+                "-p",
+                LIB_PACKAGE,
+                "--lib",
+                "--",
+                "sync::",
+                "copy::",
+            ]))
         });
     }
 }
