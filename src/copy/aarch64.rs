@@ -4,31 +4,13 @@
 
 use std::arch::asm;
 
-/// As [`super::from_shared`].
-///
-/// # Safety
-///
-/// As [`super::from_shared`].
-#[inline(always)]
-pub(super) unsafe fn from_shared(source: *const u8, target: *mut u8, len: usize) {
-    // SAFETY: forwarded; the copy only loads from `source`.
-    unsafe { copy(source, target, len) }
-}
-
-/// As [`super::to_shared`].
-///
-/// # Safety
-///
-/// As [`super::to_shared`].
-#[inline(always)]
-pub(super) unsafe fn to_shared(source: *const u8, target: *mut u8, len: usize) {
-    // SAFETY: forwarded.
-    unsafe { copy(source, target, len) }
-}
+// One copy serves both directions: it only loads from the source and only stores to the target.
+pub(super) use copy as from_shared;
+pub(super) use copy as to_shared;
 
 /// Copies `len` bytes; the caller guarantees both ranges valid and apart.
 #[inline(always)]
-unsafe fn copy(source: *const u8, target: *mut u8, len: usize) {
+pub(super) unsafe fn copy(source: *const u8, target: *mut u8, len: usize) {
     // SAFETY: for every arm, the caller guarantees `len` bytes at both; each block loads the
     // head and the tail of the range (which overlap when `len` is below twice the move size)
     // and stores them at the same offsets, so it touches exactly the `len` bytes.
