@@ -91,13 +91,13 @@ fn main() {
             ratio(medians[2])
         );
     }
-    #[cfg(all(target_os = "linux", not(wsm_portable)))]
+    #[cfg(wsm_holder_locks)]
     reclaim_cost();
 }
 
 /// What `reclaim_stale()` costs, the sweep every process makes once, at its first create or
 /// open: with 1000 objects of one kind in /dev/shm, each sweep timed once, median of 5.
-#[cfg(all(target_os = "linux", not(wsm_portable)))]
+#[cfg(wsm_holder_locks)]
 fn reclaim_cost() {
     use std::os::unix::fs::PermissionsExt;
     use win_shared_memory::SharedMemory;

@@ -71,6 +71,7 @@
 //! Anything else is refused with [`SharedMemoryError::InvalidName`].
 
 mod access;
+mod boundary;
 mod copy;
 mod error;
 mod link;

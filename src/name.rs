@@ -91,7 +91,7 @@ const MAX_POSIX_NAME: usize = if cfg!(target_vendor = "apple") {
 /// and no other name encodes to a name with a backslash in it.
 #[cfg(unix)]
 fn encode(name: &str) -> Result<Encoded, &'static str> {
-    let rest = name.strip_prefix(LOCAL_PREFIX).unwrap_or(name);
+    let rest = crate::boundary::shm_file_name(name);
     if rest.contains('/') {
         return Err("POSIX shared memory names cannot contain `/`");
     }

@@ -535,7 +535,7 @@ impl<A: Access> SharedMemory<A> {
     }
 
     /// The region's descriptor, for the file locks of a `NamedMutex`.
-    #[cfg(all(target_os = "linux", not(wsm_portable)))]
+    #[cfg(wsm_holder_locks)]
     pub(crate) fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.mapping.as_fd()
     }
@@ -686,7 +686,7 @@ fn host_file<'a>(
     if !options.linux_host_chosen() {
         return Ok(None);
     }
-    sys::host_file_name(name.as_str())
+    crate::boundary::windows_file_name(name.as_str())
         .map(Some)
         .map_err(|reason| SharedMemoryError::InvalidName {
             name: name.as_str().to_owned(),

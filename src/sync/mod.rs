@@ -25,7 +25,7 @@
 mod companion;
 mod double_buffer;
 mod event;
-#[cfg(all(target_os = "linux", not(wsm_portable)))]
+#[cfg(wsm_holder_locks)]
 mod futex;
 mod mutex;
 mod seqlock;

@@ -82,13 +82,13 @@ pub type OsError = io::Error;
 /// The operations that error messages name: on Unix an open or a create takes several calls, so
 /// the error inside (the message's source) names the one that failed and the object it was made
 /// on.
-#[cfg(all(target_os = "linux", not(wsm_portable)))]
+#[cfg(wsm_holder_locks)]
 pub(crate) const OPEN_CALL: &str = "opening the /dev/shm object";
-#[cfg(all(target_os = "linux", not(wsm_portable)))]
+#[cfg(wsm_holder_locks)]
 pub(crate) const CREATE_CALL: &str = "creating the /dev/shm object";
-#[cfg(all(unix, any(not(target_os = "linux"), wsm_portable)))]
+#[cfg(all(unix, not(wsm_holder_locks)))]
 pub(crate) const OPEN_CALL: &str = "shm_open";
-#[cfg(all(unix, any(not(target_os = "linux"), wsm_portable)))]
+#[cfg(all(unix, not(wsm_holder_locks)))]
 pub(crate) const CREATE_CALL: &str = "shm_open(O_CREAT)";
 pub(crate) const MAP_CALL: &str = "mmap";
 pub(crate) const SIZE_CALL: &str = "fstat";
@@ -101,14 +101,16 @@ const OWNER_ONLY: Mode = Mode::from_raw_mode(0o600);
 struct Status {
     size: u64,
     owner: u32,
-    #[cfg(all(target_os = "linux", not(wsm_portable)))]
+    #[cfg(wsm_holder_locks)]
     device: u64,
-    #[cfg(all(target_os = "linux", not(wsm_portable)))]
+    #[cfg(wsm_holder_locks)]
     inode: u64,
-    #[cfg(all(target_os = "linux", not(wsm_portable)))]
+    #[cfg(wsm_holder_locks)]
     mode: u32,
-    #[cfg(all(target_os = "linux", not(wsm_portable)))]
+    #[cfg(wsm_holder_locks)]
     links: u64,
+    #[cfg(wsm_holder_locks)]
+    modified: crate::boundary::Modified,
 }
 
 impl Status {
@@ -121,14 +123,20 @@ impl Status {
             // A size is never negative; the conversion only satisfies the type.
             size: u64::try_from(stat.st_size).unwrap_or(0),
             owner: stat.st_uid,
-            #[cfg(all(target_os = "linux", not(wsm_portable)))]
+            #[cfg(wsm_holder_locks)]
             device: stat.st_dev as u64,
-            #[cfg(all(target_os = "linux", not(wsm_portable)))]
+            #[cfg(wsm_holder_locks)]
             inode: stat.st_ino as u64,
-            #[cfg(all(target_os = "linux", not(wsm_portable)))]
+            #[cfg(wsm_holder_locks)]
             mode: stat.st_mode as u32,
-            #[cfg(all(target_os = "linux", not(wsm_portable)))]
+            #[cfg(wsm_holder_locks)]
             links: stat.st_nlink as u64,
+            #[cfg(wsm_holder_locks)]
+            modified: crate::boundary::Modified {
+                seconds: stat.st_mtime as i64,
+                // Nanoseconds are below 10^9, which a u32 holds.
+                nanoseconds: stat.st_mtime_nsec as u32,
+            },
         }
     }
 }
@@ -139,7 +147,7 @@ struct Held {
     fd: OwnedFd,
     status: Status,
     /// Whether the descriptor is open for writing, which a write lock needs.
-    #[cfg(all(target_os = "linux", not(wsm_portable)))]
+    #[cfg(wsm_holder_locks)]
     writable: bool,
 }
 
@@ -151,7 +159,7 @@ pub(crate) struct Section {
     name: String,
     /// Whether this handle created the region: the portable backend's creator unlinks it.
     #[cfg_attr(
-        all(target_os = "linux", not(wsm_portable)),
+        wsm_holder_locks,
         allow(dead_code, reason = "Linux's last holder unlinks")
     )]
     created: bool,
@@ -159,7 +167,7 @@ pub(crate) struct Section {
     /// (and on Linux its lock), so only the opener may act on the region when it drops.
     opener: u32,
     /// The process's fork count when the descriptor was opened (see [`forks`]).
-    #[cfg(all(target_os = "linux", not(wsm_portable)))]
+    #[cfg(wsm_holder_locks)]
     forks: u32,
 }
 
@@ -200,7 +208,7 @@ impl Section {
             name: name.to_owned(),
             created,
             opener: process_id(),
-            #[cfg(all(target_os = "linux", not(wsm_portable)))]
+            #[cfg(wsm_holder_locks)]
             forks: forks(),
         }
     }
@@ -271,7 +279,7 @@ impl Mapping {
 
     /// The descriptor of the region, for the file locks of a `NamedMutex`.
     #[cfg_attr(
-        not(all(target_os = "linux", not(wsm_portable))),
+        not(wsm_holder_locks),
         allow(dead_code, reason = "only Linux's mutex locks ranges")
     )]
     pub(crate) fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
@@ -288,20 +296,9 @@ impl Drop for Mapping {
     }
 }
 
-/// This process's id. On Linux it is kept in memory rather than asked for at every create,
-/// open and drop: set at first use, and again in the child of every `fork` (by a
-/// `pthread_atfork` handler, which `fork` runs in the child before returning).
+/// This process's id, which a forked child's copy of a `Section` compares with its opener's.
 #[cfg(target_os = "linux")]
-fn process_id() -> u32 {
-    // 0 (no process has it) when the handlers could not be registered: ask every time.
-    match fork_watch::watched()
-        .process_id
-        .load(std::sync::atomic::Ordering::Relaxed)
-    {
-        0 => std::process::id(),
-        id => id,
-    }
-}
+use fork_watch::process_id;
 
 /// This process's id.
 #[cfg(not(target_os = "linux"))]
@@ -309,60 +306,33 @@ fn process_id() -> u32 {
     std::process::id()
 }
 
-/// How many times this process has forked since it first used the crate (counted by a
-/// `pthread_atfork` handler in the parent): a descriptor opened at a count that is still the
-/// count shares its open file description with no child. `u32::MAX` when the handlers could not
-/// be registered, which never matches, so such a process always assumes a fork.
-#[cfg(all(target_os = "linux", not(wsm_portable)))]
-fn forks() -> u32 {
-    let watch = fork_watch::watched();
-    let relaxed = std::sync::atomic::Ordering::Relaxed;
-    if watch.process_id.load(relaxed) == 0 {
-        return u32::MAX;
-    }
-    watch.forks.load(relaxed)
-}
+/// The forks this process has made, which say whether a child may share a descriptor.
+#[cfg(wsm_holder_locks)]
+use fork_watch::forks;
 
+/// The crate's one fork watch (`pthread_atfork`), read by the regions and the mutex.
 #[cfg(target_os = "linux")]
-mod fork_watch {
-    //! The process id and fork count, kept by `pthread_atfork` handlers.
+pub(crate) mod fork_watch;
 
-    use std::sync::Once;
-    use std::sync::atomic::{AtomicU32, Ordering};
+/// The crate's one wrapper of open-file-description locks.
+#[cfg(target_os = "linux")]
+pub(crate) mod ofd_lock;
 
-    pub(super) struct ForkWatch {
-        pub(super) process_id: AtomicU32,
-        pub(super) forks: AtomicU32,
-    }
-
-    static WATCH: ForkWatch = ForkWatch {
-        process_id: AtomicU32::new(0),
-        forks: AtomicU32::new(0),
-    };
-    static REGISTER: Once = Once::new();
-
-    extern "C" fn in_parent() {
-        WATCH.forks.fetch_add(1, Ordering::Relaxed);
-    }
-
-    extern "C" fn in_child() {
-        // getpid is async-signal-safe, as a handler in a forked child needs.
-        WATCH
-            .process_id
-            .store(std::process::id(), Ordering::Relaxed);
-    }
-
-    /// The watch, its handlers registered at the first call.
-    pub(super) fn watched() -> &'static ForkWatch {
-        REGISTER.call_once(|| {
-            // SAFETY: registers handlers that only update these atomics.
-            if unsafe { libc::pthread_atfork(None, Some(in_parent), Some(in_child)) } == 0 {
-                WATCH
-                    .process_id
-                    .store(std::process::id(), Ordering::Relaxed);
-            }
-        });
-        &WATCH
+/// Runs `call` again for as long as a signal interrupts it (`EINTR`): the one policy of this
+/// platform's calls, so that a process with periodic signals (profilers, timers) never sees a
+/// create or a lock fail at random.
+#[cfg_attr(
+    not(target_os = "linux"),
+    allow(dead_code, reason = "the calls that can be interrupted are Linux's")
+)]
+pub(crate) fn restart_on_interrupt<T>(
+    mut call: impl FnMut() -> Result<T, Errno>,
+) -> Result<T, Errno> {
+    loop {
+        match call() {
+            Err(Errno::INTR) => {}
+            done => return done,
+        }
     }
 }
 
@@ -492,13 +462,13 @@ fn regular_status(fd: &OwnedFd, name: &str) -> io::Result<Status> {
 }
 
 /// The holder-lock lifetime (Linux).
-#[cfg(all(target_os = "linux", not(wsm_portable)))]
+#[cfg(wsm_holder_locks)]
 mod linux;
-#[cfg(all(target_os = "linux", not(wsm_portable)))]
+#[cfg(wsm_holder_locks)]
 use linux as lifetime;
 
 /// The creator-unlinks lifetime (macOS; Linux with `--cfg wsm_portable`).
-#[cfg(all(unix, any(not(target_os = "linux"), wsm_portable)))]
+#[cfg(all(unix, not(wsm_holder_locks)))]
 mod portable;
-#[cfg(all(unix, any(not(target_os = "linux"), wsm_portable)))]
+#[cfg(all(unix, not(wsm_holder_locks)))]
 use portable as lifetime;

@@ -6,7 +6,7 @@
 
 mod host;
 
-pub(crate) use host::{host_file_name, is_wine};
+pub(crate) use host::is_wine;
 
 use std::ffi::c_void;
 use std::ptr::NonNull;
@@ -164,7 +164,7 @@ impl Section {
     }
 
     /// [`create_or_open`](Self::create_or_open) of a section backed by the host file
-    /// `file_name` (a [`host_file_name`]). A section of the name that exists in the Wine
+    /// `file_name` (a [`windows_file_name`](crate::boundary::windows_file_name)). A section of the name that exists in the Wine
     /// prefix without that file (a program that made it from the paging file) is refused with
     /// ERROR_ALREADY_EXISTS: native programs could not reach it.
     pub(crate) fn create_or_open_host(
@@ -241,7 +241,7 @@ impl Section {
         Ok((section, Disposition::Existing))
     }
 
-    /// Opens the section backed by the host file `file_name` (a [`host_file_name`]), which
+    /// Opens the section backed by the host file `file_name` (a [`windows_file_name`](crate::boundary::windows_file_name)), which
     /// must exist.
     pub(crate) fn open_host(
         file_name: &str,

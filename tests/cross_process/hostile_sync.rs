@@ -240,7 +240,7 @@ fn is_not_found(error: &win_shared_memory::OsError) -> bool {
 #[cfg(unix)]
 fn sync_objects(name: &str) -> Vec<String> {
     let bare = name.trim_start_matches("Local\\");
-    let mutex = if cfg!(all(target_os = "linux", not(wsm_portable))) {
+    let mutex = if cfg!(wsm_holder_locks) {
         format!("{name}#mutex")
     } else {
         format!("/tmp/wsm-mutex-{bare}")

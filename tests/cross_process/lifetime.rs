@@ -12,18 +12,18 @@ use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};
 #[cfg(any(windows, target_os = "linux"))]
 use crate::harness::resource_counts;
 use crate::harness::{GameState, Outcome, RoleResult, expect_eq, kind, run_child, unique_name};
-#[cfg(any(windows, all(target_os = "linux", not(wsm_portable))))]
+#[cfg(any(windows, wsm_holder_locks))]
 use crate::harness::{expect_no_shm_object, spawn_child};
 
 tests! {
     a_region_is_destroyed_when_its_last_link_drops,
     // The portable Unix backend (macOS, Linux with --cfg wsm_portable) unlinks a name when its
     // creator drops, and keeps it when its creator dies.
-    #[cfg(any(windows, all(target_os = "linux", not(wsm_portable))))]
+    #[cfg(any(windows, wsm_holder_locks))]
     a_region_outlives_its_creator_while_others_hold_it,
-    #[cfg(any(windows, all(target_os = "linux", not(wsm_portable))))]
+    #[cfg(any(windows, wsm_holder_locks))]
     a_killed_holders_region_stays_with_the_other_holders,
-    #[cfg(any(windows, all(target_os = "linux", not(wsm_portable))))]
+    #[cfg(any(windows, wsm_holder_locks))]
     a_killed_sole_holders_name_is_free_again,
     #[cfg(any(windows, target_os = "linux"))]
     create_drop_cycles_leak_nothing,
@@ -59,7 +59,7 @@ fn a_region_is_destroyed_when_its_last_link_drops() -> Outcome {
     expect_eq(unsafe { *again.get() }, GameState { score: 0, lives: 0 })
 }
 
-#[cfg(any(windows, all(target_os = "linux", not(wsm_portable))))]
+#[cfg(any(windows, wsm_holder_locks))]
 fn a_region_outlives_its_creator_while_others_hold_it() -> Outcome {
     let name = unique_name("outlives");
     let mut creator = spawn_child("hold", &[&name])?;
@@ -85,7 +85,7 @@ fn a_region_outlives_its_creator_while_others_hold_it() -> Outcome {
     expect_no_shm_object(&name)
 }
 
-#[cfg(any(windows, all(target_os = "linux", not(wsm_portable))))]
+#[cfg(any(windows, wsm_holder_locks))]
 fn a_killed_holders_region_stays_with_the_other_holders() -> Outcome {
     let name = unique_name("killed_holder");
     let mut holder = spawn_child("hold", &[&name])?;
@@ -107,7 +107,7 @@ fn a_killed_holders_region_stays_with_the_other_holders() -> Outcome {
     Ok(())
 }
 
-#[cfg(any(windows, all(target_os = "linux", not(wsm_portable))))]
+#[cfg(any(windows, wsm_holder_locks))]
 fn a_killed_sole_holders_name_is_free_again() -> Outcome {
     let name = unique_name("killed_sole");
     let mut holder = spawn_child("hold", &[&name])?;

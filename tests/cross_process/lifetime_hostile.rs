@@ -20,7 +20,7 @@ use crate::harness::{
 tests! {
     a_forked_child_alone_dropping_leaves_the_parents_region,
     a_forked_child_dropping_with_other_holders_leaves_the_parents_lock,
-    #[cfg(not(wsm_portable))]
+    #[cfg(wsm_holder_locks)]
     a_parent_dropping_before_its_forked_child_leaves_the_childs_region,
     modes_are_exact_under_umask_0277,
     a_region_its_owner_may_not_write_is_removed_by_its_last_drop,
@@ -30,7 +30,7 @@ tests! {
 
 roles! {
     "hostile-fork-drop" => fork_drop,
-    #[cfg(not(wsm_portable))]
+    #[cfg(wsm_holder_locks)]
     "hostile-fork-parent-drops" => fork_parent_drops,
     "hostile-hold" => hold,
     "hostile-umask-create" => umask_create,
@@ -89,7 +89,7 @@ fn forked_child_drops(other_holder: bool) -> Outcome {
 /// the region and its name to the child (Linux; the portable backend's creator owns the name):
 /// the child's copy shares the parent's open file description, whose lock the parent must not
 /// turn into a remover's.
-#[cfg(not(wsm_portable))]
+#[cfg(wsm_holder_locks)]
 fn a_parent_dropping_before_its_forked_child_leaves_the_childs_region() -> Outcome {
     let name = unique_name("fork_parent_drops");
     let mut parent = spawn_child("hostile-fork-parent-drops", &[&name])?;
@@ -209,7 +209,7 @@ fn fork_drop(name: &str, _: &[String]) -> RoleResult {
 
 /// Creates the region, writes a value and forks a child that keeps the inherited link; drops
 /// its own link, prints "dropped", and ends the child when stdin closes.
-#[cfg(not(wsm_portable))]
+#[cfg(wsm_holder_locks)]
 fn fork_parent_drops(name: &str, _: &[String]) -> RoleResult {
     let mut link = SharedMemory::<ReadWrite>::create(name, 8)?;
     link.write_at(0, &0x1122_3344_5566_7788_u64)?;

@@ -82,7 +82,7 @@ mod lifetime_hostile;
 mod regions;
 mod security;
 mod snapshots;
-#[cfg(all(target_os = "linux", not(wsm_portable)))]
+#[cfg(wsm_holder_locks)]
 mod stale_regions;
 mod stress;
 mod sync;
@@ -100,7 +100,7 @@ areas! {
     lifetime_hostile,
     security,
     snapshots,
-    #[cfg(all(target_os = "linux", not(wsm_portable)))]
+    #[cfg(wsm_holder_locks)]
     stale_regions,
     stress,
     #[cfg(windows)]

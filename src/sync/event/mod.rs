@@ -9,13 +9,13 @@ use crate::{Options, SharedMemoryError};
 
 #[cfg(unix)]
 mod unix;
-#[cfg(all(target_os = "linux", not(wsm_portable)))]
+#[cfg(wsm_holder_locks)]
 use super::futex as sleep;
 #[cfg(unix)]
 use unix as imp;
-#[cfg(all(unix, any(not(target_os = "linux"), wsm_portable)))]
+#[cfg(all(unix, not(wsm_holder_locks)))]
 mod portable;
-#[cfg(all(unix, any(not(target_os = "linux"), wsm_portable)))]
+#[cfg(all(unix, not(wsm_holder_locks)))]
 use portable as sleep;
 #[cfg(windows)]
 mod windows;

@@ -23,15 +23,15 @@
 //! integer, every wait sleeps on the exact value seen, sleeps are bounded slices, and a waiter
 //! woken in vain too often naps. Nothing from the region is a pointer or a length.
 
-use std::os::fd::{AsRawFd, BorrowedFd};
 use std::ptr::NonNull;
-use std::sync::Once;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use super::Acquired;
 use crate::name::RegionName;
 use crate::sync::{Failure, Woke, companion, futex};
+use crate::sys::fork_watch;
+use crate::sys::ofd_lock::{self, GETLK, Lock, SETLK};
 use crate::{Options, ReadWrite, SharedMemory, SharedMemoryError};
 
 /// The companion region's layout.
@@ -62,15 +62,6 @@ const NAP: Duration = Duration::from_millis(1);
 /// Slot numbers a handle tries (others hold the first ones) before giving up.
 const SLOT_ATTEMPTS: u32 = 64;
 
-/// Counts the forks of this process, in the child: a handle made before the count changed was
-/// copied from the parent and must not lock or unlock there.
-static FORKS: AtomicU32 = AtomicU32::new(0);
-static COUNT_FORKS: Once = Once::new();
-
-extern "C" fn count_fork() {
-    FORKS.fetch_add(1, Ordering::Relaxed);
-}
-
 pub(super) struct Mutex {
     /// The state in `region`, looked up once.
     shared: NonNull<Shared>,
@@ -78,8 +69,8 @@ pub(super) struct Mutex {
     region: SharedMemory<ReadWrite>,
     /// This handle's slot number, locked in the region's object.
     slot: u32,
-    /// [`FORKS`] when the handle was made.
-    forks: u32,
+    /// The process that made the handle: a copy in a forked child must not lock or unlock.
+    opener: u32,
 }
 
 // SAFETY: the pointer is into the region this value owns, used only through atomics, whose
@@ -89,13 +80,7 @@ unsafe impl Send for Mutex {}
 
 impl Mutex {
     pub(super) fn open(name: &RegionName, options: &Options) -> Result<Self, SharedMemoryError> {
-        COUNT_FORKS.call_once(|| {
-            // SAFETY: registers a handler that only increments an atomic, which is
-            // async-signal-safe as a fork child handler must be. It cannot fail but for
-            // ENOMEM, when forks just go uncounted, as before the first handle.
-            unsafe { libc::pthread_atfork(None, None, Some(count_fork)) };
-        });
-        let forks = FORKS.load(Ordering::Relaxed);
+        let opener = fork_watch::process_id();
         let region = companion::open_or_create(name, "mutex", size_of::<Shared>(), options)?;
         let slot = take_slot(&region)
             .map_err(|failure| failure.named(&format!("{}#mutex", name.as_str())))?;
@@ -103,7 +88,7 @@ impl Mutex {
             shared: NonNull::from(shared(&region)),
             region,
             slot,
-            forks,
+            opener,
         })
     }
 
@@ -115,7 +100,7 @@ impl Mutex {
 
     #[inline]
     pub(super) fn lock(&self, timeout: Option<Duration>) -> Result<Acquired, Failure> {
-        if FORKS.load(Ordering::Relaxed) != self.forks {
+        if fork_watch::process_id() != self.opener {
             return Err(Failure::Refused(
                 "lock",
                 "this handle was copied into a forked child: open the mutex again there",
@@ -227,14 +212,14 @@ impl Mutex {
         if slot == self.slot {
             return Ok(false);
         }
-        range_lock(self.region.as_fd(), libc::F_OFD_GETLK, libc::F_WRLCK, slot)
-            .map(|found| found != libc::F_UNLCK as libc::c_short)
-            .map_err(|error| Failure::Os("fcntl(F_OFD_GETLK)", error))
+        ofd_lock::conflicting(self.region.as_fd(), Lock::Write, slot)
+            .map(|found| found.is_some())
+            .map_err(|errno| Failure::Os(GETLK, errno.into()))
     }
 
     #[inline]
     pub(super) fn unlock(&self) {
-        if FORKS.load(Ordering::Relaxed) != self.forks {
+        if fork_watch::process_id() != self.opener {
             // A guard copied into a forked child: the lock is its parent's.
             return;
         }
@@ -288,44 +273,16 @@ fn take_slot(region: &SharedMemory<ReadWrite>) -> Result<u32, Failure> {
         if slot == 0 {
             continue;
         }
-        match range_lock(region.as_fd(), libc::F_OFD_SETLK, libc::F_WRLCK, slot) {
-            Ok(_) => return Ok(slot),
-            Err(error) if is_conflict(&error) => continue,
-            Err(error) => return Err(Failure::Os("fcntl(F_OFD_SETLK)", error)),
+        match ofd_lock::try_lock(region.as_fd(), Lock::Write, slot) {
+            Ok(()) => return Ok(slot),
+            Err(errno) if ofd_lock::is_conflict(errno) => continue,
+            Err(errno) => return Err(Failure::Os(SETLK, errno.into())),
         }
     }
     Err(Failure::Refused(
-        "fcntl(F_OFD_SETLK)",
+        SETLK,
         "every slot number tried was locked by another handle",
     ))
-}
-
-/// Whether a lock request failed because another description holds the range.
-fn is_conflict(error: &std::io::Error) -> bool {
-    matches!(error.raw_os_error(), Some(libc::EAGAIN | libc::EACCES))
-}
-
-/// An open-file-description lock call (`F_OFD_SETLK` or `F_OFD_GETLK`) of `kind` on the one
-/// byte at offset `slot`; for a query, the kind of lock found (`F_UNLCK`: none).
-fn range_lock(
-    fd: BorrowedFd<'_>,
-    command: libc::c_int,
-    kind: libc::c_int,
-    slot: u32,
-) -> Result<libc::c_short, std::io::Error> {
-    // SAFETY: `flock` is plain integers, for which zero is valid; OFD locks require `l_pid` 0.
-    let mut range: libc::flock = unsafe { std::mem::zeroed() };
-    range.l_type = kind as libc::c_short;
-    range.l_whence = libc::SEEK_SET as libc::c_short;
-    // A slot is below 2^30, which every off_t holds.
-    range.l_start = slot as libc::off_t;
-    range.l_len = 1;
-    // SAFETY: an open descriptor, and a `flock` that outlives the call, as these commands
-    // take.
-    if unsafe { libc::fcntl(fd.as_raw_fd(), command, &mut range) } == -1 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(range.l_type)
 }
 
 #[cfg(test)]

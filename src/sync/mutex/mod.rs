@@ -9,13 +9,13 @@ use super::Failure;
 use crate::name::RegionName;
 use crate::{Options, SharedMemoryError};
 
-#[cfg(all(target_os = "linux", not(wsm_portable)))]
+#[cfg(wsm_holder_locks)]
 mod linux;
-#[cfg(all(target_os = "linux", not(wsm_portable)))]
+#[cfg(wsm_holder_locks)]
 use linux as imp;
-#[cfg(all(unix, any(not(target_os = "linux"), wsm_portable)))]
+#[cfg(all(unix, not(wsm_holder_locks)))]
 mod portable;
-#[cfg(all(unix, any(not(target_os = "linux"), wsm_portable)))]
+#[cfg(all(unix, not(wsm_holder_locks)))]
 use portable as imp;
 #[cfg(windows)]
 mod windows;

@@ -7,18 +7,19 @@ use std::time::{Duration, Instant};
 use rustix::fs::{AtFlags, CWD, FallocateFlags, Mode, OFlags};
 use rustix::io::Errno;
 
-use super::{Disposition, Held, Section, Status, call_failed, failed, open_object};
+use super::ofd_lock::{self, GETLK, Lock, SETLK};
+use super::{
+    Disposition, Held, Section, Status, call_failed, failed, open_object, restart_on_interrupt,
+};
+use crate::boundary;
 
-/// The mark of an object the crate made: the sticky and set-group-ID bits.
+mod sweep;
+
+pub(super) use sweep::reclaim_stale;
+
+/// The native mark of an object the crate made: the sticky and set-group-ID bits, which only
+/// the owner can set (see `boundary` for the mark that Windows programs set).
 const MARK: u32 = libc::S_ISVTX | libc::S_ISGID;
-
-/// The mark that Windows programs of this crate under Wine set and read on a region's file
-/// (`Options::linux_host`; they cannot change a mode): the DOS attributes HIDDEN | SYSTEM,
-/// which Wine keeps as hexadecimal text in this extended attribute. Either mark makes an
-/// object the crate's. Objects made here carry both, so that a Windows holder may remove
-/// one as its last holder.
-const WINE_MARK_ATTRIBUTE: &str = "user.DOSATTRIB";
-const WINE_MARK_BITS: u32 = 0x2 | 0x4;
 
 /// Where glibc and rustix keep POSIX shared memory objects.
 const SHM_DIR: &str = "/dev/shm";
@@ -27,8 +28,8 @@ const SHM_DIR: &str = "/dev/shm";
 /// before it gives up. A remover holds its lock for a few system calls.
 const PATIENCE: Duration = Duration::from_secs(2);
 
-/// Sweeps this user's stale regions once per process, at its first create or open.
-static SWEEP: std::sync::Once = std::sync::Once::new();
+/// The byte of the holder and remover locks.
+const HOLDER_BYTE: u32 = 0;
 
 /// What one attempt to join the object under a name found.
 enum Join {
@@ -44,12 +45,19 @@ enum Join {
 
 /// Creates a region, or joins the live one under the name.
 pub(super) fn create_or_open(name: &str, size: u64, mode: Mode) -> io::Result<(Held, Disposition)> {
-    sweep_once();
+    sweep::once();
     let fresh = make_unnamed(name, size, mode)?;
+    // Listed before it is named, so that the sweep finds it even if this process dies at once.
+    sweep::remember(name);
     let mut wait = Wait::new(name, "create");
     loop {
         match link(&fresh.fd, name) {
-            Ok(()) => return Ok((fresh, Disposition::Created)),
+            Ok(()) => {
+                // And after, in case a remover of the name's previous object unlisted it
+                // between the two.
+                sweep::remember(name);
+                return Ok((fresh, Disposition::Created));
+            }
             Err(Errno::EXIST) => {}
             Err(errno) => return Err(failed("linkat", &path(name), errno)),
         }
@@ -63,7 +71,7 @@ pub(super) fn create_or_open(name: &str, size: u64, mode: Mode) -> io::Result<(H
 
 /// Joins the live region under the name.
 pub(super) fn open(name: &str, writable: bool) -> io::Result<Held> {
-    sweep_once();
+    sweep::once();
     let mut wait = Wait::new(name, "open");
     loop {
         match join(name, writable)? {
@@ -96,22 +104,42 @@ fn make_unnamed(name: &str, size: u64, mode: Mode) -> io::Result<Held> {
     // knows the object for the crate's: the sweep then removes what a Windows holder left.
     let _ = rustix::fs::fsetxattr(
         &fd,
-        WINE_MARK_ATTRIBUTE,
-        b"0x6",
+        boundary::DOS_ATTRIBUTES_XATTR,
+        boundary::MARK_ATTRIBUTES_TEXT,
         rustix::fs::XattrFlags::CREATE,
     );
-    set_lock(&fd, libc::F_RDLCK as _).map_err(|errno| failed(SETLK, SHM_DIR, errno))?;
+    ofd_lock::try_lock(&fd, Lock::Read, HOLDER_BYTE)
+        .map_err(|errno| failed(SETLK, SHM_DIR, errno))?;
     // Allocated, not only sized: a full /dev/shm is an error here rather than a SIGBUS at
-    // the first write, as Windows commits a section's memory when it creates it.
-    rustix::fs::fallocate(&fd, FallocateFlags::empty(), 0, size)
+    // the first write, as Windows commits a section's memory when it creates it. Before Linux
+    // 6.9, tmpfs gives up an allocation at any pending signal (EINTR): it is resumed.
+    restart_on_interrupt(|| rustix::fs::fallocate(&fd, FallocateFlags::empty(), 0, size))
         .map_err(|errno| failed("fallocate", &path(name), errno))?;
+    // Last, as the allocation sets the time: the mark that Windows programs read. Without it
+    // the native mark still holds, and Windows holders leave the name to native ones.
+    let _ = rustix::fs::futimens(&fd, &mark_times());
     status.size = size;
     status.links = 1;
+    status.modified = boundary::MARK_MODIFIED;
     Ok(Held {
         fd,
         status,
         writable: true,
     })
+}
+
+/// The file times of the mark: its modification time, and the access time left alone.
+fn mark_times() -> rustix::fs::Timestamps {
+    rustix::fs::Timestamps {
+        last_access: rustix::fs::Timespec {
+            tv_sec: 0,
+            tv_nsec: rustix::fs::UTIME_OMIT,
+        },
+        last_modification: rustix::fs::Timespec {
+            tv_sec: boundary::MARK_MODIFIED.seconds,
+            tv_nsec: boundary::MARK_MODIFIED.nanoseconds.into(),
+        },
+    }
 }
 
 /// Names the unnamed object open as `fd`.
@@ -137,22 +165,28 @@ fn link(fd: &OwnedFd, name: &str) -> Result<(), Errno> {
 /// One attempt to join the object under `name` (see the module documentation).
 fn join(name: &str, writable: bool) -> io::Result<Join> {
     let named = path(name);
-    let opened = match open_object(name, true) {
-        // A reader may not write the object: it holds it read-only.
-        Err(Errno::ACCESS | Errno::ROFS) if !writable => open_object(name, false),
-        other => other,
+    // Read-only when the user may not write it: a reader holds it so, and a stale object of
+    // the user's own is still found (and removed) when its mode denies the owner writing.
+    let (opened, write_denied) = match open_object(name, true) {
+        Err(errno @ (Errno::ACCESS | Errno::ROFS)) => (open_object(name, false), errno),
+        other => (other, Errno::ACCESS),
     };
     let (fd, read_write) = match opened {
         Ok(opened) => opened,
         Err(Errno::NOENT) => return Ok(Join::Absent),
         Err(errno) => return Err(super::open_failed("open", name, errno)),
     };
-    let probe = probe_lock(&fd).map_err(|errno| failed(GETLK, &named, errno))?;
+    let refused = || super::open_failed("open", name, write_denied);
+    let probe = ofd_lock::conflicting(&fd, Lock::Write, HOLDER_BYTE)
+        .map_err(|errno| failed(GETLK, &named, errno))?;
     match probe {
-        Probe::Held => {
-            match set_lock(&fd, libc::F_RDLCK as _) {
+        Some(Lock::Read) => {
+            if writable && !read_write {
+                return Err(refused());
+            }
+            match ofd_lock::try_lock(&fd, Lock::Read, HOLDER_BYTE) {
                 Ok(()) => {}
-                Err(Errno::AGAIN) => return Ok(Join::Busy),
+                Err(errno) if ofd_lock::is_conflict(errno) => return Ok(Join::Busy),
                 Err(errno) => return Err(failed(SETLK, &named, errno)),
             }
             let status = super::regular_status(&fd, name)?;
@@ -165,38 +199,93 @@ fn join(name: &str, writable: bool) -> io::Result<Join> {
                 writable: read_write,
             }))
         }
-        Probe::Removing => Ok(Join::Busy),
-        Probe::Free => {
+        Some(Lock::Write) => Ok(Join::Busy),
+        None => {
             let status = super::regular_status(&fd, name)?;
             if !marked(&fd, &status) {
                 // Another program's object: its maker decides its lifetime.
-                set_lock(&fd, libc::F_RDLCK as _).map_err(|errno| failed(SETLK, &named, errno))?;
+                if writable && !read_write {
+                    return Err(refused());
+                }
+                ofd_lock::try_lock(&fd, Lock::Read, HOLDER_BYTE)
+                    .map_err(|errno| failed(SETLK, &named, errno))?;
                 return Ok(Join::Joined(Held {
                     fd,
                     status,
                     writable: read_write,
                 }));
             }
-            if !read_write {
-                if !still_names(&status, name) {
-                    return Ok(Join::Again);
+            let remover = if read_write {
+                fd
+            } else {
+                match writable_as_owner(&fd, &status, name) {
+                    Writable::Opened(remover) => remover,
+                    Writable::Changed => return Ok(Join::Again),
+                    Writable::Denied(errno) => {
+                        return Err(stale(name, "open(O_RDWR)", errno, status.owner));
+                    }
                 }
-                // The user may not write it, so may not lock it to remove it either.
-                let errno = open_object(name, true).err().unwrap_or(Errno::ACCESS);
-                return Err(stale(name, "open(O_RDWR)", errno, status.owner));
-            }
-            remove_stale(&fd, &status, name)?;
+            };
+            remove_stale(&remover, &status, name)?;
             Ok(Join::Again)
         }
     }
 }
 
+/// What asking for a writable descriptor of an object found read-only gave.
+enum Writable {
+    /// A new, writable description of the same object.
+    Opened(OwnedFd),
+    /// The name names another object now, or the mode changed meanwhile: look again.
+    Changed,
+    /// This process may not write it (another user's object).
+    Denied(Errno),
+}
+
+/// A writable description of the object open read-only as `fd` under `name`, which a write
+/// lock needs. Its owner may always give itself write permission, and does so for the two
+/// system calls of the `open` when the mode denies it (`0o444`, `0o400`): so that the owner's
+/// next use of the name or sweep reclaims the object whatever its mode, as promised. Only the
+/// owner's own write bit changes, and only for that moment.
+fn writable_as_owner(fd: &OwnedFd, status: &Status, name: &str) -> Writable {
+    let me = rustix::process::geteuid().as_raw();
+    if status.owner != me {
+        let errno = open_object(name, true).err().unwrap_or(Errno::ACCESS);
+        return Writable::Denied(errno);
+    }
+    let mode = status.mode & 0o7777;
+    if mode & libc::S_IWUSR != 0 {
+        // Someone else's `writable_as_owner` has the bit set right now.
+        return Writable::Changed;
+    }
+    let with_write = Mode::from_raw_mode(mode | libc::S_IWUSR);
+    if let Err(errno) = rustix::fs::fchmod(fd, with_write) {
+        return Writable::Denied(errno);
+    }
+    let opened = open_object(name, true);
+    // Put back as it was: a failure here could only widen the owner's own access.
+    let _ = rustix::fs::fchmod(fd, Mode::from_raw_mode(mode));
+    match opened {
+        Ok((writable, _)) if same_object(&writable, status) => Writable::Opened(writable),
+        Ok(_) | Err(Errno::NOENT) => Writable::Changed,
+        Err(errno) => Writable::Denied(errno),
+    }
+}
+
+/// Whether `fd` is the object whose status is `status`.
+fn same_object(fd: &OwnedFd, status: &Status) -> bool {
+    rustix::fs::fstat(fd).is_ok_and(|stat| {
+        let other = Status::of(&stat);
+        other.device == status.device && other.inode == status.inode
+    })
+}
+
 /// Removes the name of the stale object open (read-write) as `fd`, unless someone locked
 /// it meanwhile or the name names another object now.
 fn remove_stale(fd: &OwnedFd, status: &Status, name: &str) -> io::Result<bool> {
-    match set_lock(fd, libc::F_WRLCK as _) {
+    match ofd_lock::try_lock(fd, Lock::Write, HOLDER_BYTE) {
         Ok(()) => {}
-        Err(Errno::AGAIN) => return Ok(false),
+        Err(errno) if ofd_lock::is_conflict(errno) => return Ok(false),
         Err(errno) => return Err(failed(SETLK, &path(name), errno)),
     }
     unlink_if_named(status, name)
@@ -208,10 +297,12 @@ fn unlink_if_named(status: &Status, name: &str) -> io::Result<bool> {
     if !still_names(status, name) {
         return Ok(false);
     }
-    match rustix::fs::unlink(path(name).as_str()) {
-        Ok(()) | Err(Errno::NOENT) => Ok(true),
-        Err(errno) => Err(stale(name, "unlink", errno, status.owner)),
-    }
+    let removed = match rustix::fs::unlink(path(name).as_str()) {
+        Ok(()) | Err(Errno::NOENT) => true,
+        Err(errno) => return Err(stale(name, "unlink", errno, status.owner)),
+    };
+    sweep::forget(name);
+    Ok(removed)
 }
 
 /// The error for a stale object that this process cannot remove: no live region has the
@@ -231,61 +322,62 @@ fn stale(name: &str, call: &'static str, errno: Errno, owner: u32) -> io::Error 
 /// read lock: converting that lock would take the child's hold as well, and the name would
 /// go while the child still uses the region. So after a fork the leaver first holds the
 /// object through a description of its own and lets the shared one go (the child's copy
-/// keeps its lock), then converts only its own. Without a fork nobody shares it.
+/// keeps its lock), then converts only its own. Without a fork nobody shares it. A holder
+/// whose descriptor is read-only does the same, as a write lock needs a writable one.
 pub(super) fn leave(section: &mut Section) {
     let forked = section.forks != super::forks();
     let held = &mut section.held;
-    if !held.writable || (forked && !hold_alone(held, &section.name)) {
+    if (forked || !held.writable) && !hold_alone(held, &section.name) {
         return;
     }
-    if set_lock(&held.fd, libc::F_WRLCK as _).is_err() {
+    if ofd_lock::try_lock(&held.fd, Lock::Write, HOLDER_BYTE).is_err() {
         return;
     }
-    if marked(&held.fd, &held.status) && still_names(&held.status, &section.name) {
-        let _ = rustix::fs::unlink(path(&section.name).as_str());
+    if marked(&held.fd, &held.status) {
+        let _ = unlink_if_named(&held.status, &section.name);
     }
 }
 
-/// Replaces `held`'s descriptor, whose description a forked child may share, with a new
-/// one of the same object under `name`, read-locked; false when the name no longer names
-/// it (there is then no name of this region's to remove).
+/// Makes `held` a writable description of its own: replaces its descriptor, whose
+/// description a forked child may share or which may be read-only, with a new one of the
+/// same object under `name`, read-locked. False when there is nothing this holder may
+/// remove: the name no longer names the object, or the user may not write it.
 fn hold_alone(held: &mut Held, name: &str) -> bool {
-    match open_object(name, true) {
-        Ok((own, _)) => {
-            let same = rustix::fs::fstat(&own).is_ok_and(|stat| {
-                let status = Status::of(&stat);
-                status.device == held.status.device && status.inode == held.status.inode
-            });
-            if !same || set_lock(&own, libc::F_RDLCK as _).is_err() {
-                return false;
-            }
-            drop(std::mem::replace(&mut held.fd, own));
-            true
-        }
-        // A mode that denies the owner writing (the descriptor predates it): only the held
-        // description can take the write lock, a forked child's copy's hold with it.
-        Err(Errno::ACCESS) => true,
-        Err(_) => false,
-    }
-}
-
-/// Whether the crate made the object open as `fd`: its mode or its Wine attributes say so.
-fn marked(fd: &OwnedFd, status: &Status) -> bool {
-    status.mode & MARK == MARK
-        || wine_mark(|value| rustix::fs::fgetxattr(fd, WINE_MARK_ATTRIBUTE, value))
-}
-
-/// Whether the Wine attributes that `read` fetches (Wine writes `0x6`) have the mark's bits.
-fn wine_mark(read: impl FnOnce(&mut [u8]) -> Result<usize, Errno>) -> bool {
-    let mut value = [0_u8; 16];
-    let Ok(len) = read(&mut value) else {
-        return false;
+    let own = match open_object(name, true) {
+        Ok((own, _)) if same_object(&own, &held.status) => own,
+        Ok(_) | Err(Errno::NOENT) => return false,
+        Err(_) => match writable_as_owner(&held.fd, &held.status, name) {
+            Writable::Opened(own) => own,
+            // The descriptor is writable but the mode no longer lets this user open another:
+            // only the held description can take the write lock, a forked child's hold with it.
+            Writable::Changed | Writable::Denied(_) => return held.writable,
+        },
     };
-    std::str::from_utf8(&value[..len])
-        .ok()
-        .and_then(|text| text.trim_end_matches('\0').strip_prefix("0x"))
-        .and_then(|hex| u32::from_str_radix(hex, 16).ok())
-        .is_some_and(|attributes| attributes & WINE_MARK_BITS == WINE_MARK_BITS)
+    if ofd_lock::try_lock(&own, Lock::Read, HOLDER_BYTE).is_err() {
+        return false;
+    }
+    drop(std::mem::replace(&mut held.fd, own));
+    held.writable = true;
+    true
+}
+
+/// Whether the crate made the object open as `fd`: its mode says so (only its owner can set
+/// it), or the mark of a Windows program of the crate (see `boundary`).
+fn marked(fd: &OwnedFd, status: &Status) -> bool {
+    // The time first: it comes with the status, the attributes take a system call.
+    status.mode & MARK == MARK
+        || (status.modified == boundary::MARK_MODIFIED
+            && dos_attributes(|value| {
+                rustix::fs::fgetxattr(fd, boundary::DOS_ATTRIBUTES_XATTR, value)
+            })
+            .is_some_and(|attributes| boundary::is_marked(attributes, status.modified)))
+}
+
+/// The DOS attributes that Wine keeps in the extended attribute that `read` fetches.
+fn dos_attributes(read: impl FnOnce(&mut [u8]) -> Result<usize, Errno>) -> Option<u32> {
+    let mut value = [0_u8; 16];
+    let len = read(&mut value).ok()?;
+    boundary::parse_dos_attributes(&value[..len])
 }
 
 /// Whether `name` still names the object whose status is `status`.
@@ -299,118 +391,9 @@ fn still_names(status: &Status, name: &str) -> bool {
     })
 }
 
-/// Sweeps this process's user's stale regions, once per process.
-fn sweep_once() {
-    // A failed sweep costs only memory, which the next process's sweep may reclaim.
-    SWEEP.call_once(|| drop(reclaim_stale()));
-}
-
-/// Removes the names of this user's marked objects that no process holds.
-pub(super) fn reclaim_stale() -> io::Result<usize> {
-    use std::os::unix::fs::MetadataExt;
-    let me = rustix::process::geteuid().as_raw();
-    let mut removed = 0;
-    let entries = std::fs::read_dir(SHM_DIR)
-        .map_err(|error| io::Error::new(error.kind(), format!("reading `{SHM_DIR}`: {error}")))?;
-    for entry in entries.flatten() {
-        // The directory entry's type and an lstat: neither follows a link.
-        if !entry.file_type().is_ok_and(|kind| kind.is_file()) {
-            continue;
-        }
-        let Ok(meta) = entry.metadata() else { continue };
-        let Some(file_name) = entry.file_name().to_str().map(str::to_owned) else {
-            continue;
-        };
-        let name = format!("/{file_name}");
-        let wine_marked = || {
-            wine_mark(|value| {
-                rustix::fs::lgetxattr(path(&name).as_str(), WINE_MARK_ATTRIBUTE, value)
-            })
-        };
-        if meta.uid() != me || (meta.mode() & MARK != MARK && !wine_marked()) {
-            continue;
-        }
-        let Ok((fd, true)) = open_object(&name, true) else {
-            continue;
-        };
-        // Live regions (the usual case) end here, at the write lock they hold off.
-        if set_lock(&fd, libc::F_WRLCK as _).is_err() {
-            continue;
-        }
-        let Ok(status) = super::regular_status(&fd, &name) else {
-            continue;
-        };
-        if status.owner == me
-            && marked(&fd, &status)
-            && status.links > 0
-            && unlink_if_named(&status, &name).unwrap_or(false)
-        {
-            removed += 1;
-        }
-    }
-    Ok(removed)
-}
-
 /// The file system path of a POSIX shared memory name (which starts with `/`).
 fn path(name: &str) -> String {
     format!("{SHM_DIR}{name}")
-}
-
-/// The calls named in errors.
-const SETLK: &str = "fcntl(F_OFD_SETLK)";
-const GETLK: &str = "fcntl(F_OFD_GETLK)";
-
-/// What `F_OFD_GETLK` tells of the other descriptions' locks.
-enum Probe {
-    /// A read lock: a holder.
-    Held,
-    /// A write lock: a remover at work.
-    Removing,
-    /// No lock: nobody holds the object.
-    Free,
-}
-
-/// Asks whether a write lock on byte 0 would conflict, and with what.
-fn probe_lock(fd: &OwnedFd) -> Result<Probe, Errno> {
-    let mut lock = holder_byte(libc::F_WRLCK as _);
-    fcntl(fd, libc::F_OFD_GETLK, &mut lock)?;
-    Ok(match i32::from(lock.l_type) {
-        libc::F_UNLCK => Probe::Free,
-        libc::F_RDLCK => Probe::Held,
-        _ => Probe::Removing,
-    })
-}
-
-/// Sets (or converts to) a lock of `kind` on byte 0, without waiting.
-fn set_lock(fd: &OwnedFd, kind: libc::c_short) -> Result<(), Errno> {
-    let mut lock = holder_byte(kind);
-    fcntl(fd, libc::F_OFD_SETLK, &mut lock)
-}
-
-/// A lock request on byte 0, the byte of the protocol's every lock.
-fn holder_byte(kind: libc::c_short) -> libc::flock {
-    // SAFETY: `flock` is plain integers, for which all zeroes is a valid value (and
-    // `l_pid` must be 0 for an OFD lock request).
-    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
-    lock.l_type = kind;
-    lock.l_whence = libc::SEEK_SET as _;
-    lock.l_len = 1;
-    lock
-}
-
-/// `fcntl(fd, command, lock)`, resumed when a signal interrupts it.
-fn fcntl(fd: &OwnedFd, command: libc::c_int, lock: &mut libc::flock) -> Result<(), Errno> {
-    loop {
-        // SAFETY: `fd` is open for the call, and `lock` is a valid, writable `flock`, which
-        // is what the OFD lock commands read and (F_OFD_GETLK) write.
-        if unsafe { libc::fcntl(fd.as_raw_fd(), command, std::ptr::from_mut(lock)) } != -1 {
-            return Ok(());
-        }
-        let errno = Errno::from_io_error(&io::Error::last_os_error()).unwrap_or(Errno::IO);
-        if errno != Errno::INTR {
-            return Err(errno);
-        }
-    }
 }
 
 /// The bound on a create's or open's waits and retries, and the error when it is spent.

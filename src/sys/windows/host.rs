@@ -15,8 +15,9 @@
 //! succeeds nobody else holds the file, and it removes the file's name if the crate made it. A
 //! file under the name that nobody holds was left by crashed holders (stale): an opener removes
 //! it and starts again. Files the crate made carry a mark every side can read and Windows can
-//! set: the DOS attributes `SYSTEM | HIDDEN`, which Wine stores in the `user.DOSATTRIB`
-//! extended attribute (as `0x6`; tmpfs keeps user extended attributes since Linux 6.6).
+//! set, and that no other user can forge: the DOS attributes `SYSTEM | HIDDEN` (which Wine
+//! stores in the `user.DOSATTRIB` extended attribute; tmpfs keeps user extended attributes
+//! since Linux 6.6) and a modification time only the owner can set (`crate::boundary`).
 //! Unmarked files are other programs': used as they are, never removed.
 
 use std::ffi::c_void;
@@ -40,14 +41,16 @@ use windows_sys::Win32::System::Threading::Sleep;
 use windows_sys::core::{s, w};
 
 use super::{OsError, host_error, is_win32, opened, succeeded};
+use crate::boundary;
 
 /// The directory of the host's POSIX shared memory objects, as Windows programs under Wine
 /// see it.
 const HOST_SHM_DIR: &str = "Z:\\dev\\shm\\";
 
-/// The mark of a file the crate made (Wine keeps it in the `user.DOSATTRIB` extended
-/// attribute): both bits, which no other program puts together on a shared memory file.
-pub(crate) const MARK: u32 = FILE_ATTRIBUTE_SYSTEM | FILE_ATTRIBUTE_HIDDEN;
+/// The DOS attributes of the mark (Wine keeps them in the `user.DOSATTRIB` extended
+/// attribute), which the mark's modification time completes (see `boundary`).
+const MARK: u32 = FILE_ATTRIBUTE_SYSTEM | FILE_ATTRIBUTE_HIDDEN;
+const _: () = assert!(MARK == boundary::MARK_ATTRIBUTES);
 
 /// The flags of a shared lock (none: neither exclusive nor failing at once).
 const SHARED: LOCK_FILE_FLAGS = 0;
@@ -68,46 +71,6 @@ pub(crate) fn is_wine() -> bool {
         let ntdll = GetModuleHandleW(w!("ntdll.dll"));
         !ntdll.is_null() && GetProcAddress(ntdll, s!("wine_get_version")).is_some()
     }
-}
-
-/// The host file name (in `/dev/shm`) of a region name, as the native side encodes it (`/x`
-/// for `Local\x` and `x`), or why a Windows program cannot open that file.
-pub(crate) fn host_file_name(name: &str) -> Result<&str, &'static str> {
-    if name.starts_with("Global\\") {
-        return Err(
-            "a `Global\\` name is `/Global\\x` on Linux, a file name Windows cannot spell: use a `Local\\` name with the linux_host option",
-        );
-    }
-    let rest = name.strip_prefix("Local\\").unwrap_or(name);
-    if rest.len() + 1 > 255 {
-        return Err(
-            "the name is longer than the 254 bytes a Linux file name allows (after a `Local\\` prefix)",
-        );
-    }
-    if rest
-        .chars()
-        .any(|c| c < ' ' || matches!(c, '<' | '>' | ':' | '"' | '/' | '|' | '?' | '*'))
-    {
-        return Err(
-            "with the linux_host option the name is a file name: no control characters and none of < > : \" / | ? *",
-        );
-    }
-    if rest.ends_with(['.', ' ']) {
-        return Err(
-            "with the linux_host option the name is a file name, which Windows would strip of a trailing dot or space",
-        );
-    }
-    let stem = rest.split('.').next().unwrap_or(rest).to_ascii_uppercase();
-    let device = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
-        || (stem.len() == 4
-            && (stem.starts_with("COM") || stem.starts_with("LPT"))
-            && stem.as_bytes()[3].is_ascii_digit());
-    if device {
-        return Err(
-            "with the linux_host option the name is a file name, and this one is a DOS device (CON, NUL, COM1, …)",
-        );
-    }
-    Ok(rest)
 }
 
 /// What opening the file under a name found.
@@ -134,7 +97,7 @@ pub(crate) struct HostFile {
 }
 
 impl HostFile {
-    /// Makes a new file of `size` bytes under `name` (a [`host_file_name`]), held and marked;
+    /// Makes a new file of `size` bytes under `name` (a [`windows_file_name`](crate::boundary::windows_file_name)), held and marked;
     /// `None` if a file has the name.
     pub(crate) fn create(name: &str, size: u64) -> Result<Option<Self>, OsError> {
         let path = path(name);
@@ -153,7 +116,7 @@ impl HostFile {
         let made = file
             .lock(SHARED)
             .and_then(|()| file.set_size(size))
-            .and_then(|()| file.set_attributes(MARK));
+            .and_then(|()| file.mark());
         match made {
             Ok(()) => Ok(Some(file)),
             Err(error) => {
@@ -165,7 +128,7 @@ impl HostFile {
         }
     }
 
-    /// Opens and joins the file under `name` (a [`host_file_name`]).
+    /// Opens and joins the file under `name` (a [`windows_file_name`](crate::boundary::windows_file_name)).
     pub(crate) fn open(name: &str, writable: bool) -> Result<Found, OsError> {
         let path = path(name);
         // Read-write when possible, so that the handle can check for other holders.
@@ -229,9 +192,12 @@ impl HostFile {
         self.set_information(FileEndOfFileInfo, &end)
     }
 
-    fn set_attributes(&self, attributes: u32) -> Result<(), OsError> {
+    /// Sets the mark: the DOS attributes and the modification time, which only the file's
+    /// owner can set to a chosen value.
+    fn mark(&self) -> Result<(), OsError> {
         let basic = FILE_BASIC_INFO {
-            FileAttributes: attributes,
+            FileAttributes: MARK,
+            LastWriteTime: boundary::MARK_MODIFIED.file_time(),
             ..Default::default()
         };
         self.set_information(FileBasicInfo, &basic)
@@ -266,7 +232,8 @@ impl HostFile {
                 size_of::<FILE_BASIC_INFO>() as u32,
             )
         })?;
-        Ok(basic.FileAttributes & MARK == MARK)
+        let modified = boundary::Modified::from_file_time(basic.LastWriteTime);
+        Ok(boundary::is_marked(basic.FileAttributes, modified))
     }
 
     /// Whether the path still names this file.
@@ -415,46 +382,6 @@ fn identity(handle: HANDLE) -> Result<(u32, u32, u32), OsError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn host_file_names_are_the_native_encoding() {
-        assert_eq!(host_file_name("Local\\game"), Ok("game"));
-        assert_eq!(host_file_name("game"), Ok("game"));
-        assert_eq!(
-            host_file_name("$rFactor2SMMP_Telemetry$"),
-            Ok("$rFactor2SMMP_Telemetry$")
-        );
-        assert_eq!(
-            host_file_name("Local\\con.txt.x"),
-            Err(host_file_name("con").unwrap_err())
-        );
-    }
-
-    #[test]
-    fn names_windows_cannot_open_as_files_are_refused() {
-        for name in [
-            "Global\\game",
-            "Local\\a:b",
-            "a*b",
-            "a?b",
-            "a|b",
-            "a\"b",
-            "a<b",
-            "a>b",
-            "a\u{1}b",
-            "trailing.",
-            "trailing ",
-            "NUL",
-            "com1",
-            "Lpt9.log",
-            "aux",
-        ] {
-            assert!(host_file_name(name).is_err(), "{name:?}");
-        }
-        assert!(host_file_name(&"x".repeat(254)).is_ok());
-        assert!(host_file_name(&"x".repeat(255)).is_err());
-        assert!(host_file_name("com10").is_ok());
-    }
-
     /// Under Wine: the file is there while either handle of this process holds it, and goes
     /// with the last; on Windows the option is refused.
     #[test]
@@ -470,7 +397,10 @@ mod tests {
             ));
             return;
         }
-        let file = format!("{HOST_SHM_DIR}{}", host_file_name(&name).unwrap());
+        let file = format!(
+            "{HOST_SHM_DIR}{}",
+            boundary::windows_file_name(&name).unwrap()
+        );
         let exists = || std::path::Path::new(&file).exists();
         let first = created.unwrap();
         let second = SharedMemory::<ReadOnly>::open_with(&name, &options).unwrap();

@@ -1,0 +1,261 @@
+//! The rules of the Wine boundary, the same on every OS, so that the native side and a Windows
+//! program under Wine ([`Options::linux_host`](crate::Options::linux_host)) agree on them and a
+//! test on any machine checks them: which host file a region name is, and the mark that says
+//! the crate made a file.
+//!
+//! # The mark
+//!
+//! A region's file is the crate's, and so may be removed when nobody holds it, only if no
+//! other user and no plain program could have made it look so. The native side marks its
+//! objects with the sticky and set-group-ID bits, which only the owner can set. A Windows
+//! program cannot set a mode, so its mark is two things together that it can set through Wine:
+//! the DOS attributes `HIDDEN | SYSTEM` (Wine keeps them as the text `0x6` in the extended
+//! attribute `user.DOSATTRIB`) and the last-modified time [`MARK_MODIFIED`]. Anyone who may
+//! write a file can set its extended attributes, but only its owner can set a chosen time
+//! (`utimensat`; others may only set the current time), and no program picks that instant by
+//! chance. Native objects carry all three, so that either side recognises the other's.
+//!
+//! Nothing the crate does changes a region's modification time after the mark is set: views
+//! are written through mappings, which do not touch it on tmpfs. A program that `write`s or
+//! truncates the file wipes the mark; the file is then treated as another program's and is
+//! never removed by the crate, which errs on the safe side.
+
+/// The namespace prefix that Windows and Unix names share for one object.
+const LOCAL_PREFIX: &str = "Local\\";
+/// The prefix of the global namespace, which has no host file a Windows program can spell.
+const GLOBAL_PREFIX: &str = "Global\\";
+
+/// The longest file name Linux allows.
+const MAX_FILE_NAME: usize = 255;
+
+/// The name of a region's file in the host's `/dev/shm`: the name without a `Local\` prefix
+/// (`Global\x` keeps its prefix, a file name with a backslash in it).
+pub(crate) fn shm_file_name(name: &str) -> &str {
+    name.strip_prefix(LOCAL_PREFIX).unwrap_or(name)
+}
+
+/// The host file name (in `/dev/shm`) of a region name, when a Windows program can open that
+/// file as `Z:\dev\shm\<file name>`; else why not.
+#[cfg_attr(
+    not(windows),
+    allow(
+        dead_code,
+        reason = "only Windows programs open host files by their Windows name"
+    )
+)]
+pub(crate) fn windows_file_name(name: &str) -> Result<&str, &'static str> {
+    if name.starts_with(GLOBAL_PREFIX) {
+        return Err(
+            "a `Global\\` name is `/Global\\x` on Linux, a file name Windows cannot spell: use a `Local\\` name with the linux_host option",
+        );
+    }
+    let rest = shm_file_name(name);
+    if rest.len() > MAX_FILE_NAME - 1 {
+        return Err(
+            "the name is longer than the 254 bytes a Linux file name allows (after a `Local\\` prefix)",
+        );
+    }
+    if rest
+        .chars()
+        .any(|c| c < ' ' || matches!(c, '<' | '>' | ':' | '"' | '/' | '|' | '?' | '*'))
+    {
+        return Err(
+            "with the linux_host option the name is a file name: no control characters and none of < > : \" / | ? *",
+        );
+    }
+    if rest.ends_with(['.', ' ']) {
+        return Err(
+            "with the linux_host option the name is a file name, which Windows would strip of a trailing dot or space",
+        );
+    }
+    let stem = rest.split('.').next().unwrap_or(rest).to_ascii_uppercase();
+    let device = matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || (stem.len() == 4
+            && (stem.starts_with("COM") || stem.starts_with("LPT"))
+            && stem.as_bytes()[3].is_ascii_digit());
+    if device {
+        return Err(
+            "with the linux_host option the name is a file name, and this one is a DOS device (CON, NUL, COM1, …)",
+        );
+    }
+    Ok(rest)
+}
+
+/// The DOS attributes of the mark: `HIDDEN | SYSTEM`.
+pub(crate) const MARK_ATTRIBUTES: u32 = 0x2 | 0x4;
+
+/// The extended attribute in which Wine keeps a file's DOS attributes, and the text it writes
+/// for the mark's.
+#[cfg_attr(
+    not(wsm_holder_locks),
+    allow(
+        dead_code,
+        reason = "only the native Linux side reads extended attributes"
+    )
+)]
+pub(crate) const DOS_ATTRIBUTES_XATTR: &str = "user.DOSATTRIB";
+#[cfg_attr(
+    not(wsm_holder_locks),
+    allow(
+        dead_code,
+        reason = "only the native Linux side writes extended attributes"
+    )
+)]
+pub(crate) const MARK_ATTRIBUTES_TEXT: &[u8] = b"0x6";
+
+/// A file's last-modified time, as seconds and nanoseconds since 1970 (Unix's form).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Modified {
+    pub(crate) seconds: i64,
+    pub(crate) nanoseconds: u32,
+}
+
+/// The last-modified time of a marked file: 2000-01-01 00:00:00.0314159 UTC. A multiple of
+/// 100 ns, so that Windows' file times (100 ns units since 1601) hold it exactly.
+pub(crate) const MARK_MODIFIED: Modified = Modified {
+    seconds: 946_684_800,
+    nanoseconds: 31_415_900,
+};
+
+/// Seconds from 1601-01-01, where Windows' file times start, to 1970-01-01.
+const SECONDS_1601_TO_1970: i64 = 11_644_473_600;
+
+impl Modified {
+    /// The time as a Windows file time: 100 ns units since 1601.
+    #[cfg_attr(
+        not(windows),
+        allow(dead_code, reason = "only Windows programs use file times")
+    )]
+    pub(crate) const fn file_time(self) -> i64 {
+        (self.seconds + SECONDS_1601_TO_1970) * 10_000_000 + self.nanoseconds as i64 / 100
+    }
+
+    /// The time of a Windows file time (100 ns units since 1601).
+    #[cfg_attr(
+        not(any(windows, test)),
+        allow(dead_code, reason = "only Windows programs use file times")
+    )]
+    pub(crate) const fn from_file_time(ticks: i64) -> Self {
+        let since_1970 = ticks - SECONDS_1601_TO_1970 * 10_000_000;
+        Self {
+            seconds: since_1970.div_euclid(10_000_000),
+            // The remainder is below 10^7 ticks, 10^9 ns, which a u32 holds.
+            nanoseconds: (since_1970.rem_euclid(10_000_000) * 100) as u32,
+        }
+    }
+}
+
+/// Whether a file with these DOS attributes and this modification time carries the mark that a
+/// Windows program of the crate sets (the native side also accepts its own mode bits).
+pub(crate) fn is_marked(attributes: u32, modified: Modified) -> bool {
+    attributes & MARK_ATTRIBUTES == MARK_ATTRIBUTES && modified == MARK_MODIFIED
+}
+
+/// The DOS attributes in Wine's extended attribute text (`0x6`, maybe NUL-terminated).
+#[cfg_attr(
+    not(wsm_holder_locks),
+    allow(
+        dead_code,
+        reason = "only the native Linux side reads extended attributes"
+    )
+)]
+pub(crate) fn parse_dos_attributes(text: &[u8]) -> Option<u32> {
+    let text = std::str::from_utf8(text).ok()?.trim_end_matches('\0');
+    u32::from_str_radix(text.strip_prefix("0x")?, 16).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_file_names_are_the_native_encoding() {
+        assert_eq!(windows_file_name("Local\\game"), Ok("game"));
+        assert_eq!(windows_file_name("game"), Ok("game"));
+        assert_eq!(shm_file_name("Global\\game"), "Global\\game");
+        assert_eq!(
+            windows_file_name("$rFactor2SMMP_Telemetry$"),
+            Ok("$rFactor2SMMP_Telemetry$")
+        );
+        assert_eq!(
+            windows_file_name("Local\\con.txt.x"),
+            Err(windows_file_name("con").unwrap_err())
+        );
+    }
+
+    #[test]
+    fn names_windows_cannot_open_as_files_are_refused() {
+        for name in [
+            "Global\\game",
+            "Local\\a:b",
+            "a*b",
+            "a?b",
+            "a|b",
+            "a\"b",
+            "a<b",
+            "a>b",
+            "a\u{1}b",
+            "trailing.",
+            "trailing ",
+            "NUL",
+            "com1",
+            "Lpt9.log",
+            "aux",
+        ] {
+            assert!(windows_file_name(name).is_err(), "{name:?}");
+        }
+        assert!(windows_file_name(&"x".repeat(254)).is_ok());
+        assert!(windows_file_name(&"x".repeat(255)).is_err());
+        assert!(windows_file_name("com10").is_ok());
+    }
+
+    /// The attributes alone, which any writer of a file (or a plain Windows program) can set,
+    /// are no mark; nor is the time alone, nor a time a tick away.
+    #[test]
+    fn the_mark_needs_the_attributes_and_the_exact_time() {
+        assert!(is_marked(0x6, MARK_MODIFIED));
+        assert!(is_marked(0x6 | 0x20, MARK_MODIFIED));
+        assert!(!is_marked(
+            0x6,
+            Modified {
+                seconds: 1_700_000_000,
+                nanoseconds: 0
+            }
+        ));
+        assert!(!is_marked(0x2, MARK_MODIFIED));
+        let a_tick_later = Modified {
+            nanoseconds: MARK_MODIFIED.nanoseconds + 100,
+            ..MARK_MODIFIED
+        };
+        assert!(!is_marked(0x6, a_tick_later));
+    }
+
+    /// The file time Windows reads is Wine's conversion of the Unix time: whole ticks.
+    #[test]
+    fn the_mark_time_is_exact_in_windows_file_time() {
+        assert_eq!(MARK_MODIFIED.nanoseconds % 100, 0);
+        // 2000-01-01 is 125 911 584 000 000 000 ticks after 1601-01-01.
+        assert_eq!(MARK_MODIFIED.file_time(), 125_911_584_000_000_000 + 314_159);
+        assert_eq!(
+            Modified::from_file_time(MARK_MODIFIED.file_time()),
+            MARK_MODIFIED
+        );
+        let before_1970 = Modified {
+            seconds: -1,
+            nanoseconds: 500,
+        };
+        assert_eq!(
+            Modified::from_file_time(before_1970.file_time()),
+            before_1970
+        );
+    }
+
+    #[test]
+    fn wine_attribute_text_is_parsed() {
+        assert_eq!(parse_dos_attributes(b"0x6"), Some(6));
+        assert_eq!(parse_dos_attributes(b"0x26\0"), Some(0x26));
+        assert_eq!(parse_dos_attributes(b"6"), None);
+        assert_eq!(parse_dos_attributes(b"0xzz"), None);
+        assert_eq!(parse_dos_attributes(&[0xff, 0xfe]), None);
+    }
+}
