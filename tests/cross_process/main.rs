@@ -79,6 +79,8 @@ mod hostile_sync;
 mod lifetime;
 #[cfg(target_os = "linux")]
 mod lifetime_hostile;
+#[cfg(wsm_holder_locks)]
+mod ownership;
 mod regions;
 mod security;
 mod snapshots;
@@ -98,6 +100,8 @@ areas! {
     lifetime,
     #[cfg(target_os = "linux")]
     lifetime_hostile,
+    #[cfg(wsm_holder_locks)]
+    ownership,
     security,
     snapshots,
     #[cfg(wsm_holder_locks)]
