@@ -16,7 +16,7 @@ use crate::process::{find_in_path, run};
 use crate::proton;
 use crate::report::Report;
 use crate::toolchain::{
-    Host, MINGW_GCC, WINDOWS_GNU, ensure_host_tools, ensure_rust_targets, has_nightly,
+    Host, MINGW_GCC, WINDOWS_GNU, WINE_TOOLS, ensure_host_tools, ensure_rust_targets, has_nightly,
 };
 use crate::wine::{CCompiler, WineEnv, build_c_peers, build_shim, setup_wine_prefix};
 use crate::workflow::lint_workflows;
@@ -179,7 +179,7 @@ impl TestRun<'_> {
             .step(name, || {
                 ensure_rust_targets(&targets)?;
                 if wine {
-                    ensure_host_tools()?;
+                    ensure_host_tools(&WINE_TOOLS)?;
                 }
                 Ok(())
             })

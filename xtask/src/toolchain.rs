@@ -1,6 +1,7 @@
 //! What the tests need installed: rustup targets, Wine and MinGW (through apt-get when root),
 //! and whether a nightly toolchain is there.
 
+use std::path::Path;
 use std::process::Command;
 
 use crate::error::{Error, Result, bail};
@@ -66,18 +67,24 @@ pub(crate) const CHECK_TARGETS: [&str; 5] = [
 /// linker rustc uses for the windows-gnu target).
 pub(crate) const MINGW_GCC: &str = "x86_64-w64-mingw32-gcc";
 
-/// Host commands the Windows steps need, each with the Debian package that
-/// provides it, so a failure can say what to install.
-const HOST_TOOLS: [(&str, &str); 4] = [
-    ("wine", "wine"),
-    ("wineboot", "wine"),
-    ("wineserver", "wine"),
-    (MINGW_GCC, "gcc-mingw-w64-x86-64"),
-];
+/// What a group of steps needs installed on the host, and the Debian packages that install it.
+pub(crate) struct HostTools {
+    /// What the tools are, for a message telling a developer what to install.
+    pub(crate) what: &'static str,
+    /// What must be there: commands looked up on `PATH`, or absolute paths of files (a C
+    /// library, a configuration file), which no command stands for.
+    pub(crate) needed: &'static [&'static str],
+    /// The Debian packages that provide `needed`.
+    pub(crate) packages: &'static [&'static str],
+}
 
-/// Debian packages providing [`HOST_TOOLS`]: `wine64` is the 64-bit loader,
-/// `wine` the `wine`/`wineboot`/`wineserver` commands in front of it.
-const APT_PACKAGES: [&str; 3] = ["wine", "wine64", "gcc-mingw-w64-x86-64"];
+/// Wine and MinGW, for the Windows steps. `wine64` is the 64-bit loader, `wine` the
+/// `wine`/`wineboot`/`wineserver` commands in front of it.
+pub(crate) const WINE_TOOLS: HostTools = HostTools {
+    what: "Wine (64-bit) and the MinGW-w64 x86_64 C compiler",
+    needed: &["wine", "wineboot", "wineserver", MINGW_GCC],
+    packages: &["wine", "wine64", "gcc-mingw-w64-x86-64"],
+};
 
 /// Make sure rustup has the standard library for every target we build or
 /// check; a fresh machine has only the host's.
@@ -103,51 +110,58 @@ pub(crate) fn ensure_rust_targets(targets: &[&str]) -> Result {
         .args(&missing))
 }
 
-/// Make sure Wine and MinGW are installed, installing them through apt-get
-/// when we are root (as on CI); otherwise say exactly what to install.
-pub(crate) fn ensure_host_tools() -> Result {
+/// Make sure `tools` are installed, installing them through apt-get when we are root (as on
+/// CI); otherwise say exactly what to install.
+pub(crate) fn ensure_host_tools(tools: &HostTools) -> Result {
     let missing = || -> Vec<&str> {
-        HOST_TOOLS
+        tools
+            .needed
             .iter()
-            .filter(|(tool, _)| find_in_path(tool).is_none())
-            .map(|(tool, _)| *tool)
+            .copied()
+            .filter(|tool| {
+                if tool.starts_with('/') {
+                    !Path::new(tool).exists()
+                } else {
+                    find_in_path(tool).is_none()
+                }
+            })
             .collect()
     };
     let absent = missing();
     if absent.is_empty() {
-        println!(
-            "host tools present: {}",
-            HOST_TOOLS.map(|(tool, _)| tool).join(", ")
-        );
+        println!("host tools present: {}", tools.needed.join(", "));
         return Ok(());
     }
-    let packages = APT_PACKAGES.join(" ");
+    let packages = tools.packages.join(" ");
     let absent = absent.join(", ");
+    let what = tools.what;
     if !is_root() {
         bail!(
             "missing {absent}; install them with `sudo apt-get install -y {packages}` \
-             (Debian/Ubuntu), or Wine 64-bit and the MinGW-w64 x86_64 C compiler \
-             with your package manager"
+             (Debian/Ubuntu), or {what} with your package manager"
         );
     }
     if find_in_path("apt-get").is_none() {
         bail!(
-            "missing {absent} and there is no apt-get here: install Wine (64-bit) and \
-             the MinGW-w64 x86_64 C compiler ({MINGW_GCC}) with your package manager"
+            "missing {absent} and there is no apt-get here: install {what} with your \
+             package manager"
         );
     }
     println!("missing {absent}: installing {packages} with apt-get");
     let apt = || {
         let mut cmd = Command::new("apt-get");
-        cmd.env("DEBIAN_FRONTEND", "noninteractive");
+        // Another apt or dpkg (an unattended upgrade, a second xtask run) may hold the lock:
+        // wait for it rather than fail the step at once.
+        cmd.env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["-o", "DPkg::Lock::Timeout=600"]);
         cmd
     };
     run(apt().args(["update", "-q"]))?;
-    run(apt().args(["install", "-y", "-q"]).args(APT_PACKAGES))?;
+    run(apt().args(["install", "-y", "-q"]).args(tools.packages))?;
     let still = missing();
     if !still.is_empty() {
         bail!(
-            "apt-get installed {packages}, but {} is still not on PATH",
+            "apt-get installed {packages}, but {} is still not there",
             still.join(", ")
         );
     }
