@@ -9,7 +9,8 @@
 //! It uses std only, so it builds in seconds on a fresh machine.
 //!
 //! ```text
-//! cargo xtask test [--skip-native] [--skip-windows] [-- <cargo test args>]
+//! cargo xtask test [--skip-native] [--skip-windows] [--step PATTERN]... [--list]
+//!                  [-- <cargo test args>]
 //! cargo xtask wine [--] <program.exe> [args...]
 //! cargo xtask example [NAME] [-- <program args>]
 //! ```
@@ -26,6 +27,7 @@ mod outside;
 mod process;
 mod proton;
 mod report;
+mod step;
 mod test;
 mod toolchain;
 mod wine;
@@ -47,11 +49,7 @@ fn main() -> ExitCode {
         }
     };
     let result = Workspace::locate().and_then(|ws| match cli {
-        Cli::Test {
-            skip_native,
-            skip_windows,
-            extra,
-        } => Ok(test::cmd_test(&ws, skip_native, skip_windows, &extra)),
+        Cli::Test(options) => test::cmd_test(&ws, &options),
         Cli::Wine { program, args } => wine::cmd_wine(&ws, &program, &args),
         Cli::Example { name, args } => wine::cmd_example(&ws, &name, &args),
         Cli::Bench => bench::cmd_bench(&ws),
