@@ -14,16 +14,18 @@ usage:
   cargo xtask test [--skip-native] [--skip-windows] [--step PATTERN]... [--list]
                    [-- <cargo test args>]
       Run every test and lint: native tests, the Windows tests under Wine,
-      cross-target checks, clippy and rustfmt. Installs what is missing
-      (rustup targets; Wine and MinGW through apt-get when root).
-      --skip-native leaves out the native tests, --skip-windows the Wine setup
-      and the Windows tests.
+      cross-target checks, the aarch64 Linux tests under qemu-user, clippy and
+      rustfmt. Installs what is missing (rustup targets; Wine, MinGW, qemu-user
+      and the aarch64 cross compiler through apt-get when root).
+      --skip-native leaves out the native tests (and their aarch64 run),
+      --skip-windows the Wine setup and the Windows tests.
       --step PATTERN runs only the steps whose names contain PATTERN (any case;
       repeatable), with the steps that make what they need, e.g.
-      `cargo xtask test --step proton` or `--step rustfmt --step clippy`.
+      `cargo xtask test --step qemu` (the aarch64 steps) or
+      `--step rustfmt --step clippy`.
       --list prints the steps in order, with what each needs, and runs nothing.
       Arguments after `--` are appended to the test suites' `cargo test`
-      commands (native, portable and Windows), e.g.
+      commands (native, portable, aarch64 and Windows), e.g.
       `cargo xtask test -- my_filter` or `cargo xtask test -- -- --nocapture`.
   cargo xtask wine [--] <program.exe> [args...]
       Run a Windows program in the prepared Wine prefix (WSM_C_PEER_DIR set).

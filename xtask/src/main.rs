@@ -3,8 +3,9 @@
 //! The library is Windows-first, but developers and CI run Linux. This binary
 //! turns a Debian machine that has nothing but rustup into one that builds,
 //! runs and lints everything: it installs the cross targets plus Wine and
-//! MinGW, prepares a private Wine prefix (with a shim for a DLL that Wine 8.0
-//! lacks), builds the C peer programs and runs every suite and lint.
+//! MinGW (and qemu-user for aarch64), prepares a private Wine prefix (with a
+//! shim for a DLL that Wine 8.0 lacks), builds the C peer programs and runs
+//! every suite and lint.
 //!
 //! It uses std only, so it builds in seconds on a fresh machine.
 //!

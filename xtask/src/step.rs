@@ -30,6 +30,8 @@ pub(crate) enum Need {
     Nightly(&'static str),
     /// Any host but this one; the text says why not there.
     NotOn(Host, &'static str),
+    /// Any CPU architecture but this one (as in `std::env::consts::ARCH`); the text says why.
+    NotOnArch(&'static str, &'static str),
     /// A C compiler for the Win32 peers on a Windows host (gcc or cl on `PATH`).
     WindowsCCompiler,
     /// What an earlier step makes when it passes.
@@ -49,6 +51,8 @@ pub(crate) enum Product {
     NativeCPeers,
     /// The packaged library and the outside crates on it ([`Context::outside`]).
     Package,
+    /// The aarch64 rustup target, cross compiler and qemu-user.
+    Aarch64Emulation,
 }
 
 impl Product {
@@ -59,6 +63,7 @@ impl Product {
             Self::WinePrefix | Self::WineCPeers => "wine setup failed",
             Self::NativeCPeers => "the native C peers step failed",
             Self::Package => "the package step failed",
+            Self::Aarch64Emulation => "the aarch64 emulation step failed",
         }
     }
 }
@@ -71,6 +76,7 @@ impl Need {
             Self::Windows => "windows (no --skip-windows)".to_owned(),
             Self::Nightly(_) => "nightly toolchain".to_owned(),
             Self::NotOn(host, _) => format!("not on {host:?}"),
+            Self::NotOnArch(arch, _) => format!("not on {arch}"),
             Self::WindowsCCompiler => "gcc or cl".to_owned(),
             Self::Made(product) => format!("{product:?}"),
         }
@@ -188,13 +194,14 @@ impl<'a> Context<'a> {
             Need::Windows => self.windows || self.host == Host::Windows,
             Need::Nightly(_) => has_nightly(),
             Need::NotOn(host, _) => self.host != host,
+            Need::NotOnArch(arch, _) => std::env::consts::ARCH != arch,
             Need::WindowsCCompiler => CCompiler::on_windows_host().is_some(),
             Need::Made(product) => !running || self.has(product),
         };
         (!there).then_some(match need {
             Need::Native => "--skip-native",
             Need::Windows => "--skip-windows",
-            Need::Nightly(why) | Need::NotOn(_, why) => why,
+            Need::Nightly(why) | Need::NotOn(_, why) | Need::NotOnArch(_, why) => why,
             Need::WindowsCCompiler => {
                 "no C compiler (gcc or cl) on PATH: the Win32 interop tests are ignored"
             }

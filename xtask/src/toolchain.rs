@@ -1,10 +1,12 @@
-//! What the tests need installed: rustup targets, Wine and MinGW (through apt-get when root),
-//! and whether a nightly toolchain is there.
+//! What the tests need installed: rustup targets, Wine and MinGW, qemu-user and the aarch64
+//! cross compiler (through apt-get when root), qemu's binfmt_misc entry, and whether a nightly
+//! toolchain is there.
 
+use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use crate::error::{Error, Result, bail};
+use crate::error::{Context, Error, Result, bail};
 use crate::process::{capture, find_in_path, is_root, run};
 
 /// The OS `cargo xtask test` runs on, which decides how the Windows code is tested.
@@ -86,6 +88,40 @@ pub(crate) const WINE_TOOLS: HostTools = HostTools {
     packages: &["wine", "wine64", "gcc-mingw-w64-x86-64"],
 };
 
+/// The Linux target whose tests run under qemu-user: the library's other architecture with
+/// hand-written assembly, which no x86_64 machine runs natively.
+pub(crate) const AARCH64_LINUX: &str = "aarch64-unknown-linux-gnu";
+
+/// The C compiler that links [`AARCH64_LINUX`] programs.
+pub(crate) const AARCH64_GCC: &str = "aarch64-linux-gnu-gcc";
+
+/// Where Debian's cross C library for aarch64 lives: qemu-user loads the programs' dynamic
+/// loader and libraries from below it.
+pub(crate) const AARCH64_SYSROOT: &str = "/usr/aarch64-linux-gnu";
+
+/// The qemu-user binfmt_misc entry for aarch64 programs, as qemu-user-binfmt ships it for
+/// systemd-binfmt, which is not running on a CI machine.
+const QEMU_AARCH64_BINFMT: &str = "/usr/lib/binfmt.d/qemu-aarch64.conf";
+
+/// qemu-user and the aarch64 cross compiler and C library, for the aarch64 steps.
+/// qemu-user-binfmt is named although qemu-user recommends it, since the cross-process tests
+/// need its binfmt_misc entry (see [`ensure_aarch64_binfmt`]).
+pub(crate) const AARCH64_TOOLS: HostTools = HostTools {
+    what: "qemu-user (with its binfmt_misc entries) and the aarch64 Linux C cross compiler",
+    needed: &[
+        "qemu-aarch64",
+        AARCH64_GCC,
+        "/usr/aarch64-linux-gnu/lib/libc.so",
+        QEMU_AARCH64_BINFMT,
+    ],
+    packages: &[
+        "qemu-user",
+        "qemu-user-binfmt",
+        "gcc-aarch64-linux-gnu",
+        "libc6-dev-arm64-cross",
+    ],
+};
+
 /// Make sure rustup has the standard library for every target we build or
 /// check; a fresh machine has only the host's.
 pub(crate) fn ensure_rust_targets(targets: &[&str]) -> Result {
@@ -163,6 +199,57 @@ pub(crate) fn ensure_host_tools(tools: &HostTools) -> Result {
         bail!(
             "apt-get installed {packages}, but {} is still not there",
             still.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Where the kernel lists its binfmt_misc entries, once the file system is mounted there.
+const BINFMT_MISC: &str = "/proc/sys/fs/binfmt_misc";
+
+/// Make sure the kernel hands aarch64 programs to qemu-user, registering qemu-user-binfmt's
+/// entry when we are root (as on CI, where no systemd-binfmt did it at boot).
+///
+/// The cross-process tests start their own binary again as children. Under qemu-user that
+/// `execve` is the kernel's, which without the entry refuses an aarch64 binary (ENOEXEC); the
+/// aarch64 C library's `posix_spawn` then loses the error, because qemu emulates its
+/// `CLONE_VFORK` child as a plain fork, and every child seems to exit with status 127.
+pub(crate) fn ensure_aarch64_binfmt() -> Result {
+    let entry = Path::new(BINFMT_MISC).join("qemu-aarch64");
+    let enabled = || fs::read_to_string(&entry).is_ok_and(|e| e.lines().next() == Some("enabled"));
+    if enabled() {
+        println!(
+            "binfmt_misc hands aarch64 programs to qemu: {}",
+            entry.display()
+        );
+        return Ok(());
+    }
+    if !is_root() {
+        bail!(
+            "the kernel does not hand aarch64 programs to qemu-aarch64 ({} is not enabled); \
+             as root: `mount -t binfmt_misc binfmt_misc {BINFMT_MISC}` if it is not mounted, \
+             then `cat {QEMU_AARCH64_BINFMT} > {BINFMT_MISC}/register`",
+            entry.display()
+        );
+    }
+    let register = Path::new(BINFMT_MISC).join("register");
+    if !register.exists() {
+        run(Command::new("mount").args(["-t", "binfmt_misc", "binfmt_misc", BINFMT_MISC]))?;
+    }
+    if entry.exists() {
+        // Registered but switched off: switch it back on.
+        fs::write(&entry, "1").context(format_args!("enabling {}", entry.display()))?;
+    } else {
+        let line = fs::read_to_string(QEMU_AARCH64_BINFMT)
+            .context(format_args!("reading {QEMU_AARCH64_BINFMT}"))?;
+        println!("registering {QEMU_AARCH64_BINFMT} with binfmt_misc");
+        fs::write(&register, line.trim_end())
+            .context(format_args!("writing {}", register.display()))?;
+    }
+    if !enabled() {
+        bail!(
+            "{} is still not enabled after registering it",
+            entry.display()
         );
     }
     Ok(())
