@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
-use super::seqlock::{DEFAULT_PATIENCE, SeqLockError, Sequence};
+use super::seqlock::{DEFAULT_PATIENCE, Sequence};
+use crate::error::SeqLockError;
 use crate::{ReadOnly, ReadWrite, SharedMemoryLink, copy};
 
 /// A value of type `T` published by one writer at a time and copied by any number of readers,

@@ -37,7 +37,8 @@ pub use double_buffer::{DoubleBuffer, DoubleBufferReader};
 pub use event::{EventReset, NamedEvent};
 pub use mutex::{LockError, NamedMutex, NamedMutexGuard};
 
-pub use seqlock::{DEFAULT_PATIENCE, SeqLock, SeqLockError, SeqLockReader};
+pub use crate::error::SeqLockError;
+pub use seqlock::{DEFAULT_PATIENCE, SeqLock, SeqLockReader};
 pub use versioned::Versioning;
 
 /// Why a platform call on a mutex or event failed, before the public type names the object.

@@ -36,45 +36,12 @@ use std::sync::atomic::{AtomicU32, Ordering, fence};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use crate::copy;
+use crate::error::SeqLockError;
 use crate::{ReadOnly, ReadWrite, SharedMemory, SharedMemoryError, SharedMemoryLink};
 
 /// How long [`SeqLock::read`] and [`SeqLock::write`] wait for a writer before they report it
 /// stalled: far longer than any write of a value that fits in memory takes.
 pub const DEFAULT_PATIENCE: Duration = Duration::from_secs(1);
-
-/// What can keep a [`SeqLock`] operation from completing.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SeqLockError {
-    /// The sequence stayed odd (a write in progress) for the whole wait: the writer stalled,
-    /// or died mid-write. If it died, [`SeqLock::recover`] lets a new writer take over.
-    #[error(
-        "the writer stalled in the middle of a write (after {completed_writes} complete ones) and was waited for {waited:?}"
-    )]
-    Stalled {
-        /// How many writes had completed before the stalled one.
-        completed_writes: u64,
-        /// How long the operation waited.
-        waited: Duration,
-    },
-
-    /// The writer kept writing (`writes` of them during the wait) and no copy fitted between two
-    /// writes: publish less often, or read with more patience.
-    #[error(
-        "no consistent copy of the seqlock's value fitted between its writer's {writes} writes in {waited:?}"
-    )]
-    Starved {
-        /// How many writes completed during the wait.
-        writes: u64,
-        /// How long the operation waited.
-        waited: Duration,
-    },
-
-    /// Another writer declared this one dead ([`SeqLock::recover`]) while it was writing, and
-    /// took over: this write may be lost.
-    #[error("the seqlock was recovered by another writer while this one was writing")]
-    Superseded,
-}
 
 /// A value of type `T` shared across processes under a sequence lock, to live inside a
 /// shared region (as a field of the shared struct, or as the whole region).
