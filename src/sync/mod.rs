@@ -29,6 +29,7 @@ mod event;
 mod futex;
 mod mutex;
 mod seqlock;
+mod sequence;
 mod versioned;
 #[cfg(windows)]
 mod win32;
@@ -38,7 +39,8 @@ pub use event::{EventReset, NamedEvent};
 pub use mutex::{LockError, NamedMutex, NamedMutexGuard};
 
 pub use crate::error::SeqLockError;
-pub use seqlock::{DEFAULT_PATIENCE, SeqLock, SeqLockReader};
+pub use seqlock::{SeqLock, SeqLockReader};
+pub use sequence::DEFAULT_PATIENCE;
 pub use versioned::Versioning;
 
 /// Why a platform call on a mutex or event failed, before the public type names the object.
