@@ -194,12 +194,12 @@ impl<T: FromBytes + IntoBytes + Immutable> DoubleBuffer<T> {
     /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
     /// ```
     pub fn version(&self) -> u64 {
-        u64::from(self.sequence.load() / 2)
+        self.sequence.completed_writes()
     }
 
     /// Copies `value` into the slot of the write that began at `start`.
     fn store(&self, start: u32, value: &T) {
-        let slot = &self.slots[(start / 2 + 1) as usize % 2];
+        let slot = &self.slots[Sequence::slot_of_write(start)];
         // SAFETY: the slot is a live `T` of this buffer that only the writer holding the odd
         // sequence writes, which is us; `value` is memory of this process that `&T` keeps
         // stable.

@@ -195,7 +195,7 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLock<T> {
     /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
     /// ```
     pub fn version(&self) -> u64 {
-        u64::from(self.sequence.load() / 2)
+        self.sequence.completed_writes()
     }
 
     /// Copies `value` into the lock; only between `begin_write` and `end_write`.

@@ -70,6 +70,12 @@ impl Sequence {
         self.counter.load(Ordering::Relaxed)
     }
 
+    /// How many writes have completed (one in progress does not count yet), modulo 2^31: the
+    /// `version` that the public types offer to readers polling for news.
+    pub(super) fn completed_writes(&self) -> u64 {
+        u64::from(self.load() / 2)
+    }
+
     /// Takes the sequence from even to odd, waiting at most `patience` for another writer;
     /// returns the even value it started from.
     #[inline]
@@ -143,6 +149,13 @@ impl Sequence {
         copy: impl FnMut() -> R,
     ) -> Result<R, SeqLockError> {
         read_consistent(patience, || Seen::odd_even(self.load().into()), copy)
+    }
+
+    /// The slot (0 or 1) of a two-slot buffer that the write begun at `start` fills: write `n`
+    /// (counting from 1, so `start` is `2n - 2`) goes into slot `n % 2`, the rule
+    /// [`read_latest`](Self::read_latest) relies on.
+    pub(super) fn slot_of_write(start: u32) -> usize {
+        (start / 2 + 1) as usize % 2
     }
 
     /// The reader's side of a two-slot buffer: runs `copy` with the slot (0 or 1) that holds
@@ -391,7 +404,7 @@ mod loom_model {
 
         fn write(&self, value: u64) {
             let start = self.sequence.begin_write(DEFAULT_PATIENCE).unwrap();
-            store(&self.slots[(start / 2 + 1) as usize % 2], value);
+            store(&self.slots[Sequence::slot_of_write(start)], value);
             self.sequence.end_write(start).unwrap();
         }
 
