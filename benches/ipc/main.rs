@@ -46,7 +46,6 @@ const SEQLOCK_TARGETS: [f64; 2] = [1.15, 1.10];
 
 /// `NamedMutex` against a bare futex and a robust pthread mutex.
 #[cfg(target_os = "linux")]
-#[path = "ipc/locks.rs"]
 mod locks;
 
 fn main() {
