@@ -11,13 +11,15 @@
 
 use std::hint::black_box;
 use std::io::{Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU64, Ordering, fence};
 use std::time::{Duration, Instant};
 
-use win_shared_memory::sync::{DoubleBuffer, EventReset, NamedEvent, NamedMutex, SeqLock};
+use win_shared_memory::sync::{EventReset, NamedEvent, NamedMutex, SeqLock};
 use win_shared_memory::zerocopy::IntoBytes;
 use win_shared_memory::{ReadWrite, SharedMemory, SharedMemoryLink};
+
+use processes::{pause, pin_to_core, resume, start_role};
 
 /// Round trips in a batch, and batches; the median batch is reported.
 const ROUNDS: u64 = 5_000;
@@ -25,9 +27,6 @@ const BATCHES: usize = 5;
 
 /// The payloads, in 8-byte words: 64 B and 4 KiB.
 const PAYLOADS: [usize; 2] = [8, 512];
-
-/// The environment variable that makes this binary the answering process.
-const ROLE: &str = "WSM_BENCH_ROLE";
 
 /// The transports, each answered by a child in the role of the same name; the first three are
 /// measured interleaved, as the SeqLock targets compare them.
@@ -44,25 +43,23 @@ const INTERLEAVED_ROUNDS: u64 = 2_000;
 /// The SeqLock latency targets: at most this many times the minimal seqlock, per payload.
 const SEQLOCK_TARGETS: [f64; 2] = [1.15, 1.10];
 
+/// The bandwidth of 1 MiB snapshots.
+mod bandwidth;
 /// `NamedMutex` against a bare futex and a robust pthread mutex.
 #[cfg(target_os = "linux")]
 mod locks;
+/// Starting, stopping and pinning the other processes.
+mod processes;
 
 fn main() {
-    if let Ok(role) = std::env::var(ROLE) {
+    if let Ok(role) = std::env::var(processes::ROLE) {
         pin_to_core(1);
         let args: Vec<String> = std::env::args().skip(1).collect();
         match role.as_str() {
-            "publish-mib" => publish_mib(&args[0]),
-            "publish-mib-double" => publish_mib_double(&args[0]),
+            bandwidth::SEQLOCK_PUBLISHER => bandwidth::publish_seqlock(&args[0]),
+            bandwidth::DOUBLE_BUFFER_PUBLISHER => bandwidth::publish_double_buffer(&args[0]),
             #[cfg(target_os = "linux")]
-            locks::ROLE => locks::hammer(&args[0], &args[1], || {
-                let mut stdout = std::io::stdout();
-                stdout
-                    .write_all(b"r")
-                    .and_then(|()| stdout.flush())
-                    .expect("ready");
-            }),
+            locks::ROLE => locks::hammer(&args[0], &args[1], processes::say_ready),
             role => answer(role, &args[0], args[1].parse().expect("payload words")),
         }
         return;
@@ -75,7 +72,7 @@ fn main() {
         return;
     }
     latency_table();
-    bandwidth_table();
+    bandwidth::table();
     #[cfg(target_os = "linux")]
     locks::table(|args| start_role(args[0], &args[1..]));
 }
@@ -704,205 +701,3 @@ fn answer(role: &str, name: &str, words: usize) {
         _ => panic!("unknown role {role}"),
     }
 }
-
-// ---------------------------------------------------------------------------------------------
-// Bandwidth.
-
-const MIB_WORDS: usize = (1 << 20) / 8;
-/// Copies in a batch, and batches; a contender's figure is its median batch's mean copy.
-const SNAPSHOTS: u32 = 200;
-const SNAPSHOT_BATCHES: usize = 21;
-
-/// A 1 MiB value.
-type Mib = [u64; MIB_WORDS];
-
-/// Consistent 1 MiB snapshots copied out of a region, quiet and while another process publishes
-/// every millisecond, against a single-process memcpy of the same size, interleaved batch by
-/// batch (each publisher runs only during its contender's batches).
-fn bandwidth_table() {
-    let pid = std::process::id();
-    let region = |what: &str| format!("Local\\wsm_ipc_{pid}_mib_{what}");
-    let quiet =
-        SharedMemoryLink::<SeqLock<Mib>, ReadWrite>::create(region("quiet")).expect("create");
-    let busy =
-        SharedMemoryLink::<SeqLock<Mib>, ReadWrite>::create(region("seqlock")).expect("create");
-    let double =
-        SharedMemoryLink::<DoubleBuffer<Mib>, ReadWrite>::create(region("double")).expect("create");
-    let mut publishers = [
-        start_role("publish-mib", &[&region("seqlock")]),
-        start_role("publish-mib-double", &[&region("double")]),
-    ];
-    publishers.iter().for_each(pause);
-
-    let source = vec![1_u64; MIB_WORDS];
-    let mut snapshot = Box::new([0_u64; MIB_WORDS]);
-    let patience = Duration::from_secs(10);
-    let copy = |contender: usize, snapshot: &mut Mib| match contender {
-        0 => snapshot.copy_from_slice(black_box(&source)),
-        1 => quiet
-            .seqlock()
-            .read_into(snapshot, patience)
-            .expect("a snapshot"),
-        2 => busy
-            .seqlock()
-            .read_into(snapshot, patience)
-            .expect("a snapshot"),
-        _ => double
-            .double_buffer()
-            .read_into(snapshot, patience)
-            .expect("a snapshot"),
-    };
-    let publisher = |contender: usize| contender.checked_sub(2);
-    let mut batches = vec![Vec::new(); 4];
-    for batch in 0..SNAPSHOT_BATCHES {
-        // Each batch starts with the next contender, so that none always follows the same one.
-        let mut turns: Vec<_> = batches.iter_mut().enumerate().collect();
-        turns.rotate_left(batch % 4);
-        for (contender, batches) in turns {
-            if let Some(index) = publisher(contender) {
-                resume(&publishers[index]);
-                // Let it publish before the batch starts.
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            let started = Instant::now();
-            for _ in 0..SNAPSHOTS {
-                copy(contender, &mut snapshot);
-                black_box(&mut snapshot);
-            }
-            batches.push(started.elapsed() / SNAPSHOTS);
-            if let Some(index) = publisher(contender) {
-                pause(&publishers[index]);
-            }
-        }
-    }
-    for publisher in &mut publishers {
-        let _ = publisher.kill();
-        let _ = publisher.wait();
-    }
-    let [memcpy, quiet, busy, double] = [0, 1, 2, 3].map(|contender| {
-        let batches = &mut batches[contender];
-        batches.sort();
-        batches[SNAPSHOT_BATCHES / 2]
-    });
-    let rate = |time: Duration| (1 << 20) as f64 / time.as_secs_f64() / f64::from(1 << 30);
-    let ratio = |time: Duration| rate(time) / rate(memcpy);
-    println!();
-    println!(
-        "| 1 MiB, median of {SNAPSHOT_BATCHES} interleaved batches of {SNAPSHOTS} copies | time | GiB/s | vs memcpy | target |"
-    );
-    println!("|---|---|---|---|---|");
-    let rows = [
-        ("SeqLock snapshot, no writer", quiet, "at least 0.95x"),
-        (
-            "SeqLock snapshot, another process publishing every ms",
-            busy,
-            "at least 0.65x",
-        ),
-        (
-            "DoubleBuffer snapshot, another process publishing every ms",
-            double,
-            "at least 0.90x",
-        ),
-        ("memcpy in one process", memcpy, ""),
-    ];
-    for (what, time, target) in rows {
-        println!(
-            "| {what} | {time:.2?} | {:.2} | {:.2}x | {target} |",
-            rate(time),
-            ratio(time)
-        );
-    }
-    println!("target snapshot-quiet {:.4} at-least 0.95", ratio(quiet));
-    println!(
-        "target snapshot-seqlock-writer {:.4} at-least 0.65",
-        ratio(busy)
-    );
-    println!(
-        "target snapshot-double-buffer-writer {:.4} at-least 0.9",
-        ratio(double)
-    );
-}
-
-/// The bandwidth run's SeqLock publisher: a new 1 MiB value every millisecond.
-fn publish_mib(name: &str) {
-    let link = SharedMemoryLink::<SeqLock<Mib>, ReadWrite>::open_existing(name).expect("open");
-    publish_every_ms(|value| link.seqlock().write(value).expect("write"));
-}
-
-/// The bandwidth run's DoubleBuffer publisher: a new 1 MiB value every millisecond.
-fn publish_mib_double(name: &str) {
-    let link = SharedMemoryLink::<DoubleBuffer<Mib>, ReadWrite>::open_existing(name).expect("open");
-    publish_every_ms(|value| link.double_buffer().write(value).expect("write"));
-}
-
-/// Says it is ready, then publishes a new 1 MiB value every millisecond.
-fn publish_every_ms(publish: impl Fn(&Mib)) -> ! {
-    let mut value = Box::new([0_u64; MIB_WORDS]);
-    let mut stdout = std::io::stdout();
-    stdout
-        .write_all(b"r")
-        .and_then(|()| stdout.flush())
-        .expect("ready");
-    for round in 1.. {
-        value.fill(round);
-        publish(&value);
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    unreachable!("the publisher runs until killed")
-}
-
-/// Stops a process of this bench while other contenders are measured (Linux), so that it takes
-/// neither the other core nor memory bandwidth.
-fn pause(child: &Child) {
-    #[cfg(target_os = "linux")]
-    // SAFETY: a signal to our own child, which is alive until killed and waited for.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGSTOP);
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = child;
-}
-
-/// Lets a paused process of this bench run again.
-fn resume(child: &Child) {
-    #[cfg(target_os = "linux")]
-    // SAFETY: as in `pause`.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGCONT);
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = child;
-}
-
-/// Starts this binary as the other process in `role` and waits until it says it is ready.
-fn start_role(role: &str, args: &[&str]) -> Child {
-    let mut child = Command::new(std::env::current_exe().expect("the bench's path"))
-        .env(ROLE, role)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the other process");
-    let mut ready = [0_u8; 1];
-    child
-        .stdout
-        .as_mut()
-        .expect("piped")
-        .read_exact(&mut ready)
-        .expect("the other process is ready");
-    child
-}
-
-/// Pins this process to `core`, where the OS allows (Linux); elsewhere the scheduler decides.
-#[cfg(target_os = "linux")]
-fn pin_to_core(core: usize) {
-    // SAFETY: a zeroed cpu_set_t is an empty set; the call reads it and affects this thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(core, &mut set);
-        libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn pin_to_core(_core: usize) {}
