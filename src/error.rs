@@ -1,6 +1,10 @@
-//! The crate's error type.
+//! The crate's error types: [`SharedMemoryError`], and [`SeqLockError`], which the lock-free
+//! copies of `sync` return and [`Inconsistent`](SharedMemoryError::Inconsistent) carries. Both
+//! live here, on the ground floor, so that this module imports nothing from the modules built
+//! on it; `sync` re-exports `SeqLockError` as its own.
 
-use crate::sync::SeqLockError;
+use std::time::Duration;
+
 use crate::sys;
 
 /// The error the operating system reported: `windows::core::Error` on Windows (as in 0.1.0),
@@ -343,6 +347,61 @@ fn os_error_kind(error: &OsError) -> std::io::ErrorKind {
     error.kind()
 }
 
+/// What can keep a [`SeqLock`](crate::sync::SeqLock) operation (or a
+/// [`DoubleBuffer`](crate::sync::DoubleBuffer)'s, or a versioned read's) from completing.
+///
+/// ```
+/// use std::time::Duration;
+/// use win_shared_memory::sync::SeqLockError;
+/// use win_shared_memory::{ReadWrite, SharedMemory};
+///
+/// # let name = format!("Local\\doc_seqlock_error_{}", std::process::id());
+/// let mut region = SharedMemory::<ReadWrite>::create(&name, 64)?;
+/// // What a writer killed mid-write leaves behind: an odd sequence.
+/// region.write_at(0, &1_u32)?;
+/// let lock = region.seqlock_at::<u64>(0)?;
+/// match lock.read_within(Duration::from_millis(10)) {
+///     Err(SeqLockError::Stalled { completed_writes: 0, .. }) => lock.recover(&7)?,
+///     other => panic!("expected Stalled, got {other:?}"),
+/// }
+/// assert_eq!(lock.read()?, 7);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SeqLockError {
+    /// The sequence stayed odd (a write in progress) for the whole wait: the writer stalled,
+    /// or died mid-write. If it died, [`SeqLock::recover`](crate::sync::SeqLock::recover) lets
+    /// a new writer take over.
+    #[error(
+        "the writer stalled in the middle of a write (after {completed_writes} complete ones) and was waited for {waited:?}"
+    )]
+    Stalled {
+        /// How many writes had completed before the stalled one.
+        completed_writes: u64,
+        /// How long the operation waited.
+        waited: Duration,
+    },
+
+    /// The writer kept writing (`writes` of them during the wait) and no copy fitted between two
+    /// writes: publish less often, or read with more patience.
+    #[error(
+        "no consistent copy of the seqlock's value fitted between its writer's {writes} writes in {waited:?}"
+    )]
+    Starved {
+        /// How many writes completed during the wait.
+        writes: u64,
+        /// How long the operation waited.
+        waited: Duration,
+    },
+
+    /// Another writer declared this one dead
+    /// ([`SeqLock::recover`](crate::sync::SeqLock::recover)) while it was writing, and took
+    /// over: this write may be lost.
+    #[error("the seqlock was recovered by another writer while this one was writing")]
+    Superseded,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,7 +463,7 @@ mod tests {
             name: "Local\\versioned".into(),
             source: SeqLockError::Stalled {
                 completed_writes: 3,
-                waited: std::time::Duration::from_millis(10),
+                waited: Duration::from_millis(10),
             },
         }
     }

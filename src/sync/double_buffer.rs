@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
-use super::seqlock::{DEFAULT_PATIENCE, SeqLockError, Sequence};
+use super::sequence::{DEFAULT_PATIENCE, Sequence};
+use crate::error::SeqLockError;
 use crate::{ReadOnly, ReadWrite, SharedMemoryLink, copy};
 
 /// A value of type `T` published by one writer at a time and copied by any number of readers,
@@ -193,12 +194,12 @@ impl<T: FromBytes + IntoBytes + Immutable> DoubleBuffer<T> {
     /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
     /// ```
     pub fn version(&self) -> u64 {
-        u64::from(self.sequence.load() / 2)
+        self.sequence.completed_writes()
     }
 
     /// Copies `value` into the slot of the write that began at `start`.
     fn store(&self, start: u32, value: &T) {
-        let slot = &self.slots[(start / 2 + 1) as usize % 2];
+        let slot = &self.slots[Sequence::slot_of_write(start)];
         // SAFETY: the slot is a live `T` of this buffer that only the writer holding the odd
         // sequence writes, which is us; `value` is memory of this process that `&T` keeps
         // stable.
@@ -380,63 +381,5 @@ mod tests {
         );
         buffer.write(&5).unwrap();
         assert_eq!(buffer.read().unwrap(), 5);
-    }
-}
-
-#[cfg(all(test, loom))]
-mod loom_model {
-    //! The two-slot protocol under every interleaving loom finds, with two-word slots: a reader
-    //! never accepts a mix of two writes.
-
-    use loom::sync::Arc;
-    use loom::sync::atomic::{AtomicU64, Ordering};
-
-    use super::*;
-
-    struct Model {
-        sequence: Sequence,
-        slots: [[AtomicU64; 2]; 2],
-    }
-
-    impl Model {
-        fn write(&self, value: u64) {
-            let start = self.sequence.begin_write(DEFAULT_PATIENCE).unwrap();
-            for word in &self.slots[(start / 2 + 1) as usize % 2] {
-                word.store(value, Ordering::Relaxed);
-            }
-            self.sequence.end_write(start).unwrap();
-        }
-
-        fn read(&self) -> [u64; 2] {
-            self.sequence
-                .read_latest(DEFAULT_PATIENCE, |slot| {
-                    self.slots[slot]
-                        .each_ref()
-                        .map(|word| word.load(Ordering::Relaxed))
-                })
-                .unwrap()
-        }
-    }
-
-    #[test]
-    fn a_reader_never_accepts_a_torn_copy() {
-        loom::model(|| {
-            let shared = Arc::new(Model {
-                sequence: Sequence::new(),
-                slots: std::array::from_fn(|_| [AtomicU64::new(0), AtomicU64::new(0)]),
-            });
-            let writer = {
-                let shared = Arc::clone(&shared);
-                // The second write refills the slot of the zero value a reader may be copying.
-                loom::thread::spawn(move || {
-                    shared.write(1);
-                    shared.write(2);
-                })
-            };
-            let [first, second] = shared.read();
-            assert_eq!(first, second);
-            writer.join().unwrap();
-            assert_eq!(shared.read(), [2, 2]);
-        });
     }
 }

@@ -19,7 +19,15 @@
 //! also built on Linux with `--cfg wsm_portable`); for the event `unix.rs`, its word, which
 //! sleeps with Linux's futex or `portable.rs`'s polling. `companion.rs` opens the Unix companion
 //! regions, `futex.rs` is Linux's sleep and wake, `win32.rs` Windows' wait and the security of
-//! new objects. `seqlock.rs`, `double_buffer.rs` and `versioned.rs` are the lock-free copies.
+//! new objects.
+//!
+//! The lock-free copies stand on one engine. `sequence.rs`, private, holds the sequence counter,
+//! the writer's and the reader's sides of its protocol and the wait that retries a refused copy,
+//! and never touches the data (its loom model brings a payload of its own). On it stand
+//! `seqlock.rs` (`SeqLock`), `double_buffer.rs` (`DoubleBuffer`) and `versioned.rs`
+//! (`read_versioned`): each lays out and copies its data with `crate::copy`, and imports the
+//! engine, not one another. Their error, `SeqLockError`, is defined on the crate's ground floor,
+//! `error.rs`, beside the `SharedMemoryError` that carries it, and re-exported here.
 
 #[cfg(unix)]
 mod companion;
@@ -29,6 +37,7 @@ mod event;
 mod futex;
 mod mutex;
 mod seqlock;
+mod sequence;
 mod versioned;
 #[cfg(windows)]
 mod win32;
@@ -37,7 +46,9 @@ pub use double_buffer::{DoubleBuffer, DoubleBufferReader};
 pub use event::{EventReset, NamedEvent};
 pub use mutex::{LockError, NamedMutex, NamedMutexGuard};
 
-pub use seqlock::{DEFAULT_PATIENCE, SeqLock, SeqLockError, SeqLockReader};
+pub use crate::error::SeqLockError;
+pub use seqlock::{SeqLock, SeqLockReader};
+pub use sequence::DEFAULT_PATIENCE;
 pub use versioned::Versioning;
 
 /// Why a platform call on a mutex or event failed, before the public type names the object.

@@ -1,80 +1,23 @@
 //! A sequence lock: one writer publishes a value, any number of readers take consistent copies
 //! without locks and without ever blocking the writer, across processes.
 //!
-//! The protocol is the Linux kernel's seqlock, with the orderings of Boehm's "Can seqlocks get
-//! along with programming language memory models?" (MSPC 2012):
-//!
-//! - The writer takes the sequence from even to odd with a compare-exchange (`Acquire`, so that
-//!   it sees the previous writer's data), then issues a `Release` fence, then stores the data
-//!   with relaxed atomics, then takes the sequence from odd to the next even (`Release`, so that
-//!   a reader that sees the new even value sees all of the data).
-//! - A reader loads the sequence (`Acquire`), copies the data with relaxed atomic loads, issues
-//!   an `Acquire` fence and loads the sequence again (`Relaxed`). If a data load saw a store made
-//!   after the writer's fence, the fences synchronise and the second load sees the odd (or a
-//!   later) value: the copy is refused. If both loads see the same even value, no write overlapped
-//!   the copy.
-//!
-//! The data is copied in and out with the crate's one copy primitive (`crate::copy`, argued
-//! there): an `asm!` copy on x86_64 and aarch64, relaxed word atomics elsewhere. The sequence is
-//! a 32-bit atomic, which every target loads with a plain load, even from a read-only view (std
-//! promises plain atomic loads on read-only memory only up to the pointer size). It sits in an
-//! 8-byte slot (the other 4 bytes are reserved and stay zero), so a `SeqLock<T>` has the same
-//! layout on every target: the sequence at offset 0, then `T` at `max(8, align_of::<T>())`.
-//! The counter wraps after 2^32 steps (2^31 writes); a reader would only be fooled by a copy
-//! that lasted exactly a multiple of 2^31 writes. The value must only be accessed through the
+//! The protocol is the sequence engine's (`super::sequence`, argued there); this file lays the
+//! value out behind the sequence and copies it in and out with the crate's one copy primitive
+//! (`crate::copy`, argued there): an `asm!` copy on x86_64 and aarch64, relaxed word atomics
+//! elsewhere. A `SeqLock<T>` has the same layout on every target: the 8-byte sequence at offset
+//! 0, then `T` at `max(8, align_of::<T>())`. The value must only be accessed through the
 //! `SeqLock` (not also through `write_at` or `get_mut` of the same bytes).
 
 use std::cell::UnsafeCell;
 use std::fmt;
-use std::time::{Duration, Instant};
-
-#[cfg(loom)]
-use loom::sync::atomic::{AtomicU32, Ordering, fence};
-#[cfg(not(loom))]
-use std::sync::atomic::{AtomicU32, Ordering, fence};
+use std::time::Duration;
 
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
+use super::sequence::{DEFAULT_PATIENCE, Sequence};
 use crate::copy;
+use crate::error::SeqLockError;
 use crate::{ReadOnly, ReadWrite, SharedMemory, SharedMemoryError, SharedMemoryLink};
-
-/// How long [`SeqLock::read`] and [`SeqLock::write`] wait for a writer before they report it
-/// stalled: far longer than any write of a value that fits in memory takes.
-pub const DEFAULT_PATIENCE: Duration = Duration::from_secs(1);
-
-/// What can keep a [`SeqLock`] operation from completing.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SeqLockError {
-    /// The sequence stayed odd (a write in progress) for the whole wait: the writer stalled,
-    /// or died mid-write. If it died, [`SeqLock::recover`] lets a new writer take over.
-    #[error(
-        "the writer stalled in the middle of a write (after {completed_writes} complete ones) and was waited for {waited:?}"
-    )]
-    Stalled {
-        /// How many writes had completed before the stalled one.
-        completed_writes: u64,
-        /// How long the operation waited.
-        waited: Duration,
-    },
-
-    /// The writer kept writing (`writes` of them during the wait) and no copy fitted between two
-    /// writes: publish less often, or read with more patience.
-    #[error(
-        "no consistent copy of the seqlock's value fitted between its writer's {writes} writes in {waited:?}"
-    )]
-    Starved {
-        /// How many writes completed during the wait.
-        writes: u64,
-        /// How long the operation waited.
-        waited: Duration,
-    },
-
-    /// Another writer declared this one dead ([`SeqLock::recover`]) while it was writing, and
-    /// took over: this write may be lost.
-    #[error("the seqlock was recovered by another writer while this one was writing")]
-    Superseded,
-}
 
 /// A value of type `T` shared across processes under a sequence lock, to live inside a
 /// shared region (as a field of the shared struct, or as the whole region).
@@ -252,7 +195,7 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLock<T> {
     /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
     /// ```
     pub fn version(&self) -> u64 {
-        u64::from(self.sequence.load() / 2)
+        self.sequence.completed_writes()
     }
 
     /// Copies `value` into the lock; only between `begin_write` and `end_write`.
@@ -472,275 +415,10 @@ impl<T> fmt::Debug for SeqLock<T> {
     }
 }
 
-/// The sequence counter and the protocol around it, apart from the data so that the loom model
-/// checks this very code with its own payload: a 32-bit counter in an 8-byte slot (see the
-/// module's documentation).
-#[repr(C, align(8))]
-pub(crate) struct Sequence {
-    counter: AtomicU32,
-    /// Four bytes that keep the layout of the 64-bit sequence of earlier versions.
-    _reserved: [u8; 4],
-}
-
-impl Sequence {
-    pub(crate) fn new() -> Self {
-        Self {
-            counter: AtomicU32::new(0),
-            _reserved: [0; 4],
-        }
-    }
-
-    /// The counter as it is now (relaxed), for versions and debugging.
-    pub(crate) fn load(&self) -> u32 {
-        self.counter.load(Ordering::Relaxed)
-    }
-
-    /// Takes the sequence from even to odd, waiting at most `patience` for another writer;
-    /// returns the even value it started from.
-    #[inline]
-    pub(crate) fn begin_write(&self, patience: Duration) -> Result<u32, SeqLockError> {
-        let start = wait(patience, || {
-            let current = self.counter.load(Ordering::Relaxed);
-            if is_odd(current) {
-                return Err(Seen::odd_even(current.into()));
-            }
-            self.counter
-                .compare_exchange_weak(
-                    current,
-                    current.wrapping_add(1),
-                    Ordering::Acquire,
-                    Ordering::Relaxed,
-                )
-                .map_err(|now| Seen::odd_even(now.into()))
-        })?;
-        // Keeps the data stores after the odd value for any reader that sees one of them.
-        fence(Ordering::Release);
-        Ok(start)
-    }
-
-    /// Takes the sequence from whatever it is to a new odd value, unconditionally; returns the
-    /// even value this write counts from. An even value goes to odd, as in `begin_write`; an
-    /// odd one goes `odd_step` further (a multiple of 2), so that a writer still holding it
-    /// fails its end.
-    pub(crate) fn take_over(&self, odd_step: u32) -> u32 {
-        let mut current = self.counter.load(Ordering::Relaxed);
-        let taken = loop {
-            let odd = if is_odd(current) {
-                current.wrapping_add(odd_step)
-            } else {
-                current.wrapping_add(1)
-            };
-            match self.counter.compare_exchange_weak(
-                current,
-                odd,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break odd,
-                Err(now) => current = now,
-            }
-        };
-        fence(Ordering::Release);
-        taken.wrapping_sub(1)
-    }
-
-    /// Takes the sequence from `start + 1` to `start + 2`, publishing the write.
-    ///
-    /// A plain release store, not a compare-exchange: only the writer holding the odd value
-    /// writes the sequence (begin_write excludes the others), and a locked instruction here
-    /// would wait for every data store to reach the other cores before the write returns. The
-    /// check that no `recover` took over is a load of a line this writer owns: it catches a
-    /// take-over that came before it, as `recover`'s contract (the old writer is dead) asks.
-    #[inline]
-    pub(crate) fn end_write(&self, start: u32) -> Result<(), SeqLockError> {
-        if self.counter.load(Ordering::Relaxed) != start.wrapping_add(1) {
-            return Err(SeqLockError::Superseded);
-        }
-        self.counter.store(start.wrapping_add(2), Ordering::Release);
-        Ok(())
-    }
-
-    /// Runs `copy` until it ran while no write was in progress, waiting at most `patience`.
-    #[inline]
-    pub(crate) fn read<R>(
-        &self,
-        patience: Duration,
-        copy: impl FnMut() -> R,
-    ) -> Result<R, SeqLockError> {
-        read_consistent(patience, || Seen::odd_even(self.load().into()), copy)
-    }
-
-    /// The reader's side of a two-slot buffer: runs `copy` with the slot (0 or 1) that holds
-    /// the newest complete write until no write into that slot began before `copy` ended,
-    /// waiting at most `patience`.
-    ///
-    /// Write `n` (counting from 1) goes into slot `n % 2`: with the counter at `2n` or `2n + 1`
-    /// the newest complete write is `n`, and the write into its slot again is `n + 2`, which
-    /// begins by taking the counter to `2n + 3`. A copy that saw any of that write's data sees
-    /// that value or a later one afterwards (the fences of the module's protocol), so it is
-    /// refused; a counter still below `2n + 3` proves the slot untouched.
-    #[inline]
-    pub(crate) fn read_latest<R>(
-        &self,
-        patience: Duration,
-        mut copy: impl FnMut(usize) -> R,
-    ) -> Result<R, SeqLockError> {
-        wait(patience, || {
-            let before = self.load();
-            fence(Ordering::Acquire);
-            let value = copy((before / 2 % 2) as usize);
-            fence(Ordering::Acquire);
-            let after = self.load();
-            if after.wrapping_sub(before & !1) <= 2 {
-                Ok(value)
-            } else {
-                Err(Seen::odd_even(after.into()))
-            }
-        })
-    }
-}
-
-/// What a reader saw of a writer's version counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Seen {
-    /// The counters, packed into one number: equal numbers, equal counters.
-    state: u64,
-    /// How many writes the counters say were completed.
-    completed: u64,
-    /// Whether they say a write is in progress.
-    writing: bool,
-}
-
-impl Seen {
-    /// One sequence number, odd while writing (the kernel's seqlock, PCARS2).
-    pub(crate) fn odd_even(sequence: u64) -> Self {
-        Self {
-            state: sequence,
-            completed: sequence / 2,
-            writing: sequence % 2 == 1,
-        }
-    }
-
-    /// A begin and an end counter, apart while writing (rFactor 2).
-    pub(crate) fn begin_end(begin: u32, end: u32) -> Self {
-        Self {
-            state: u64::from(begin) << 32 | u64::from(end),
-            completed: u64::from(end),
-            writing: begin != end,
-        }
-    }
-}
-
-/// The reader's side of every versioning scheme: runs `copy` until the counters (read by
-/// `version` with relaxed loads) say that no write overlapped it, waiting at most `patience`.
-/// The orderings are those argued at the top of this module; the first load is relaxed and
-/// followed by an acquire fence, rather than an acquire load, because the counters may be in a
-/// read-only view, where std promises only relaxed loads.
-pub(crate) fn read_consistent<R>(
-    patience: Duration,
-    mut version: impl FnMut() -> Seen,
-    mut copy: impl FnMut() -> R,
-) -> Result<R, SeqLockError> {
-    wait(patience, || {
-        let before = version();
-        fence(Ordering::Acquire);
-        if before.writing {
-            return Err(before);
-        }
-        let value = copy();
-        fence(Ordering::Acquire);
-        let after = version();
-        if after == before {
-            Ok(value)
-        } else {
-            Err(after)
-        }
-    })
-}
-
-/// Whether a sequence value means a write in progress.
-fn is_odd(sequence: u32) -> bool {
-    sequence % 2 == 1
-}
-
-/// Retries `attempt` until it succeeds or `patience` runs out. A failed attempt tells what it
-/// saw: a write in progress that did not move for the last half of the wait means a stalled
-/// writer; counters that kept moving, a writer so busy that no copy fitted between its writes.
-///
-/// The first attempt runs before the clock is read: reading it costs as much as a small copy,
-/// and most attempts succeed.
-#[inline]
-fn wait<R>(
-    patience: Duration,
-    mut attempt: impl FnMut() -> Result<R, Seen>,
-) -> Result<R, SeqLockError> {
-    match attempt() {
-        Ok(result) => Ok(result),
-        Err(seen) => wait_after_failure(patience, seen, attempt),
-    }
-}
-
-/// [`wait`] after a first failed attempt that saw `first`: the clock starts now.
-#[cold]
-#[inline(never)]
-fn wait_after_failure<R>(
-    patience: Duration,
-    first: Seen,
-    mut attempt: impl FnMut() -> Result<R, Seen>,
-) -> Result<R, SeqLockError> {
-    let started = Instant::now();
-    let mut latest = (first, started);
-    let mut round: u32 = 0;
-    loop {
-        back_off(round);
-        round = round.saturating_add(1);
-        let seen = match attempt() {
-            Ok(result) => return Ok(result),
-            Err(seen) => seen,
-        };
-        if latest.0 != seen {
-            latest = (seen, Instant::now());
-        }
-        let waited = started.elapsed();
-        if waited < patience {
-            continue;
-        }
-        let (latest, since) = latest;
-        return Err(if latest.writing && since.elapsed() >= patience / 2 {
-            SeqLockError::Stalled {
-                completed_writes: latest.completed,
-                waited,
-            }
-        } else {
-            SeqLockError::Starved {
-                writes: latest.completed.wrapping_sub(first.completed),
-                waited,
-            }
-        });
-    }
-}
-
-/// Waits a little before the next attempt: spins first, as a writer is usually quick, then
-/// yields, then sleeps, so that a stalled writer does not cost its readers a whole core.
-#[cfg(not(loom))]
-fn back_off(round: u32) {
-    match round {
-        0..64 => std::hint::spin_loop(),
-        64..128 => std::thread::yield_now(),
-        _ => std::thread::sleep(Duration::from_micros(50)),
-    }
-}
-
-/// Under loom every wait is a yield: spinning only adds interleavings to explore.
-#[cfg(loom)]
-fn back_off(_round: u32) {
-    loom::thread::yield_now();
-}
-
 #[cfg(all(test, not(loom)))]
 mod tests {
     use std::sync::Arc;
-    use std::sync::atomic::AtomicBool;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::*;
 
@@ -853,81 +531,5 @@ mod tests {
         assert_eq!(lock.read().unwrap(), 9);
         lock.write(&10).unwrap();
         assert_eq!(lock.read().unwrap(), 10);
-    }
-}
-
-#[cfg(all(test, loom))]
-mod loom_model {
-    //! The protocol under every interleaving loom finds, with a two-word payload: a reader
-    //! never accepts a mix of two writes, and two writers never interleave.
-
-    use loom::sync::Arc;
-    use loom::sync::atomic::AtomicU64;
-
-    use super::*;
-
-    struct Model {
-        sequence: Sequence,
-        words: [AtomicU64; 2],
-    }
-
-    impl Model {
-        fn write(&self, value: u64) {
-            let start = self.sequence.begin_write(DEFAULT_PATIENCE).unwrap();
-            for word in &self.words {
-                word.store(value, Ordering::Relaxed);
-            }
-            self.sequence.end_write(start).unwrap();
-        }
-
-        fn read(&self) -> [u64; 2] {
-            self.sequence
-                .read(DEFAULT_PATIENCE, || {
-                    self.words
-                        .each_ref()
-                        .map(|word| word.load(Ordering::Relaxed))
-                })
-                .unwrap()
-        }
-    }
-
-    fn model() -> Arc<Model> {
-        Arc::new(Model {
-            sequence: Sequence::new(),
-            words: [AtomicU64::new(0), AtomicU64::new(0)],
-        })
-    }
-
-    #[test]
-    fn a_reader_never_accepts_a_torn_copy() {
-        loom::model(|| {
-            let shared = model();
-            let writer = {
-                let shared = Arc::clone(&shared);
-                loom::thread::spawn(move || {
-                    shared.write(1);
-                    shared.write(2);
-                })
-            };
-            let [first, second] = shared.read();
-            assert_eq!(first, second);
-            writer.join().unwrap();
-            assert_eq!(shared.read(), [2, 2]);
-        });
-    }
-
-    #[test]
-    fn two_writers_never_interleave() {
-        loom::model(|| {
-            let shared = model();
-            let other = {
-                let shared = Arc::clone(&shared);
-                loom::thread::spawn(move || shared.write(1))
-            };
-            shared.write(2);
-            other.join().unwrap();
-            let [first, second] = shared.read();
-            assert_eq!(first, second);
-        });
     }
 }

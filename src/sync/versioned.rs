@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use zerocopy::{FromBytes, IntoBytes};
 
-use super::seqlock::{Seen, read_consistent};
+use super::sequence::{Seen, read_consistent};
 use crate::{Access, SharedMemory, SharedMemoryError, copy};
 
 /// How a publisher marks its updates, for

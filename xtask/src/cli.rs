@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 
 use crate::error::{Result, bail};
-use crate::test::FUZZ_RUNS;
+use crate::test::{FUZZ_RUNS, TestOptions};
 
 /// Example that `cargo xtask example` runs when given no name.
 const DEFAULT_EXAMPLE: &str = "telemetry";
@@ -11,11 +11,21 @@ const DEFAULT_EXAMPLE: &str = "telemetry";
 /// Usage text, printed by `help` and after a command-line error.
 pub(crate) const USAGE: &str = "\
 usage:
-  cargo xtask test [--skip-native] [--skip-windows] [-- <cargo test args>]
+  cargo xtask test [--skip-native] [--skip-windows] [--step PATTERN]... [--list]
+                   [-- <cargo test args>]
       Run every test and lint: native tests, the Windows tests under Wine,
-      cross-target checks, clippy and rustfmt. Installs what is missing
-      (rustup targets; Wine and MinGW through apt-get when root).
-      Arguments after `--` are appended to both `cargo test` commands, e.g.
+      cross-target checks, the aarch64 Linux tests under qemu-user, clippy and
+      rustfmt. Installs what is missing (rustup targets; Wine, MinGW, qemu-user
+      and the aarch64 cross compiler through apt-get when root).
+      --skip-native leaves out the native tests (and their aarch64 run),
+      --skip-windows the Wine setup and the Windows tests.
+      --step PATTERN runs only the steps whose names contain PATTERN (any case;
+      repeatable), with the steps that make what they need, e.g.
+      `cargo xtask test --step qemu` (the aarch64 steps) or
+      `--step rustfmt --step clippy`.
+      --list prints the steps in order, with what each needs, and runs nothing.
+      Arguments after `--` are appended to the test suites' `cargo test`
+      commands (native, portable, aarch64 and Windows), e.g.
       `cargo xtask test -- my_filter` or `cargo xtask test -- -- --nocapture`.
   cargo xtask wine [--] <program.exe> [args...]
       Run a Windows program in the prepared Wine prefix (WSM_C_PEER_DIR set).
@@ -32,15 +42,8 @@ usage:
 /// What the user asked for, parsed from the command line.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Cli {
-    /// `cargo xtask test`: everything, in order, with a summary.
-    Test {
-        /// `--skip-native`: leave out the native `cargo test`.
-        skip_native: bool,
-        /// `--skip-windows`: leave out Wine setup, C peers and Wine tests.
-        skip_windows: bool,
-        /// Everything after `--`, appended to both `cargo test` commands.
-        extra: Vec<OsString>,
-    },
+    /// `cargo xtask test`: everything (or the steps chosen), in order, with a summary.
+    Test(TestOptions),
     /// `cargo xtask wine`: run one Windows program in the prefix.
     Wine {
         /// The `.exe` to run (Unix or Windows path).
@@ -75,14 +78,24 @@ pub(crate) fn parse_cli(args: Vec<OsString>) -> Result<Cli> {
     };
     match command.to_str() {
         Some("test") => {
-            let (mut skip_native, mut skip_windows) = (false, false);
-            let mut extra = Vec::new();
+            let mut options = TestOptions {
+                skip_native: false,
+                skip_windows: false,
+                steps: Vec::new(),
+                list: false,
+                extra: Vec::new(),
+            };
             while let Some(arg) = args.next() {
                 match arg.to_str() {
-                    Some("--skip-native") => skip_native = true,
-                    Some("--skip-windows") => skip_windows = true,
+                    Some("--skip-native") => options.skip_native = true,
+                    Some("--skip-windows") => options.skip_windows = true,
+                    Some("--list") => options.list = true,
+                    Some("--step") => match args.next().map(OsString::into_string) {
+                        Some(Ok(pattern)) if !pattern.is_empty() => options.steps.push(pattern),
+                        _ => bail!("--step takes a part of a step's name (see --list)"),
+                    },
                     Some("--") => {
-                        extra.extend(args.by_ref());
+                        options.extra.extend(args.by_ref());
                         break;
                     }
                     _ => bail!(
@@ -90,11 +103,7 @@ pub(crate) fn parse_cli(args: Vec<OsString>) -> Result<Cli> {
                     ),
                 }
             }
-            Ok(Cli::Test {
-                skip_native,
-                skip_windows,
-                extra,
-            })
+            Ok(Cli::Test(options))
         }
         Some("bench") => match args.next() {
             None => Ok(Cli::Bench),
@@ -167,13 +176,32 @@ mod tests {
     fn test_flags_and_passthrough() {
         assert_eq!(
             parse(&["test", "--skip-native", "--", "filter", "--", "--nocapture"]).unwrap(),
-            Cli::Test {
+            Cli::Test(TestOptions {
                 skip_native: true,
                 skip_windows: false,
+                steps: Vec::new(),
+                list: false,
                 extra: os(&["filter", "--", "--nocapture"]),
-            }
+            })
         );
         assert!(parse(&["test", "filter"]).is_err());
+    }
+
+    /// `--step` takes a pattern each time it is given; `--list` is a plain flag.
+    #[test]
+    fn test_steps_are_chosen_by_name() {
+        assert_eq!(
+            parse(&["test", "--step", "aarch64", "--list", "--step", "clippy"]).unwrap(),
+            Cli::Test(TestOptions {
+                skip_native: false,
+                skip_windows: false,
+                steps: vec!["aarch64".to_owned(), "clippy".to_owned()],
+                list: true,
+                extra: Vec::new(),
+            })
+        );
+        assert!(parse(&["test", "--step"]).is_err());
+        assert!(parse(&["test", "--step", ""]).is_err());
     }
 
     /// `wine` works with and without a `--` before the program.

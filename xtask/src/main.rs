@@ -3,13 +3,15 @@
 //! The library is Windows-first, but developers and CI run Linux. This binary
 //! turns a Debian machine that has nothing but rustup into one that builds,
 //! runs and lints everything: it installs the cross targets plus Wine and
-//! MinGW, prepares a private Wine prefix (with a shim for a DLL that Wine 8.0
-//! lacks), builds the C peer programs and runs every suite and lint.
+//! MinGW (and qemu-user for aarch64), prepares a private Wine prefix (with a
+//! shim for a DLL that Wine 8.0 lacks), builds the C peer programs and runs
+//! every suite and lint.
 //!
 //! It uses std only, so it builds in seconds on a fresh machine.
 //!
 //! ```text
-//! cargo xtask test [--skip-native] [--skip-windows] [-- <cargo test args>]
+//! cargo xtask test [--skip-native] [--skip-windows] [--step PATTERN]... [--list]
+//!                  [-- <cargo test args>]
 //! cargo xtask wine [--] <program.exe> [args...]
 //! cargo xtask example [NAME] [-- <program args>]
 //! ```
@@ -26,6 +28,7 @@ mod outside;
 mod process;
 mod proton;
 mod report;
+mod step;
 mod test;
 mod toolchain;
 mod wine;
@@ -47,11 +50,7 @@ fn main() -> ExitCode {
         }
     };
     let result = Workspace::locate().and_then(|ws| match cli {
-        Cli::Test {
-            skip_native,
-            skip_windows,
-            extra,
-        } => Ok(test::cmd_test(&ws, skip_native, skip_windows, &extra)),
+        Cli::Test(options) => test::cmd_test(&ws, &options),
         Cli::Wine { program, args } => wine::cmd_wine(&ws, &program, &args),
         Cli::Example { name, args } => wine::cmd_example(&ws, &name, &args),
         Cli::Bench => bench::cmd_bench(&ws),

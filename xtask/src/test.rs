@@ -1,24 +1,28 @@
-//! `cargo xtask test`: every test and lint, as groups of steps.
+//! `cargo xtask test`: every test and lint, as one list of steps ([`test_steps`]).
 //!
-//! Each group is one method of `TestRun` that records its steps in the report (a step that
-//! cannot run is recorded as skipped, with why). To add a step, add it to the group it belongs
-//! to, or add a method for a new group and call it from `cmd_test`.
+//! Each step says what it needs (flags, host, toolchains, what earlier steps made) and what it
+//! does; `step::run_steps` runs them in order and records each in the report, skipped with a
+//! reason when a need is missing. To add a step, add it to the list where it belongs, with its
+//! needs; if later steps use what it makes, give it a `Product`.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::outside::{
     outside_cargo, package, rust_version, write_outside_crate, write_windows_user_crate,
 };
 use crate::process::{find_in_path, run};
 use crate::proton;
 use crate::report::Report;
+use crate::step::{Context, Need, Product, Step, describe, run_steps, select};
 use crate::toolchain::{
-    Host, MINGW_GCC, WINDOWS_GNU, ensure_host_tools, ensure_rust_targets, has_nightly,
+    AARCH64_GCC, AARCH64_LINUX, AARCH64_SYSROOT, AARCH64_TOOLS, Host, MINGW_GCC, WINDOWS_GNU,
+    WINE_TOOLS, ensure_aarch64_binfmt, ensure_host_tools, ensure_rust_targets,
 };
-use crate::wine::{CCompiler, WineEnv, build_c_peers, build_shim, setup_wine_prefix};
+use crate::wine::{CCompiler, build_c_peers, build_shim, setup_wine_prefix};
 use crate::workflow::lint_workflows;
 use crate::workspace::{LIB_PACKAGE, Workspace};
 
@@ -119,391 +123,572 @@ fn stress_test(mut cargo: Command, target: Option<&str>) -> Command {
     cargo
 }
 
-/// `cargo xtask test`: every test and lint, continuing past failures so one
-/// run shows everything; the exit code fails if any step failed.
-pub(crate) fn cmd_test(
-    ws: &Workspace,
-    skip_native: bool,
-    skip_windows: bool,
-    extra: &[OsString],
-) -> ExitCode {
-    let mut run = TestRun {
-        ws,
-        host: Host::this(),
-        native: !skip_native,
-        windows: !skip_windows,
-        extra,
-        report: Report::default(),
-    };
-    let tools = run.toolchain();
-    let wine = run.wine_setup(tools);
-    let peers = run.native_c_peers();
-    run.native_tests(peers);
-    run.windows_tests(wine.as_ref());
-    run.cross_checks();
-    run.as_users_get_it();
-    run.lints();
-    run.loom_fuzz_miri();
-    run.report.finish()
+/// The aarch64 library tests under qemu-user.
+const AARCH64_LIB_STEP: &str = "aarch64 under qemu-user: library tests";
+
+/// The aarch64 cross-process suite under qemu-user.
+const AARCH64_CROSS_PROCESS_STEP: &str =
+    "aarch64 under qemu-user: cross-process suite (children through binfmt_misc)";
+
+/// `cargo test` for [`AARCH64_LINUX`], linked by the cross gcc and run by qemu-user. The
+/// library's aarch64 code (its assembly copy, its atomics and futex calls) runs nowhere else
+/// on an x86_64 machine.
+///
+/// qemu finds the aarch64 loader and C library through `QEMU_LD_PREFIX` rather than `-L`:
+/// the cross-process tests' children are started by the kernel through binfmt_misc, which
+/// passes no `-L`, but they inherit the environment. The default target directory serves: the
+/// target has a subdirectory of its own there, and no flag differs from the other builds, so
+/// nothing is rebuilt back and forth.
+fn aarch64_test(cx: &Context<'_>, suite: &[&str]) -> Command {
+    let mut cargo = cx.ws.cargo();
+    cargo
+        .args(["test", "-p", LIB_PACKAGE, "--target", AARCH64_LINUX])
+        .args(suite)
+        .args(cx.extra)
+        .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", AARCH64_GCC)
+        .env(
+            "CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER",
+            "qemu-aarch64",
+        )
+        .env("QEMU_LD_PREFIX", AARCH64_SYSROOT);
+    cargo
 }
 
-/// One `cargo xtask test` run: what it was asked for, and the steps so far.
-struct TestRun<'a> {
-    /// Where everything lives.
-    ws: &'a Workspace,
-    /// The OS this runs on: Wine runs the Windows tests on Linux only.
-    host: Host,
-    /// Whether the native steps run (no `--skip-native`).
-    native: bool,
-    /// Whether the Windows steps run (no `--skip-windows`).
-    windows: bool,
-    /// Everything after `--`, appended to both `cargo test` commands.
-    extra: &'a [OsString],
-    /// The steps so far.
-    report: Report,
+/// What the package step makes: the outside crates on the packaged library.
+pub(crate) struct OutsideCrates {
+    /// The crate with every README block and example.
+    manifest: PathBuf,
+    /// Those of its examples that run (the README blocks that rustdoc runs, and the
+    /// examples).
+    runnable: Vec<String>,
+    /// The crate that uses the library with the `windows` crate's error type.
+    windows_user: PathBuf,
 }
 
-impl TestRun<'_> {
-    /// The rustup targets, and on Linux Wine and MinGW unless `--skip-windows`; whether they
-    /// are there.
-    fn toolchain(&mut self) -> bool {
-        let wine = self.windows && self.host == Host::Linux;
-        let mut targets = vec![WINDOWS_GNU];
-        targets.extend(self.host.check_targets());
-        let name = if wine {
-            "toolchain: rustup targets, Wine, MinGW"
-        } else {
-            "toolchain: rustup targets"
-        };
-        self.report
-            .step(name, || {
+/// What `cargo xtask test` was asked for.
+#[derive(Debug, PartialEq)]
+pub(crate) struct TestOptions {
+    /// `--skip-native`: leave out the native steps.
+    pub(crate) skip_native: bool,
+    /// `--skip-windows`: leave out Wine setup, C peers and the Windows steps.
+    pub(crate) skip_windows: bool,
+    /// `--step PATTERN`s: run only the steps whose names contain one (and what they need).
+    pub(crate) steps: Vec<String>,
+    /// `--list`: print the steps instead of running them.
+    pub(crate) list: bool,
+    /// Everything after `--`, appended to the test suites' `cargo test` commands.
+    pub(crate) extra: Vec<OsString>,
+}
+
+/// `cargo xtask test`: every test and lint, continuing past failures so one run shows
+/// everything; the exit code fails if any step failed.
+pub(crate) fn cmd_test(ws: &Workspace, options: &TestOptions) -> Result<ExitCode> {
+    let host = Host::this();
+    let windows = !options.skip_windows;
+    let mut cx = Context::new(ws, host, !options.skip_native, windows, &options.extra);
+    let steps = select(test_steps(host, windows), &options.steps)?;
+    if options.list {
+        print!("{}", describe(&steps, &cx));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut report = Report::default();
+    run_steps(&steps, &mut cx, &mut report);
+    Ok(report.finish())
+}
+
+/// Where Wine runs Windows code: on a Linux host asked for the Windows steps.
+const UNDER_WINE: [Need; 3] = [
+    Need::NotOn(
+        Host::Windows,
+        "a Windows host runs the Windows tests natively",
+    ),
+    Need::NotOn(
+        Host::OtherUnix,
+        "no Wine here: the Windows code is checked and linted, not run",
+    ),
+    Need::Windows,
+];
+
+/// Why qemu-user runs no aarch64 code here.
+const NO_QEMU_USER: &str = "qemu-user runs Linux programs on Linux only";
+
+/// Where the aarch64 code runs under qemu-user: on a Linux host that is not aarch64 itself,
+/// when the native steps (which these repeat on another architecture) are asked for.
+const UNDER_QEMU: [Need; 4] = [
+    Need::Native,
+    Need::NotOn(Host::Windows, NO_QEMU_USER),
+    Need::NotOn(Host::OtherUnix, NO_QEMU_USER),
+    Need::NotOnArch(
+        "aarch64",
+        "this host is aarch64: the native tests ran the aarch64 code",
+    ),
+];
+
+/// Only on Linux, the one host actionlint's wheel is pinned for.
+const LINUX_LINT: &str = "linted by the Linux run, the one actionlint's wheel is pinned for";
+
+/// The steps of `cargo xtask test` on `host`, in the order they run; `windows` is whether the
+/// Windows steps were asked for, which decides what the toolchain step installs.
+pub(crate) fn test_steps(host: Host, windows: bool) -> Vec<Step> {
+    use Need::{Made, Native, Nightly, NotOn, WindowsCCompiler};
+    use Product::{Aarch64Emulation, NativeCPeers, Toolchain, WineCPeers, WinePrefix};
+    let wine = [&UNDER_WINE[..], &[Made(WinePrefix), Made(WineCPeers)]].concat();
+    let wine_setup = [&UNDER_WINE[..], &[Made(Toolchain)]].concat();
+    let qemu = [&UNDER_QEMU[..], &[Made(Aarch64Emulation)]].concat();
+    let installs_wine = windows && host == Host::Linux;
+    let mut steps = vec![
+        // Toolchain and Wine.
+        Step::new(
+            if installs_wine {
+                "toolchain: rustup targets, Wine, MinGW"
+            } else {
+                "toolchain: rustup targets"
+            },
+            &[],
+            move |cx| {
+                let mut targets = vec![WINDOWS_GNU];
+                targets.extend(cx.host.check_targets());
                 ensure_rust_targets(&targets)?;
-                if wine {
-                    ensure_host_tools()?;
+                if installs_wine {
+                    ensure_host_tools(&WINE_TOOLS)?;
                 }
                 Ok(())
-            })
-            .is_some()
-    }
-
-    /// The Wine prefix with its shim, and the C peers; the environment to run Windows tests
-    /// in when both are ready.
-    fn wine_setup(&mut self, tools: bool) -> Option<WineEnv> {
-        let ws = self.ws;
-        let wine_steps = ["wine prefix and bcryptprimitives shim", "C peers"];
-        if !(self.windows && tools && self.host == Host::Linux) {
-            let why = match self.host {
-                Host::Windows => "a Windows host runs the Windows tests natively",
-                Host::OtherUnix => "no Wine here: the Windows code is checked and linted, not run",
-                Host::Linux if !self.windows => "--skip-windows",
-                Host::Linux => "toolchain step failed",
-            };
-            for name in wine_steps {
-                self.report.skip(name, why);
-            }
-            return None;
-        }
-        let wine = self.report.step(wine_steps[0], || {
-            let dll = build_shim(ws)?;
-            setup_wine_prefix(ws, &dll)
-        });
-        let peers = self.report.step(wine_steps[1], || {
-            build_c_peers(ws, CCompiler::Gcc(MINGW_GCC))
-        });
-        wine.filter(|_| peers.is_some())
-    }
-
-    /// On a Windows host, the C peers built with the compiler it has, for the native tests;
-    /// whether they were built. Without a compiler, the tests that need them are ignored.
-    fn native_c_peers(&mut self) -> bool {
-        let ws = self.ws;
-        let name = "C peers (native)";
-        if self.host != Host::Windows || !self.native {
-            return false;
-        }
-        let Some(compiler) = CCompiler::on_windows_host() else {
-            self.report.skip(
-                name,
-                "no C compiler (gcc or cl) on PATH: the Win32 interop tests are ignored",
-            );
-            return false;
-        };
-        self.report
-            .step(name, || build_c_peers(ws, compiler))
-            .is_some()
-    }
-
-    /// The native tests, their stress runs and the examples; on a Windows host, the C peers
-    /// in `peers` when they were built.
-    fn native_tests(&mut self, peers: bool) {
-        let (ws, extra) = (self.ws, self.extra);
-        let cargo = || {
-            let mut cargo = ws.cargo();
-            if peers {
-                cargo.env("WSM_C_PEER_DIR", ws.peer_dir());
-            }
-            cargo
-        };
-        let native = "native tests: cargo test --workspace";
-        let native_stress =
-            format!("native stress: {STRESS_KILLS} holders killed, {LEAK_CYCLES} leak cycles");
-        let examples = format!("examples: {}", EXAMPLES.join(", "));
-        if !self.native {
-            for name in [
-                native.to_owned(),
-                PORTABLE_STEP.to_owned(),
-                native_stress,
-                examples,
-            ] {
-                self.report.skip(name, "--skip-native");
-            }
-            return;
-        }
-        self.report.step(native, || {
-            run(cargo().args(["test", "--workspace"]).args(extra))
-        });
-        match self.host {
-            Host::Linux => {
-                let mut portable = portable_test(cargo(), ws, extra);
-                self.report.step(PORTABLE_STEP, || run(&mut portable));
-            }
-            Host::OtherUnix => self.report.skip(
-                PORTABLE_STEP,
-                "the portable backend is this OS's own: the native tests ran it",
-            ),
-            Host::Windows => self
-                .report
-                .skip(PORTABLE_STEP, "the portable backend is Unix code"),
-        }
-        self.report
-            .step(native_stress, || run(&mut stress_test(cargo(), None)));
-        self.report.step(examples, || {
-            EXAMPLES.iter().try_for_each(|example| {
-                run(ws.cargo().args(["run", "--quiet", "--example", example]))
-            })
-        });
-    }
-
-    /// The Windows tests and their stress runs under Wine, in `wine` (`None` when it could not
-    /// be set up or was not asked for).
-    fn windows_tests(&mut self, wine: Option<&WineEnv>) {
-        let (ws, extra) = (self.ws, self.extra);
-        let wine_tests = format!("windows tests under wine: cargo test --target {WINDOWS_GNU}");
-        let Some(env) = wine else {
-            let why = match self.host {
-                Host::Windows => "a Windows host runs the Windows tests natively",
-                Host::OtherUnix => "no Wine here: the Windows code is checked and linted, not run",
-                Host::Linux if !self.windows => "--skip-windows",
-                Host::Linux => "wine setup failed",
-            };
-            self.report.skip(wine_tests, why);
-            self.report.skip(proton::STEP, why);
-            return;
-        };
-        self.report.step(wine_tests, || {
-            let mut cmd = ws.cargo();
-            cmd.args(["test", "--target", WINDOWS_GNU, "-p", LIB_PACKAGE])
-                .args(["--tests", "--examples"])
-                .args(extra);
-            env.apply(&mut cmd);
-            let tested = env.run_bounded(&mut cmd, WINE_TEST_TIMEOUT);
-            let drained = env.wait_for_wineserver();
-            tested.and(drained)
-        });
-        self.report
-            .step(proton::STEP, || proton::cross_boundary_tests(ws, env));
-        self.report.step(
-            format!("windows stress under wine: {STRESS_KILLS} holders killed, {LEAK_CYCLES} leak cycles"),
-            || {
-                let mut cmd = stress_test(ws.cargo(), Some(WINDOWS_GNU));
-                env.apply(&mut cmd);
-                let tested = env.run_bounded(&mut cmd, WINE_TEST_TIMEOUT);
-                let drained = env.wait_for_wineserver();
-                tested.and(drained)
             },
+        )
+        .makes(Toolchain),
+        Step::new("wine prefix and bcryptprimitives shim", &wine_setup, |cx| {
+            let dll = build_shim(cx.ws)?;
+            cx.wine = Some(setup_wine_prefix(cx.ws, &dll)?);
+            Ok(())
+        })
+        .makes(WinePrefix),
+        Step::new("C peers", &wine_setup, |cx| {
+            build_c_peers(cx.ws, CCompiler::Gcc(MINGW_GCC))
+        })
+        .makes(WineCPeers),
+    ];
+    // Only a Windows host builds the C peers for its native tests; elsewhere they are the
+    // Windows tests' and the step above builds them.
+    if host == Host::Windows {
+        steps.push(
+            Step::new("C peers (native)", &[Native, WindowsCCompiler], |cx| {
+                let compiler = CCompiler::on_windows_host()
+                    .ok_or_else(|| Error("no C compiler (gcc or cl) on PATH".to_owned()))?;
+                build_c_peers(cx.ws, compiler)
+            })
+            .makes(NativeCPeers),
         );
     }
-
-    /// `cargo check` of the library for every target that cannot run here.
-    fn cross_checks(&mut self) {
-        let ws = self.ws;
-        for target in self.host.check_targets() {
-            self.report.step(format!("check {target}"), || {
-                run(ws.cargo().args([
-                    "check",
-                    "-p",
-                    LIB_PACKAGE,
-                    "--all-targets",
-                    "--target",
-                    target,
-                ]))
-            });
-        }
+    // The native tests.
+    steps.extend([
+        Step::command("native tests: cargo test --workspace", &[Native], |cx| {
+            let mut cargo = native_cargo(cx);
+            cargo.args(["test", "--workspace"]).args(cx.extra);
+            cargo
+        }),
+        Step::command(
+            PORTABLE_STEP,
+            &[
+                Native,
+                NotOn(
+                    Host::OtherUnix,
+                    "the portable backend is this OS's own: the native tests ran it",
+                ),
+                NotOn(Host::Windows, "the portable backend is Unix code"),
+            ],
+            |cx| portable_test(native_cargo(cx), cx.ws, cx.extra),
+        ),
+        Step::command(
+            format!("native stress: {STRESS_KILLS} holders killed, {LEAK_CYCLES} leak cycles"),
+            &[Native],
+            |cx| stress_test(native_cargo(cx), None),
+        ),
+        Step::new(
+            format!("examples: {}", EXAMPLES.join(", ")),
+            &[Native],
+            |cx| {
+                EXAMPLES.iter().try_for_each(|example| {
+                    run(cx.ws.cargo().args(["run", "--quiet", "--example", example]))
+                })
+            },
+        ),
+    ]);
+    // The Windows tests under Wine.
+    steps.extend([
+        Step::new(
+            format!("windows tests under wine: cargo test --target {WINDOWS_GNU}"),
+            &wine,
+            |cx| {
+                let mut cmd = cx.ws.cargo();
+                cmd.args(["test", "--target", WINDOWS_GNU, "-p", LIB_PACKAGE])
+                    .args(["--tests", "--examples"])
+                    .args(cx.extra);
+                run_under_wine(cx, &mut cmd)
+            },
+        ),
+        Step::new(proton::STEP, &wine, |cx| {
+            proton::cross_boundary_tests(cx.ws, wine_env(cx)?)
+        }),
+        Step::new(
+            format!(
+                "windows stress under wine: {STRESS_KILLS} holders killed, {LEAK_CYCLES} leak cycles"
+            ),
+            &wine,
+            |cx| run_under_wine(cx, &mut stress_test(cx.ws.cargo(), Some(WINDOWS_GNU))),
+        ),
+    ]);
+    // The other targets: type-checked, and aarch64 Linux run under qemu-user.
+    for target in host.check_targets() {
+        steps.push(Step::command(format!("check {target}"), &[], move |cx| {
+            let mut cargo = cx.ws.cargo();
+            cargo.args([
+                "check",
+                "-p",
+                LIB_PACKAGE,
+                "--all-targets",
+                "--target",
+                target,
+            ]);
+            cargo
+        }));
     }
-
-    /// Clippy, natively and for Windows, and rustfmt.
-    fn lints(&mut self) {
-        let ws = self.ws;
-        self.report.step("clippy (native)", || {
-            run(ws.cargo().args([
+    steps.extend([
+        Step::new(
+            "aarch64 emulation: rustup target, cross gcc, qemu-user",
+            &UNDER_QEMU,
+            |_| {
+                ensure_rust_targets(&[AARCH64_LINUX])?;
+                ensure_host_tools(&AARCH64_TOOLS)
+            },
+        )
+        .makes(Aarch64Emulation),
+        Step::command(AARCH64_LIB_STEP, &qemu, |cx| aarch64_test(cx, &["--lib"])),
+        // Every test of the suite passes under qemu-user 7.2 once the kernel hands the
+        // children to qemu (measured: 57 passed). Its OFD locks, process-shared futexes and
+        // mappings are plain system calls that qemu passes to the host kernel. The ignored ones
+        // stay ignored as in the native run: the Wine tests, and the kill stress, which
+        // the stress steps run.
+        Step::new(AARCH64_CROSS_PROCESS_STEP, &qemu, |cx| {
+            ensure_aarch64_binfmt()?;
+            run(&mut aarch64_test(cx, &["--test", "cross_process"]))
+        }),
+    ]);
+    steps.extend(as_users_get_it(host));
+    // Lints.
+    steps.extend([
+        Step::command("clippy (native)", &[], |cx| {
+            let mut cargo = cx.ws.cargo();
+            cargo.args([
                 "clippy",
                 "--workspace",
                 "--all-targets",
                 "--",
                 "-D",
                 "warnings",
-            ]))
-        });
-        self.report.step(format!("clippy ({WINDOWS_GNU})"), || {
-            run(ws
-                .cargo()
+            ]);
+            cargo
+        }),
+        Step::command(format!("clippy ({WINDOWS_GNU})"), &[], |cx| {
+            let mut cargo = cx.ws.cargo();
+            cargo
                 .args(["clippy", "-p", LIB_PACKAGE, "-p", proton::BRIDGE_PACKAGE])
                 .arg("--all-targets")
-                .args(["--target", WINDOWS_GNU, "--", "-D", "warnings"]))
-        });
-        self.report.step("rustfmt", || {
-            run(ws.cargo().args(["fmt", "--all", "--", "--check"]))
-        });
-        let workflows = "actionlint: .github/workflows";
-        if self.host == Host::Linux {
-            self.report.step(workflows, || lint_workflows(ws));
-        } else {
-            self.report.skip(
-                workflows,
-                "linted by the Linux run, the one actionlint's wheel is pinned for",
-            );
-        }
-    }
-
-    /// The crate as a user gets it: `cargo package` (which builds the packaged copy), then a
-    /// crate that depends on that copy alone builds every README block and example, natively
-    /// (running the blocks that rustdoc runs), for Windows, and with the declared MSRV.
-    fn as_users_get_it(&mut self) {
-        let ws = self.ws;
-        let native = "outside crate: README blocks and examples, built natively, blocks run";
-        let windows = format!("outside crate: README blocks and examples for {WINDOWS_GNU}");
-        let msrv = "outside crate with the MSRV (rust-version) toolchain";
-        let windows_user = format!(
-            "outside crate on windows 0.62 ({WINDOWS_GNU}): OsError is windows::core::Error"
-        );
-        let written = self.report.step(
-            "package: cargo package (builds the packaged copy), outside crates on it",
-            || {
-                let library = package(ws)?;
-                Ok((
-                    write_outside_crate(ws, &library)?,
-                    write_windows_user_crate(ws, &library)?,
-                ))
+                .args(["--target", WINDOWS_GNU, "--", "-D", "warnings"]);
+            cargo
+        }),
+        Step::command("rustfmt", &[], |cx| {
+            let mut cargo = cx.ws.cargo();
+            cargo.args(["fmt", "--all", "--", "--check"]);
+            cargo
+        }),
+        Step::new(
+            "actionlint: .github/workflows",
+            &[
+                NotOn(Host::Windows, LINUX_LINT),
+                NotOn(Host::OtherUnix, LINUX_LINT),
+            ],
+            |cx| lint_workflows(cx.ws),
+        ),
+    ]);
+    // The loom model, the brief fuzz run and Miri.
+    steps.extend([
+        Step::command(LOOM_STEP, &[Native], |cx| loom_test(cx.ws)),
+        Step::new(
+            FUZZ_STEP,
+            &[
+                Native,
+                Nightly("no nightly toolchain; cargo fuzz needs one"),
+                NotOn(
+                    Host::Windows,
+                    "cargo fuzz's sanitizers are set up for Linux and macOS runs only",
+                ),
+            ],
+            |cx| run(&mut fuzz(cx.ws, BRIEF_FUZZ_RUNS)?),
+        ),
+        Step::new(
+            MIRI_STEP,
+            &[Native, Nightly("no nightly toolchain; Miri needs one")],
+            |cx| {
+                run(Command::new("rustup")
+                    .args(["component", "add", "--toolchain", "nightly"])
+                    .args(["miri", "rust-src"]))?;
+                run(cx.ws.cargo_on("nightly").args([
+                    "miri",
+                    "test",
+                    "-p",
+                    LIB_PACKAGE,
+                    "--lib",
+                    "--",
+                    "sync::",
+                    "copy::",
+                ]))
             },
-        );
-        let Some(((manifest, runnable), windows_user_manifest)) = written else {
-            for name in [native, &windows, &windows_user, msrv] {
-                self.report.skip(name, "the package step failed");
-            }
-            return;
-        };
-        if self.native {
-            self.report.step(native, || {
-                run(outside_cargo(ws, ws.cargo(), &manifest, "build").arg("--examples"))?;
-                runnable.iter().try_for_each(|example| {
-                    run(outside_cargo(ws, ws.cargo(), &manifest, "run").args([
-                        "--quiet",
-                        "--example",
-                        example,
-                    ]))
+        ),
+    ]);
+    steps
+}
+
+/// The crate as a user gets it: `cargo package` (which builds the packaged copy), then a
+/// crate that depends on that copy alone builds every README block and example, natively
+/// (running the blocks that rustdoc runs), for Windows, and with the declared MSRV.
+fn as_users_get_it(host: Host) -> Vec<Step> {
+    use Need::{Made, Native, NotOn, Windows};
+    use Product::Package;
+    // Linking needs MinGW, which only the Linux runs install: elsewhere, a type check.
+    let windows_build = if host == Host::Linux {
+        "build"
+    } else {
+        "check"
+    };
+    vec![
+        Step::new(
+            "package: cargo package (builds the packaged copy), outside crates on it",
+            &[],
+            |cx| {
+                let library = package(cx.ws)?;
+                let (manifest, runnable) = write_outside_crate(cx.ws, &library)?;
+                let windows_user = write_windows_user_crate(cx.ws, &library)?;
+                cx.outside = Some(OutsideCrates {
+                    manifest,
+                    runnable,
+                    windows_user,
+                });
+                Ok(())
+            },
+        )
+        .makes(Package),
+        Step::new(
+            "outside crate: README blocks and examples, built natively, blocks run",
+            &[Made(Package), Native],
+            |cx| {
+                let (ws, outside) = (cx.ws, outside_crates(cx)?);
+                run(outside_cargo(ws, ws.cargo(), &outside.manifest, "build").arg("--examples"))?;
+                outside.runnable.iter().try_for_each(|example| {
+                    run(
+                        outside_cargo(ws, ws.cargo(), &outside.manifest, "run").args([
+                            "--quiet",
+                            "--example",
+                            example,
+                        ]),
+                    )
                 })
-            });
-        } else {
-            self.report.skip(native, "--skip-native");
-        }
-        match self.host {
-            Host::Windows => self
-                .report
-                .skip(windows, "the native build is the Windows build"),
-            _ if !self.windows => {
-                self.report.skip(windows, "--skip-windows");
-                self.report.skip(&windows_user, "--skip-windows");
-            }
-            host => {
-                // Linking needs MinGW, which only the Linux runs install.
-                let build = if host == Host::Linux {
-                    "build"
-                } else {
-                    "check"
-                };
-                self.report.step(windows, || {
-                    run(outside_cargo(ws, ws.cargo(), &manifest, build).args([
+            },
+        ),
+        Step::new(
+            format!("outside crate: README blocks and examples for {WINDOWS_GNU}"),
+            &[
+                Made(Package),
+                NotOn(Host::Windows, "the native build is the Windows build"),
+                Windows,
+            ],
+            move |cx| {
+                let (ws, outside) = (cx.ws, outside_crates(cx)?);
+                run(
+                    outside_cargo(ws, ws.cargo(), &outside.manifest, windows_build).args([
                         "--examples",
                         "--target",
                         WINDOWS_GNU,
-                    ]))
-                });
-            }
-        }
+                    ]),
+                )
+            },
+        ),
         // A type check, which needs no linker: on a Windows host the native build is Windows'.
-        let host = self.host;
-        if host == Host::Windows || self.windows {
-            self.report.step(windows_user, || {
-                let mut check = outside_cargo(ws, ws.cargo(), &windows_user_manifest, "check");
-                if host != Host::Windows {
+        Step::new(
+            format!(
+                "outside crate on windows 0.62 ({WINDOWS_GNU}): OsError is windows::core::Error"
+            ),
+            &[Made(Package), Windows],
+            |cx| {
+                let (ws, outside) = (cx.ws, outside_crates(cx)?);
+                let mut check = outside_cargo(ws, ws.cargo(), &outside.windows_user, "check");
+                if cx.host != Host::Windows {
                     check.args(["--target", WINDOWS_GNU]);
                 }
                 run(&mut check)
-            });
+            },
+        ),
+        Step::new(
+            "outside crate with the MSRV (rust-version) toolchain",
+            &[Made(Package)],
+            |cx| {
+                let (ws, outside) = (cx.ws, outside_crates(cx)?);
+                let version = rust_version(ws)?;
+                run(Command::new("rustup").args([
+                    "toolchain",
+                    "install",
+                    &version,
+                    "--profile",
+                    "minimal",
+                ]))?;
+                run(
+                    outside_cargo(ws, ws.cargo_on(&version), &outside.manifest, "build")
+                        .arg("--examples"),
+                )
+            },
+        ),
+    ]
+}
+
+/// `cargo` for the native test suites: on a Windows host, with the C peers when they were
+/// built (without them, the tests that need them are ignored).
+fn native_cargo(cx: &Context<'_>) -> Command {
+    let mut cargo = cx.ws.cargo();
+    if cx.has(Product::NativeCPeers) {
+        cargo.env("WSM_C_PEER_DIR", cx.ws.peer_dir());
+    }
+    cargo
+}
+
+/// The Wine prefix of a step that needs [`Product::WinePrefix`].
+fn wine_env<'c>(cx: &'c Context<'_>) -> Result<&'c crate::wine::WineEnv> {
+    cx.wine
+        .as_ref()
+        .ok_or_else(|| Error("no Wine prefix: its step did not pass".to_owned()))
+}
+
+/// The outside crates of a step that needs [`Product::Package`].
+fn outside_crates<'c>(cx: &'c Context<'_>) -> Result<&'c OutsideCrates> {
+    cx.outside
+        .as_ref()
+        .ok_or_else(|| Error("no outside crates: the package step did not pass".to_owned()))
+}
+
+/// Run `cmd` in the Wine prefix, bounded by [`WINE_TEST_TIMEOUT`], then wait for the prefix's
+/// processes to end, so that one test run's leftovers cannot disturb the next.
+fn run_under_wine(cx: &Context<'_>, cmd: &mut Command) -> Result {
+    let env = wine_env(cx)?;
+    env.apply(cmd);
+    let tested = env.run_bounded(cmd, WINE_TEST_TIMEOUT);
+    let drained = env.wait_for_wineserver();
+    tested.and(drained)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every host, for tests that check the list wherever it runs.
+    const HOSTS: [Host; 3] = [Host::Linux, Host::Windows, Host::OtherUnix];
+
+    /// The report and `--step` tell steps apart by name: no two may share one.
+    #[test]
+    fn step_names_are_unique() {
+        for host in HOSTS {
+            for windows in [true, false] {
+                let steps = test_steps(host, windows);
+                for (i, step) in steps.iter().enumerate() {
+                    assert!(
+                        steps[..i].iter().all(|other| other.name != step.name),
+                        "{host:?}: two steps named {:?}",
+                        step.name
+                    );
+                }
+            }
         }
-        self.report.step(msrv, || {
-            let version = rust_version(ws)?;
-            run(Command::new("rustup").args([
-                "toolchain",
-                "install",
-                &version,
-                "--profile",
-                "minimal",
-            ]))?;
-            run(outside_cargo(ws, ws.cargo_on(&version), &manifest, "build").arg("--examples"))
-        });
     }
 
-    /// The loom model, then the brief fuzz run and Miri when there is a nightly toolchain.
-    fn loom_fuzz_miri(&mut self) {
-        let ws = self.ws;
-        if !self.native {
-            self.report.skip(LOOM_STEP, "--skip-native");
-            self.report.skip(MIRI_STEP, "--skip-native");
-            self.report.skip(FUZZ_STEP, "--skip-native");
-            return;
+    /// Each product is made by exactly one step, and before every step that needs it, so the
+    /// runner (in order) and `--step` (which pulls in the maker) always find it.
+    #[test]
+    fn every_product_is_made_once_before_its_use() {
+        for host in HOSTS {
+            let steps = test_steps(host, true);
+            for (i, step) in steps.iter().enumerate() {
+                for need in &step.needs {
+                    let Need::Made(product) = *need else { continue };
+                    let makers: Vec<usize> = (0..steps.len())
+                        .filter(|&j| steps[j].makes == Some(product))
+                        .collect();
+                    assert_eq!(makers.len(), 1, "{host:?}: makers of {product:?}");
+                    assert!(makers[0] < i, "{host:?}: {:?} before its maker", step.name);
+                }
+            }
         }
-        self.report.step(LOOM_STEP, || run(&mut loom_test(ws)));
-        if !has_nightly() {
-            self.report
-                .skip(MIRI_STEP, "no nightly toolchain; Miri needs one");
-            self.report
-                .skip(FUZZ_STEP, "no nightly toolchain; cargo fuzz needs one");
-            return;
-        }
-        if self.host == Host::Windows {
-            self.report.skip(
-                FUZZ_STEP,
-                "cargo fuzz's sanitizers are set up for Linux and macOS runs only",
-            );
-        } else {
-            self.report
-                .step(FUZZ_STEP, || run(&mut fuzz(ws, BRIEF_FUZZ_RUNS)?));
-        }
-        self.report.step(MIRI_STEP, || {
-            run(Command::new("rustup")
-                .args(["component", "add", "--toolchain", "nightly"])
-                .args(["miri", "rust-src"]))?;
-            run(ws.cargo_on("nightly").args([
-                "miri",
-                "test",
-                "-p",
-                LIB_PACKAGE,
-                "--lib",
-                "--",
-                "sync::",
-                "copy::",
-            ]))
-        });
+    }
+
+    /// Choosing steps brings the steps that make what they need, and nothing else: the
+    /// aarch64 steps (whose names, unlike the aarch64 checks', all have "qemu"), the Wine ones.
+    #[test]
+    fn selecting_a_step_pulls_in_what_it_needs() {
+        let names = |patterns: &[&str]| -> Vec<String> {
+            let patterns: Vec<String> = patterns.iter().map(|p| (*p).to_owned()).collect();
+            select(test_steps(Host::Linux, true), &patterns)
+                .unwrap()
+                .into_iter()
+                .map(|step| step.name)
+                .collect()
+        };
+        assert_eq!(
+            names(&["QEMU"]),
+            [
+                "aarch64 emulation: rustup target, cross gcc, qemu-user",
+                AARCH64_LIB_STEP,
+                AARCH64_CROSS_PROCESS_STEP,
+            ]
+        );
+        assert_eq!(
+            names(&[proton::STEP]),
+            [
+                "toolchain: rustup targets, Wine, MinGW",
+                "wine prefix and bcryptprimitives shim",
+                "C peers",
+                proton::STEP,
+            ]
+        );
+        assert_eq!(names(&["rustfmt", "loom"]), ["rustfmt", LOOM_STEP]);
+        let nothing = select(test_steps(Host::Linux, true), &["no such step".to_owned()]);
+        assert!(nothing.is_err());
+    }
+
+    /// The steps that the flags and the host leave out are skipped with the reasons the
+    /// report has always given.
+    #[test]
+    fn needs_give_the_reports_reasons() {
+        let ws = Workspace::locate().unwrap();
+        let skipped = |host: Host, native: bool, windows: bool, name: &str| {
+            let cx = Context::new(&ws, host, native, windows, &[]);
+            let steps = test_steps(host, windows);
+            let step = steps.iter().find(|s| s.name.starts_with(name)).unwrap();
+            cx.planned_skip(step)
+        };
+        let linux = |name| skipped(Host::Linux, false, false, name);
+        assert_eq!(linux("toolchain: rustup targets"), None);
+        assert_eq!(linux("wine prefix"), Some("--skip-windows"));
+        assert_eq!(linux("native tests"), Some("--skip-native"));
+        assert_eq!(linux(AARCH64_LIB_STEP), Some("--skip-native"));
+        assert_eq!(linux("actionlint"), None);
+        let mac = |name| skipped(Host::OtherUnix, true, true, name);
+        assert_eq!(
+            mac("windows tests under wine"),
+            Some("no Wine here: the Windows code is checked and linted, not run")
+        );
+        assert_eq!(mac(AARCH64_LIB_STEP), Some(NO_QEMU_USER));
+        assert_eq!(mac("actionlint"), Some(LINUX_LINT));
+        let windows = |name| skipped(Host::Windows, true, false, name);
+        assert_eq!(windows("outside crate on windows 0.62"), None);
+        assert_eq!(
+            windows("outside crate: README blocks and examples for"),
+            Some("the native build is the Windows build")
+        );
     }
 }

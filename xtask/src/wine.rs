@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Context, Result, bail};
 use crate::process::{brief, exit_code, find_in_path, run, show, status};
-use crate::toolchain::{MINGW_GCC, WINDOWS_GNU, ensure_host_tools, ensure_rust_targets};
+use crate::toolchain::{
+    MINGW_GCC, WINDOWS_GNU, WINE_TOOLS, ensure_host_tools, ensure_rust_targets,
+};
 use crate::workspace::{LIB_PACKAGE, Workspace};
 
 /// Flags for every C peer: strict, so a sloppy peer cannot hide a bug from
@@ -324,7 +326,7 @@ pub(crate) fn build_c_peers(ws: &Workspace, compiler: CCompiler) -> Result {
 /// Everything `wine` and `example` need before running a Windows program:
 /// the same pieces `test` runs as separate steps.
 pub(crate) fn prepare_wine(ws: &Workspace) -> Result<WineEnv> {
-    ensure_host_tools()?;
+    ensure_host_tools(&WINE_TOOLS)?;
     let dll = build_shim(ws)?;
     let env = setup_wine_prefix(ws, &dll)?;
     build_c_peers(ws, CCompiler::Gcc(MINGW_GCC))?;
