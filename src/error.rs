@@ -309,42 +309,14 @@ impl SharedMemoryError {
     fn os_error_kind(&self) -> Option<std::io::ErrorKind> {
         match self {
             Self::OpenMapping(cause) | Self::CreateMapping(cause) | Self::MapView(cause) => {
-                Some(os_error_kind(cause))
+                Some(sys::error_kind(cause))
             }
             Self::QuerySize { source, .. }
             | Self::SecurityDescriptor { source, .. }
-            | Self::Synchronization { source, .. } => Some(os_error_kind(source)),
+            | Self::Synchronization { source, .. } => Some(sys::error_kind(source)),
             _ => None,
         }
     }
-}
-
-/// The portable kind of a Windows error: Win32 codes arrive as HRESULTs, which
-/// `std::io::Error::from` would keep whole rather than decode, so the kinds that users test
-/// for are matched here.
-#[cfg(windows)]
-fn os_error_kind(error: &OsError) -> std::io::ErrorKind {
-    use std::io::ErrorKind;
-    use windows_sys::Win32::Foundation::{
-        ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_FILE_EXISTS, ERROR_FILE_NOT_FOUND,
-        ERROR_PATH_NOT_FOUND,
-    };
-    let is = |code| sys::is_win32(error, code);
-    if is(ERROR_FILE_NOT_FOUND) || is(ERROR_PATH_NOT_FOUND) {
-        ErrorKind::NotFound
-    } else if is(ERROR_ACCESS_DENIED) {
-        ErrorKind::PermissionDenied
-    } else if is(ERROR_ALREADY_EXISTS) || is(ERROR_FILE_EXISTS) {
-        ErrorKind::AlreadyExists
-    } else {
-        ErrorKind::Other
-    }
-}
-
-/// The kind of a Unix error, which `std::io::Error` decodes itself.
-#[cfg(unix)]
-fn os_error_kind(error: &OsError) -> std::io::ErrorKind {
-    error.kind()
 }
 
 /// What can keep a [`SeqLock`](crate::sync::SeqLock) operation (or a

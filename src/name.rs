@@ -20,11 +20,11 @@ pub(crate) struct RegionName {
 
 /// NUL-terminated UTF-16, as the `W` functions take it.
 #[cfg(windows)]
-type Encoded = Vec<u16>;
+pub(crate) type Encoded = Vec<u16>;
 
 /// The POSIX shared memory name: `/` and the name without a `Local\` prefix.
 #[cfg(unix)]
-type Encoded = String;
+pub(crate) type Encoded = String;
 
 impl RegionName {
     /// Checks `name` and encodes it, or says why it cannot name a region.

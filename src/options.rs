@@ -124,56 +124,37 @@ impl Options {
         if self.mode.is_some_and(|mode| mode > 0o777) {
             return Err(invalid("a mode has permission bits only, at most 0o777"));
         }
-        if cfg!(windows) && self.require_owner == Some(true) {
-            return Err(invalid(
-                "the owner check is Unix's; on Windows give the region a security descriptor",
-            ));
-        }
-        #[cfg(windows)]
-        if self.linux_host && !crate::sys::is_wine() {
-            return Err(invalid(
-                "linux_host shares a region with the Linux host of Wine, and this is not Wine",
-            ));
-        }
-        if self.linux_host && cfg!(all(unix, not(target_os = "linux"))) {
-            return Err(invalid(
-                "linux_host shares a region with native Linux programs, and this is not Linux",
-            ));
+        let requested = crate::sys::Requested {
+            owner_check: self.require_owner == Some(true),
+            linux_host: self.linux_host,
+        };
+        if let Some(reason) = crate::sys::refusal(&requested) {
+            return Err(invalid(reason));
         }
         Ok(())
     }
 
-    /// Whether the region is backed by a host file under Wine.
-    #[cfg(windows)]
+    /// Whether the region is shared across the Wine boundary through a host file.
     pub(crate) fn linux_host_chosen(&self) -> bool {
         self.linux_host
     }
 
-    /// The permission bits for a new region, if chosen.
-    #[cfg(unix)]
-    pub(crate) fn chosen_mode(&self) -> Option<u32> {
-        self.mode
-    }
-
-    /// The SDDL security descriptor for a new region, if given.
-    #[cfg(windows)]
-    pub(crate) fn chosen_security_descriptor(&self) -> Option<&str> {
-        self.security_descriptor.as_deref()
+    /// Who may use a new region: both OSes' parts, for the platform to take its own.
+    pub(crate) fn permissions(&self) -> crate::sys::Permissions<'_> {
+        crate::sys::Permissions {
+            mode: self.mode,
+            security_descriptor: self.security_descriptor.as_deref(),
+        }
     }
 
     /// Whether opening must check the region's owner.
     pub(crate) fn owner_required(&self) -> bool {
-        self.require_owner.unwrap_or(false)
+        self.owner_check().unwrap_or(false)
     }
 
-    /// These options for a synchronisation object's companion region, whose owner is checked
-    /// unless the options say otherwise.
-    #[cfg(unix)]
-    pub(crate) fn for_companion(&self) -> Self {
-        Self {
-            require_owner: Some(self.require_owner.unwrap_or(true)),
-            ..self.clone()
-        }
+    /// The owner check as chosen, if it was.
+    pub(crate) fn owner_check(&self) -> Option<bool> {
+        self.require_owner
     }
 }
 
@@ -193,20 +174,25 @@ mod tests {
         assert!(check(&portable).is_ok());
     }
 
-    #[test]
-    fn linux_host_is_refused_where_no_linux_host_shares_regions() {
-        let result = check(&Options::new().linux_host(true));
-        #[cfg(windows)]
-        let honoured = crate::sys::is_wine();
-        #[cfg(unix)]
-        let honoured = cfg!(target_os = "linux");
-        assert_eq!(result.is_ok(), honoured, "{result:?}");
-    }
-
+    /// What the platform refuses is refused, naming the region; what every OS refuses too.
     #[test]
     fn what_this_os_cannot_honour_is_refused() {
-        let owner_check = check(&Options::new().require_owner(true));
-        assert_eq!(owner_check.is_err(), cfg!(windows), "{owner_check:?}");
+        for (owner_check, linux_host) in [(true, false), (false, true), (true, true)] {
+            let options = Options::new()
+                .require_owner(owner_check)
+                .linux_host(linux_host);
+            let requested = crate::sys::Requested {
+                owner_check,
+                linux_host,
+            };
+            match (check(&options), crate::sys::refusal(&requested)) {
+                (Ok(()), None) => {}
+                (Err(SharedMemoryError::InvalidOptions { name, reason }), Some(refused)) => {
+                    assert_eq!((name.as_str(), reason), ("Local\\options", refused));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
         let setuid = check(&Options::new().mode(0o4755));
         assert!(matches!(
             setuid,

@@ -534,10 +534,14 @@ impl<A: Access> SharedMemory<A> {
         Ok(())
     }
 
-    /// The region's descriptor, for the file locks of a `NamedMutex`.
-    #[cfg(wsm_holder_locks)]
-    pub(crate) fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.mapping.as_fd()
+    /// The platform's mapping, for what a backend's synchronisation needs of it (the Linux
+    /// `NamedMutex` locks bytes of its descriptor).
+    #[cfg_attr(
+        not(wsm_holder_locks),
+        allow(dead_code, reason = "only the Linux mutex locks bytes of its region")
+    )]
+    pub(crate) fn mapping(&self) -> &sys::Mapping {
+        &self.mapping
     }
 
     /// Opens an existing section with this handle's access and maps `extent` of it.
@@ -548,13 +552,8 @@ impl<A: Access> SharedMemory<A> {
     ) -> Result<Self, SharedMemoryError> {
         let name = RegionName::new(name)?;
         options.check(&name)?;
-        #[cfg(windows)]
-        let opened = match host_file(&name, options)? {
-            Some(file_name) => sys::Section::open_host(file_name, name.encoded(), A::WRITABLE),
-            None => sys::Section::open(name.encoded(), A::WRITABLE),
-        };
-        #[cfg(unix)]
-        let opened = sys::Section::open(name.encoded(), A::WRITABLE);
+        let place = place(&name, options)?;
+        let opened = sys::Section::open(place, A::WRITABLE);
         let section = opened.map_err(SharedMemoryError::OpenMapping)?;
         check_owner(&name, &section, options)?;
         let len = mapped_len(&name, &section, extent)?;
@@ -654,44 +653,32 @@ fn create_section(
     if isize::try_from(len).is_err() {
         return Err(SharedMemoryError::SizeTooLarge);
     }
-    #[cfg(unix)]
-    let chosen = options.chosen_mode();
-    #[cfg(windows)]
-    let chosen = options.chosen_security_descriptor();
-    let access =
-        sys::CreateAccess::new(chosen).map_err(|source| SharedMemoryError::SecurityDescriptor {
+    let access = sys::CreateAccess::new(&options.permissions()).map_err(|source| {
+        SharedMemoryError::SecurityDescriptor {
             name: name.as_str().to_owned(),
             source,
-        })?;
-    // A usize always fits in a u64 on the platforms this crate builds for.
-    #[cfg(windows)]
-    let created = match host_file(name, options)? {
-        Some(file_name) => {
-            sys::Section::create_or_open_host(file_name, name.encoded(), len as u64, &access)
         }
-        None => sys::Section::create_or_open(name.encoded(), len as u64, &access),
-    };
-    #[cfg(unix)]
-    let created = sys::Section::create_or_open(name.encoded(), len as u64, &access);
+    })?;
+    // A usize always fits in a u64 on the platforms this crate builds for.
+    let created = sys::Section::create_or_open(place(name, options)?, len as u64, &access);
     created.map_err(SharedMemoryError::CreateMapping)
 }
 
-/// Under Wine with [`Options::linux_host`], the name of the region's file in the host's
-/// `/dev/shm`; `None` without the option.
-#[cfg(windows)]
-fn host_file<'a>(
-    name: &'a RegionName,
-    options: &Options,
-) -> Result<Option<&'a str>, SharedMemoryError> {
-    if !options.linux_host_chosen() {
-        return Ok(None);
-    }
-    crate::boundary::windows_file_name(name.as_str())
-        .map(Some)
+/// Where the region is: its name, and with [`Options::linux_host`] its file in the host's
+/// `/dev/shm`, which must be a name Windows programs can open on every OS.
+fn place<'a>(name: &'a RegionName, options: &Options) -> Result<sys::Place<'a>, SharedMemoryError> {
+    let host_file = options
+        .linux_host_chosen()
+        .then(|| crate::boundary::windows_file_name(name.as_str()))
+        .transpose()
         .map_err(|reason| SharedMemoryError::InvalidName {
             name: name.as_str().to_owned(),
             reason,
-        })
+        })?;
+    Ok(sys::Place {
+        name: name.encoded(),
+        host_file,
+    })
 }
 
 /// Refuses a region another user owns, when the options require one's own.

@@ -16,7 +16,7 @@ pub(super) fn open_or_create(
     options: &Options,
 ) -> Result<SharedMemory<ReadWrite>, SharedMemoryError> {
     let object = format!("{}#{kind}", name.as_str());
-    SharedMemory::<ReadWrite>::get_or_create_with(&object, len, &options.for_companion())
+    SharedMemory::<ReadWrite>::get_or_create_with(&object, len, &companion_options(options))
         .map_err(|error| named(error, object))
 }
 
@@ -28,7 +28,7 @@ pub(super) fn open_existing(
     options: &Options,
 ) -> Result<SharedMemory<ReadWrite>, SharedMemoryError> {
     let object = format!("{}#{kind}", name.as_str());
-    SharedMemory::<ReadWrite>::open_existing_with(&object, &options.for_companion())
+    SharedMemory::<ReadWrite>::open_existing_with(&object, &companion_options(options))
         .and_then(|region| check_len(region, &object, len))
         .map_err(|error| named(error, object))
 }
@@ -62,4 +62,12 @@ fn named(error: SharedMemoryError, object: String) -> SharedMemoryError {
         call,
         source,
     }
+}
+
+/// The options of a synchronisation object's companion region: its owner is checked unless
+/// the options say otherwise.
+pub(super) fn companion_options(options: &Options) -> Options {
+    options
+        .clone()
+        .require_owner(options.owner_check().unwrap_or(true))
 }

@@ -30,7 +30,7 @@ pub(super) fn create_access(
     options: &Options,
 ) -> Result<CreateAccess, SharedMemoryError> {
     options.check(name)?;
-    CreateAccess::new(options.chosen_security_descriptor()).map_err(|source| {
+    CreateAccess::new(&options.permissions()).map_err(|source| {
         SharedMemoryError::SecurityDescriptor {
             name: name.as_str().to_owned(),
             source,

@@ -1,5 +1,29 @@
 //! The platform layer: create, open, size, map and close a raw named region. Nothing typed and
-//! no policy; every OS offers the same small API (`Section`, `Mapping`, `Disposition`).
+//! no policy: plain values in, the OS's answer out.
+//!
+//! # The contract
+//!
+//! Every backend (`windows.rs`: paging-file sections, and under Wine host files through
+//! `windows/host.rs`; `unix.rs`: the Linux holder-lock lifetime `unix/linux.rs` when
+//! `wsm_holder_locks`, else the portable one `unix/portable.rs`) provides exactly these, which
+//! the compiler checks below, so that `region.rs`, `options.rs` and `error.rs` never ask which
+//! OS they run on:
+//!
+//! - `Section::create_or_open(Place, size, &CreateAccess) -> (Section, Disposition)`: a new,
+//!   zero-filled region of `size` bytes, or the live one under the name, read-write.
+//! - `Section::open(Place, writable) -> Section`: the live region under the name.
+//! - `Section::size`, `Section::foreign_owner` (the owner when it is another user; Unix only
+//!   has one), `Section::map(len, writable) -> Mapping`; dropping either lets the region go.
+//! - `Mapping::as_ptr`: the view's first byte.
+//! - `CreateAccess::new(&Permissions)`: who may use a new region (a mode on Unix, a security
+//!   descriptor on Windows; each backend reads its own and documents that it ignores the other).
+//! - `refusal(&Requested)`: why this OS cannot honour an option, if it cannot.
+//! - `error_kind(&OsError)`: the portable kind of an OS error.
+//! - `reclaim_stale()`: removes this user's regions that no process holds (0 where the OS does).
+//!
+//! Around them: `unix/fork_watch.rs` (the one `pthread_atfork` watch), `unix/ofd_lock.rs` (the
+//! one wrapper of open-file-description locks), and `crate::boundary`, the OS-independent rules
+//! of the Wine boundary that both sides of it apply.
 
 #[cfg(unix)]
 mod unix;
@@ -27,8 +51,54 @@ pub(crate) enum Disposition {
     Existing,
 }
 
-/// Windows frees a section with its last handle, crashes included: nothing is ever stale.
-#[cfg(windows)]
-pub(crate) fn reclaim_stale() -> std::io::Result<usize> {
-    Ok(0)
+/// Where a region is, as every backend is given it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Place<'a> {
+    /// The name in this OS's encoding.
+    pub(crate) name: &'a crate::name::Encoded,
+    /// With [`Options::linux_host`](crate::Options::linux_host), the region's file in the
+    /// host's `/dev/shm` (a [`windows_file_name`](crate::boundary::windows_file_name)): Windows
+    /// under Wine maps it; on Linux the region is that file anyway.
+    #[allow(
+        dead_code,
+        reason = "only the Windows backend has a second kind of section"
+    )]
+    pub(crate) host_file: Option<&'a str>,
 }
+
+/// Who may use a new region, as the options give it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Permissions<'a> {
+    /// Unix permission bits (at most `0o777`); owner-only when `None`. Windows ignores them.
+    #[allow(dead_code, reason = "each backend reads its own part")]
+    pub(crate) mode: Option<u32>,
+    /// A Windows security descriptor in SDDL; the default security when `None`. Unix ignores
+    /// it.
+    #[allow(dead_code, reason = "each backend reads its own part")]
+    pub(crate) security_descriptor: Option<&'a str>,
+}
+
+/// The options that only some OSes can honour.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Requested {
+    /// Open only regions of this process's user.
+    #[allow(dead_code, reason = "only Windows cannot honour it")]
+    pub(crate) owner_check: bool,
+    /// Share the region with native Linux programs across the Wine boundary.
+    pub(crate) linux_host: bool,
+}
+
+/// The contract above, checked by the compiler for the backend being built.
+const _: () = {
+    type Made = (Section, Disposition);
+    let _: fn(Place<'_>, u64, &CreateAccess) -> Result<Made, OsError> = Section::create_or_open;
+    let _: fn(Place<'_>, bool) -> Result<Section, OsError> = Section::open;
+    let _: fn(&Section) -> Result<u64, OsError> = Section::size;
+    let _: fn(&Section) -> Result<Option<u32>, OsError> = Section::foreign_owner;
+    let _: fn(Section, usize, bool) -> Result<Mapping, OsError> = Section::map;
+    let _: fn(&Mapping) -> std::ptr::NonNull<u8> = Mapping::as_ptr;
+    let _: fn(&Permissions<'_>) -> Result<CreateAccess, OsError> = CreateAccess::new;
+    let _: fn(&Requested) -> Option<&'static str> = refusal;
+    let _: fn(&OsError) -> std::io::ErrorKind = error_kind;
+    let _: fn() -> std::io::Result<usize> = reclaim_stale;
+};

@@ -177,28 +177,43 @@ pub(crate) struct CreateAccess(Mode);
 
 impl CreateAccess {
     /// The chosen permission bits, owner-only by default.
-    pub(crate) fn new(mode: Option<u32>) -> Result<Self, OsError> {
+    /// Unix has no security descriptors: only the mode counts.
+    pub(crate) fn new(permissions: &super::Permissions<'_>) -> Result<Self, OsError> {
         // The options allow permission bits only (at most 0o777), which fit every mode_t.
         let chosen = |mode: u32| Mode::from_raw_mode(mode as rustix::fs::RawMode);
-        Ok(Self(mode.map_or(OWNER_ONLY, chosen)))
+        Ok(Self(permissions.mode.map_or(OWNER_ONLY, chosen)))
     }
+}
+
+/// Why this OS cannot honour an option: only Linux has a Wine host to share regions with.
+pub(crate) fn refusal(requested: &super::Requested) -> Option<&'static str> {
+    (requested.linux_host && cfg!(not(target_os = "linux")))
+        .then_some("linux_host shares a region with native Linux programs, and this is not Linux")
+}
+
+/// The kind of a Unix error, which `std::io::Error` decodes itself.
+pub(crate) fn error_kind(error: &OsError) -> io::ErrorKind {
+    error.kind()
 }
 
 impl Section {
     /// Creates a zero-filled region of `size` bytes, or opens (read-write) the live region that
-    /// already has the name (the POSIX name: `/` and the rest).
+    /// already has the name (the POSIX name: `/` and the rest). The host file of the Wine
+    /// boundary is the object itself here.
     pub(crate) fn create_or_open(
-        name: &str,
+        place: super::Place<'_>,
         size: u64,
         access: &CreateAccess,
     ) -> Result<(Self, Disposition), OsError> {
+        let name = place.name.as_str();
         let (held, disposition) = lifetime::create_or_open(name, size, access.0)?;
         let created = disposition == Disposition::Created;
         Ok((Self::new(held, name, created), disposition))
     }
 
     /// Opens the live region that has the name.
-    pub(crate) fn open(name: &str, writable: bool) -> Result<Self, OsError> {
+    pub(crate) fn open(place: super::Place<'_>, writable: bool) -> Result<Self, OsError> {
+        let name = place.name.as_str();
         Ok(Self::new(lifetime::open(name, writable)?, name, false))
     }
 
@@ -315,15 +330,18 @@ use fork_watch::forks;
 pub(crate) mod fork_watch;
 
 /// The crate's one wrapper of open-file-description locks.
-#[cfg(target_os = "linux")]
+#[cfg(wsm_holder_locks)]
 pub(crate) mod ofd_lock;
 
 /// Runs `call` again for as long as a signal interrupts it (`EINTR`): the one policy of this
 /// platform's calls, so that a process with periodic signals (profilers, timers) never sees a
 /// create or a lock fail at random.
 #[cfg_attr(
-    not(target_os = "linux"),
-    allow(dead_code, reason = "the calls that can be interrupted are Linux's")
+    not(wsm_holder_locks),
+    allow(
+        dead_code,
+        reason = "the calls that can be interrupted are the holder locks'"
+    )
 )]
 pub(crate) fn restart_on_interrupt<T>(
     mut call: impl FnMut() -> Result<T, Errno>,
@@ -472,3 +490,21 @@ use linux as lifetime;
 mod portable;
 #[cfg(all(unix, not(wsm_holder_locks)))]
 use portable as lifetime;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only Linux has a Wine host to share regions with; the owner check is Unix's everywhere.
+    #[test]
+    fn only_linux_shares_regions_with_wine() {
+        let asked = |owner_check, linux_host| {
+            refusal(&super::super::Requested {
+                owner_check,
+                linux_host,
+            })
+        };
+        assert_eq!(asked(true, false), None);
+        assert_eq!(asked(false, true).is_none(), cfg!(target_os = "linux"));
+    }
+}

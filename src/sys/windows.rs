@@ -67,9 +67,9 @@ pub(crate) struct CreateAccess(Option<SecurityDescriptor>);
 struct SecurityDescriptor(PSECURITY_DESCRIPTOR);
 
 impl CreateAccess {
-    /// Parses the chosen SDDL, if any.
-    pub(crate) fn new(sddl: Option<&str>) -> Result<Self, OsError> {
-        let Some(sddl) = sddl else {
+    /// Parses the chosen SDDL, if any; Windows has no modes.
+    pub(crate) fn new(permissions: &super::Permissions<'_>) -> Result<Self, OsError> {
+        let Some(sddl) = permissions.security_descriptor else {
             return Ok(Self(None));
         };
         let wide: Vec<u16> = sddl.encode_utf16().chain([0]).collect();
@@ -119,9 +119,31 @@ pub(crate) struct Section {
 }
 
 impl Section {
-    /// Creates a zero-filled section of `size` bytes, or opens (with all access) the section
-    /// that already has the name (NUL-terminated UTF-16).
+    /// Creates a zero-filled section of `size` bytes, or opens (with all access) the one that
+    /// already has the name: backed by the host file when the place has one, else by the
+    /// paging file.
     pub(crate) fn create_or_open(
+        place: super::Place<'_>,
+        size: u64,
+        access: &CreateAccess,
+    ) -> Result<(Self, Disposition), OsError> {
+        match place.host_file {
+            Some(file_name) => Self::create_or_open_host(file_name, place.name, size, access),
+            None => Self::create_or_open_paged(place.name, size, access),
+        }
+    }
+
+    /// Opens the section that has the name (its host file's, when the place has one).
+    pub(crate) fn open(place: super::Place<'_>, writable: bool) -> Result<Self, OsError> {
+        match place.host_file {
+            Some(file_name) => Self::open_host(file_name, place.name, writable),
+            None => Self::open_paged(place.name, writable),
+        }
+    }
+
+    /// Creates a zero-filled section of `size` bytes backed by the paging file, or opens (with
+    /// all access) the section that already has the name (NUL-terminated UTF-16).
+    fn create_or_open_paged(
         name: &[u16],
         size: u64,
         access: &CreateAccess,
@@ -163,11 +185,11 @@ impl Section {
         ))
     }
 
-    /// [`create_or_open`](Self::create_or_open) of a section backed by the host file
+    /// [`create_or_open_paged`](Self::create_or_open_paged) of a section backed by the host file
     /// `file_name` (a [`windows_file_name`](crate::boundary::windows_file_name)). A section of the name that exists in the Wine
     /// prefix without that file (a program that made it from the paging file) is refused with
     /// ERROR_ALREADY_EXISTS: native programs could not reach it.
-    pub(crate) fn create_or_open_host(
+    fn create_or_open_host(
         file_name: &str,
         name: &[u16],
         size: u64,
@@ -211,7 +233,7 @@ impl Section {
         };
         // SAFETY: an open file handle that outlives the call; size 0 maps the whole file; the
         // name is NUL-terminated UTF-16 and the attributes, if any, point into `access`, both
-        // outliving the call. SetLastError first, as in `create_or_open`.
+        // outliving the call. SetLastError first, as in `create_or_open_paged`.
         let handle = opened(unsafe {
             SetLastError(ERROR_SUCCESS);
             CreateFileMappingW(
@@ -243,11 +265,7 @@ impl Section {
 
     /// Opens the section backed by the host file `file_name` (a [`windows_file_name`](crate::boundary::windows_file_name)), which
     /// must exist.
-    pub(crate) fn open_host(
-        file_name: &str,
-        name: &[u16],
-        writable: bool,
-    ) -> Result<Self, OsError> {
+    fn open_host(file_name: &str, name: &[u16], writable: bool) -> Result<Self, OsError> {
         for _ in 0..host::MAX_ATTEMPTS {
             match host::HostFile::open(file_name, writable)? {
                 host::Found::Joined(file) => {
@@ -267,7 +285,7 @@ impl Section {
     ///
     /// A section whose security grants mapping but not querying (0.1.0 never asked for it) is
     /// opened for mapping alone, and measured through a view.
-    pub(crate) fn open(name: &[u16], writable: bool) -> Result<Self, OsError> {
+    fn open_paged(name: &[u16], writable: bool) -> Result<Self, OsError> {
         let name = wide(name)?;
         // SAFETY: the name is NUL-terminated UTF-16 that outlives the call; the handle is not
         // inherited by child processes.
@@ -387,6 +405,39 @@ fn wide(name: &[u16]) -> Result<PCWSTR, OsError> {
         Some(0) => Ok(name.as_ptr()),
         _ => Err(OsError::from_hresult(HRESULT(E_INVALIDARG))),
     }
+}
+
+/// Why Windows cannot honour an option: ownership is a matter of security descriptors here,
+/// and only a Windows program under Wine has a Linux host to share regions with.
+pub(crate) fn refusal(requested: &super::Requested) -> Option<&'static str> {
+    if requested.owner_check {
+        return Some("the owner check is Unix's; on Windows give the region a security descriptor");
+    }
+    (requested.linux_host && !is_wine())
+        .then_some("linux_host shares a region with the Linux host of Wine, and this is not Wine")
+}
+
+/// The portable kind of a Windows error: Win32 codes arrive as HRESULTs, which
+/// `std::io::Error::from` would keep whole rather than decode, so the kinds that users test
+/// for are matched here.
+pub(crate) fn error_kind(error: &OsError) -> std::io::ErrorKind {
+    use std::io::ErrorKind;
+    use windows_sys::Win32::Foundation::{ERROR_FILE_EXISTS, ERROR_PATH_NOT_FOUND};
+    let is = |code| is_win32(error, code);
+    if is(ERROR_FILE_NOT_FOUND) || is(ERROR_PATH_NOT_FOUND) {
+        ErrorKind::NotFound
+    } else if is(ERROR_ACCESS_DENIED) {
+        ErrorKind::PermissionDenied
+    } else if is(ERROR_ALREADY_EXISTS) || is(ERROR_FILE_EXISTS) {
+        ErrorKind::AlreadyExists
+    } else {
+        ErrorKind::Other
+    }
+}
+
+/// Windows frees a section with its last handle, crashes included: nothing is ever stale.
+pub(crate) fn reclaim_stale() -> std::io::Result<usize> {
+    Ok(0)
 }
 
 /// The Win32 error `code` as the platform's error, without originating one (which aborts the

@@ -212,7 +212,7 @@ impl Mutex {
         if slot == self.slot {
             return Ok(false);
         }
-        ofd_lock::conflicting(self.region.as_fd(), Lock::Write, slot)
+        ofd_lock::conflicting(self.region.mapping().as_fd(), Lock::Write, slot)
             .map(|found| found.is_some())
             .map_err(|errno| Failure::Os(GETLK, errno.into()))
     }
@@ -273,7 +273,7 @@ fn take_slot(region: &SharedMemory<ReadWrite>) -> Result<u32, Failure> {
         if slot == 0 {
             continue;
         }
-        match ofd_lock::try_lock(region.as_fd(), Lock::Write, slot) {
+        match ofd_lock::try_lock(region.mapping().as_fd(), Lock::Write, slot) {
             Ok(()) => return Ok(slot),
             Err(errno) if ofd_lock::is_conflict(errno) => continue,
             Err(errno) => return Err(Failure::Os(SETLK, errno.into())),

@@ -49,7 +49,7 @@ impl Mutex {
             call,
             source: source.into(),
         };
-        let options = options.for_companion();
+        let options = crate::sync::companion::companion_options(options);
         let fd = open_lock_file(&path, &options).map_err(|source| failed("open", source))?;
         let stat = rustix::fs::fstat(&fd).map_err(|source| failed("fstat", source))?;
         if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
@@ -123,7 +123,7 @@ impl Mutex {
 /// umask) if it is missing; never through a symbolic link, never blocking on a FIFO.
 fn open_lock_file(path: &str, options: &Options) -> Result<OwnedFd, Errno> {
     let flags = OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    let mode = options.chosen_mode().unwrap_or(0o600);
+    let mode = options.permissions().mode.unwrap_or(0o600);
     let mode = Mode::from_raw_mode(mode as rustix::fs::RawMode);
     for _ in 0..OPEN_ATTEMPTS {
         match rustix::fs::open(path, flags | OFlags::CREATE | OFlags::EXCL, mode) {
