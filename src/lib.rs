@@ -62,13 +62,20 @@
 //! # Ok::<(), win_shared_memory::SharedMemoryError>(())
 //! ```
 //!
+//! A mapping is only as long-lived as the file behind it: on Unix a process allowed to write a
+//! region can shrink it (`ftruncate`), and every process whose view then reaches past the end
+//! is killed by `SIGBUS` at its next access there. Regions are owner-only unless
+//! [`Options::mode`] widens them; see the README's Security section.
+//!
 //! # Names
 //!
 //! A name is an optional `Global\` or `Local\` prefix and a non-empty rest without NUL or
 //! backslash; on Unix the rest also has no `/`, and the name is at most 254 bytes after a
 //! `Local\` prefix (30 on macOS). On Unix, `Local\name` and `name` are the POSIX object
 //! `/name` (on Windows they are one object too), and `Global\name` is `/Global\name`.
-//! Anything else is refused with [`SharedMemoryError::InvalidName`].
+//! Anything else is refused with [`SharedMemoryError::InvalidName`]. A
+//! [`NamedMutex`](sync::NamedMutex) or [`NamedEvent`](sync::NamedEvent) keeps its state on Unix
+//! in a region named `<name>#mutex` or `<name>#event`, so its name is 6 bytes shorter there.
 
 mod access;
 mod boundary;

@@ -15,7 +15,7 @@ pub(super) fn open_or_create(
     len: usize,
     options: &Options,
 ) -> Result<SharedMemory<ReadWrite>, SharedMemoryError> {
-    let object = format!("{}#{kind}", name.as_str());
+    let object = companion_name(name, kind)?;
     SharedMemory::<ReadWrite>::get_or_create_with(&object, len, &companion_options(options))
         .map_err(|error| named(error, object))
 }
@@ -27,10 +27,25 @@ pub(super) fn open_existing(
     len: usize,
     options: &Options,
 ) -> Result<SharedMemory<ReadWrite>, SharedMemoryError> {
-    let object = format!("{}#{kind}", name.as_str());
+    let object = companion_name(name, kind)?;
     SharedMemory::<ReadWrite>::open_existing_with(&object, &companion_options(options))
         .and_then(|region| check_len(region, &object, len))
         .map_err(|error| named(error, object))
+}
+
+/// The companion's name, `<name>#<kind>`; a name whose companion's would be too long is
+/// refused up front, naming the object as the user gave it.
+fn companion_name(name: &RegionName, kind: &str) -> Result<String, SharedMemoryError> {
+    let object = format!("{}#{kind}", name.as_str());
+    match RegionName::new(&object) {
+        Ok(_) => Ok(object),
+        Err(_) => Err(SharedMemoryError::InvalidName {
+            name: name.as_str().to_owned(),
+            reason: "on Unix a mutex or event keeps its state in a region named `<name>#mutex` or \
+                     `<name>#event`, so its name is at most 248 bytes after a `Local\\` \
+                     prefix (24 on macOS)",
+        }),
+    }
 }
 
 /// Refuses an existing companion too small for its state.
@@ -70,4 +85,40 @@ pub(super) fn companion_options(options: &Options) -> Options {
     options
         .clone()
         .require_owner(options.owner_check().unwrap_or(true))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::SharedMemoryError;
+    use crate::sync::{EventReset, NamedEvent, NamedMutex};
+
+    /// The longest name whose companion still fits, and the first that is refused with the
+    /// user's own name rather than the companion's.
+    #[test]
+    fn a_name_too_long_for_its_companion_is_refused_with_the_users_name() {
+        let longest = if cfg!(target_vendor = "apple") {
+            24
+        } else {
+            248
+        };
+        let unique = format!("c{}_", std::process::id());
+        let fits = format!("{unique}{}", "x".repeat(longest - unique.len()));
+        assert!(NamedMutex::new(&fits).is_ok());
+        assert!(NamedEvent::new(&fits, EventReset::Auto).is_ok());
+        let too_long = format!("{fits}y");
+        let refused = [
+            NamedMutex::new(&too_long).err(),
+            NamedEvent::new(&too_long, EventReset::Auto).err(),
+            NamedEvent::open(&too_long).err(),
+        ];
+        for error in refused {
+            match error {
+                Some(SharedMemoryError::InvalidName { name, reason }) => {
+                    assert_eq!(name, too_long);
+                    assert!(reason.contains("248 bytes"), "{reason}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
 }

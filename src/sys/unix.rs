@@ -25,10 +25,11 @@
 //!   `st_dev`/`st_ino`) that the name still names it.
 //! - **Mark**: objects made this way have the sticky and set-group-ID bits (`S_ISVTX | S_ISGID`,
 //!   meaningless for a regular file without execute bits) on top of their permission bits,
-//!   and the extended attribute `user.DOSATTRIB` = `0x6`: the DOS attributes HIDDEN | SYSTEM,
-//!   the mark that Windows programs under Wine (`Options::linux_host`) can set and read, as
-//!   they cannot change a mode. Either mark makes an object the crate's. Unmarked objects are
-//!   other programs': they are used as they are and never removed.
+//!   and the mark that Windows programs under Wine (`Options::linux_host`) can set and read, as
+//!   they cannot change a mode: the extended attribute `user.DOSATTRIB` = `0x6` (the DOS
+//!   attributes HIDDEN | SYSTEM) with the modification time of `crate::boundary`. Either mark
+//!   makes an object the crate's; only the owner can set either. Unmarked objects are other
+//!   programs': they are used as they are and never removed.
 //! - **Create**: make the object unnamed (`open` of `/dev/shm` with `O_TMPFILE`, the mode and the
 //!   mark; `fchmod` when the umask took bits, so the mode is exact), set the holder's read lock,
 //!   allocate it (`fallocate`), then name it (`linkat`). Nobody sees it half-made or unheld.
@@ -49,16 +50,22 @@
 //!   its copy, which leaves the lock to the parent). If the process forked since it opened the
 //!   descriptor, a child may share its description and lock: open the name again (a new
 //!   description; none, or another object, means there is no name to remove), set its read
-//!   lock and close the old descriptor (the child's copy keeps the old description's lock;
-//!   when the mode denies the owner writing, `EACCES`, the old description is kept). Then
+//!   lock and close the old descriptor (the child's copy keeps the old description's lock).
+//!   A holder whose descriptor is read-only does the same, as the write lock needs a writable
+//!   one. Then
 //!   convert the read lock into a write lock without waiting. `EAGAIN`: others hold it (a
 //!   forked child included); close. Success: this was the last holder; if marked and the name
-//!   still names it, unlink; close. A holder with a read-only descriptor
-//!   (another user's reader) cannot take the write lock: if it is last, the name is removed by
-//!   the next sweep or the next use of the name.
-//! - **Sweep**: once per process, at its first create or open, and on `reclaim_stale()`: every
-//!   regular file in `/dev/shm` that the effective user owns and that is marked is opened
-//!   read-write; a write lock set without waiting means no holder: check the name, unlink.
+//!   still names it, unlink; close. A holder that may not write the object (another user's
+//!   reader) cannot take the write lock: if it is last, the name is removed by the next sweep
+//!   or the next use of the name.
+//! - **Owner without write permission**: an object whose mode denies its owner writing
+//!   (`0o444`) is opened read-only; to remove it, its owner adds `u+w` for the two system calls
+//!   of one `open(O_RDWR)` and puts the mode back.
+//! - **Sweep**: once per process id (no `Once`, which a fork could leave held), at its first
+//!   create or open, over the names of the user's index (`linux/sweep.rs`); `reclaim_stale()`
+//!   over every entry of `/dev/shm`: every regular file that the effective user owns and that
+//!   is marked is opened read-write; a write lock set without waiting means no holder: check
+//!   the name, unlink.
 //!
 //! # The portable backend (macOS; Linux with `--cfg wsm_portable`)
 //!
