@@ -18,13 +18,8 @@ pub(crate) struct RegionName {
     encoded: Encoded,
 }
 
-/// NUL-terminated UTF-16, as the `W` functions take it.
-#[cfg(windows)]
-pub(crate) type Encoded = Vec<u16>;
-
-/// The POSIX shared memory name: `/` and the name without a `Local\` prefix.
-#[cfg(unix)]
-pub(crate) type Encoded = String;
+/// The name in the platform's encoding (`sys` defines it, as it takes it).
+type Encoded = crate::sys::EncodedName;
 
 impl RegionName {
     /// Checks `name` and encodes it, or says why it cannot name a region.

@@ -21,6 +21,10 @@
 //! - `error_kind(&OsError)`: the portable kind of an OS error.
 //! - `reclaim_stale()`: removes this user's regions that no process holds (0 where the OS does).
 //!
+//! Layers, each importing only from those before it: `boundary` (the Wine boundary's rules, no
+//! imports), `sys` (this layer), `error`, `name`, `options`, `copy` (the racy-copy primitive),
+//! `region` (checked, untyped), `link` (typed) and `sync` (on `SharedMemory`).
+//!
 //! Around them: `unix/fork_watch.rs` (the one `pthread_atfork` watch), `unix/ofd_lock.rs` (the
 //! one wrapper of open-file-description locks), and `crate::boundary`, the OS-independent rules
 //! of the Wine boundary that both sides of it apply.
@@ -51,11 +55,20 @@ pub(crate) enum Disposition {
     Existing,
 }
 
+/// A region name as this OS takes it: NUL-terminated UTF-16 for the `W` functions.
+#[cfg(windows)]
+pub(crate) type EncodedName = Vec<u16>;
+
+/// A region name as this OS takes it: the POSIX shared memory name, `/` and the name without
+/// a `Local\` prefix.
+#[cfg(unix)]
+pub(crate) type EncodedName = String;
+
 /// Where a region is, as every backend is given it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Place<'a> {
     /// The name in this OS's encoding.
-    pub(crate) name: &'a crate::name::Encoded,
+    pub(crate) name: &'a EncodedName,
     /// With [`Options::linux_host`](crate::Options::linux_host), the region's file in the
     /// host's `/dev/shm` (a [`windows_file_name`](crate::boundary::windows_file_name)): Windows
     /// under Wine maps it; on Linux the region is that file anyway.
