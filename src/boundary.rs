@@ -7,7 +7,7 @@
 //!
 //! A region's file is the crate's, and so may be removed when nobody holds it, only if no
 //! other user and no plain program could have made it look so. The native side marks its
-//! objects with the sticky and set-group-ID bits, which only the owner can set. A Windows
+//! objects with the sticky bit, which only the owner can set. A Windows
 //! program cannot set a mode, so its mark is two things together that it can set through Wine:
 //! the DOS attributes `HIDDEN | SYSTEM` (Wine keeps them as the text `0x6` in the extended
 //! attribute `user.DOSATTRIB`) and the last-modified time [`MARK_MODIFIED`]. Anyone who may

@@ -23,8 +23,8 @@
 //!   system calls. The name of a marked object is removed only by a process that holds the
 //!   object's write lock, after checking (`stat` of the path against its descriptor's
 //!   `st_dev`/`st_ino`) that the name still names it.
-//! - **Mark**: objects made this way have the sticky and set-group-ID bits (`S_ISVTX | S_ISGID`,
-//!   meaningless for a regular file without execute bits) on top of their permission bits,
+//! - **Mark**: objects made this way have the sticky bit (`S_ISVTX`, meaningless for a regular
+//!   file; 0.2's objects also have the set-group-ID bit) on top of their permission bits,
 //!   and the mark that Windows programs under Wine (`Options::linux_host`) can set and read, as
 //!   they cannot change a mode: the extended attribute `user.DOSATTRIB` = `0x6` (the DOS
 //!   attributes HIDDEN | SYSTEM) with the modification time of `crate::boundary`. Either mark
@@ -52,7 +52,8 @@
 //!   description; none, or another object, means there is no name to remove), set its read
 //!   lock and close the old descriptor (the child's copy keeps the old description's lock).
 //!   A holder whose descriptor is read-only does the same, as the write lock needs a writable
-//!   one. Then
+//!   one; a holder whose descriptor is read-only and that finds no other holder lets its lock
+//!   go and examines the object as the sweep does. Then
 //!   convert the read lock into a write lock without waiting. `EAGAIN`: others hold it (a
 //!   forked child included); close. Success: this was the last holder; if marked and the name
 //!   still names it, unlink; close. A holder that may not write the object (another user's
@@ -229,7 +230,7 @@ impl Section {
             held,
             name: name.to_owned(),
             created,
-            opener: process_id(),
+            opener: std::process::id(),
             #[cfg(wsm_holder_locks)]
             forks: forks(),
         }
@@ -278,7 +279,9 @@ impl Drop for Section {
     fn drop(&mut self) {
         // A copy inherited through `fork` only closes its descriptor: the region, its name and
         // the opener's lock stay the opener's.
-        if process_id() == self.opener {
+        // The kernel's answer, not the fork watch's: a child made without the `pthread_atfork`
+        // handlers (`_Fork`, a raw `clone`) must not act as its parent either.
+        if std::process::id() == self.opener {
             lifetime::leave(self);
         }
     }
@@ -318,22 +321,12 @@ impl Drop for Mapping {
     }
 }
 
-/// This process's id, which a forked child's copy of a `Section` compares with its opener's.
-#[cfg(target_os = "linux")]
-use fork_watch::process_id;
-
-/// This process's id.
-#[cfg(not(target_os = "linux"))]
-fn process_id() -> u32 {
-    std::process::id()
-}
-
 /// The forks this process has made, which say whether a child may share a descriptor.
 #[cfg(wsm_holder_locks)]
 use fork_watch::forks;
 
 /// The crate's one fork watch (`pthread_atfork`), read by the regions and the mutex.
-#[cfg(target_os = "linux")]
+#[cfg(wsm_holder_locks)]
 pub(crate) mod fork_watch;
 
 /// The crate's one wrapper of open-file-description locks.

@@ -22,6 +22,8 @@ tests! {
     a_forked_child_dropping_with_other_holders_leaves_the_parents_lock,
     #[cfg(wsm_holder_locks)]
     a_parent_dropping_before_its_forked_child_leaves_the_childs_region,
+    #[cfg(wsm_holder_locks)]
+    a_parent_out_of_descriptors_dropping_before_its_forked_child_leaves_the_childs_region,
     modes_are_exact_under_umask_0277,
     a_region_its_owner_may_not_write_is_removed_by_its_last_drop,
     a_symlink_under_the_name_is_never_followed,
@@ -91,8 +93,22 @@ fn forked_child_drops(other_holder: bool) -> Outcome {
 /// turn into a remover's.
 #[cfg(wsm_holder_locks)]
 fn a_parent_dropping_before_its_forked_child_leaves_the_childs_region() -> Outcome {
-    let name = unique_name("fork_parent_drops");
-    let mut parent = spawn_child("hostile-fork-parent-drops", &[&name])?;
+    parent_drops_before_its_child("fork_parent_drops", "")
+}
+
+/// The same with a parent that has no descriptor to spare when it drops (`EMFILE`), so it
+/// cannot hold the region through a description of its own: it leaves the name to the child
+/// (and the sweep), rather than taking the child's hold with the description they share.
+#[cfg(wsm_holder_locks)]
+fn a_parent_out_of_descriptors_dropping_before_its_forked_child_leaves_the_childs_region() -> Outcome
+{
+    parent_drops_before_its_child("fork_parent_emfile", "emfile")
+}
+
+#[cfg(wsm_holder_locks)]
+fn parent_drops_before_its_child(tag: &str, how: &str) -> Outcome {
+    let name = unique_name(tag);
+    let mut parent = spawn_child("hostile-fork-parent-drops", &[&name, how])?;
     parent.expect_line("dropped")?;
     match SharedMemory::<ReadWrite>::create(&name, 8) {
         Err(SharedMemoryError::AlreadyExists) => {}
@@ -208,9 +224,10 @@ fn fork_drop(name: &str, _: &[String]) -> RoleResult {
 }
 
 /// Creates the region, writes a value and forks a child that keeps the inherited link; drops
-/// its own link, prints "dropped", and ends the child when stdin closes.
+/// its own link (with every descriptor taken when `args[1]` is `emfile`), prints "dropped",
+/// and ends the child when stdin closes.
 #[cfg(wsm_holder_locks)]
-fn fork_parent_drops(name: &str, _: &[String]) -> RoleResult {
+fn fork_parent_drops(name: &str, args: &[String]) -> RoleResult {
     let mut link = SharedMemory::<ReadWrite>::create(name, 8)?;
     link.write_at(0, &0x1122_3344_5566_7788_u64)?;
     let mut ends = [0; 2];
@@ -233,7 +250,22 @@ fn fork_parent_drops(name: &str, _: &[String]) -> RoleResult {
         }
         pid => pid,
     };
+    let mut spare = Vec::new();
+    if args.get(1).is_some_and(|how| how == "emfile") {
+        let limit = libc::rlimit {
+            rlim_cur: 64,
+            rlim_max: 64,
+        };
+        // SAFETY: sets this process's own descriptor limit from a local.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        while let Ok(file) = std::fs::File::open("/dev/null") {
+            spare.push(file);
+        }
+    }
     drop(link);
+    drop(spare);
     println!("dropped");
     std::io::stdin().lock().lines().for_each(drop);
     let mut status = 0;

@@ -20,6 +20,9 @@ tests! {
     a_region_its_owner_may_not_write_is_reclaimed_after_its_last_reader,
     a_killed_holders_region_its_owner_may_not_write_is_reclaimed,
     a_wine_mark_another_user_sets_never_gets_an_object_removed,
+    a_region_is_never_a_set_group_id_program,
+    a_region_its_owner_may_not_write_is_never_opened_for_writing,
+    a_squatted_index_makes_no_process_examine_all_of_dev_shm,
 }
 
 roles! {
@@ -27,12 +30,16 @@ roles! {
     "ownership-hold-read-only" => hold_read_only,
     "ownership-forge-mark" => forge_mark,
     "ownership-next-use" => next_use,
+    "ownership-churn" => churn,
 }
 
 /// Users of their own, so that no other test's sweep takes these tests' stale regions away.
 const READ_ONLY_OWNER: u32 = 4250;
 const KILLED_OWNER: u32 = 4251;
 const VICTIM: u32 = 4252;
+const CHURNING_OWNER: u32 = 4253;
+const SQUATTER: u32 = 4254;
+const SQUATTED: u32 = 4255;
 
 /// The modes that deny their owner writing.
 const OWNER_READ_ONLY_MODES: [&str; 3] = ["444", "440", "400"];
@@ -134,6 +141,69 @@ fn a_wine_mark_another_user_sets_never_gets_an_object_removed() -> Outcome {
     expect_eq(used?, "open=ok create=AlreadyExists".to_owned())?;
     expect_eq(reclaimed?, "removed=0".to_owned())?;
     expect_eq(kept.ok(), Some(vec![7_u8; 64]))
+}
+
+/// The native mark is the sticky bit alone: 0.2's set-group-ID bit made a real set-group-ID
+/// program of a region with group execute permission, which any writer of the region could
+/// fill with code and run as the owner's group while the region was stale.
+fn a_region_is_never_a_set_group_id_program() -> Outcome {
+    let name = unique_name("no_setgid");
+    let region = SharedMemory::<ReadWrite>::create_with(&name, 64, &Options::new().mode(0o775))?;
+    let mode = std::fs::metadata(object_path(&name))?.permissions().mode();
+    drop(region);
+    expect_eq(format!("{:o}", mode & 0o7777), "1775".to_owned())
+}
+
+/// A region whose mode denies its owner writing, held by its creator, while two readers of
+/// the same user join and leave it as fast as they can: a `ReadWrite` open by that user is
+/// refused every time (the owner's write bit is only ever added to objects nobody holds).
+fn a_region_its_owner_may_not_write_is_never_opened_for_writing() -> Outcome {
+    let name = unique_name("ro_churn");
+    let as_owner = |role: &str, args: &[&str]| as_user(child_command(role, args), CHURNING_OWNER);
+    let mut creator = Peer::spawn(as_owner("stale-hold-pattern", &[&name, "444"]))?;
+    creator.expect_line("held")?;
+    let churners = [
+        Peer::spawn(as_owner("ownership-churn", &[&name, "read"]))?,
+        Peer::spawn(as_owner("ownership-churn", &[&name, "read"]))?,
+    ];
+    let writer = run_with_timeout(
+        as_owner("ownership-churn", &[&name, "write"]),
+        Duration::from_secs(30),
+    );
+    for churner in churners {
+        churner.finish()?;
+    }
+    creator.finish()?;
+    let written = writer?;
+    if !written.starts_with("writable=0 ") {
+        return Err(format!("the owner opened a 0o444 region for writing: {written}").into());
+    }
+    expect_no_shm_object(&name)
+}
+
+/// Another user made the name of a user's index first: that user's processes do not fall
+/// back to examining every entry of /dev/shm at their first use (what the squatter wants),
+/// and `reclaim_stale()` still removes the user's stale regions.
+fn a_squatted_index_makes_no_process_examine_all_of_dev_shm() -> Outcome {
+    let index = format!("/dev/shm/.win-shared-memory-{SQUATTED}");
+    std::fs::create_dir(&index)?;
+    std::os::unix::fs::chown(&index, Some(SQUATTER), Some(SQUATTER))?;
+    // A stale region of the user's, as a killed 0.2 holder leaves it: marked, unlisted.
+    let stale = object_path(&unique_name("squatted_stale"));
+    std::fs::write(&stale, [0_u8; 64])?;
+    std::os::unix::fs::chown(&stale, Some(SQUATTED), Some(SQUATTED))?;
+    std::fs::set_permissions(&stale, std::fs::Permissions::from_mode(0o1600))?;
+    let first_use = run_as(SQUATTED, "stale-use-crate", &[]);
+    let left = std::path::Path::new(&stale).exists();
+    let reclaimed = run_as(SQUATTED, "stale-reclaim", &[]);
+    let gone = !std::path::Path::new(&stale).exists();
+    let _ = std::fs::remove_file(&stale);
+    let _ = std::fs::remove_dir(&index);
+    first_use?;
+    expect_eq(
+        (left, reclaimed?, gone),
+        (true, "removed=1".to_owned(), true),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -254,6 +324,29 @@ fn next_use(name: &str, _: &[String]) -> RoleResult {
     let opened = SharedMemory::<ReadOnly>::open(name).map(drop);
     let created = SharedMemory::<ReadWrite>::create_with(name, 64, &Options::new()).map(drop);
     println!("open={} create={}", outcome(opened), outcome(created));
+    Ok(())
+}
+
+/// For one second: opens the region read-only and drops it (`args[1]` = `read`), or tries
+/// to open it for writing (`write`), as often as it can; prints how many write opens were
+/// granted, and how many tries there were.
+fn churn(name: &str, args: &[String]) -> RoleResult {
+    let write = args.get(1).is_some_and(|what| what == "write");
+    let (mut granted, mut tries) = (0, 0);
+    let until = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < until {
+        tries += 1;
+        if write {
+            granted += usize::from(SharedMemory::<ReadWrite>::open_existing(name).is_ok());
+        } else {
+            drop(SharedMemory::<ReadOnly>::open(name)?);
+        }
+    }
+    if write {
+        println!("writable={granted} of {tries}");
+    } else {
+        std::io::stdin().lock().lines().for_each(drop);
+    }
     Ok(())
 }
 

@@ -6,6 +6,11 @@
 //! handlers are registered by the first caller that flips [`REGISTERING`]; a caller that comes
 //! meanwhile (or a child forked meanwhile) finds no process id yet and falls back to asking the
 //! kernel, and to assuming a fork, which is always correct and only slower.
+//!
+//! A child made without the handlers (glibc's `_Fork`, a raw `clone`) is not seen: its copy of
+//! a `NamedMutex` handle would take itself for its parent's, and the parent's next drop of a
+//! region whose description it shares would take the child's hold. `fork` and the usual
+//! `posix_spawn` run the handlers or exec at once; those two do not, and are not supported.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 

@@ -17,9 +17,12 @@ mod sweep;
 
 pub(super) use sweep::reclaim_stale;
 
-/// The native mark of an object the crate made: the sticky and set-group-ID bits, which only
-/// the owner can set (see `boundary` for the mark that Windows programs set).
-const MARK: u32 = libc::S_ISVTX | libc::S_ISGID;
+/// The native mark of an object the crate made: the sticky bit, which only the owner can set,
+/// which means nothing for a regular file, and which no write or `chmod` of the owner's clears
+/// (see `boundary` for the mark that Windows programs set). 0.2 also set the set-group-ID bit,
+/// which makes a real set-group-ID program of a region with group execute permission: no
+/// longer set, and not needed to recognise 0.2's objects, which have the sticky bit too.
+const MARK: u32 = libc::S_ISVTX;
 
 /// Where glibc and rustix keep POSIX shared memory objects.
 const SHM_DIR: &str = "/dev/shm";
@@ -242,11 +245,14 @@ enum Writable {
     Denied(Errno),
 }
 
-/// A writable description of the object open read-only as `fd` under `name`, which a write
-/// lock needs. Its owner may always give itself write permission, and does so for the two
-/// system calls of the `open` when the mode denies it (`0o444`, `0o400`): so that the owner's
-/// next use of the name or sweep reclaims the object whatever its mode, as promised. Only the
-/// owner's own write bit changes, and only for that moment.
+/// A writable description of the stale object open read-only as `fd` under `name`, which the
+/// remover's write lock needs. Its owner may always give itself write permission, and does so
+/// for the two system calls of the `open` when the mode denies it (`0o444`, `0o400`): so that
+/// the owner's next use of the name or sweep reclaims the object whatever its mode, as
+/// promised. Only for an object that no description holds (the caller checked): nobody joins
+/// a marked object that nobody holds (a joiner removes it instead), so no holder ever gets a
+/// writable descriptor through that moment; a process killed in it leaves the owner's write
+/// bit on an object that the next look removes.
 fn writable_as_owner(fd: &OwnedFd, status: &Status, name: &str) -> Writable {
     let me = rustix::process::geteuid().as_raw();
     if status.owner != me {
@@ -263,11 +269,12 @@ fn writable_as_owner(fd: &OwnedFd, status: &Status, name: &str) -> Writable {
         return Writable::Denied(errno);
     }
     let opened = open_object(name, true);
-    // Put back as it was: a failure here could only widen the owner's own access.
+    // Put back as it was; the object is about to go, so only its remover's view matters.
     let _ = rustix::fs::fchmod(fd, Mode::from_raw_mode(mode));
     match opened {
         Ok((writable, _)) if same_object(&writable, status) => Writable::Opened(writable),
-        Ok(_) | Err(Errno::NOENT) => Writable::Changed,
+        // Another remover put the mode back between this one's two calls: look again.
+        Ok(_) | Err(Errno::NOENT | Errno::ACCESS) => Writable::Changed,
         Err(errno) => Writable::Denied(errno),
     }
 }
@@ -327,7 +334,13 @@ fn stale(name: &str, call: &'static str, errno: Errno, owner: u32) -> io::Error 
 pub(super) fn leave(section: &mut Section) {
     let forked = section.forks != super::forks();
     let held = &mut section.held;
-    if (forked || !held.writable) && !hold_alone(held, &section.name) {
+    if !held.writable {
+        if !forked {
+            leave_read_only(held, &section.name);
+        }
+        return;
+    }
+    if forked && !hold_alone(held, &section.name) {
         return;
     }
     if ofd_lock::try_lock(&held.fd, Lock::Write, HOLDER_BYTE).is_err() {
@@ -338,20 +351,29 @@ pub(super) fn leave(section: &mut Section) {
     }
 }
 
-/// Makes `held` a writable description of its own: replaces its descriptor, whose
-/// description a forked child may share or which may be read-only, with a new one of the
-/// same object under `name`, read-locked. False when there is nothing this holder may
-/// remove: the name no longer names the object, or the user may not write it.
+/// Lets go of a region held through a read-only descriptor, which cannot take the remover's
+/// write lock: if no other description holds it, this one's read lock goes, and the object is
+/// examined as the sweep does, which removes its name if nobody joined meanwhile (its owner
+/// gives itself write access for that, when its mode denies it).
+fn leave_read_only(held: &Held, name: &str) {
+    let others = ofd_lock::conflicting(&held.fd, Lock::Write, HOLDER_BYTE);
+    if others.is_ok_and(|holder| holder.is_none())
+        && ofd_lock::unlock(&held.fd, HOLDER_BYTE).is_ok()
+    {
+        sweep::examine(name);
+    }
+}
+
+/// Makes `held` a description of its own: replaces its descriptor, whose description a forked
+/// child shares, with a new, writable one of the same object under `name`, read-locked. False
+/// when that cannot be had: the name no longer names the object, or the user may not write
+/// it (now), or the process has no descriptor to spare.
 fn hold_alone(held: &mut Held, name: &str) -> bool {
+    // Any failure (the name gone, the mode, the descriptor limit) leaves the name to the
+    // sweep: converting a description that a child may share would take its hold too.
     let own = match open_object(name, true) {
         Ok((own, _)) if same_object(&own, &held.status) => own,
-        Ok(_) | Err(Errno::NOENT) => return false,
-        Err(_) => match writable_as_owner(&held.fd, &held.status, name) {
-            Writable::Opened(own) => own,
-            // The descriptor is writable but the mode no longer lets this user open another:
-            // only the held description can take the write lock, a forked child's hold with it.
-            Writable::Changed | Writable::Denied(_) => return held.writable,
-        },
+        _ => return false,
     };
     if ofd_lock::try_lock(&own, Lock::Read, HOLDER_BYTE).is_err() {
         return false;
@@ -365,7 +387,7 @@ fn hold_alone(held: &mut Held, name: &str) -> bool {
 /// it), or the mark of a Windows program of the crate (see `boundary`).
 fn marked(fd: &OwnedFd, status: &Status) -> bool {
     // The time first: it comes with the status, the attributes take a system call.
-    status.mode & MARK == MARK
+    status.mode & MARK != 0
         || (status.modified == boundary::MARK_MODIFIED
             && dos_attributes(|value| {
                 rustix::fs::fgetxattr(fd, boundary::DOS_ATTRIBUTES_XATTR, value)

@@ -44,6 +44,12 @@ pub(crate) fn try_lock(fd: impl AsFd, lock: Lock, byte: u32) -> Result<(), Errno
     fcntl(fd, libc::F_OFD_SETLK, &mut request)
 }
 
+/// Lets go of this description's lock on byte `byte` (a forked child's copy shares it).
+pub(crate) fn unlock(fd: impl AsFd, byte: u32) -> Result<(), Errno> {
+    let mut request = request(libc::F_UNLCK as libc::c_short, byte);
+    fcntl(fd, libc::F_OFD_SETLK, &mut request)
+}
+
 /// The kind of lock that other descriptions hold on byte `byte` and that would conflict with
 /// `lock` (a read lock conflicts only with a write lock); `None` when nothing would.
 pub(crate) fn conflicting(fd: impl AsFd, lock: Lock, byte: u32) -> Result<Option<Lock>, Errno> {

@@ -35,10 +35,12 @@ static SWEPT_BY: AtomicU32 = AtomicU32::new(0);
 
 /// The user whose index this process checked and may list names in; `u32::MAX` for none.
 static INDEX_CHECKED_FOR: AtomicU32 = AtomicU32::new(u32::MAX);
+/// The user whose index this process found another user's: not checked again at each create.
+static INDEX_REFUSED_FOR: AtomicU32 = AtomicU32::new(u32::MAX);
 
 /// What examining one name found.
 #[derive(Debug, PartialEq, Eq)]
-enum Examined {
+pub(super) enum Examined {
     /// The name named this user's stale region, and is removed.
     Removed,
     /// Nothing has the name.
@@ -59,10 +61,12 @@ pub(super) fn once() {
     {
         return;
     }
-    // A failed sweep costs only memory, which a later sweep may reclaim.
-    match index() {
-        Some(index) => drop(sweep_index(&index)),
-        None => drop(reclaim_stale()),
+    // A failed sweep costs only memory, which a later sweep may reclaim. Without a usable
+    // index (another user made its name first) there is no automatic sweep: examining every
+    // entry of /dev/shm at every process's start is what a squatter would want. The next use
+    // of a name and `reclaim_stale()` still remove stale regions.
+    if let Some(index) = index() {
+        let _ = sweep_index(&index);
     }
 }
 
@@ -86,9 +90,16 @@ pub(in crate::sys::unix) fn reclaim_stale() -> io::Result<usize> {
     Ok(removed)
 }
 
-/// Lists `name` in this user's index, if this process checked the index.
+/// Lists `name` in this user's index, checking the index first if no sweep of this process
+/// did yet (another thread's may be under way).
 pub(super) fn remember(name: &str) {
-    let Some(index) = checked_index() else { return };
+    let me = rustix::process::geteuid().as_raw();
+    if INDEX_REFUSED_FOR.load(Ordering::Relaxed) == me {
+        return;
+    }
+    let Some(index) = checked_index().or_else(index) else {
+        return;
+    };
     let listing = format!("{index}{name}");
     // Not following a link, not blocking on a FIFO: the directory is the user's own, but a
     // listing is only a hint either way.
@@ -121,7 +132,7 @@ fn sweep_index(index: &str) -> io::Result<()> {
 }
 
 /// Removes the name of this user's marked object under `name` if no process holds it.
-fn examine(name: &str) -> Examined {
+pub(super) fn examine(name: &str) -> Examined {
     let me = rustix::process::geteuid().as_raw();
     // An lstat first: it does not follow a link, and most objects are not ours.
     let meta = match rustix::fs::lstat(path(name).as_str()) {
@@ -151,7 +162,14 @@ fn examine(name: &str) -> Examined {
     let remover = if writable {
         fd
     } else {
-        // Its mode denies the owner writing (0o444): the owner gives itself write access.
+        // Its mode denies the owner writing (0o444): the owner gives itself write access, for
+        // an object that nobody holds only.
+        if !matches!(
+            ofd_lock::conflicting(&fd, Lock::Write, HOLDER_BYTE),
+            Ok(None)
+        ) {
+            return Examined::Kept;
+        }
         match writable_as_owner(&fd, &status, name) {
             Writable::Opened(remover) => remover,
             Writable::Changed | Writable::Denied(_) => return Examined::Kept,
@@ -180,6 +198,7 @@ fn index() -> Option<String> {
     let dir = rustix::fs::open(index.as_str(), flags, Mode::empty()).ok()?;
     let stat = rustix::fs::fstat(&dir).ok()?;
     if stat.st_uid != me {
+        INDEX_REFUSED_FOR.store(me, Ordering::Relaxed);
         return None;
     }
     // A strict umask (0o277) made it unwritable, or someone widened it: private, writable.
