@@ -380,31 +380,8 @@ mod tests {
     use std::error::Error;
     use std::io::ErrorKind;
 
-    /// The OS's error of this kind, as each OS reports it.
     fn os_error(kind: ErrorKind) -> OsError {
-        #[cfg(windows)]
-        {
-            use windows_result::HRESULT;
-            use windows_sys::Win32::Foundation::{
-                ERROR_ACCESS_DENIED, ERROR_ALREADY_EXISTS, ERROR_FILE_NOT_FOUND,
-            };
-            let code = match kind {
-                ErrorKind::NotFound => ERROR_FILE_NOT_FOUND,
-                ErrorKind::PermissionDenied => ERROR_ACCESS_DENIED,
-                _ => ERROR_ALREADY_EXISTS,
-            };
-            OsError::from_hresult(HRESULT::from_win32(code))
-        }
-        #[cfg(unix)]
-        {
-            use rustix::io::Errno;
-            let errno = match kind {
-                ErrorKind::NotFound => Errno::NOENT,
-                ErrorKind::PermissionDenied => Errno::ACCESS,
-                _ => Errno::EXIST,
-            };
-            std::io::Error::from_raw_os_error(errno.raw_os_error())
-        }
+        sys::error_of_kind(kind)
     }
 
     /// Every variant that carries an OS error, holding one of this kind.

@@ -536,10 +536,7 @@ impl<A: Access> SharedMemory<A> {
 
     /// The platform's mapping, for what a backend's synchronisation needs of it (the Linux
     /// `NamedMutex` locks bytes of its descriptor).
-    #[cfg_attr(
-        not(wsm_holder_locks),
-        allow(dead_code, reason = "only the Linux mutex locks bytes of its region")
-    )]
+    #[allow(dead_code, reason = "only the Linux mutex locks bytes of its region")]
     pub(crate) fn mapping(&self) -> &sys::Mapping {
         &self.mapping
     }

@@ -199,6 +199,17 @@ pub(crate) fn refusal(requested: &super::Requested) -> Option<&'static str> {
         .then_some("linux_host shares a region with native Linux programs, and this is not Linux")
 }
 
+/// The error Unix reports for `kind` (not found, denied, or else exists), for tests.
+#[cfg(test)]
+pub(crate) fn error_of_kind(kind: io::ErrorKind) -> OsError {
+    let errno = match kind {
+        io::ErrorKind::NotFound => Errno::NOENT,
+        io::ErrorKind::PermissionDenied => Errno::ACCESS,
+        _ => Errno::EXIST,
+    };
+    io::Error::from_raw_os_error(errno.raw_os_error())
+}
+
 /// The kind of a Unix error, which `std::io::Error` decodes itself.
 pub(crate) fn error_kind(error: &OsError) -> io::ErrorKind {
     error.kind()

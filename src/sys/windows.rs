@@ -109,7 +109,7 @@ impl Drop for SecurityDescriptor {
 /// An open handle to a named section.
 #[derive(Debug)]
 pub(crate) struct Section {
-    handle: HANDLE,
+    handle: Handle,
     /// Whether the handle may query the section's size (SECTION_QUERY); a section whose
     /// security grants mapping alone is measured through a view instead.
     queryable: bool,
@@ -237,7 +237,7 @@ impl Section {
         let handle = opened(unsafe {
             SetLastError(ERROR_SUCCESS);
             CreateFileMappingW(
-                file.handle(),
+                file.handle().raw(),
                 attributes_ptr(attributes.as_ref()),
                 protection,
                 0,
@@ -337,7 +337,7 @@ impl Section {
         // the buffer is a SECTION_BASIC_INFORMATION of the length passed.
         let status = unsafe {
             NtQuerySection(
-                self.handle,
+                self.handle.raw(),
                 SECTION_BASIC_INFORMATION_CLASS,
                 (&raw mut info).cast(),
                 size_of::<SectionBasicInformation>(),
@@ -358,7 +358,7 @@ impl Section {
         // is only described by VirtualQuery and unmapped before returning. The description
         // starts all zero, valid for its integers and pointers.
         unsafe {
-            let view = MapViewOfFile(self.handle, FILE_MAP_READ, 0, 0, 0);
+            let view = MapViewOfFile(self.handle.raw(), FILE_MAP_READ, 0, 0, 0);
             if view.Value.is_null() {
                 return Err(OsError::from_thread());
             }
@@ -379,7 +379,7 @@ impl Section {
     pub(crate) fn map(self, len: usize, writable: bool) -> Result<Mapping, OsError> {
         // SAFETY: the handle is an open section; `len` is non-zero and the caller checked it
         // against the section's size. The system picks the address, overlapping nothing.
-        let address = unsafe { MapViewOfFile(self.handle, map_access(writable), 0, 0, len) };
+        let address = unsafe { MapViewOfFile(self.handle.raw(), map_access(writable), 0, 0, len) };
         match NonNull::new(address.Value.cast()) {
             Some(ptr) => Ok(Mapping {
                 ptr,
@@ -387,14 +387,6 @@ impl Section {
             }),
             None => Err(OsError::from_thread()),
         }
-    }
-}
-
-impl Drop for Section {
-    fn drop(&mut self) {
-        // SAFETY: the handle is open and owned by this value, and closed only here.
-        // Closing a valid handle cannot fail in a way drop could act on.
-        let _ = unsafe { CloseHandle(self.handle) };
     }
 }
 
@@ -435,6 +427,17 @@ pub(crate) fn error_kind(error: &OsError) -> std::io::ErrorKind {
     }
 }
 
+/// The error Windows reports for `kind` (not found, denied, or else exists), for tests.
+#[cfg(test)]
+pub(crate) fn error_of_kind(kind: std::io::ErrorKind) -> OsError {
+    let code = match kind {
+        std::io::ErrorKind::NotFound => ERROR_FILE_NOT_FOUND,
+        std::io::ErrorKind::PermissionDenied => ERROR_ACCESS_DENIED,
+        _ => ERROR_ALREADY_EXISTS,
+    };
+    OsError::from_hresult(HRESULT::from_win32(code))
+}
+
 /// Windows frees a section with its last handle, crashes included: nothing is ever stale.
 pub(crate) fn reclaim_stale() -> std::io::Result<usize> {
     Ok(0)
@@ -451,14 +454,33 @@ pub(crate) fn is_win32(error: &OsError, code: WIN32_ERROR) -> bool {
     error.code() == HRESULT::from_win32(code)
 }
 
+/// A handle this process owns, closed when it drops: the one place the crate closes handles.
+#[derive(Debug)]
+pub(crate) struct Handle(HANDLE);
+
+impl Handle {
+    /// The handle, for a call; it stays owned by `self`.
+    pub(crate) fn raw(&self) -> HANDLE {
+        self.0
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // SAFETY: the handle is open (`opened` checked it), owned by this value and closed only
+        // here; closing a valid handle cannot fail in a way drop could act on.
+        let _ = unsafe { CloseHandle(self.0) };
+    }
+}
+
 /// The handle a `Create…`/`Open…` call returned, or the thread's last error when it is null or
 /// INVALID_HANDLE_VALUE, which is how those calls fail. Called right after the call, before
 /// anything else may set the last error.
-pub(crate) fn opened(handle: HANDLE) -> Result<HANDLE, OsError> {
+pub(crate) fn opened(handle: HANDLE) -> Result<Handle, OsError> {
     if handle.is_null() || handle == INVALID_HANDLE_VALUE {
         Err(OsError::from_thread())
     } else {
-        Ok(handle)
+        Ok(Handle(handle))
     }
 }
 

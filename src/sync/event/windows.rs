@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use windows_sys::Win32::Foundation::{CloseHandle, HANDLE, WAIT_OBJECT_0, WAIT_TIMEOUT};
+use windows_sys::Win32::Foundation::{WAIT_OBJECT_0, WAIT_TIMEOUT};
 use windows_sys::Win32::System::Threading::{
     CREATE_EVENT_MANUAL_RESET, CreateEventExW, EVENT_MODIFY_STATE, OpenEventW, ResetEvent,
     SYNCHRONIZATION_SYNCHRONIZE, SetEvent,
@@ -12,10 +12,10 @@ use super::EventReset;
 use crate::name::RegionName;
 use crate::sync::Failure;
 use crate::sync::win32::{create_access, wait_for_object};
-use crate::sys::{attributes_ptr, opened, succeeded};
+use crate::sys::{Handle, attributes_ptr, opened, succeeded};
 use crate::{Options, OsError, SharedMemoryError};
 
-pub(super) struct Event(HANDLE);
+pub(super) struct Event(Handle);
 
 // SAFETY: an event handle may be used and closed from any thread.
 unsafe impl Send for Event {}
@@ -58,7 +58,7 @@ impl Event {
     }
 
     fn opened(
-        handle: Result<HANDLE, OsError>,
+        handle: Result<Handle, OsError>,
         name: &RegionName,
         call: &'static str,
     ) -> Result<Self, SharedMemoryError> {
@@ -73,26 +73,20 @@ impl Event {
 
     pub(super) fn set(&self) -> Result<(), Failure> {
         // SAFETY: the handle is an open event.
-        succeeded(unsafe { SetEvent(self.0) }).map_err(|error| Failure::Os("SetEvent", error))
+        succeeded(unsafe { SetEvent(self.0.raw()) }).map_err(|error| Failure::Os("SetEvent", error))
     }
 
     pub(super) fn reset(&self) -> Result<(), Failure> {
         // SAFETY: the handle is an open event.
-        succeeded(unsafe { ResetEvent(self.0) }).map_err(|error| Failure::Os("ResetEvent", error))
+        succeeded(unsafe { ResetEvent(self.0.raw()) })
+            .map_err(|error| Failure::Os("ResetEvent", error))
     }
 
     pub(super) fn wait(&self, timeout: Option<Duration>) -> Result<bool, Failure> {
-        match wait_for_object(self.0, timeout) {
+        match wait_for_object(self.0.raw(), timeout) {
             WAIT_OBJECT_0 => Ok(true),
             WAIT_TIMEOUT => Ok(false),
             _ => Err(Failure::Os("WaitForSingleObject", OsError::from_thread())),
         }
-    }
-}
-
-impl Drop for Event {
-    fn drop(&mut self) {
-        // SAFETY: the handle is open, owned by this value, and closed only here.
-        let _ = unsafe { CloseHandle(self.0) };
     }
 }

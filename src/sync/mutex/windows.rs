@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use windows_sys::Win32::Foundation::{
-    CloseHandle, HANDLE, WAIT_ABANDONED, WAIT_OBJECT_0, WAIT_TIMEOUT,
-};
+use windows_sys::Win32::Foundation::{WAIT_ABANDONED, WAIT_OBJECT_0, WAIT_TIMEOUT};
 use windows_sys::Win32::System::Threading::{
     CreateMutexExW, MUTEX_MODIFY_STATE, ReleaseMutex, SYNCHRONIZATION_SYNCHRONIZE,
 };
@@ -13,10 +11,10 @@ use super::Acquired;
 use crate::name::RegionName;
 use crate::sync::Failure;
 use crate::sync::win32::{create_access, wait_for_object};
-use crate::sys::{attributes_ptr, opened};
+use crate::sys::{Handle, attributes_ptr, opened};
 use crate::{Options, OsError, SharedMemoryError};
 
-pub(super) struct Mutex(HANDLE);
+pub(super) struct Mutex(Handle);
 
 // SAFETY: a mutex handle may be used and closed from any thread; the lock itself is
 // released only by the guard, which stays on the locking thread.
@@ -46,7 +44,7 @@ impl Mutex {
     }
 
     pub(super) fn lock(&self, timeout: Option<Duration>) -> Result<Acquired, Failure> {
-        match wait_for_object(self.0, timeout) {
+        match wait_for_object(self.0.raw(), timeout) {
             WAIT_OBJECT_0 => Ok(Acquired::Locked),
             WAIT_ABANDONED => Ok(Acquired::OwnerDied),
             WAIT_TIMEOUT => Ok(Acquired::TimedOut),
@@ -57,13 +55,6 @@ impl Mutex {
     pub(super) fn unlock(&self) {
         // SAFETY: called by the guard, on the thread that holds the mutex. Releasing a
         // mutex one holds cannot fail.
-        let _ = unsafe { ReleaseMutex(self.0) };
-    }
-}
-
-impl Drop for Mutex {
-    fn drop(&mut self) {
-        // SAFETY: the handle is open, owned by this value, and closed only here.
-        let _ = unsafe { CloseHandle(self.0) };
+        let _ = unsafe { ReleaseMutex(self.0.raw()) };
     }
 }

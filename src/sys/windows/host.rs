@@ -23,8 +23,8 @@
 use std::ffi::c_void;
 
 use windows_sys::Win32::Foundation::{
-    CloseHandle, ERROR_FILE_EXISTS, ERROR_FILE_NOT_FOUND, ERROR_FILE_TOO_LARGE,
-    ERROR_LOCK_VIOLATION, ERROR_PATH_NOT_FOUND, GENERIC_READ, GENERIC_WRITE, HANDLE,
+    ERROR_FILE_EXISTS, ERROR_FILE_NOT_FOUND, ERROR_FILE_TOO_LARGE, ERROR_LOCK_VIOLATION,
+    ERROR_PATH_NOT_FOUND, GENERIC_READ, GENERIC_WRITE, HANDLE,
 };
 use windows_sys::Win32::Storage::FileSystem::{
     BY_HANDLE_FILE_INFORMATION, CREATE_NEW, CreateFileW, DELETE, FILE_ATTRIBUTE_HIDDEN,
@@ -40,7 +40,7 @@ use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress
 use windows_sys::Win32::System::Threading::Sleep;
 use windows_sys::core::{s, w};
 
-use super::{OsError, host_error, is_win32, opened, succeeded};
+use super::{Handle, OsError, host_error, is_win32, opened, succeeded};
 use crate::boundary;
 
 /// The directory of the host's POSIX shared memory objects, as Windows programs under Wine
@@ -88,7 +88,7 @@ pub(crate) enum Found {
 /// A file of the host's `/dev/shm`, open and locked by this process as one of its holders.
 #[derive(Debug)]
 pub(crate) struct HostFile {
-    handle: HANDLE,
+    handle: Handle,
     /// The file's path, NUL-terminated UTF-16.
     path: Vec<u16>,
     /// Whether the handle may lock the file exclusively and delete it: a handle opened for
@@ -172,15 +172,15 @@ impl HostFile {
     }
 
     /// The handle a section is made from.
-    pub(crate) fn handle(&self) -> HANDLE {
-        self.handle
+    pub(crate) fn handle(&self) -> &Handle {
+        &self.handle
     }
 
     /// The file's size in bytes, exact.
     pub(crate) fn size(&self) -> Result<u64, OsError> {
         let mut size = 0_i64;
         // SAFETY: an open file handle and a valid out pointer.
-        succeeded(unsafe { GetFileSizeEx(self.handle, &mut size) })?;
+        succeeded(unsafe { GetFileSizeEx(self.handle.raw(), &mut size) })?;
         // A size is never negative; the conversion only satisfies the type.
         Ok(u64::try_from(size).unwrap_or(0))
     }
@@ -212,7 +212,7 @@ impl HostFile {
         // size passed (all of them are a few dozen bytes).
         succeeded(unsafe {
             SetFileInformationByHandle(
-                self.handle,
+                self.handle.raw(),
                 class,
                 std::ptr::from_ref(information).cast::<c_void>(),
                 size_of::<T>() as u32,
@@ -226,7 +226,7 @@ impl HostFile {
         // SAFETY: an open file handle; the buffer is the FILE_BASIC_INFO the class names.
         succeeded(unsafe {
             GetFileInformationByHandleEx(
-                self.handle,
+                self.handle.raw(),
                 FileBasicInfo,
                 (&raw mut basic).cast(),
                 size_of::<FILE_BASIC_INFO>() as u32,
@@ -255,10 +255,7 @@ impl HostFile {
             Err(error) if is_win32(&error, ERROR_FILE_NOT_FOUND) => return Ok(false),
             Err(error) => return Err(error),
         };
-        let same = identity(named).and_then(|named| Ok(named == identity(self.handle)?));
-        // SAFETY: the handle was opened above and is closed once, here.
-        let _ = unsafe { CloseHandle(named) };
-        same
+        Ok(identity(named.raw())? == identity(self.handle.raw())?)
     }
 
     /// Takes a lock on byte 0 (`flags`: exclusive or not), retrying while another
@@ -290,13 +287,13 @@ impl HostFile {
         // SAFETY: an open file handle, not opened for overlapped I/O, so the call completes
         // before it returns and `overlapped` (offset 0) outlives it. The range is byte 0, the
         // protocol's, which Wine turns into a POSIX lock of that byte.
-        succeeded(unsafe { LockFileEx(self.handle, flags, 0, 1, 0, &mut overlapped) })
+        succeeded(unsafe { LockFileEx(self.handle.raw(), flags, 0, 1, 0, &mut overlapped) })
     }
 
     fn unlock(&self) -> Result<(), OsError> {
         let mut overlapped = byte_zero();
         // SAFETY: as in `lock_once`, for the range locked there.
-        succeeded(unsafe { UnlockFileEx(self.handle, 0, 1, 0, &mut overlapped) })
+        succeeded(unsafe { UnlockFileEx(self.handle.raw(), 0, 1, 0, &mut overlapped) })
     }
 
     /// Removes the file's name when the last Windows handle of it is closed (Wine has no
@@ -320,9 +317,7 @@ impl Drop for HostFile {
         if last {
             self.delete_on_close();
         }
-        // SAFETY: the handle is open, owned by this value and closed only here; closing it
-        // also drops its locks.
-        let _ = unsafe { CloseHandle(self.handle) };
+        // The handle closes after this, as fields drop after `drop`, and its locks with it.
     }
 }
 
@@ -346,7 +341,7 @@ fn open_file(
     path: &[u16],
     writable: bool,
     disposition: FILE_CREATION_DISPOSITION,
-) -> Result<HANDLE, OsError> {
+) -> Result<Handle, OsError> {
     let access = if writable {
         GENERIC_READ | GENERIC_WRITE | DELETE
     } else {
