@@ -75,6 +75,7 @@ macro_rules! areas {
 
 mod harness;
 
+mod event_semantics;
 mod hostile_sync;
 mod lifetime;
 #[cfg(target_os = "linux")]
@@ -96,6 +97,7 @@ mod wine;
 areas! {
     regions,
     sync,
+    event_semantics,
     hostile_sync,
     lifetime,
     #[cfg(target_os = "linux")]

@@ -1,6 +1,20 @@
-//! A word in the event's companion region `<name>#event`: set when it holds 1, unset
-//! otherwise, beside the reset mode its creator chose. Waiters sleep on whatever value they saw
-//! (`super::sleep`: a futex on Linux, polling elsewhere), so no value makes them spin.
+//! A word in the event's companion region `<name>#event`, beside the reset mode its creator
+//! chose, with Windows' semantics. Waiters sleep on whatever value they saw (`super::sleep`: a
+//! futex on Linux, polling elsewhere), so no value makes them spin.
+//!
+//! - Manual reset: bit 0 is [`SIGNALLED`], the rest a generation that each `set` advances.
+//!   A waiter that saw generation `g` is released by the event being set or by any generation
+//!   but `g`: every `set` releases everyone waiting at that moment, however soon a `reset`
+//!   follows (a pulse), and a `reset` alone releases nobody.
+//! - Auto reset: bit 0 is [`SIGNALLED`], bits 1–15 count the registered waiters, bits 16–30
+//!   the releases handed to them. A `set` with more waiters than releases hands one more
+//!   release over and wakes one waiter; otherwise it leaves the event signalled (once: a set
+//!   event stays set). A waiter takes the signal or a release, so each `set` releases exactly
+//!   one waiter. A waiter killed mid-wait leaves its registration: a release later handed to
+//!   it goes to the next waiter that comes, as the signal would.
+//!
+//! 0.2 wrote 1 (set) and 0 (unset) into the word; those read the same now, but a 0.2 peer's
+//! `set` of an auto-reset event forgets the waiters' counts.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -18,8 +32,15 @@ struct Shared {
     mode: AtomicU32,
 }
 
-const SET: u32 = 1;
-const UNSET: u32 = 0;
+/// Set: a wait returns at once (and, auto reset, resets it).
+const SIGNALLED: u32 = 1;
+/// One step of the manual-reset generation, above [`SIGNALLED`].
+const GENERATION: u32 = 1 << 1;
+/// One registered waiter of an auto-reset event, and the field's largest count.
+const WAITER: u32 = 1 << 1;
+/// One release handed to a waiter of an auto-reset event.
+const RELEASE: u32 = 1 << 16;
+const MOST: u32 = (1 << 15) - 1;
 const AUTO: u32 = 1;
 const MANUAL: u32 = 2;
 
@@ -100,51 +121,183 @@ impl Event {
     }
 
     pub(super) fn set(&self) -> Result<(), Failure> {
-        self.word().store(SET, Ordering::Release);
-        sleep::wake(self.word(), if self.manual { sleep::EVERYONE } else { 1 })
+        let word = self.word();
+        if self.manual {
+            let _ = word.fetch_update(Ordering::Release, Ordering::Relaxed, |seen| {
+                Some((seen & !SIGNALLED).wrapping_add(GENERATION) | SIGNALLED)
+            });
+            return sleep::wake(word, sleep::EVERYONE);
+        }
+        let handed = word.fetch_update(Ordering::Release, Ordering::Relaxed, |seen| {
+            // More waiters than releases: one more of them goes. Else the event stays set.
+            Some(if waiters(seen) > releases(seen) {
+                seen + RELEASE
+            } else {
+                seen | SIGNALLED
+            })
+        });
+        match handed {
+            Ok(seen) if waiters(seen) > releases(seen) => sleep::wake(word, 1),
+            _ => Ok(()),
+        }
     }
 
     pub(super) fn reset(&self) -> Result<(), Failure> {
-        self.word().store(UNSET, Ordering::Release);
+        self.word().fetch_and(!SIGNALLED, Ordering::Release);
         Ok(())
     }
 
     pub(super) fn wait(&self, timeout: Option<Duration>) -> Result<bool, Failure> {
-        let word = self.word();
-        let started = Instant::now();
-        let mut restless = 0;
+        let mut waiting = Waiting {
+            word: self.word(),
+            deadline: timeout.map(|timeout| Instant::now() + timeout),
+            restless: 0,
+        };
+        if self.manual {
+            waiting.manual()
+        } else {
+            let mut registered = false;
+            let released = waiting.auto(&mut registered);
+            if !registered {
+                return released;
+            }
+            // Timed out or failed while registered: a release handed over meanwhile is taken.
+            match (waiting.leave()?, released) {
+                (true, _) => Ok(true),
+                (false, released) => released,
+            }
+        }
+    }
+}
+
+/// The waiters registered on an auto-reset word.
+fn waiters(word: u32) -> u32 {
+    (word >> 1) & MOST
+}
+
+/// The releases handed to waiters of an auto-reset word.
+fn releases(word: u32) -> u32 {
+    (word >> 16) & MOST
+}
+
+/// One wait on the word.
+struct Waiting<'a> {
+    word: &'a AtomicU32,
+    deadline: Option<Instant>,
+    /// Wake-ups and lost races in a row, after which the waiter naps.
+    restless: u32,
+}
+
+impl Waiting<'_> {
+    /// Manual reset: released by the signal or by any generation but the one first seen.
+    fn manual(&mut self) -> Result<bool, Failure> {
+        let mut seen = self.word.load(Ordering::Acquire);
+        let first = seen & !SIGNALLED;
         loop {
-            let seen = word.load(Ordering::Acquire);
-            if seen == SET
-                && (self.manual
-                    || word
-                        .compare_exchange(SET, UNSET, Ordering::Acquire, Ordering::Relaxed)
-                        .is_ok())
-            {
+            if seen & SIGNALLED != 0 || seen & !SIGNALLED != first {
                 return Ok(true);
             }
-            let left = match timeout {
-                None => None,
-                Some(timeout) => match timeout.checked_sub(started.elapsed()) {
-                    Some(left) if !left.is_zero() => Some(left),
-                    _ => return Ok(false),
-                },
+            if !self.sleep(seen)? {
+                return Ok(false);
+            }
+            seen = self.word.load(Ordering::Acquire);
+        }
+    }
+
+    /// Auto reset: takes the signal, or registers and takes a release handed over; says
+    /// whether it did. `registered` says whether it is registered when it returns.
+    fn auto(&mut self, registered: &mut bool) -> Result<bool, Failure> {
+        loop {
+            let seen = self.word.load(Ordering::Acquire);
+            let next = if seen & SIGNALLED != 0 {
+                // Taken, and not waiting any more.
+                let leaving = if *registered && waiters(seen) > 0 {
+                    WAITER
+                } else {
+                    0
+                };
+                Some((seen & !SIGNALLED) - leaving)
+            } else if *registered && releases(seen) > 0 && waiters(seen) > 0 {
+                Some(seen - RELEASE - WAITER)
+            } else if !*registered && waiters(seen) < MOST {
+                Some(seen + WAITER)
+            } else {
+                None
             };
-            if restless >= RESTLESS {
-                restless = 0;
-                std::thread::sleep(left.map_or(NAP, |left| left.min(NAP)));
+            if let Some(next) = next {
+                if self
+                    .word
+                    .compare_exchange(seen, next, Ordering::AcqRel, Ordering::Acquire)
+                    .is_err()
+                {
+                    self.lost_race();
+                    continue;
+                }
+                if *registered || seen & SIGNALLED != 0 {
+                    *registered = false;
+                    return Ok(true);
+                }
+                *registered = true;
                 continue;
             }
-            if seen == SET {
-                // Another waiter took it first: look again.
-                restless += 1;
-                continue;
+            // Registered (or every place taken: then polling) and nothing to take: sleep.
+            if !self.sleep(seen)? {
+                return Ok(false);
             }
-            // Asleep on whatever unset value the word holds: any change wakes it.
-            match sleep::wait(word, seen, left)? {
-                Woke::TimedOut => restless = 0,
-                Woke::Early => restless += 1,
+        }
+    }
+
+    /// Unregisters an auto-reset waiter whose wait ended without a release: if releases
+    /// are waiting, one was meant for a waiter like it, so it takes one; says whether it did.
+    fn leave(&mut self) -> Result<bool, Failure> {
+        loop {
+            let seen = self.word.load(Ordering::Acquire);
+            if waiters(seen) == 0 {
+                // Another process rewrote the word: nothing of this waiter's is left there.
+                return Ok(false);
             }
+            let took = releases(seen) > 0;
+            let next = seen - WAITER - if took { RELEASE } else { 0 };
+            if self
+                .word
+                .compare_exchange(seen, next, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                return Ok(took);
+            }
+            self.lost_race();
+        }
+    }
+
+    /// Sleeps while the word holds `seen`, until the deadline; false when it has passed.
+    fn sleep(&mut self, seen: u32) -> Result<bool, Failure> {
+        let left = match self.deadline {
+            None => None,
+            Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => Some(left),
+                _ => return Ok(false),
+            },
+        };
+        if self.restless >= RESTLESS {
+            self.restless = 0;
+            std::thread::sleep(left.map_or(NAP, |left| left.min(NAP)));
+            return Ok(true);
+        }
+        // Asleep on whatever value the word holds: any change wakes it.
+        match sleep::wait(self.word, seen, left)? {
+            Woke::TimedOut => self.restless = 0,
+            Woke::Early => self.restless += 1,
+        }
+        Ok(true)
+    }
+
+    /// Another process changed the word between a look and a swap: look again, napping
+    /// when that keeps happening (someone keeps rewriting it).
+    fn lost_race(&mut self) {
+        self.restless += 1;
+        if self.restless >= RESTLESS {
+            self.restless = 0;
+            std::thread::sleep(NAP);
         }
     }
 }

@@ -1,0 +1,181 @@
+//! Events behave as Windows' do, on every backend (native Linux, the portable backend, and
+//! Windows itself under Wine, the reference): a `set` releases every process waiting at that
+//! moment however soon a `reset` follows (manual reset); each `set` of an auto-reset event
+//! releases exactly one waiter, or leaves the event set for the next one, and a `set` of a set
+//! event does not count twice; a waiter killed mid-wait takes no release with it.
+
+use std::time::Duration;
+
+use libtest_mimic::Failed;
+use win_shared_memory::sync::{EventReset, NamedEvent};
+
+use crate::harness::{Outcome, Peer, expect_eq, spawn_child, unique_name};
+
+tests! {
+    a_pulse_releases_one_waiting_process,
+    a_pulse_releases_three_waiting_processes,
+    a_pulse_releases_eight_waiting_processes,
+    an_auto_reset_event_set_twice_releases_both_of_two_waiters,
+    an_auto_reset_event_set_thrice_releases_two_waiters_and_stays_set,
+    a_set_before_any_wait_is_kept_for_the_next_waiter,
+    a_wait_times_out_without_a_set,
+    a_waiter_killed_mid_wait_takes_no_release_with_it,
+}
+
+roles! {}
+
+/// How long the tests' waiters wait at most: far longer than any release takes.
+const PATIENCE_MS: &str = "20000";
+
+/// How long a test lets its waiters fall asleep before it signals: a waiter that starts
+/// waiting after a pulse is rightly not released by it.
+const FALL_ASLEEP: Duration = Duration::from_millis(400);
+
+fn a_pulse_releases_one_waiting_process() -> Outcome {
+    pulse_releases(1)
+}
+
+fn a_pulse_releases_three_waiting_processes() -> Outcome {
+    pulse_releases(3)
+}
+
+fn a_pulse_releases_eight_waiting_processes() -> Outcome {
+    pulse_releases(8)
+}
+
+/// `count` processes wait on a manual-reset event; a `set` at once undone by a `reset`
+/// releases them all, and leaves the event unset.
+fn pulse_releases(count: usize) -> Outcome {
+    let name = unique_name(&format!("pulse_{count}"));
+    let event = NamedEvent::new(&name, EventReset::Manual)?;
+    let waiters = start_waiters(&name, "manual", count)?;
+    event.set()?;
+    event.reset()?;
+    let answers = answers(waiters)?;
+    expect_eq(woken(&answers), count)?;
+    expect_eq(event.wait_timeout(Duration::ZERO)?, false)
+}
+
+/// Two processes wait on an auto-reset event, and it is set twice in a row: each `set`
+/// releases one of them (0.2 released one on Linux: the second `set` found the event set).
+fn an_auto_reset_event_set_twice_releases_both_of_two_waiters() -> Outcome {
+    let name = unique_name("auto_twice");
+    let event = NamedEvent::new(&name, EventReset::Auto)?;
+    let waiters = start_waiters(&name, "auto", 2)?;
+    event.set()?;
+    event.set()?;
+    expect_eq(woken(&answers(waiters)?), 2)?;
+    expect_eq(event.wait_timeout(Duration::ZERO)?, false)
+}
+
+/// Set three times with two waiters: both go, and the third `set` leaves the event set for
+/// exactly one later wait.
+fn an_auto_reset_event_set_thrice_releases_two_waiters_and_stays_set() -> Outcome {
+    let name = unique_name("auto_thrice");
+    let event = NamedEvent::new(&name, EventReset::Auto)?;
+    let waiters = start_waiters(&name, "auto", 2)?;
+    for _ in 0..3 {
+        event.set()?;
+    }
+    expect_eq(woken(&answers(waiters)?), 2)?;
+    let later = [
+        event.wait_timeout(Duration::ZERO)?,
+        event.wait_timeout(Duration::ZERO)?,
+    ];
+    expect_eq(later, [true, false])
+}
+
+/// A `set` with nobody waiting: an auto-reset event releases the next waiter (another
+/// process) once, however often it was set; a manual-reset one every waiter until its reset.
+fn a_set_before_any_wait_is_kept_for_the_next_waiter() -> Outcome {
+    let name = unique_name("set_first_auto");
+    let event = NamedEvent::new(&name, EventReset::Auto)?;
+    event.set()?;
+    event.set()?;
+    let first = answers(start_waiters(&name, "auto", 1)?)?;
+    let second = answers(vec![spawn_child("wait-event", &[&name, "auto", "100"])?])?;
+    expect_eq((woken(&first), woken(&second)), (1, 0))?;
+
+    let name = unique_name("set_first_manual");
+    let event = NamedEvent::new(&name, EventReset::Manual)?;
+    event.set()?;
+    expect_eq(woken(&answers(start_waiters(&name, "manual", 2)?)?), 2)?;
+    event.reset()?;
+    expect_eq(event.wait_timeout(Duration::ZERO)?, false)
+}
+
+/// Without a `set`, a wait ends at its timeout, not before, and reports no signal.
+fn a_wait_times_out_without_a_set() -> Outcome {
+    for mode in ["auto", "manual"] {
+        let name = unique_name(&format!("timeout_{mode}"));
+        let reset = if mode == "auto" {
+            EventReset::Auto
+        } else {
+            EventReset::Manual
+        };
+        let _event = NamedEvent::new(&name, reset)?;
+        let started = std::time::Instant::now();
+        let answer = answers(vec![spawn_child("wait-event", &[&name, mode, "150"])?])?;
+        expect_eq(answer, vec!["timed-out".to_owned()])?;
+        if started.elapsed() < Duration::from_millis(150) {
+            return Err(format!("{mode}: the wait ended before its timeout").into());
+        }
+    }
+    Ok(())
+}
+
+/// Two processes wait on an auto-reset event and one of them is killed: a `set` still
+/// releases the other, and a second `set` is kept for the next waiter.
+fn a_waiter_killed_mid_wait_takes_no_release_with_it() -> Outcome {
+    let name = unique_name("auto_killed");
+    let event = NamedEvent::new(&name, EventReset::Auto)?;
+    let mut waiters = start_waiters(&name, "auto", 2)?;
+    let mut killed = waiters.remove(0);
+    killed.kill()?;
+    event.set()?;
+    expect_eq(woken(&answers(waiters)?), 1)?;
+    event.set()?;
+    let next = answers(vec![spawn_child("wait-event", &[&name, "auto", "2000"])?])?;
+    expect_eq(woken(&next), 1)
+}
+
+/// Starts `count` processes waiting on the event in `mode`, and lets them fall asleep.
+fn start_waiters(name: &str, mode: &str, count: usize) -> Result<Vec<Peer>, Failed> {
+    let mut waiters = Vec::with_capacity(count);
+    for _ in 0..count {
+        waiters.push(spawn_child("wait-event", &[name, mode, PATIENCE_MS])?);
+    }
+    for waiter in &mut waiters {
+        waiter.expect_line("waiting")?;
+    }
+    std::thread::sleep(FALL_ASLEEP);
+    Ok(waiters)
+}
+
+/// What each waiter said ("woken MILLIS" or "timed-out"), once it ended (after its
+/// "waiting", if that was not read yet).
+fn answers(waiters: Vec<Peer>) -> Result<Vec<String>, Failed> {
+    let mut answers = Vec::with_capacity(waiters.len());
+    for mut waiter in waiters {
+        let mut answer = waiter.read_line()?;
+        if answer == "waiting" {
+            answer = waiter.read_line()?;
+        }
+        answers.push(answer);
+        waiter.finish()?;
+    }
+    Ok(answers)
+}
+
+/// How many waiters were released, well before their patience ran out.
+fn woken(answers: &[String]) -> usize {
+    answers
+        .iter()
+        .filter(|answer| {
+            answer
+                .strip_prefix("woken ")
+                .and_then(|millis| millis.parse::<u64>().ok())
+                .is_some_and(|millis| millis < 10_000)
+        })
+        .count()
+}
