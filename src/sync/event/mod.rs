@@ -37,20 +37,22 @@ pub enum EventReset {
 /// - Windows: a named event (`CreateEventExW`, `OpenEventW`), so it interoperates with
 ///   programs that signal one, such as iRacing's `Local\IRSDKDataValidEvent`.
 /// - Linux: a futex on a word in a region of the crate's own named `<name>#event`, with the
-///   crate's region lifetime. The word is set when it holds 1 and unset otherwise; a waiter
-///   sleeps on whatever value it holds, so no value another process writes makes it spin.
+///   crate's region lifetime. A waiter sleeps on whatever value the word holds, so no value
+///   another process writes makes it spin.
 /// - Other Unix systems (macOS): the same word, polled every millisecond while waiting, as
 ///   they have no futex that processes can share.
 ///
 /// The reset mode is chosen by whoever creates the event; opening an existing one keeps its
 /// mode, as on Windows ([`open`](Self::open) never creates one).
 ///
-/// On Unix the event is one word, set or unset, so two Windows subtleties differ: a `set`
-/// quickly undone by a `reset` may release no sleeping waiter (Windows releases those already
-/// waiting), and several `set`s of an auto-reset event before any waiter runs release one
-/// waiter, not one each. Use it to signal "something new", with the data itself in a region
-/// (a [`SeqLock`](super::SeqLock)), as the example does. On macOS the event's region belongs
-/// to the handle that created it: once that handle drops, later handles get a new event.
+/// Every backend has Windows' semantics: a `set` releases every thread and process waiting at
+/// that moment, however soon a [`reset`](Self::reset) follows (a pulse of a manual-reset
+/// event); each `set` of an auto-reset event releases exactly one waiter, or leaves the event
+/// set for the next wait, and setting a set event changes nothing. A conformance suite checks
+/// this natively, on the portable backend and under Wine. An event says "something new"; keep
+/// the data itself in a region (a [`SeqLock`](super::SeqLock)), as the example does. On macOS
+/// the event's region belongs to the handle that created it: once that handle drops, later
+/// handles get a new event.
 ///
 /// ```
 /// use std::time::Duration;
