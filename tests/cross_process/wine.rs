@@ -42,6 +42,8 @@ tests! {
     #[cfg(target_os = "linux")]
     wine_region_of_killed_holders_on_both_sides_is_reclaimed ignored_if no_wine(),
     #[cfg(target_os = "linux")]
+    wine_plain_programs_hidden_system_file_is_never_removed ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
     wine_bridge_refuses_names_already_taken ignored_if no_wine(),
     #[cfg(target_os = "linux")]
     wine_linux_host_refuses_a_prefix_section_without_the_file ignored_if no_wine(),
@@ -55,6 +57,8 @@ roles! {
         "wine-hold" => hold,
     #[cfg(windows)]
     "wine-open" => windows_open,
+    #[cfg(windows)]
+    "wine-plain-file" => windows_plain_file,
 }
 
 /// The data of the tests' regions: update `i` sets every word to `i`, so a torn copy has two
@@ -398,6 +402,65 @@ fn wine_region_of_killed_holders_on_both_sides_is_reclaimed() -> Outcome {
     expect_no_shm_object(&name)
 }
 
+/// Bytes of the file that a plain Windows program makes in `/dev/shm`.
+const PLAIN_FILE_BYTES: [u8; 100] = {
+    let mut bytes = [0; 100];
+    let mut i = 0;
+    while i < bytes.len() {
+        bytes[i] = (i * 7 + 3) as u8;
+        i += 1;
+    }
+    bytes
+};
+
+/// A plain Windows program under Wine, not this crate, makes `Z:\dev\shm\<name>` and gives
+/// it the DOS attributes HIDDEN | SYSTEM, which Wine keeps as `user.DOSATTRIB = 0x6`: what
+/// 0.2.0 took for its whole mark, so that a native open (or sweep) removed the unheld file.
+/// Nobody holds it and it is no region of the crate's, so a native open joins it as it is,
+/// and neither that open's end nor `reclaim_stale` removes it.
+#[cfg(target_os = "linux")]
+fn wine_plain_programs_hidden_system_file_is_never_removed() -> Outcome {
+    let name = unique_name("wine_plain");
+    let path = shm_path(&name);
+    let checked = plain_file_is_left_alone(&name, &path);
+    let _ = std::fs::remove_file(&path);
+    checked?;
+    expect_no_shm_object(&name)
+}
+
+#[cfg(target_os = "linux")]
+fn plain_file_is_left_alone(name: &str, path: &str) -> Outcome {
+    let made = windows_role("wine-plain-file", &[name])
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    expect_eq(String::from_utf8_lossy(&made.stdout).trim(), "made")?;
+    expect_eq(made.status.code(), Some(0))?;
+    // The scenario is real only if Wine kept the attributes where the native side reads them.
+    let mut value = [0_u8; 16];
+    let len = rustix::fs::getxattr(path, "user.DOSATTRIB", &mut value)
+        .map_err(|errno| format!("{path}: no user.DOSATTRIB from Wine: {errno}"))?;
+    let text = String::from_utf8_lossy(&value[..len]);
+    let attributes = text
+        .trim_end_matches('\0')
+        .strip_prefix("0x")
+        .and_then(|hex| u32::from_str_radix(hex, 16).ok());
+    if attributes.is_none_or(|bits| bits & 0x6 != 0x6) {
+        return Err(format!("{path}: user.DOSATTRIB is {text:?}, not HIDDEN | SYSTEM").into());
+    }
+    let modified = std::fs::metadata(path)?.modified()?;
+    eprintln!("{path}: user.DOSATTRIB {text:?}, modified {modified:?}");
+
+    // Another program's object, joined as it is.
+    let region = SharedMemory::<ReadOnly>::open(name)?;
+    expect_eq(region.len(), PLAIN_FILE_BYTES.len())?;
+    let mut seen = [0_u8; PLAIN_FILE_BYTES.len()];
+    region.read_bytes_at(0, &mut seen)?;
+    expect_eq(seen, PLAIN_FILE_BYTES)?;
+    drop(region);
+    win_shared_memory::reclaim_stale()?;
+    expect_eq(std::fs::read(path).ok(), Some(PLAIN_FILE_BYTES.to_vec()))
+}
+
 /// Clear refusals: a name the prefix has already (the game started first), a name bridged
 /// already, and a name given twice.
 #[cfg(target_os = "linux")]
@@ -518,6 +581,30 @@ fn windows_open(name: &str, _args: &[String]) -> RoleResult {
         }
         Err(other) => println!("{other}"),
     }
+    Ok(())
+}
+
+/// Windows, as a plain program that knows nothing of the crate: makes the host file
+/// `Z:\dev\shm\<name>` with [`PLAIN_FILE_BYTES`], closes it, gives it the DOS attributes
+/// HIDDEN | SYSTEM and says `made`.
+#[cfg(windows)]
+fn windows_plain_file(name: &str, _args: &[String]) -> RoleResult {
+    use std::io::Write;
+    use windows::Win32::Storage::FileSystem::{
+        FILE_ATTRIBUTE_HIDDEN, FILE_ATTRIBUTE_SYSTEM, SetFileAttributesW,
+    };
+    let path = format!("Z:\\dev\\shm\\{}", name.trim_start_matches("Local\\"));
+    let mut file = std::fs::File::create_new(&path)?;
+    file.write_all(&PLAIN_FILE_BYTES)?;
+    drop(file);
+    // SAFETY: SetFileAttributesW only reads the NUL-terminated path, which outlives the call.
+    unsafe {
+        SetFileAttributesW(
+            &windows::core::HSTRING::from(path.as_str()),
+            FILE_ATTRIBUTE_HIDDEN | FILE_ATTRIBUTE_SYSTEM,
+        )
+    }?;
+    println!("made");
     Ok(())
 }
 
