@@ -417,7 +417,7 @@ const PLAIN_FILE_BYTES: [u8; 100] = {
 /// it the DOS attributes HIDDEN | SYSTEM, which Wine keeps as `user.DOSATTRIB = 0x6`: what
 /// 0.2.0 took for its whole mark, so that a native open (or sweep) removed the unheld file.
 /// Nobody holds it and it is no region of the crate's, so a native open joins it as it is,
-/// and neither that open's end nor `reclaim_stale` removes it.
+/// and neither that open's end nor `reclaim_stale` removes it; nor does a Windows open.
 #[cfg(target_os = "linux")]
 fn wine_plain_programs_hidden_system_file_is_never_removed() -> Outcome {
     let name = unique_name("wine_plain");
@@ -458,6 +458,14 @@ fn plain_file_is_left_alone(name: &str, path: &str) -> Outcome {
     expect_eq(seen, PLAIN_FILE_BYTES)?;
     drop(region);
     win_shared_memory::reclaim_stale()?;
+    expect_eq(std::fs::read(path).ok(), Some(PLAIN_FILE_BYTES.to_vec()))?;
+
+    // A Windows program of the crate, which reads the mark through Wine, joins it too.
+    let opened = windows_role("wine-open", &[name]).output()?;
+    expect_eq(
+        String::from_utf8_lossy(&opened.stdout).trim(),
+        format!("opened {}", PLAIN_FILE_BYTES.len()),
+    )?;
     expect_eq(std::fs::read(path).ok(), Some(PLAIN_FILE_BYTES.to_vec()))
 }
 
