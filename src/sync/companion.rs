@@ -95,6 +95,7 @@ mod tests {
     /// The longest name whose companion still fits, and the first that is refused with the
     /// user's own name rather than the companion's.
     #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot map shared memory")]
     fn a_name_too_long_for_its_companion_is_refused_with_the_users_name() {
         let longest = if cfg!(target_vendor = "apple") {
             24
