@@ -7,18 +7,20 @@
 //!
 //! A region's file is the crate's, and so may be removed when nobody holds it, only if no
 //! other user and no plain program could have made it look so. The native side marks its
-//! objects with the sticky bit, which only the owner can set. A Windows
-//! program cannot set a mode, so its mark is two things together that it can set through Wine:
-//! the DOS attributes `HIDDEN | SYSTEM` (Wine keeps them as the text `0x6` in the extended
-//! attribute `user.DOSATTRIB`) and the last-modified time [`MARK_MODIFIED`]. Anyone who may
-//! write a file can set its extended attributes, but only its owner can set a chosen time
+//! objects with the sticky bit, which only the owner can set. A Windows program cannot set a
+//! mode, so its mark is two things together that it can set through Wine: the DOS attributes
+//! `HIDDEN | SYSTEM` (Wine keeps them as the text `0x6` in the extended attribute
+//! `user.DOSATTRIB`) and the last-access time [`MARK_ACCESSED`], far in the future. Anyone who
+//! may write a file can set its extended attributes, but only its owner can set a chosen time
 //! (`utimensat`; others may only set the current time), and no program picks that instant by
 //! chance. Native objects carry all three, so that either side recognises the other's.
 //!
-//! Nothing the crate does changes a region's modification time after the mark is set: views
-//! are written through mappings, which do not touch it on tmpfs. A program that `write`s or
-//! truncates the file wipes the mark; the file is then treated as another program's and is
-//! never removed by the crate, which errs on the safe side.
+//! Why the access time: every process's first write to a page of a shared mapping sets the
+//! file's modification time, but an access time later than the modification time and not in
+//! the past is left alone by the `relatime` and `noatime` mounts (the default of `/dev/shm`).
+//! On a `strictatime` mount the first access wipes it: files the Windows side made are then
+//! treated as another program's, never removed by the native side, which errs on the safe
+//! side (and the Windows side leaves native files to native holders).
 
 // The portable backend (macOS) removes no region it did not create, so it needs no mark.
 #![cfg_attr(
@@ -112,24 +114,24 @@ pub(crate) const DOS_ATTRIBUTES_XATTR: &str = "user.DOSATTRIB";
 )]
 pub(crate) const MARK_ATTRIBUTES_TEXT: &[u8] = b"0x6";
 
-/// A file's last-modified time, as seconds and nanoseconds since 1970 (Unix's form).
+/// A file time, as seconds and nanoseconds since 1970 (Unix's form).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Modified {
+pub(crate) struct FileTime {
     pub(crate) seconds: i64,
     pub(crate) nanoseconds: u32,
 }
 
-/// The last-modified time of a marked file: 2000-01-01 00:00:00.0314159 UTC. A multiple of
+/// The last-access time of a marked file: 2100-01-01 00:00:00.0314159 UTC. A multiple of
 /// 100 ns, so that Windows' file times (100 ns units since 1601) hold it exactly.
-pub(crate) const MARK_MODIFIED: Modified = Modified {
-    seconds: 946_684_800,
+pub(crate) const MARK_ACCESSED: FileTime = FileTime {
+    seconds: 4_102_444_800,
     nanoseconds: 31_415_900,
 };
 
 /// Seconds from 1601-01-01, where Windows' file times start, to 1970-01-01.
 const SECONDS_1601_TO_1970: i64 = 11_644_473_600;
 
-impl Modified {
+impl FileTime {
     /// The time as a Windows file time: 100 ns units since 1601.
     #[cfg_attr(
         not(windows),
@@ -154,10 +156,10 @@ impl Modified {
     }
 }
 
-/// Whether a file with these DOS attributes and this modification time carries the mark that a
+/// Whether a file with these DOS attributes and this access time carries the mark that a
 /// Windows program of the crate sets (the native side also accepts its own mode bits).
-pub(crate) fn is_marked(attributes: u32, modified: Modified) -> bool {
-    attributes & MARK_ATTRIBUTES == MARK_ATTRIBUTES && modified == MARK_MODIFIED
+pub(crate) fn is_marked(attributes: u32, accessed: FileTime) -> bool {
+    attributes & MARK_ATTRIBUTES == MARK_ATTRIBUTES && accessed == MARK_ACCESSED
 }
 
 /// The DOS attributes in Wine's extended attribute text (`0x6`, maybe NUL-terminated).
@@ -222,19 +224,19 @@ mod tests {
     /// are no mark; nor is the time alone, nor a time a tick away.
     #[test]
     fn the_mark_needs_the_attributes_and_the_exact_time() {
-        assert!(is_marked(0x6, MARK_MODIFIED));
-        assert!(is_marked(0x6 | 0x20, MARK_MODIFIED));
+        assert!(is_marked(0x6, MARK_ACCESSED));
+        assert!(is_marked(0x6 | 0x20, MARK_ACCESSED));
         assert!(!is_marked(
             0x6,
-            Modified {
+            FileTime {
                 seconds: 1_700_000_000,
                 nanoseconds: 0
             }
         ));
-        assert!(!is_marked(0x2, MARK_MODIFIED));
-        let a_tick_later = Modified {
-            nanoseconds: MARK_MODIFIED.nanoseconds + 100,
-            ..MARK_MODIFIED
+        assert!(!is_marked(0x2, MARK_ACCESSED));
+        let a_tick_later = FileTime {
+            nanoseconds: MARK_ACCESSED.nanoseconds + 100,
+            ..MARK_ACCESSED
         };
         assert!(!is_marked(0x6, a_tick_later));
     }
@@ -242,19 +244,19 @@ mod tests {
     /// The file time Windows reads is Wine's conversion of the Unix time: whole ticks.
     #[test]
     fn the_mark_time_is_exact_in_windows_file_time() {
-        assert_eq!(MARK_MODIFIED.nanoseconds % 100, 0);
-        // 2000-01-01 is 125 911 584 000 000 000 ticks after 1601-01-01.
-        assert_eq!(MARK_MODIFIED.file_time(), 125_911_584_000_000_000 + 314_159);
+        assert_eq!(MARK_ACCESSED.nanoseconds % 100, 0);
+        // 2100-01-01 is 157 469 184 000 000 000 ticks after 1601-01-01.
+        assert_eq!(MARK_ACCESSED.file_time(), 157_469_184_000_000_000 + 314_159);
         assert_eq!(
-            Modified::from_file_time(MARK_MODIFIED.file_time()),
-            MARK_MODIFIED
+            FileTime::from_file_time(MARK_ACCESSED.file_time()),
+            MARK_ACCESSED
         );
-        let before_1970 = Modified {
+        let before_1970 = FileTime {
             seconds: -1,
             nanoseconds: 500,
         };
         assert_eq!(
-            Modified::from_file_time(before_1970.file_time()),
+            FileTime::from_file_time(before_1970.file_time()),
             before_1970
         );
     }

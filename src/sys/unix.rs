@@ -27,7 +27,7 @@
 //!   file; 0.2's objects also have the set-group-ID bit) on top of their permission bits,
 //!   and the mark that Windows programs under Wine (`Options::linux_host`) can set and read, as
 //!   they cannot change a mode: the extended attribute `user.DOSATTRIB` = `0x6` (the DOS
-//!   attributes HIDDEN | SYSTEM) with the modification time of `crate::boundary`. Either mark
+//!   attributes HIDDEN | SYSTEM) with the access time of `crate::boundary`. Either mark
 //!   makes an object the crate's; only the owner can set either. Unmarked objects are other
 //!   programs': they are used as they are and never removed.
 //! - **Create**: make the object unnamed (`open` of `/dev/shm` with `O_TMPFILE`, the mode and the
@@ -118,7 +118,7 @@ struct Status {
     #[cfg(wsm_holder_locks)]
     links: u64,
     #[cfg(wsm_holder_locks)]
-    modified: crate::boundary::Modified,
+    accessed: crate::boundary::FileTime,
 }
 
 impl Status {
@@ -140,10 +140,10 @@ impl Status {
             #[cfg(wsm_holder_locks)]
             links: stat.st_nlink as u64,
             #[cfg(wsm_holder_locks)]
-            modified: crate::boundary::Modified {
-                seconds: stat.st_mtime as i64,
+            accessed: crate::boundary::FileTime {
+                seconds: stat.st_atime as i64,
                 // Nanoseconds are below 10^9, which a u32 holds.
-                nanoseconds: stat.st_mtime_nsec as u32,
+                nanoseconds: stat.st_atime_nsec as u32,
             },
         }
     }

@@ -120,7 +120,7 @@ fn a_killed_holders_region_its_owner_may_not_write_is_reclaimed() -> Outcome {
 
 /// Issue 22's third defect: another user who may write a victim's object (made 0666 by a
 /// program that is not this crate) sets Wine's `user.DOSATTRIB = 0x6` on it, and cannot set
-/// the mark's modification time; the victim's next sweep, `reclaim_stale()` and use of the
+/// the mark's access time; the victim's next sweep, `reclaim_stale()` and use of the
 /// name leave the object where it is.
 fn a_wine_mark_another_user_sets_never_gets_an_object_removed() -> Outcome {
     let name = unique_name("forged_mark");
@@ -272,7 +272,7 @@ fn hold_read_only(name: &str, _: &[String]) -> RoleResult {
 }
 
 /// As another user: sets Wine's DOS attributes `HIDDEN | SYSTEM` on the object, then tries to
-/// set the mark's modification time; prints what each gave.
+/// set the mark's access time; prints what each gave.
 fn forge_mark(name: &str, _: &[String]) -> RoleResult {
     let path = object_path(name);
     let attributes = match rustix::fs::setxattr(
@@ -284,15 +284,15 @@ fn forge_mark(name: &str, _: &[String]) -> RoleResult {
         Ok(()) => "set".to_owned(),
         Err(errno) => std::io::Error::from(errno).to_string(),
     };
-    // 2000-01-01 00:00:00.0314159 UTC, the crate's mark (src/boundary.rs).
+    // 2100-01-01 00:00:00.0314159 UTC, the crate's mark (src/boundary.rs), as the access time.
     let mark = rustix::fs::Timestamps {
         last_access: rustix::fs::Timespec {
-            tv_sec: 946_684_800,
+            tv_sec: 4_102_444_800,
             tv_nsec: 31_415_900,
         },
         last_modification: rustix::fs::Timespec {
-            tv_sec: 946_684_800,
-            tv_nsec: 31_415_900,
+            tv_sec: 0,
+            tv_nsec: rustix::fs::UTIME_OMIT,
         },
     };
     let time = match rustix::fs::utimensat(

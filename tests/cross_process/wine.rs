@@ -447,8 +447,8 @@ fn plain_file_is_left_alone(name: &str, path: &str) -> Outcome {
     if attributes.is_none_or(|bits| bits & 0x6 != 0x6) {
         return Err(format!("{path}: user.DOSATTRIB is {text:?}, not HIDDEN | SYSTEM").into());
     }
-    let modified = std::fs::metadata(path)?.modified()?;
-    eprintln!("{path}: user.DOSATTRIB {text:?}, modified {modified:?}");
+    let accessed = std::fs::metadata(path)?.accessed()?;
+    eprintln!("{path}: user.DOSATTRIB {text:?}, accessed {accessed:?}");
 
     // Another program's object, joined as it is.
     let region = SharedMemory::<ReadOnly>::open(name)?;

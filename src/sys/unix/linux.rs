@@ -118,12 +118,12 @@ fn make_unnamed(name: &str, size: u64, mode: Mode) -> io::Result<Held> {
     // 6.9, tmpfs gives up an allocation at any pending signal (EINTR): it is resumed.
     restart_on_interrupt(|| rustix::fs::fallocate(&fd, FallocateFlags::empty(), 0, size))
         .map_err(|errno| failed("fallocate", &path(name), errno))?;
-    // Last, as the allocation sets the time: the mark that Windows programs read. Without it
+    // The mark that Windows programs read (the access time). Without it
     // the native mark still holds, and Windows holders leave the name to native ones.
     let _ = rustix::fs::futimens(&fd, &mark_times());
     status.size = size;
     status.links = 1;
-    status.modified = boundary::MARK_MODIFIED;
+    status.accessed = boundary::MARK_ACCESSED;
     Ok(Held {
         fd,
         status,
@@ -131,16 +131,16 @@ fn make_unnamed(name: &str, size: u64, mode: Mode) -> io::Result<Held> {
     })
 }
 
-/// The file times of the mark: its modification time, and the access time left alone.
+/// The file times of the mark: its access time, and the modification time left alone.
 fn mark_times() -> rustix::fs::Timestamps {
     rustix::fs::Timestamps {
         last_access: rustix::fs::Timespec {
-            tv_sec: 0,
-            tv_nsec: rustix::fs::UTIME_OMIT,
+            tv_sec: boundary::MARK_ACCESSED.seconds,
+            tv_nsec: boundary::MARK_ACCESSED.nanoseconds.into(),
         },
         last_modification: rustix::fs::Timespec {
-            tv_sec: boundary::MARK_MODIFIED.seconds,
-            tv_nsec: boundary::MARK_MODIFIED.nanoseconds.into(),
+            tv_sec: 0,
+            tv_nsec: rustix::fs::UTIME_OMIT,
         },
     }
 }
@@ -388,11 +388,11 @@ fn hold_alone(held: &mut Held, name: &str) -> bool {
 fn marked(fd: &OwnedFd, status: &Status) -> bool {
     // The time first: it comes with the status, the attributes take a system call.
     status.mode & MARK != 0
-        || (status.modified == boundary::MARK_MODIFIED
+        || (status.accessed == boundary::MARK_ACCESSED
             && dos_attributes(|value| {
                 rustix::fs::fgetxattr(fd, boundary::DOS_ATTRIBUTES_XATTR, value)
             })
-            .is_some_and(|attributes| boundary::is_marked(attributes, status.modified)))
+            .is_some_and(|attributes| boundary::is_marked(attributes, status.accessed)))
 }
 
 /// The DOS attributes that Wine keeps in the extended attribute that `read` fetches.

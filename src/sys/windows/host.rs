@@ -17,7 +17,7 @@
 //! it and starts again. Files the crate made carry a mark every side can read and Windows can
 //! set, and that no other user can forge: the DOS attributes `SYSTEM | HIDDEN` (which Wine
 //! stores in the `user.DOSATTRIB` extended attribute; tmpfs keeps user extended attributes
-//! since Linux 6.6) and a modification time only the owner can set (`crate::boundary`).
+//! since Linux 6.6) and an access time only the owner can set (`crate::boundary`).
 //! Unmarked files are other programs': used as they are, never removed.
 
 use std::ffi::c_void;
@@ -48,7 +48,7 @@ use crate::boundary;
 const HOST_SHM_DIR: &str = "Z:\\dev\\shm\\";
 
 /// The DOS attributes of the mark (Wine keeps them in the `user.DOSATTRIB` extended
-/// attribute), which the mark's modification time completes (see `boundary`).
+/// attribute), which the mark's access time completes (see `boundary`).
 const MARK: u32 = FILE_ATTRIBUTE_SYSTEM | FILE_ATTRIBUTE_HIDDEN;
 const _: () = assert!(MARK == boundary::MARK_ATTRIBUTES);
 
@@ -192,12 +192,12 @@ impl HostFile {
         self.set_information(FileEndOfFileInfo, &end)
     }
 
-    /// Sets the mark: the DOS attributes and the modification time, which only the file's
+    /// Sets the mark: the DOS attributes and the access time, which only the file's
     /// owner can set to a chosen value.
     fn mark(&self) -> Result<(), OsError> {
         let basic = FILE_BASIC_INFO {
             FileAttributes: MARK,
-            LastWriteTime: boundary::MARK_MODIFIED.file_time(),
+            LastAccessTime: boundary::MARK_ACCESSED.file_time(),
             ..Default::default()
         };
         self.set_information(FileBasicInfo, &basic)
@@ -232,8 +232,8 @@ impl HostFile {
                 size_of::<FILE_BASIC_INFO>() as u32,
             )
         })?;
-        let modified = boundary::Modified::from_file_time(basic.LastWriteTime);
-        Ok(boundary::is_marked(basic.FileAttributes, modified))
+        let accessed = boundary::FileTime::from_file_time(basic.LastAccessTime);
+        Ok(boundary::is_marked(basic.FileAttributes, accessed))
     }
 
     /// Whether the path still names this file.
