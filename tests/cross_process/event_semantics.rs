@@ -137,6 +137,8 @@ fn a_waiter_killed_mid_wait_takes_no_release_with_it() -> Outcome {
     event.set()?;
     let next = answers(vec![spawn_child("wait-event", &[&name, "auto", "2000"])?])?;
     expect_eq(woken(&next), 1)
+    // Not asserted: on Unix the dead waiter's registration makes a later idle `set` release
+    // one waiter more than Windows would (documented on `NamedEvent`).
 }
 
 /// Starts `count` processes waiting on the event in `mode`, and lets them fall asleep.

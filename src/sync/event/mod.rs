@@ -49,7 +49,12 @@ pub enum EventReset {
 /// that moment, however soon a [`reset`](Self::reset) follows (a pulse of a manual-reset
 /// event); each `set` of an auto-reset event releases exactly one waiter, or leaves the event
 /// set for the next wait, and setting a set event changes nothing. A conformance suite checks
-/// this natively, on the portable backend and under Wine. An event says "something new"; keep
+/// this natively, on the portable backend and under Wine. Two differences remain on Unix,
+/// where the event is a word that waiters register in rather than a kernel object: a
+/// release that a `set` hands to the waiters may be taken by a thread that starts waiting
+/// after the `set` (a poll with a zero timeout, say) rather than by the one already asleep;
+/// and a waiter killed mid-wait stays registered, so that each such death makes one more
+/// `set` of an idle event release a waiter rather than find the event set. An event says "something new"; keep
 /// the data itself in a region (a [`SeqLock`](super::SeqLock)), as the example does. On macOS
 /// the event's region belongs to the handle that created it: once that handle drops, later
 /// handles get a new event.
@@ -244,5 +249,51 @@ impl fmt::Debug for NamedEvent {
         f.debug_struct("NamedEvent")
             .field("name", &self.name)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unique(tag: &str) -> String {
+        format!("Local\\wsm_event_unit_{tag}_{}", std::process::id())
+    }
+
+    /// A waiter asleep through two `set`s takes the first one's release, and the second
+    /// leaves the event set once, as on Windows: a third `set` of the set event changes
+    /// nothing, and exactly one later poll finds it set.
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot map shared memory")]
+    fn a_waiter_takes_its_release_and_the_event_stays_set_once() {
+        let name = unique("once");
+        let event = NamedEvent::new(&name, EventReset::Auto).unwrap();
+        std::thread::scope(|scope| {
+            let waiter = scope.spawn(|| {
+                let mine = NamedEvent::open(&name).unwrap();
+                mine.wait_timeout(Duration::from_secs(20)).unwrap()
+            });
+            std::thread::sleep(Duration::from_millis(200));
+            event.set().unwrap();
+            event.set().unwrap();
+            assert!(waiter.join().unwrap());
+        });
+        event.set().unwrap();
+        let polls = [
+            event.wait_timeout(Duration::ZERO).unwrap(),
+            event.wait_timeout(Duration::ZERO).unwrap(),
+        ];
+        assert_eq!(polls, [true, false]);
+    }
+
+    /// The longest timeout is no overflow: it waits as long as it takes.
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot map shared memory")]
+    fn the_longest_timeout_waits_without_overflow() {
+        for reset in [EventReset::Auto, EventReset::Manual] {
+            let event = NamedEvent::new(unique(&format!("{reset:?}")), reset).unwrap();
+            event.set().unwrap();
+            assert!(event.wait_timeout(Duration::MAX).unwrap());
+        }
     }
 }

@@ -9,9 +9,13 @@
 //! - Auto reset: bit 0 is [`SIGNALLED`], bits 1–15 count the registered waiters, bits 16–30
 //!   the releases handed to them. A `set` with more waiters than releases hands one more
 //!   release over and wakes one waiter; otherwise it leaves the event signalled (once: a set
-//!   event stays set). A waiter takes the signal or a release, so each `set` releases exactly
-//!   one waiter. A waiter killed mid-wait leaves its registration: a release later handed to
-//!   it goes to the next waiter that comes, as the signal would.
+//!   event stays set). A waiter takes a release, or else the signal, so each `set` releases
+//!   exactly one waiter. Unlike Windows, a release goes to whichever registered waiter takes it
+//!   first, one that came after the `set` included. A waiter killed mid-wait leaves its
+//!   registration: a release later handed to it goes to the next waiter that comes, as the
+//!   signal would, and so one more idle `set` per such death releases a waiter where Windows
+//!   would find the event already set. (Telling live waiters from dead ones needs a lock per
+//!   waiter, as the mutex's slots.)
 //!
 //! 0.2 wrote 1 (set) and 0 (unset) into the word; those read the same now, but a 0.2 peer's
 //! `set` of an auto-reset event forgets the waiters' counts.
@@ -51,6 +55,8 @@ const CREATOR_PATIENCE: Duration = Duration::from_secs(1);
 /// which a waiter naps for [`NAP`] instead.
 const RESTLESS: u32 = 32;
 const NAP: Duration = Duration::from_millis(1);
+/// Swaps a leaving waiter tries before it leaves its registration to whoever rewrites the word.
+const LEAVE_ATTEMPTS: u32 = 1024;
 
 pub(super) struct Event {
     /// Keeps the region mapped (and alive) while the handle lives.
@@ -150,7 +156,7 @@ impl Event {
     pub(super) fn wait(&self, timeout: Option<Duration>) -> Result<bool, Failure> {
         let mut waiting = Waiting {
             word: self.word(),
-            deadline: timeout.map(|timeout| Instant::now() + timeout),
+            deadline: timeout.and_then(|timeout| Instant::now().checked_add(timeout)),
             restless: 0,
         };
         if self.manual {
@@ -209,7 +215,10 @@ impl Waiting<'_> {
     fn auto(&mut self, registered: &mut bool) -> Result<bool, Failure> {
         loop {
             let seen = self.word.load(Ordering::Acquire);
-            let next = if seen & SIGNALLED != 0 {
+            let next = if *registered && releases(seen) > 0 && waiters(seen) > 0 {
+                // A release handed over first: the signal stays for the next wait.
+                Some(seen - RELEASE - WAITER)
+            } else if seen & SIGNALLED != 0 {
                 // Taken, and not waiting any more.
                 let leaving = if *registered && waiters(seen) > 0 {
                     WAITER
@@ -217,8 +226,6 @@ impl Waiting<'_> {
                     0
                 };
                 Some((seen & !SIGNALLED) - leaving)
-            } else if *registered && releases(seen) > 0 && waiters(seen) > 0 {
-                Some(seen - RELEASE - WAITER)
             } else if !*registered && waiters(seen) < MOST {
                 Some(seen + WAITER)
             } else {
@@ -230,7 +237,9 @@ impl Waiting<'_> {
                     .compare_exchange(seen, next, Ordering::AcqRel, Ordering::Acquire)
                     .is_err()
                 {
-                    self.lost_race();
+                    if !self.lost_race() {
+                        return Ok(false);
+                    }
                     continue;
                 }
                 if *registered || seen & SIGNALLED != 0 {
@@ -250,7 +259,8 @@ impl Waiting<'_> {
     /// Unregisters an auto-reset waiter whose wait ended without a release: if releases
     /// are waiting, one was meant for a waiter like it, so it takes one; says whether it did.
     fn leave(&mut self) -> Result<bool, Failure> {
-        loop {
+        // Bounded: a process that keeps rewriting the word has it as it likes.
+        for _ in 0..LEAVE_ATTEMPTS {
             let seen = self.word.load(Ordering::Acquire);
             if waiters(seen) == 0 {
                 // Another process rewrote the word: nothing of this waiter's is left there.
@@ -265,8 +275,12 @@ impl Waiting<'_> {
             {
                 return Ok(took);
             }
-            self.lost_race();
+            self.restless += 1;
+            if self.restless % RESTLESS == 0 {
+                std::thread::sleep(NAP);
+            }
         }
+        Ok(false)
     }
 
     /// Sleeps while the word holds `seen`, until the deadline; false when it has passed.
@@ -292,13 +306,15 @@ impl Waiting<'_> {
     }
 
     /// Another process changed the word between a look and a swap: look again, napping
-    /// when that keeps happening (someone keeps rewriting it).
-    fn lost_race(&mut self) {
+    /// when that keeps happening (someone keeps rewriting it); false once the deadline passed.
+    fn lost_race(&mut self) -> bool {
         self.restless += 1;
         if self.restless >= RESTLESS {
             self.restless = 0;
             std::thread::sleep(NAP);
         }
+        self.deadline
+            .is_none_or(|deadline| Instant::now() < deadline)
     }
 }
 
