@@ -241,7 +241,7 @@ impl Section {
             held,
             name: name.to_owned(),
             created,
-            opener: std::process::id(),
+            opener: process_id(),
             #[cfg(wsm_holder_locks)]
             forks: forks(),
         }
@@ -290,9 +290,7 @@ impl Drop for Section {
     fn drop(&mut self) {
         // A copy inherited through `fork` only closes its descriptor: the region, its name and
         // the opener's lock stay the opener's.
-        // The kernel's answer, not the fork watch's: a child made without the `pthread_atfork`
-        // handlers (`_Fork`, a raw `clone`) must not act as its parent either.
-        if std::process::id() == self.opener {
+        if process_id() == self.opener {
             lifetime::leave(self);
         }
     }
@@ -330,6 +328,17 @@ impl Drop for Mapping {
         // Failure is impossible for a valid mapping and nothing could be done about it in drop.
         let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
+}
+
+/// This process's id, kept by the fork watch so that no create, open or drop asks the kernel
+/// (a child made without its handlers, by `_Fork` or a raw `clone`, is not supported).
+#[cfg(wsm_holder_locks)]
+use fork_watch::process_id;
+
+/// This process's id.
+#[cfg(not(wsm_holder_locks))]
+fn process_id() -> u32 {
+    std::process::id()
 }
 
 /// The forks this process has made, which say whether a child may share a descriptor.

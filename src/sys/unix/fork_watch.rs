@@ -32,6 +32,7 @@ extern "C" fn in_child() {
 }
 
 /// The process id the handlers keep, registering them at the first call; 0 while unknown.
+#[inline]
 fn watched_id() -> u32 {
     let id = PROCESS_ID.load(Ordering::Relaxed);
     if id != 0 || REGISTERING.swap(true, Ordering::Relaxed) {
@@ -51,7 +52,9 @@ fn watched_id() -> u32 {
     PROCESS_ID.load(Ordering::Relaxed)
 }
 
-/// This process's id, from memory rather than a system call once the handlers run.
+/// This process's id, from memory rather than a system call once the handlers run (the
+/// mutex asks at every lock and unlock).
+#[inline]
 pub(crate) fn process_id() -> u32 {
     match watched_id() {
         0 => std::process::id(),

@@ -50,14 +50,14 @@ enum Join {
 pub(super) fn create_or_open(name: &str, size: u64, mode: Mode) -> io::Result<(Held, Disposition)> {
     sweep::once();
     let fresh = make_unnamed(name, size, mode)?;
-    // Listed before it is named, so that the sweep finds it even if this process dies at once.
-    sweep::remember(name);
     let mut wait = Wait::new(name, "create");
     loop {
         match link(&fresh.fd, name) {
             Ok(()) => {
-                // And after, in case a remover of the name's previous object unlisted it
-                // between the two.
+                // Listed once named: a remover of the name's previous object, which unlists
+                // the name, is done with it by now (or lists it again, seeing this one). A
+                // process killed between the two system calls leaves it unlisted: the next
+                // use of the name or `reclaim_stale()` removes it then.
                 sweep::remember(name);
                 return Ok((fresh, Disposition::Created));
             }

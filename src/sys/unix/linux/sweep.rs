@@ -15,9 +15,11 @@
 //! name is removed, so a stale or forged listing can make the sweep look, never remove. A
 //! listing goes when its object's name goes; since a create of the same name may run
 //! meanwhile, whoever unlists a name lists it again if the name names an object by then, and
-//! a create lists its name before and after it names the object. An index that another user
-//! owns (made first, to squat the name), or that is not a private directory, is not used: the
-//! sweep then scans all of `/dev/shm`, as it did before the index.
+//! a create lists its name right after it names the object (a process killed between the
+//! two leaves it unlisted, for the next use of the name or `reclaim_stale()`). An index that
+//! another user owns (made first, to squat the name), or that is not a private directory, is
+//! not used: there is then no automatic sweep, rather than a scan of all of `/dev/shm` at
+//! every process's start, which is what a squatter would want.
 
 use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -97,20 +99,27 @@ pub(super) fn remember(name: &str) {
     if INDEX_REFUSED_FOR.load(Ordering::Relaxed) == me {
         return;
     }
-    let Some(index) = checked_index().or_else(index) else {
+    let Some(index) = checked_index(me).or_else(index) else {
         return;
     };
     let listing = format!("{index}{name}");
-    // Not following a link, not blocking on a FIFO: the directory is the user's own, but a
-    // listing is only a hint either way.
-    let flags = OFlags::CREATE | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK;
-    let _ = rustix::fs::open(listing.as_str(), flags | OFlags::CLOEXEC, Mode::RUSR);
+    // One system call that opens nothing (and follows no link); an existing listing is
+    // left as it is. The directory is the user's own, and a listing is only a hint.
+    let _ = rustix::fs::mknodat(
+        rustix::fs::CWD,
+        listing.as_str(),
+        rustix::fs::FileType::RegularFile,
+        Mode::RUSR,
+        0,
+    );
 }
 
 /// Unlists `name`, whose object's name was removed; lists it again if a create named a new
 /// object meanwhile.
 pub(super) fn forget(name: &str) {
-    let Some(index) = checked_index() else { return };
+    let Some(index) = checked_index(rustix::process::geteuid().as_raw()) else {
+        return;
+    };
     let _ = rustix::fs::unlink(format!("{index}{name}").as_str());
     if rustix::fs::lstat(path(name).as_str()).is_ok() {
         remember(name);
@@ -209,9 +218,8 @@ fn index() -> Option<String> {
     Some(index)
 }
 
-/// The index directory, if this process checked it for its current user.
-fn checked_index() -> Option<String> {
-    let me = rustix::process::geteuid().as_raw();
+/// The index directory, if this process checked it for the user `me`, its current one.
+fn checked_index(me: u32) -> Option<String> {
     (INDEX_CHECKED_FOR.load(Ordering::Relaxed) == me).then(|| index_path(me))
 }
 
@@ -231,7 +239,8 @@ mod tests {
         use crate::{ReadWrite, SharedMemory};
         let name = format!("wsm_index_unit_{}", std::process::id());
         let region = SharedMemory::<ReadWrite>::create(&name, 64).unwrap();
-        let index = checked_index().expect("the index of this user");
+        let me = rustix::process::geteuid().as_raw();
+        let index = checked_index(me).expect("the index of this user");
         let listing = format!("{index}/{name}");
         let dir = rustix::fs::stat(index.as_str()).unwrap();
         assert_eq!(dir.st_mode & 0o7777, 0o700);
