@@ -51,9 +51,9 @@
 //!   descriptor, a child may share its description and lock: open the name again (a new
 //!   description; none, or another object, means there is no name to remove), set its read
 //!   lock and close the old descriptor (the child's copy keeps the old description's lock).
-//!   A holder whose descriptor is read-only does the same, as the write lock needs a writable
-//!   one; a holder whose descriptor is read-only and that finds no other holder lets its lock
-//!   go and examines the object as the sweep does. Then
+//!   A holder whose descriptor is read-only, which cannot take the write lock, instead lets
+//!   its lock go when it finds no other holder, and examines the object as the sweep does.
+//!   Then
 //!   convert the read lock into a write lock without waiting. `EAGAIN`: others hold it (a
 //!   forked child included); close. Success: this was the last holder; if marked and the name
 //!   still names it, unlink; close. A holder that may not write the object (another user's

@@ -330,7 +330,7 @@ fn stale(name: &str, call: &'static str, errno: Errno, owner: u32) -> io::Error 
 /// go while the child still uses the region. So after a fork the leaver first holds the
 /// object through a description of its own and lets the shared one go (the child's copy
 /// keeps its lock), then converts only its own. Without a fork nobody shares it. A holder
-/// whose descriptor is read-only does the same, as a write lock needs a writable one.
+/// whose descriptor is read-only cannot take the write lock: see [`leave_read_only`].
 pub(super) fn leave(section: &mut Section) {
     let forked = section.forks != super::forks();
     let held = &mut section.held;
@@ -389,16 +389,14 @@ fn marked(fd: &OwnedFd, status: &Status) -> bool {
     // The time first: it comes with the status, the attributes take a system call.
     status.mode & MARK != 0
         || (status.accessed == boundary::MARK_ACCESSED
-            && dos_attributes(|value| {
-                rustix::fs::fgetxattr(fd, boundary::DOS_ATTRIBUTES_XATTR, value)
-            })
-            .is_some_and(|attributes| boundary::is_marked(attributes, status.accessed)))
+            && dos_attributes(fd)
+                .is_some_and(|attributes| boundary::is_marked(attributes, status.accessed)))
 }
 
-/// The DOS attributes that Wine keeps in the extended attribute that `read` fetches.
-fn dos_attributes(read: impl FnOnce(&mut [u8]) -> Result<usize, Errno>) -> Option<u32> {
+/// The DOS attributes that Wine keeps in an extended attribute of the object open as `fd`.
+fn dos_attributes(fd: &OwnedFd) -> Option<u32> {
     let mut value = [0_u8; 16];
-    let len = read(&mut value).ok()?;
+    let len = rustix::fs::fgetxattr(fd, boundary::DOS_ATTRIBUTES_XATTR, &mut value).ok()?;
     boundary::parse_dos_attributes(&value[..len])
 }
 

@@ -51,8 +51,8 @@ pub(super) enum Examined {
     Kept,
 }
 
-/// Sweeps this user's stale regions, once per process (each forked child once more): through
-/// the index, or all of `/dev/shm` when the index cannot be used.
+/// Sweeps this user's stale regions, once per process (each forked child once more), through
+/// the index; not at all when the index cannot be used.
 pub(super) fn once() {
     let me = fork_watch::process_id();
     let last = SWEPT_BY.load(Ordering::Relaxed);
