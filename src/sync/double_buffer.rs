@@ -152,9 +152,9 @@ impl<T: FromBytes + IntoBytes + Immutable> DoubleBuffer<T> {
     /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
     /// ```
     pub fn write_within(&self, value: &T, patience: Duration) -> Result<(), SeqLockError> {
-        let start = self.sequence.begin_write(patience)?;
-        self.store(start, value);
-        self.sequence.end_write(start)
+        let write = self.sequence.begin_write(patience)?;
+        self.store(write.start(), value);
+        self.sequence.end_write(write)
     }
 
     /// Takes over from a writer that died mid-write and publishes `value`; with no write in
@@ -176,9 +176,9 @@ impl<T: FromBytes + IntoBytes + Immutable> DoubleBuffer<T> {
         // From an odd 2n + 1 (write n + 1 into slot (n + 1) % 2 in progress) to 2n + 5: write
         // n + 2 counts as complete, so readers keep copying slot n % 2, which still holds write
         // n, and this write, n + 3, goes into the dead writer's slot.
-        let start = self.sequence.take_over(4);
-        self.store(start, value);
-        self.sequence.end_write(start)
+        let write = self.sequence.take_over(4);
+        self.store(write.start(), value);
+        self.sequence.end_write(write)
     }
 
     /// How many writes have completed (recoveries count a few more): a reader that polls for
@@ -195,6 +195,31 @@ impl<T: FromBytes + IntoBytes + Immutable> DoubleBuffer<T> {
     /// ```
     pub fn version(&self) -> u64 {
         self.sequence.completed_writes()
+    }
+
+    /// Waits until a write has completed since version `seen` and returns the version now;
+    /// `None` once `timeout` has passed without one. The same wait as
+    /// [`SeqLock::wait_for_change`](super::SeqLock::wait_for_change), which says how it waits
+    /// on each platform.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use win_shared_memory::sync::DoubleBuffer;
+    ///
+    /// let buffer = DoubleBuffer::new([0_u8; 64]);
+    /// let seen = buffer.version();
+    /// buffer.write(&[1; 64])?;
+    /// let now = buffer.wait_for_change(seen, Duration::from_secs(10))?;
+    /// assert_eq!(now, Some(seen + 1));
+    /// assert_eq!(buffer.wait_for_change(seen + 1, Duration::from_millis(5))?, None);
+    /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
+    /// ```
+    pub fn wait_for_change(
+        &self,
+        seen: u64,
+        timeout: Duration,
+    ) -> Result<Option<u64>, SeqLockError> {
+        self.sequence.wait_for_change(seen, timeout, true)
     }
 
     /// Copies `value` into the slot of the write that began at `start`.
@@ -280,6 +305,7 @@ impl<T: FromBytes + IntoBytes + Immutable> SharedMemoryLink<DoubleBuffer<T>, Rea
 /// let reader = SharedMemoryLink::<DoubleBuffer<[u64; 512]>, ReadOnly>::open(&name)?;
 /// let reader = reader.double_buffer();
 /// assert_eq!(reader.version(), 1);
+/// assert_eq!(reader.wait_for_change(0, Duration::from_secs(10))?, Some(1));
 /// assert_eq!(reader.read()?, [9; 512]);
 /// let mut snapshot = [0; 512];
 /// reader.read_into(&mut snapshot, Duration::from_millis(10))?;
@@ -308,6 +334,16 @@ impl<T: FromBytes + IntoBytes + Immutable> DoubleBufferReader<'_, T> {
     /// As [`DoubleBuffer::version`] (example on the type).
     pub fn version(&self) -> u64 {
         self.0.version()
+    }
+
+    /// As [`DoubleBuffer::wait_for_change`], looking every millisecond: a read-only view cannot
+    /// tell writers that it waits (example on the type).
+    pub fn wait_for_change(
+        &self,
+        seen: u64,
+        timeout: Duration,
+    ) -> Result<Option<u64>, SeqLockError> {
+        self.0.sequence.wait_for_change(seen, timeout, false)
     }
 }
 
@@ -367,7 +403,7 @@ mod tests {
         buffer.write(&2).unwrap();
         // A writer that begins and never ends, after scribbling over its slot.
         let dead = buffer.sequence.begin_write(DEFAULT_PATIENCE).unwrap();
-        buffer.store(dead, &99);
+        buffer.store(dead.start(), &99);
         assert_eq!(buffer.read().unwrap(), 2);
         assert!(matches!(
             buffer.write_within(&3, Duration::from_millis(20)),

@@ -36,11 +36,20 @@ mod event;
 #[cfg(wsm_holder_locks)]
 mod futex;
 mod mutex;
+#[cfg(not(wsm_holder_locks))]
+mod poll;
 mod seqlock;
 mod sequence;
 mod versioned;
 #[cfg(windows)]
 mod win32;
+
+/// Sleeping until a word in shared memory changes: Linux's futex, which the writer wakes, or
+/// elsewhere (no futex that processes share) polling.
+#[cfg(wsm_holder_locks)]
+use futex as word_sleep;
+#[cfg(not(wsm_holder_locks))]
+use poll as word_sleep;
 
 pub use double_buffer::{DoubleBuffer, DoubleBufferReader};
 pub use event::{EventReset, NamedEvent};
@@ -74,8 +83,7 @@ impl Failure {
     }
 }
 
-/// How a sleep on a Unix mutex or event word ended.
-#[cfg(unix)]
+/// How a sleep on a word ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Woke {
     /// Woken, interrupted, or the word no longer held the value: look again.

@@ -156,9 +156,9 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLock<T> {
     /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
     /// ```
     pub fn write_within(&self, value: &T, patience: Duration) -> Result<(), SeqLockError> {
-        let start = self.sequence.begin_write(patience)?;
+        let write = self.sequence.begin_write(patience)?;
         self.store(value);
-        self.sequence.end_write(start)
+        self.sequence.end_write(write)
     }
 
     /// Takes over from a writer that died mid-write (the sequence is odd) and publishes
@@ -176,9 +176,9 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLock<T> {
     /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
     /// ```
     pub fn recover(&self, value: &T) -> Result<(), SeqLockError> {
-        let start = self.sequence.take_over(2);
+        let write = self.sequence.take_over(2);
         self.store(value);
-        self.sequence.end_write(start)
+        self.sequence.end_write(write)
     }
 
     /// How many writes have completed (one in progress does not count yet; a recovery counts
@@ -196,6 +196,54 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLock<T> {
     /// ```
     pub fn version(&self) -> u64 {
         self.sequence.completed_writes()
+    }
+
+    /// Waits until a write has completed since version `seen` (a [`version`](Self::version),
+    /// or what an earlier wait returned) and returns the version now; `None` once `timeout`
+    /// has passed without one. A reader that passes back what the last wait returned never
+    /// misses a change, however soon after the call it comes or however long before it, and
+    /// knows how many writes it skipped: `now - seen` completed (modulo 2^31) where it expected
+    /// one. A write in progress counts once it is complete; one left in progress for
+    /// [`DEFAULT_PATIENCE`](super::DEFAULT_PATIENCE) is a writer that died mid-write
+    /// ([`SeqLockError::Stalled`]).
+    ///
+    /// How it waits:
+    ///
+    /// - Linux, through a read-write handle: asleep in the kernel (a futex on the sequence),
+    ///   woken by the write. A write costs one load more while nobody waits, and a futex wake
+    ///   (a system call) when readers do.
+    /// - A read-only handle ([`SeqLockReader`]), which cannot tell writers it waits, and every
+    ///   reader on Windows and macOS, where processes share no futex: it looks every
+    ///   millisecond, asleep in between.
+    /// - A writer that wakes nobody (a Windows program under Wine writing a region shared with
+    ///   Linux, or version 0.2): its first change is seen within 20 ms, the next ones within a
+    ///   millisecond, until a writer that wakes readers comes back.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use win_shared_memory::sync::SeqLock;
+    ///
+    /// let lock = Arc::new(SeqLock::new(0_u32));
+    /// let seen = lock.version();
+    /// let writer = std::thread::spawn({
+    ///     let lock = Arc::clone(&lock);
+    ///     move || lock.write(&7)
+    /// });
+    /// let now = lock.wait_for_change(seen, Duration::from_secs(10))?;
+    /// assert_eq!(now, Some(seen + 1));
+    /// assert_eq!(lock.read()?, 7);
+    /// writer.join().unwrap()?;
+    /// // Nothing new since: the wait ends at its timeout.
+    /// assert_eq!(lock.wait_for_change(seen + 1, Duration::from_millis(5))?, None);
+    /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
+    /// ```
+    pub fn wait_for_change(
+        &self,
+        seen: u64,
+        timeout: Duration,
+    ) -> Result<Option<u64>, SeqLockError> {
+        self.sequence.wait_for_change(seen, timeout, true)
     }
 
     /// Copies `value` into the lock; only between `begin_write` and `end_write`.
@@ -388,6 +436,29 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLockReader<'_, T> {
     /// ```
     pub fn version(&self) -> u64 {
         self.0.version()
+    }
+
+    /// As [`SeqLock::wait_for_change`], looking every millisecond: a read-only view cannot
+    /// tell writers that it waits.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use win_shared_memory::sync::SeqLock;
+    /// # use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};
+    /// # let name = format!("Local\\doc_seqlock_reader_wait_{}", std::process::id());
+    /// let writer = SharedMemoryLink::<SeqLock<u8>, ReadWrite>::create(&name)?;
+    /// let reader = SharedMemoryLink::<SeqLock<u8>, ReadOnly>::open(&name)?;
+    /// let seen = reader.seqlock().version();
+    /// writer.seqlock().write(&3)?;
+    /// assert_eq!(reader.seqlock().wait_for_change(seen, Duration::from_secs(10))?, Some(seen + 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_for_change(
+        &self,
+        seen: u64,
+        timeout: Duration,
+    ) -> Result<Option<u64>, SeqLockError> {
+        self.0.sequence.wait_for_change(seen, timeout, false)
     }
 
     /// As [`SeqLock::read_within`].

@@ -17,11 +17,31 @@
 //!   later) value: the copy is refused. If both loads see the same even value, no write overlapped
 //!   the copy.
 //!
+//! Readers can sleep until the sequence changes ([`Sequence::wait_for_change`]), through the
+//! second word of the slot, `waiting` (0.2 kept it zero):
+//!
+//! - A reader that can write the slot sets [`WAITING`] (`SeqCst`), loads the counter (`SeqCst`),
+//!   and, with no change to see, sleeps on the counter (Linux's futex) with the value it saw.
+//! - A writer, after taking the counter to odd (a `SeqCst` compare-exchange it already needed),
+//!   loads `waiting` (`SeqCst`); only if it is not zero does it clear it (a swap) and wake the
+//!   counter's sleepers after its write. With no reader waiting, a write costs one more load
+//!   of the line it already owns.
+//! - Either the reader's `WAITING` comes first in the single order of `SeqCst` operations, and
+//!   the writer sees it and wakes it, or the writer's odd value does, and the reader's load
+//!   sees it (or a later value) and does not sleep on the old one: no change is slept through.
+//!   A reader re-registers before each sleep, as a writer may have cleared the word.
+//! - Writers that never wake (Windows programs writing a region that Linux shares with them
+//!   through Wine, versions before 0.3, other platforms) never clear the word either. A reader
+//!   whose backstop sleep ([`BACKSTOP`]) ended to find a change made while its `WAITING` stayed
+//!   set marks the word [`SILENT_WRITER`], after which readers look every [`POLL`] until a
+//!   waking writer clears the word. Readers of read-only views, which cannot register, and
+//!   every reader where processes share no futex (Windows, macOS), look every [`POLL`].
+//! - Whatever another process writes into the word costs at most a wake-up or a poll.
+//!
 //! The callers' relaxed data accesses are the crate's one copy primitive (`crate::copy`, argued
 //! there). The sequence is a 32-bit atomic, which every target loads with a plain load, even
 //! from a read-only view (std promises plain atomic loads on read-only memory only up to the
-//! pointer size). It sits in an 8-byte slot (the other 4 bytes are reserved and stay zero), the
-//! layout of the 64-bit sequence of earlier versions, so the data after it starts at the same
+//! pointer size). It sits in an 8-byte slot (the other 4 bytes are `waiting`), the layout of the 64-bit sequence of earlier versions, so the data after it starts at the same
 //! offset on every target. The counter wraps after 2^32 steps (2^31 writes); a reader would only
 //! be fooled by a copy that lasted exactly a multiple of 2^31 writes.
 
@@ -48,20 +68,47 @@ use crate::error::SeqLockError;
 /// ```
 pub const DEFAULT_PATIENCE: Duration = Duration::from_secs(1);
 
+/// How often a reader looks for a change it cannot be woken for: about 0.3% of a core per
+/// idle waiter (`cargo xtask bench`), and at most this much added latency.
+pub(super) const POLL: Duration = Duration::from_millis(1);
+
+/// How long a registered reader sleeps before it looks whether its writer wakes readers at all.
+const BACKSTOP: Duration = Duration::from_millis(20);
+
+/// In `waiting`: some reader sleeps until the next write.
+const WAITING: u32 = 1;
+/// In `waiting`: a write was seen that woke nobody; readers poll until a waking writer clears it.
+const SILENT_WRITER: u32 = 2;
+
 /// The sequence counter and the protocol around it: a 32-bit counter in an 8-byte slot (see the
 /// module's documentation), which any bytes make valid.
 #[repr(C, align(8))]
 pub(super) struct Sequence {
     counter: AtomicU32,
-    /// Four bytes that keep the layout of the 64-bit sequence of earlier versions.
-    _reserved: [u8; 4],
+    /// Whether readers wait for the next write ([`WAITING`], [`SILENT_WRITER`]); the four bytes
+    /// that kept the layout of the 64-bit sequence of earlier versions, which left them zero.
+    waiting: AtomicU32,
+}
+
+/// A write in progress: the even value it started from, and whether readers wait for its end.
+#[must_use]
+pub(super) struct Write {
+    start: u32,
+    wake: bool,
+}
+
+impl Write {
+    /// The even value the write started from.
+    pub(super) fn start(&self) -> u32 {
+        self.start
+    }
 }
 
 impl Sequence {
     pub(super) fn new() -> Self {
         Self {
             counter: AtomicU32::new(0),
-            _reserved: [0; 4],
+            waiting: AtomicU32::new(0),
         }
     }
 
@@ -76,10 +123,9 @@ impl Sequence {
         u64::from(self.load() / 2)
     }
 
-    /// Takes the sequence from even to odd, waiting at most `patience` for another writer;
-    /// returns the even value it started from.
+    /// Takes the sequence from even to odd, waiting at most `patience` for another writer.
     #[inline]
-    pub(super) fn begin_write(&self, patience: Duration) -> Result<u32, SeqLockError> {
+    pub(super) fn begin_write(&self, patience: Duration) -> Result<Write, SeqLockError> {
         let start = wait(patience, || {
             let current = self.counter.load(Ordering::Relaxed);
             if is_odd(current) {
@@ -89,21 +135,37 @@ impl Sequence {
                 .compare_exchange_weak(
                     current,
                     current.wrapping_add(1),
-                    Ordering::Acquire,
+                    Ordering::SeqCst,
                     Ordering::Relaxed,
                 )
                 .map_err(|now| Seen::odd_even(now.into()))
         })?;
         // Keeps the data stores after the odd value for any reader that sees one of them.
         fence(Ordering::Release);
-        Ok(start)
+        Ok(Write {
+            start,
+            wake: self.take_waiting(),
+        })
+    }
+
+    /// Whether readers registered to be woken before this write's odd value, clearing their
+    /// registrations (and a [`SILENT_WRITER`] mark: this writer wakes). Where processes share no
+    /// futex, writers never wake, so they leave the word alone.
+    #[inline]
+    fn take_waiting(&self) -> bool {
+        if cfg!(wsm_holder_locks) && self.waiting.load(Ordering::SeqCst) != 0 {
+            self.waiting.swap(0, Ordering::SeqCst);
+            true
+        } else {
+            false
+        }
     }
 
     /// Takes the sequence from whatever it is to a new odd value, unconditionally; returns the
     /// even value this write counts from. An even value goes to odd, as in `begin_write`; an
     /// odd one goes `odd_step` further (a multiple of 2), so that a writer still holding it
     /// fails its end.
-    pub(super) fn take_over(&self, odd_step: u32) -> u32 {
+    pub(super) fn take_over(&self, odd_step: u32) -> Write {
         let mut current = self.counter.load(Ordering::Relaxed);
         let taken = loop {
             let odd = if is_odd(current) {
@@ -114,7 +176,7 @@ impl Sequence {
             match self.counter.compare_exchange_weak(
                 current,
                 odd,
-                Ordering::Acquire,
+                Ordering::SeqCst,
                 Ordering::Relaxed,
             ) {
                 Ok(_) => break odd,
@@ -122,10 +184,14 @@ impl Sequence {
             }
         };
         fence(Ordering::Release);
-        taken.wrapping_sub(1)
+        Write {
+            start: taken.wrapping_sub(1),
+            wake: self.take_waiting(),
+        }
     }
 
-    /// Takes the sequence from `start + 1` to `start + 2`, publishing the write.
+    /// Takes the sequence from `start + 1` to `start + 2`, publishing the write, and wakes the
+    /// readers that wait for it (even when it was superseded: they registered with this write).
     ///
     /// A plain release store, not a compare-exchange: only the writer holding the odd value
     /// writes the sequence (begin_write excludes the others), and a locked instruction here
@@ -133,12 +199,88 @@ impl Sequence {
     /// check that no `recover` took over is a load of a line this writer owns: it catches a
     /// take-over that came before it, as `recover`'s contract (the old writer is dead) asks.
     #[inline]
-    pub(super) fn end_write(&self, start: u32) -> Result<(), SeqLockError> {
-        if self.counter.load(Ordering::Relaxed) != start.wrapping_add(1) {
-            return Err(SeqLockError::Superseded);
+    pub(super) fn end_write(&self, write: Write) -> Result<(), SeqLockError> {
+        let Write { start, wake } = write;
+        let ended = if self.counter.load(Ordering::Relaxed) == start.wrapping_add(1) {
+            self.counter.store(start.wrapping_add(2), Ordering::Release);
+            Ok(())
+        } else {
+            Err(SeqLockError::Superseded)
+        };
+        if wake {
+            wake_sleepers(&self.counter);
         }
-        self.counter.store(start.wrapping_add(2), Ordering::Release);
-        Ok(())
+        ended
+    }
+
+    /// Waits until the completed writes are no longer `seen` (a [`completed_writes`]), and
+    /// returns them; `None` once `timeout` has passed without. A write in progress counts once
+    /// it completes; one that stays in progress for [`DEFAULT_PATIENCE`] is a stalled writer.
+    /// `register`: whether this reader may write `waiting` (a read-write view) to be woken;
+    /// else it polls. The protocol is the module's.
+    ///
+    /// [`completed_writes`]: Self::completed_writes
+    pub(super) fn wait_for_change(
+        &self,
+        seen: u64,
+        timeout: Duration,
+        register: bool,
+    ) -> Result<Option<u64>, SeqLockError> {
+        // Where processes share no futex, writers wake nobody: registering would be wasted.
+        let register = register && cfg!(wsm_holder_locks);
+        let deadline = Instant::now().checked_add(timeout);
+        let mut in_progress: Option<(u32, Instant)> = None;
+        let mut round: u32 = 0;
+        let mut slept_out = false;
+        loop {
+            // Slept out registered, and nobody cleared the registration: if there is a change,
+            // its writer does not wake readers.
+            let unanswered = slept_out && self.waiting.load(Ordering::Relaxed) & WAITING != 0;
+            let mut current = self.counter.load(Ordering::SeqCst);
+            if register && u64::from(current / 2) == seen && !is_odd(current) {
+                // About to sleep: registered first, then the counter looked at again.
+                self.waiting.fetch_or(WAITING, Ordering::SeqCst);
+                current = self.counter.load(Ordering::SeqCst);
+            }
+            if u64::from(current / 2) != seen {
+                if unanswered {
+                    self.waiting.fetch_or(SILENT_WRITER, Ordering::Relaxed);
+                }
+                return Ok(Some(u64::from(current / 2)));
+            }
+            let left = match deadline {
+                None => Duration::MAX,
+                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left,
+                    _ => return Ok(None),
+                },
+            };
+            let nap = if is_odd(current) {
+                // A write in progress: quick, unless its writer died.
+                let since = match in_progress {
+                    Some((odd, since)) if odd == current => since,
+                    _ => in_progress.insert((current, Instant::now())).1,
+                };
+                let waited = since.elapsed();
+                if waited >= DEFAULT_PATIENCE {
+                    return Err(SeqLockError::Stalled {
+                        completed_writes: seen,
+                        waited,
+                    });
+                }
+                if round < 128 {
+                    back_off(round);
+                    round += 1;
+                    continue;
+                }
+                POLL
+            } else if !register || self.waiting.load(Ordering::Relaxed) & SILENT_WRITER != 0 {
+                POLL
+            } else {
+                BACKSTOP
+            };
+            slept_out = sleep_while(&self.counter, current, nap.min(left)) && nap == BACKSTOP;
+        }
     }
 
     /// Runs `copy` until it ran while no write was in progress, waiting at most `patience`.
@@ -200,6 +342,11 @@ pub(super) struct Seen {
 }
 
 impl Seen {
+    /// How many writes the counters say were completed.
+    pub(super) fn completed(&self) -> u64 {
+        self.completed
+    }
+
     /// One sequence number, odd while writing (the kernel's seqlock, PCARS2).
     pub(super) fn odd_even(sequence: u64) -> Self {
         Self {
@@ -245,6 +392,39 @@ pub(super) fn read_consistent<R>(
         }
     })
 }
+
+/// Sleeps while `word` holds `expected`, at most `limit`; says whether the time ran out.
+#[cfg(not(loom))]
+fn sleep_while(word: &AtomicU32, expected: u32, limit: Duration) -> bool {
+    use super::{Woke, word_sleep};
+    // A failed sleep (the word is aligned and mapped, so the OS has no reason to refuse)
+    // becomes a poll rather than a busy loop.
+    match word_sleep::wait(word, expected, Some(limit)) {
+        Ok(Woke::TimedOut) => true,
+        Ok(Woke::Early) => false,
+        Err(_) => {
+            std::thread::sleep(limit.min(POLL));
+            false
+        }
+    }
+}
+
+/// Wakes every reader asleep on `word`. A futex wake fails only for an unaligned or unmapped
+/// word, which a live `&Sequence` rules out; a reader it missed would still look at its backstop.
+#[cfg(not(loom))]
+fn wake_sleepers(word: &AtomicU32) {
+    let _ = super::word_sleep::wake(word, super::word_sleep::EVERYONE);
+}
+
+/// Under loom no one sleeps: a wait is a yield.
+#[cfg(loom)]
+fn sleep_while(_word: &AtomicU32, _expected: u32, _limit: Duration) -> bool {
+    loom::thread::yield_now();
+    false
+}
+
+#[cfg(loom)]
+fn wake_sleepers(_word: &AtomicU32) {}
 
 /// Whether a sequence value means a write in progress.
 fn is_odd(sequence: u32) -> bool {
@@ -404,7 +584,7 @@ mod loom_model {
 
         fn write(&self, value: u64) {
             let start = self.sequence.begin_write(DEFAULT_PATIENCE).unwrap();
-            store(&self.slots[Sequence::slot_of_write(start)], value);
+            store(&self.slots[Sequence::slot_of_write(start.start())], value);
             self.sequence.end_write(start).unwrap();
         }
 

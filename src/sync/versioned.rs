@@ -2,11 +2,11 @@
 //! publish telemetry.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use zerocopy::{FromBytes, IntoBytes};
 
-use super::sequence::{Seen, read_consistent};
+use super::sequence::{POLL, Seen, read_consistent};
 use crate::{Access, SharedMemory, SharedMemoryError, copy};
 
 /// How a publisher marks its updates, for
@@ -113,6 +113,94 @@ impl<A: Access> SharedMemory<A> {
         }
     }
 
+    /// How many updates the publisher's counters say it completed: the `end` counter, or half
+    /// the sequence number (an update in progress does not count yet).
+    ///
+    /// ```
+    /// use win_shared_memory::sync::Versioning;
+    /// use win_shared_memory::{ReadWrite, SharedMemory};
+    ///
+    /// # let name = format!("Local\\doc_versioned_updates_{}", std::process::id());
+    /// let mut buffer = SharedMemory::<ReadWrite>::create(&name, 8 + 16)?;
+    /// let versioning = Versioning::BeginEnd { begin: 0, end: 4 };
+    /// assert_eq!(buffer.versioned_updates(versioning)?, 0);
+    /// buffer.write_at(0, &[3_u32, 3])?; // three updates, none in progress
+    /// assert_eq!(buffer.versioned_updates(versioning)?, 3);
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn versioned_updates(&self, versioning: Versioning) -> Result<u64, SharedMemoryError> {
+        Ok(self.version_counters(versioning)?().completed())
+    }
+
+    /// Waits until the publisher completed an update since `seen` (a
+    /// [`versioned_updates`](Self::versioned_updates), or what an earlier wait returned) and
+    /// returns the updates now; `None` once `timeout` has passed without one. Publishers that
+    /// version their regions themselves (games) wake nobody, so it looks at their counters
+    /// every millisecond, asleep in between: an update is seen at most about a millisecond
+    /// late, and one that a faster publisher overwrote counts in `now - seen`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use win_shared_memory::sync::Versioning;
+    /// use win_shared_memory::{ReadWrite, SharedMemory};
+    ///
+    /// # let name = format!("Local\\doc_versioned_wait_{}", std::process::id());
+    /// let mut buffer = SharedMemory::<ReadWrite>::create(&name, 8 + 16)?;
+    /// let versioning = Versioning::OddEven { sequence: 0 };
+    /// let seen = buffer.versioned_updates(versioning)?;
+    /// assert_eq!(buffer.wait_for_versioned_change(versioning, seen, Duration::from_millis(5))?, None);
+    /// buffer.write_at(0, &2_u32)?; // one update done
+    /// let now = buffer.wait_for_versioned_change(versioning, seen, Duration::from_secs(10))?;
+    /// assert_eq!(now, Some(1));
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn wait_for_versioned_change(
+        &self,
+        versioning: Versioning,
+        seen: u64,
+        timeout: Duration,
+    ) -> Result<Option<u64>, SharedMemoryError> {
+        let version = self.version_counters(versioning)?;
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            let now = version().completed();
+            if now != seen {
+                return Ok(Some(now));
+            }
+            let left = deadline.map_or(Some(POLL), |deadline| {
+                deadline.checked_duration_since(Instant::now())
+            });
+            match left {
+                Some(left) if !left.is_zero() => std::thread::sleep(left.min(POLL)),
+                _ => return Ok(None),
+            }
+        }
+    }
+
+    /// A reader of the publisher's counters, checked to lie in the view.
+    fn version_counters(
+        &self,
+        versioning: Versioning,
+    ) -> Result<impl Fn() -> Seen + '_, SharedMemoryError> {
+        let counter = |at: usize| -> Result<&AtomicU32, SharedMemoryError> {
+            let counter = self.checked::<u32>(at, 1)?;
+            // SAFETY: in bounds and aligned (checked), in the view that `self` keeps mapped; the
+            // publisher updates its counters with atomic (interlocked) increments. A 4-byte
+            // relaxed load is a plain load on every target, so sound on a read-only view.
+            Ok(unsafe { AtomicU32::from_ptr(counter.as_ptr()) })
+        };
+        let counters = match versioning {
+            Versioning::BeginEnd { begin, end } => (counter(begin)?, Some(counter(end)?)),
+            Versioning::OddEven { sequence } => (counter(sequence)?, None),
+        };
+        Ok(move || match counters {
+            (begin, Some(end)) => {
+                Seen::begin_end(begin.load(Ordering::Relaxed), end.load(Ordering::Relaxed))
+            }
+            (sequence, None) => Seen::odd_even(u64::from(sequence.load(Ordering::Relaxed))),
+        })
+    }
+
     /// Copies `len` bytes at `offset` to `target` until a copy came out whole.
     ///
     /// # Safety
@@ -126,23 +214,7 @@ impl<A: Access> SharedMemory<A> {
         len: usize,
         patience: Duration,
     ) -> Result<(), SharedMemoryError> {
-        let counter = |at: usize| -> Result<&AtomicU32, SharedMemoryError> {
-            let counter = self.checked::<u32>(at, 1)?;
-            // SAFETY: in bounds and aligned (checked), in the view that `self` keeps mapped; the
-            // publisher updates its counters with atomic (interlocked) increments. A 4-byte
-            // relaxed load is a plain load on every target, so sound on a read-only view.
-            Ok(unsafe { AtomicU32::from_ptr(counter.as_ptr()) })
-        };
-        let counters = match versioning {
-            Versioning::BeginEnd { begin, end } => (counter(begin)?, Some(counter(end)?)),
-            Versioning::OddEven { sequence } => (counter(sequence)?, None),
-        };
-        let version = || match counters {
-            (begin, Some(end)) => {
-                Seen::begin_end(begin.load(Ordering::Relaxed), end.load(Ordering::Relaxed))
-            }
-            (sequence, None) => Seen::odd_even(u64::from(sequence.load(Ordering::Relaxed))),
-        };
+        let version = self.version_counters(versioning)?;
         let source = self.bounds(offset, len)?;
         read_consistent(patience, version, || {
             // SAFETY: `source` has `len` bytes in the readable view (checked); the caller

@@ -75,6 +75,7 @@ macro_rules! areas {
 
 mod harness;
 
+mod change_waits;
 mod event_semantics;
 mod hostile_sync;
 mod lifetime;
@@ -98,6 +99,7 @@ areas! {
     regions,
     sync,
     event_semantics,
+    change_waits,
     hostile_sync,
     lifetime,
     #[cfg(target_os = "linux")]

@@ -9,14 +9,10 @@ use crate::{Options, SharedMemoryError};
 
 #[cfg(unix)]
 mod unix;
-#[cfg(wsm_holder_locks)]
-use super::futex as sleep;
+#[cfg(unix)]
+use super::word_sleep as sleep;
 #[cfg(unix)]
 use unix as imp;
-#[cfg(all(unix, not(wsm_holder_locks)))]
-mod portable;
-#[cfg(all(unix, not(wsm_holder_locks)))]
-use portable as sleep;
 #[cfg(windows)]
 mod windows;
 #[cfg(windows)]

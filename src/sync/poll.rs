@@ -1,12 +1,14 @@
-//! Without a futex that processes share (macOS): waiters poll the word.
+//! Without a futex that processes share (macOS, Windows, the portable backend): waiters poll
+//! the word, every [`POLL`].
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use crate::sync::{Failure, Woke};
 
-/// How long a waiter sleeps between two looks at the word.
-const POLL: Duration = Duration::from_millis(1);
+/// How long a waiter sleeps between two looks at the word: the added latency of a wake-up,
+/// and about 0.3% of a core per idle waiter (`cargo xtask bench`).
+pub(super) const POLL: Duration = Duration::from_millis(1);
 
 /// Any count: waiters poll, so there is no one to wake.
 pub(super) const EVERYONE: u32 = u32::MAX;

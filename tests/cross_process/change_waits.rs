@@ -1,0 +1,456 @@
+//! Waits for new data behave the same on every backend (native Linux, the portable backend,
+//! Windows under Wine): `wait_for_change` on a `SeqLock` or a `DoubleBuffer` (read-write and
+//! read-only handles) and `wait_for_versioned_change` on a region that versions itself as games
+//! do return once a write completed since the version the reader passes, never sleep through
+//! one, end at their timeout when nothing changes, report a writer that died mid-write, and
+//! still see writers that wake nobody.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use libtest_mimic::Failed;
+use win_shared_memory::sync::{DoubleBuffer, SeqLock, SeqLockError, Versioning};
+use win_shared_memory::{ReadOnly, ReadWrite, SharedMemory, SharedMemoryLink};
+
+use crate::harness::{Outcome, Peer, RoleResult, expect_eq, spawn_child, unique_name};
+
+tests! {
+    every_reader_follows_a_1khz_writer_and_counts_what_it_skipped,
+    a_change_made_before_the_wait_returns_at_once,
+    sleeping_readers_wake_for_one_write,
+    a_wait_without_a_change_ends_at_its_timeout,
+    a_writer_that_wakes_nobody_is_still_seen,
+    a_writer_dead_mid_write_is_reported_stalled,
+    a_reader_killed_mid_wait_costs_writers_one_wake_at_most,
+}
+
+roles! {
+    "follow-changes" => follow_changes,
+    "wait-change" => wait_change,
+}
+
+/// What the tests publish: the write's number in the first seven words (a torn copy shows as
+/// words that differ), and when it was written, in microseconds since the Unix epoch.
+type Value = [u64; 8];
+
+/// Every way to wait for a change, by the name the children get.
+const KINDS: [&str; 5] = [
+    "seqlock",
+    "seqlock-read-only",
+    "double-buffer",
+    "double-buffer-read-only",
+    "versioned",
+];
+
+/// The versioned layout: rFactor 2's begin and end counters, then the value.
+const VERSIONING: Versioning = Versioning::BeginEnd { begin: 0, end: 4 };
+const VERSIONED_DATA: usize = 8;
+
+/// Writes the 1 kHz writer makes.
+const WRITES: u64 = 1000;
+/// Readers of each kind that follow it.
+const FOLLOWERS: usize = 3;
+/// How long a reader waits at most for a change that must come.
+const PATIENCE: Duration = Duration::from_secs(20);
+/// How long a test lets its waiters fall asleep before it writes.
+const FALL_ASLEEP: Duration = Duration::from_millis(400);
+
+/// The publishing side of each kind, in the test process.
+enum Publisher {
+    SeqLock(SharedMemoryLink<SeqLock<Value>, ReadWrite>),
+    DoubleBuffer(SharedMemoryLink<DoubleBuffer<Value>, ReadWrite>),
+    Versioned(SharedMemory<ReadWrite>),
+}
+
+impl Publisher {
+    fn create(name: &str, kind: &str) -> Result<Self, Failed> {
+        Ok(match kind {
+            "seqlock" | "seqlock-read-only" => Self::SeqLock(SharedMemoryLink::create(name)?),
+            "double-buffer" | "double-buffer-read-only" => {
+                Self::DoubleBuffer(SharedMemoryLink::create(name)?)
+            }
+            _ => Self::Versioned(SharedMemory::create(
+                name,
+                VERSIONED_DATA + size_of::<Value>(),
+            )?),
+        })
+    }
+
+    /// Publishes write number `number`, stamped with the time.
+    fn write(&mut self, number: u64) -> Outcome {
+        let mut value = [number; 8];
+        value[7] = now_micros();
+        match self {
+            Self::SeqLock(link) => link.seqlock().write(&value)?,
+            Self::DoubleBuffer(link) => link.double_buffer().write(&value)?,
+            Self::Versioned(_) => {
+                self.words()[0].fetch_add(1, Ordering::SeqCst);
+                if let Self::Versioned(region) = self {
+                    region.write_at(VERSIONED_DATA, &value)?;
+                }
+                self.words()[1].fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        Ok(())
+    }
+
+    /// The sequence counter and the waiting word, as another program that writes them sees
+    /// them (the versioned layout's begin and end counters).
+    fn words(&self) -> [&AtomicU32; 2] {
+        let base = match self {
+            Self::SeqLock(link) => link.as_ptr().cast::<AtomicU32>(),
+            Self::DoubleBuffer(link) => link.as_ptr().cast::<AtomicU32>(),
+            Self::Versioned(region) => region.as_ptr().cast::<AtomicU32>(),
+        };
+        // SAFETY: every layout starts with two aligned 32-bit counters, atomics valid for any
+        // bytes and used only atomically, in a view the publisher keeps mapped while borrowed.
+        unsafe { [&*base, &*base.add(1)] }
+    }
+}
+
+/// The reading side of each kind, in a child.
+enum Follower {
+    SeqLock(SharedMemoryLink<SeqLock<Value>, ReadWrite>),
+    SeqLockReadOnly(SharedMemoryLink<SeqLock<Value>, ReadOnly>),
+    DoubleBuffer(SharedMemoryLink<DoubleBuffer<Value>, ReadWrite>),
+    DoubleBufferReadOnly(SharedMemoryLink<DoubleBuffer<Value>, ReadOnly>),
+    Versioned(SharedMemory<ReadOnly>),
+}
+
+impl Follower {
+    fn open(name: &str, kind: &str) -> Result<Self, Box<dyn std::error::Error>> {
+        Ok(match kind {
+            "seqlock" => Self::SeqLock(SharedMemoryLink::open_existing(name)?),
+            "seqlock-read-only" => Self::SeqLockReadOnly(SharedMemoryLink::open(name)?),
+            "double-buffer" => Self::DoubleBuffer(SharedMemoryLink::open_existing(name)?),
+            "double-buffer-read-only" => Self::DoubleBufferReadOnly(SharedMemoryLink::open(name)?),
+            "versioned" => Self::Versioned(SharedMemory::open(name)?),
+            _ => return Err(format!("unknown kind {kind}").into()),
+        })
+    }
+
+    fn version(&self) -> Result<u64, Box<dyn std::error::Error>> {
+        Ok(match self {
+            Self::SeqLock(link) => link.seqlock().version(),
+            Self::SeqLockReadOnly(link) => link.seqlock().version(),
+            Self::DoubleBuffer(link) => link.double_buffer().version(),
+            Self::DoubleBufferReadOnly(link) => link.double_buffer().version(),
+            Self::Versioned(region) => region.versioned_updates(VERSIONING)?,
+        })
+    }
+
+    fn wait(&self, seen: u64, timeout: Duration) -> Result<Option<u64>, Waited> {
+        Ok(match self {
+            Self::SeqLock(link) => link.seqlock().wait_for_change(seen, timeout)?,
+            Self::SeqLockReadOnly(link) => link.seqlock().wait_for_change(seen, timeout)?,
+            Self::DoubleBuffer(link) => link.double_buffer().wait_for_change(seen, timeout)?,
+            Self::DoubleBufferReadOnly(link) => {
+                link.double_buffer().wait_for_change(seen, timeout)?
+            }
+            Self::Versioned(region) => region
+                .wait_for_versioned_change(VERSIONING, seen, timeout)
+                .map_err(|error| Waited::Other(error.into()))?,
+        })
+    }
+
+    fn read(&self) -> Result<Value, Box<dyn std::error::Error>> {
+        Ok(match self {
+            Self::SeqLock(link) => link.seqlock().read()?,
+            Self::SeqLockReadOnly(link) => link.seqlock().read()?,
+            Self::DoubleBuffer(link) => link.double_buffer().read()?,
+            Self::DoubleBufferReadOnly(link) => link.double_buffer().read()?,
+            Self::Versioned(region) => {
+                region.read_versioned(VERSIONED_DATA, VERSIONING, Duration::from_secs(1))?
+            }
+        })
+    }
+}
+
+/// How a wait failed: a stalled writer is an answer the tests expect.
+enum Waited {
+    Stalled,
+    Other(Box<dyn std::error::Error>),
+}
+
+impl From<SeqLockError> for Waited {
+    fn from(error: SeqLockError) -> Self {
+        match error {
+            SeqLockError::Stalled { .. } => Self::Stalled,
+            other => Self::Other(other.into()),
+        }
+    }
+}
+
+/// A writer at 1 kHz, three readers of each kind: every reader reaches the last write, never
+/// copies a torn value or one older than the version its wait returned, and is woken for
+/// most writes (the versions between two of its waits it counts as skipped).
+fn every_reader_follows_a_1khz_writer_and_counts_what_it_skipped() -> Outcome {
+    let mut report = Vec::new();
+    for kind in KINDS {
+        let name = unique_name(&format!("follow_{kind}"));
+        let mut publisher = Publisher::create(&name, kind)?;
+        let mut readers = Vec::new();
+        for _ in 0..FOLLOWERS {
+            readers.push(spawn_child(
+                "follow-changes",
+                &[&name, kind, &WRITES.to_string()],
+            )?);
+        }
+        for reader in &mut readers {
+            reader.expect_line("ready")?;
+        }
+        let started = Instant::now();
+        for number in 1..=WRITES {
+            publisher.write(number)?;
+            let next = started + Duration::from_millis(number);
+            std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        }
+        for mut reader in readers {
+            let answer = reader.read_line()?;
+            reader.finish()?;
+            let fields = parse_fields(&answer);
+            let field = |key: &str| -> Result<u64, Failed> {
+                fields
+                    .iter()
+                    .find(|(known, _)| *known == key)
+                    .map(|&(_, value)| value)
+                    .ok_or_else(|| format!("{kind}: no {key} in {answer:?}").into())
+            };
+            expect_eq(
+                (kind, field("torn")?, field("behind")?, field("last")?),
+                (kind, 0, 0, WRITES),
+            )?;
+            // Woken for most writes: a reader that slept through them would skip nearly all.
+            if field("seen")? < WRITES / 2 {
+                return Err(format!("{kind}: a reader saw too few writes: {answer}").into());
+            }
+            report.push(format!("{kind}: {answer}"));
+        }
+    }
+    eprintln!("{}", report.join("\n"));
+    Ok(())
+}
+
+/// A write made before the wait: the wait returns it at once, whatever the kind.
+fn a_change_made_before_the_wait_returns_at_once() -> Outcome {
+    for kind in KINDS {
+        let name = unique_name(&format!("before_{kind}"));
+        let mut publisher = Publisher::create(&name, kind)?;
+        publisher.write(1)?;
+        let answer = answers(vec![spawn_child(
+            "wait-change",
+            &[&name, kind, "0", "20000"],
+        )?])?;
+        expect_eq((kind, changed_to(&answer)), (kind, vec![Some(1)]))?;
+    }
+    Ok(())
+}
+
+/// Three processes of each kind asleep in their waits; one write wakes all of them, with
+/// the version it made.
+fn sleeping_readers_wake_for_one_write() -> Outcome {
+    for kind in KINDS {
+        let name = unique_name(&format!("sleeping_{kind}"));
+        let mut publisher = Publisher::create(&name, kind)?;
+        let waiters = start_waiters(&name, kind, "0", 3)?;
+        publisher.write(1)?;
+        let answers = answers(waiters)?;
+        expect_eq((kind, changed_to(&answers)), (kind, vec![Some(1); 3]))?;
+    }
+    Ok(())
+}
+
+/// Nothing written: the wait ends at its timeout, not before, and says no change came.
+fn a_wait_without_a_change_ends_at_its_timeout() -> Outcome {
+    for kind in KINDS {
+        let name = unique_name(&format!("timeout_{kind}"));
+        let _publisher = Publisher::create(&name, kind)?;
+        let started = Instant::now();
+        let answer = answers(vec![spawn_child(
+            "wait-change",
+            &[&name, kind, "0", "150"],
+        )?])?;
+        expect_eq((kind, answer), (kind, vec!["timed-out".to_owned()]))?;
+        if started.elapsed() < Duration::from_millis(150) {
+            return Err(format!("{kind}: the wait ended before its timeout").into());
+        }
+    }
+    Ok(())
+}
+
+/// A writer that only moves the counter, as one that does not know about waiting readers
+/// (a Windows program under Wine, an older version): sleeping readers still see each of its
+/// changes. On Linux the first such change marks the sequence so that readers look every
+/// millisecond, and the crate's next write clears the mark.
+fn a_writer_that_wakes_nobody_is_still_seen() -> Outcome {
+    for kind in ["seqlock", "double-buffer"] {
+        let name = unique_name(&format!("silent_{kind}"));
+        let mut publisher = Publisher::create(&name, kind)?;
+        for change in 1..=3_u64 {
+            let waiters = start_waiters(&name, kind, &(change - 1).to_string(), 2)?;
+            publisher.words()[0].fetch_add(2, Ordering::SeqCst);
+            let answers = answers(waiters)?;
+            expect_eq((kind, changed_to(&answers)), (kind, vec![Some(change); 2]))?;
+        }
+        if cfg!(all(target_os = "linux", not(wsm_portable))) {
+            expect_eq(
+                (kind, publisher.words()[1].load(Ordering::SeqCst) & 2),
+                (kind, 2),
+            )?;
+            publisher.write(4)?;
+            expect_eq(
+                (kind, publisher.words()[1].load(Ordering::SeqCst)),
+                (kind, 0),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// A writer that died mid-write (the sequence left odd): a reader waiting for its write
+/// reports it stalled after the default patience, rather than waiting forever.
+fn a_writer_dead_mid_write_is_reported_stalled() -> Outcome {
+    for kind in ["seqlock", "seqlock-read-only", "double-buffer"] {
+        let name = unique_name(&format!("stalled_{kind}"));
+        let publisher = Publisher::create(&name, kind)?;
+        let [counter, _] = publisher.words();
+        counter.fetch_add(1, Ordering::SeqCst);
+        let answer = answers(vec![spawn_child(
+            "wait-change",
+            &[&name, kind, "0", "20000"],
+        )?])?;
+        expect_eq((kind, answer), (kind, vec!["stalled".to_owned()]))?;
+    }
+    Ok(())
+}
+
+/// A reader killed while it waits leaves its registration behind: the next write wakes for
+/// it once and clears it, and the writes after that wake nobody (on Linux, the one platform
+/// where writers wake readers).
+fn a_reader_killed_mid_wait_costs_writers_one_wake_at_most() -> Outcome {
+    let kind = "seqlock";
+    let name = unique_name("killed_reader");
+    let mut publisher = Publisher::create(&name, kind)?;
+    let mut waiters = start_waiters(&name, kind, "0", 2)?;
+    waiters[0].kill()?;
+    publisher.write(1)?;
+    let survivor = answers(waiters.split_off(1))?;
+    expect_eq(changed_to(&survivor), vec![Some(1)])?;
+    expect_eq(publisher.words()[1].load(Ordering::SeqCst), 0)?;
+    publisher.write(2)?;
+    expect_eq(publisher.words()[1].load(Ordering::SeqCst), 0)
+}
+
+/// Starts `count` processes waiting for a change since `seen`, and lets them fall asleep.
+fn start_waiters(name: &str, kind: &str, seen: &str, count: usize) -> Result<Vec<Peer>, Failed> {
+    let mut waiters = Vec::with_capacity(count);
+    for _ in 0..count {
+        waiters.push(spawn_child("wait-change", &[name, kind, seen, "20000"])?);
+    }
+    for waiter in &mut waiters {
+        waiter.expect_line("waiting")?;
+    }
+    std::thread::sleep(FALL_ASLEEP);
+    Ok(waiters)
+}
+
+/// What each waiter answered once it ended (after its "waiting", if not read yet).
+fn answers(waiters: Vec<Peer>) -> Result<Vec<String>, Failed> {
+    let mut answers = Vec::with_capacity(waiters.len());
+    for mut waiter in waiters {
+        let mut answer = waiter.read_line()?;
+        if answer == "waiting" {
+            answer = waiter.read_line()?;
+        }
+        answers.push(answer);
+        waiter.finish()?;
+    }
+    Ok(answers)
+}
+
+/// The versions that waiters' answers ("changed VERSION") report; `None` for other answers.
+fn changed_to(answers: &[String]) -> Vec<Option<u64>> {
+    answers
+        .iter()
+        .map(|answer| {
+            answer
+                .strip_prefix("changed ")
+                .and_then(|version| version.parse().ok())
+        })
+        .collect()
+}
+
+/// `key=value` pairs of a reader's answer.
+fn parse_fields(answer: &str) -> Vec<(&str, u64)> {
+    answer
+        .split_whitespace()
+        .filter_map(|field| {
+            let (key, value) = field.split_once('=')?;
+            Some((key, value.parse().ok()?))
+        })
+        .collect()
+}
+
+fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| since.as_micros() as u64)
+}
+
+/// Follows the writer until its write `args[2]`: each wait passes the version the last one
+/// returned. Answers `seen=` (waits that returned), `skipped=` (versions between them), `last=`,
+/// `torn=` (copies whose words differ), `behind=` (copies older than their wait's version) and
+/// the wake-up latency's median and largest, in microseconds.
+fn follow_changes(name: &str, args: &[String]) -> RoleResult {
+    let kind = &args[1];
+    let last: u64 = args[2].parse()?;
+    let follower = Follower::open(name, kind)?;
+    let mut seen = follower.version()?;
+    let (mut waits, mut skipped, mut torn, mut behind) = (0, 0, 0, 0);
+    let mut latencies = Vec::new();
+    println!("ready");
+    while seen < last {
+        let now = match follower.wait(seen, PATIENCE) {
+            Ok(Some(now)) => now,
+            Ok(None) => return Err(format!("no change after {seen} within {PATIENCE:?}").into()),
+            Err(Waited::Stalled) => return Err("the writer stalled".into()),
+            Err(Waited::Other(error)) => return Err(error),
+        };
+        let value = follower.read()?;
+        latencies.push(now_micros().saturating_sub(value[7]));
+        if value[..7].iter().any(|&word| word != value[0]) {
+            torn += 1;
+        }
+        if value[0] < now {
+            behind += 1;
+        }
+        waits += 1;
+        skipped += now - seen - 1;
+        seen = now;
+    }
+    latencies.sort_unstable();
+    println!(
+        "seen={waits} skipped={skipped} last={seen} torn={torn} behind={behind} \
+         median_us={} max_us={}",
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() - 1],
+    );
+    Ok(())
+}
+
+/// Waits once for a change since version `args[2]`, at most `args[3]` milliseconds; answers
+/// "changed VERSION", "timed-out" or "stalled".
+fn wait_change(name: &str, args: &[String]) -> RoleResult {
+    let kind = &args[1];
+    let seen: u64 = args[2].parse()?;
+    let timeout = Duration::from_millis(args[3].parse()?);
+    let follower = Follower::open(name, kind)?;
+    println!("waiting");
+    match follower.wait(seen, timeout) {
+        Ok(Some(now)) => println!("changed {now}"),
+        Ok(None) => println!("timed-out"),
+        Err(Waited::Stalled) => println!("stalled"),
+        Err(Waited::Other(error)) => return Err(error),
+    }
+    Ok(())
+}
