@@ -336,8 +336,8 @@ impl<T: FromBytes + IntoBytes + Immutable> DoubleBufferReader<'_, T> {
         self.0.version()
     }
 
-    /// As [`DoubleBuffer::wait_for_change`], looking every millisecond: a read-only view cannot
-    /// tell writers that it waits (example on the type).
+    /// As [`DoubleBuffer::wait_for_change`], polling (every millisecond while changes come): a
+    /// read-only view cannot tell writers that it waits (example on the type).
     pub fn wait_for_change(
         &self,
         seen: u64,

@@ -33,5 +33,8 @@ pub(super) fn wake(word: &AtomicU32, count: u32) -> Result<(), Failure> {
         .map_err(|error| Failure::Os("futex(FUTEX_WAKE)", error.into()))
 }
 
+/// Waiters sleep until woken: no pause of their own.
+pub(super) const POLLS: bool = false;
+
 /// The count that wakes every waiter: the kernel reads it as a signed int.
 pub(super) const EVERYONE: u32 = i32::MAX as u32;

@@ -36,7 +36,6 @@ mod event;
 #[cfg(wsm_holder_locks)]
 mod futex;
 mod mutex;
-#[cfg(not(wsm_holder_locks))]
 mod poll;
 mod seqlock;
 mod sequence;

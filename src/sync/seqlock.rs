@@ -213,11 +213,12 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLock<T> {
     ///   woken by the write. A write costs one load more while nobody waits, and a futex wake
     ///   (a system call) when readers do.
     /// - A read-only handle ([`SeqLockReader`]), which cannot tell writers it waits, and every
-    ///   reader on Windows and macOS, where processes share no futex: it looks every
-    ///   millisecond, asleep in between.
+    ///   reader on Windows and macOS, where processes share no futex: it looks at the sequence
+    ///   every millisecond, asleep in between, and after a second without a change every
+    ///   16 ms (an idle waiter costs a fraction of a percent of a core).
     /// - A writer that wakes nobody (a Windows program under Wine writing a region shared with
-    ///   Linux, or version 0.2): its first change is seen within 20 ms, the next ones within a
-    ///   millisecond, until a writer that wakes readers comes back.
+    ///   Linux, or version 0.2): its first change is seen within 20 ms, the next ones as a
+    ///   read-only handle sees them, until a writer that wakes readers comes back.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -438,8 +439,8 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLockReader<'_, T> {
         self.0.version()
     }
 
-    /// As [`SeqLock::wait_for_change`], looking every millisecond: a read-only view cannot
-    /// tell writers that it waits.
+    /// As [`SeqLock::wait_for_change`], polling (every millisecond while changes come): a
+    /// read-only view cannot tell writers that it waits.
     ///
     /// ```
     /// # use std::time::Duration;

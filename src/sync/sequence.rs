@@ -33,9 +33,9 @@
 //! - Writers that never wake (Windows programs writing a region that Linux shares with them
 //!   through Wine, versions before 0.3, other platforms) never clear the word either. A reader
 //!   whose backstop sleep ([`BACKSTOP`]) ended to find a change made while its `WAITING` stayed
-//!   set marks the word [`SILENT_WRITER`], after which readers look every [`POLL`] until a
-//!   waking writer clears the word. Readers of read-only views, which cannot register, and
-//!   every reader where processes share no futex (Windows, macOS), look every [`POLL`].
+//!   set marks the word [`SILENT_WRITER`], after which readers poll (`super::poll::Backoff`)
+//!   until a waking writer clears the word. Readers of read-only views, which cannot register,
+//!   and every reader where processes share no futex (Windows, macOS), poll.
 //! - Whatever another process writes into the word costs at most a wake-up or a poll.
 //!
 //! The callers' relaxed data accesses are the crate's one copy primitive (`crate::copy`, argued
@@ -52,6 +52,7 @@ use loom::sync::atomic::{AtomicU32, Ordering, fence};
 #[cfg(not(loom))]
 use std::sync::atomic::{AtomicU32, Ordering, fence};
 
+use super::poll::{Backoff, POLL};
 use crate::error::SeqLockError;
 
 /// How long [`SeqLock::read`](super::SeqLock::read) and [`SeqLock::write`](super::SeqLock::write)
@@ -67,10 +68,6 @@ use crate::error::SeqLockError;
 /// # Ok::<(), win_shared_memory::sync::SeqLockError>(())
 /// ```
 pub const DEFAULT_PATIENCE: Duration = Duration::from_secs(1);
-
-/// How often a reader looks for a change it cannot be woken for: about 0.3% of a core per
-/// idle waiter (`cargo xtask bench`), and at most this much added latency.
-pub(super) const POLL: Duration = Duration::from_millis(1);
 
 /// How long a registered reader sleeps before it looks whether its writer wakes readers at all.
 const BACKSTOP: Duration = Duration::from_millis(20);
@@ -232,6 +229,7 @@ impl Sequence {
         let mut in_progress: Option<(u32, Instant)> = None;
         let mut round: u32 = 0;
         let mut slept_out = false;
+        let mut backoff = Backoff::default();
         loop {
             // Slept out registered, and nobody cleared the registration: if there is a change,
             // its writer does not wake readers.
@@ -275,7 +273,7 @@ impl Sequence {
                 }
                 POLL
             } else if !register || self.waiting.load(Ordering::Relaxed) & SILENT_WRITER != 0 {
-                POLL
+                backoff.pause()
             } else {
                 BACKSTOP
             };

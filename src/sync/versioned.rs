@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use zerocopy::{FromBytes, IntoBytes};
 
-use super::sequence::{POLL, Seen, read_consistent};
+use super::poll::Backoff;
+use super::sequence::{Seen, read_consistent};
 use crate::{Access, SharedMemory, SharedMemoryError, copy};
 
 /// How a publisher marks its updates, for
@@ -136,8 +137,9 @@ impl<A: Access> SharedMemory<A> {
     /// [`versioned_updates`](Self::versioned_updates), or what an earlier wait returned) and
     /// returns the updates now; `None` once `timeout` has passed without one. Publishers that
     /// version their regions themselves (games) wake nobody, so it looks at their counters
-    /// every millisecond, asleep in between: an update is seen at most about a millisecond
-    /// late, and one that a faster publisher overwrote counts in `now - seen`.
+    /// every millisecond, asleep in between, and after a second without an update every
+    /// 16 ms: an update is seen about a millisecond late while updates come (at most 16 ms
+    /// after a pause), and one that a faster publisher overwrote counts in `now - seen`.
     ///
     /// ```
     /// use std::time::Duration;
@@ -162,16 +164,18 @@ impl<A: Access> SharedMemory<A> {
     ) -> Result<Option<u64>, SharedMemoryError> {
         let version = self.version_counters(versioning)?;
         let deadline = Instant::now().checked_add(timeout);
+        let mut backoff = Backoff::default();
         loop {
             let now = version().completed();
             if now != seen {
                 return Ok(Some(now));
             }
-            let left = deadline.map_or(Some(POLL), |deadline| {
+            let pause = backoff.pause();
+            let left = deadline.map_or(Some(pause), |deadline| {
                 deadline.checked_duration_since(Instant::now())
             });
             match left {
-                Some(left) if !left.is_zero() => std::thread::sleep(left.min(POLL)),
+                Some(left) if !left.is_zero() => std::thread::sleep(left.min(pause)),
                 _ => return Ok(None),
             }
         }

@@ -220,8 +220,13 @@ fn every_reader_follows_a_1khz_writer_and_counts_what_it_skipped() -> Outcome {
                 (kind, field("torn")?, field("behind")?, field("last")?),
                 (kind, 0, 0, WRITES),
             )?;
-            // Woken for most writes: a reader that slept through them would skip nearly all.
-            if field("seen")? < WRITES / 2 {
+            // Woken for most writes where the writer wakes it (Linux, a read-write handle),
+            // for a good share where it polls (every millisecond while changes come): one that
+            // slept through writes, or polled too seldom, would skip nearly all.
+            let woken = cfg!(all(target_os = "linux", not(wsm_portable)))
+                && matches!(kind, "seqlock" | "double-buffer");
+            let least = if woken { WRITES / 2 } else { WRITES / 4 };
+            if field("seen")? < least {
                 return Err(format!("{kind}: a reader saw too few writes: {answer}").into());
             }
             report.push(format!("{kind}: {answer}"));

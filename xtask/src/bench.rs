@@ -20,9 +20,9 @@ times and judges each target by the median of its three ratios, with their sprea
 below is shared (two cores, other jobs building and testing at the same time) and noisy:
 absolute times vary between runs and machines, and even ratios move by several percent; the
 tables are those of the last run. Wine's absolute times are not Windows': its table is worth
-its ratios against raw Win32 under the same Wine. One target is a time, not a ratio (its name
-ends in `_ms`): what a process's first create or open costs above its second, in milliseconds,
-with /dev/shm crowded.";
+its ratios against raw Win32 under the same Wine. Two targets are not ratios: one is a time (its
+name ends in `_ms`), what a process's first create or open costs above its second with /dev/shm
+crowded; one a share of a core (`_pct`), what the costliest of four idle waiters uses.";
 
 /// What the figures mean, from what each operation does (this holds from run to run; the
 /// figures above it say by how much).
@@ -49,6 +49,14 @@ const READING: &str = "\
   a write (it allows several writers, and `recover`), and reads the clock only after a failed
   attempt. At 4 KiB its `asm!` copy moves 32 bytes per load where the minimal one moves 8.
 - **NamedEvent** costs a futex wake-up and a context switch, as pipes and sockets do.
+- **Waits for news**: `wait_for_change` on a read-write handle sleeps on a futex that the
+  writer wakes, so it wakes about as fast as a raw futex; a read-only handle cannot tell the
+  writer it waits and polls (every millisecond while changes come, every 16 ms after a second
+  without), which is its latency; under Wine every change wait polls (Windows shares no
+  futex across processes). A write pays for waiting readers only when some registered since
+  the last write: one swap and one futex wake, whose cost (tens of microseconds with four
+  waiting processes in this VM) is the kernel's waking them; with nobody waiting, one more load
+  of the line it already holds.
 - **1 MiB snapshots** copy through the crate's one copy primitive: an `asm!` block of vector
   moves (AVX when the CPU has it, `rep movsb` for large copies where it is fast), which the
   compiler cannot see into, so a concurrent writer is no data race (see `src/copy/mod.rs`).
@@ -70,6 +78,7 @@ pub(super) fn cmd_bench(ws: &Workspace) -> Result<ExitCode> {
     let mut native_lifecycle = String::new();
     let mut native_ipc = String::new();
     let mut native_first_use = String::new();
+    let mut native_waits = String::new();
     for run in 1..=RUNS {
         println!("==> run {run} of {RUNS}");
         native_lifecycle = bench(ws.cargo(), "lifecycle", None, &mut targets)?;
@@ -77,6 +86,7 @@ pub(super) fn cmd_bench(ws: &Workspace) -> Result<ExitCode> {
         let mut ipc = ws.cargo();
         ipc.env("WSM_BENCH_ICEORYX2", &iceoryx2);
         native_ipc = bench(ipc, "ipc", None, &mut targets)?;
+        native_waits = bench(ws.cargo(), "waits", None, &mut targets)?;
     }
     let get = disassemble_get(ws)?;
 
@@ -91,6 +101,11 @@ pub(super) fn cmd_bench(ws: &Workspace) -> Result<ExitCode> {
     );
     env.wait_for_wineserver()?;
     let wine_lifecycle = wine_lifecycle?;
+    let mut wine = ws.cargo();
+    env.apply(&mut wine);
+    let wine_waits = bench(wine, "waits", Some(WINDOWS_GNU), &mut Targets::default());
+    env.wait_for_wineserver()?;
+    let wine_waits = wine_waits?;
 
     let mut page = String::from("# Benchmarks\n\n");
     page.push_str(HOW_TO_READ);
@@ -102,6 +117,8 @@ pub(super) fn cmd_bench(ws: &Workspace) -> Result<ExitCode> {
          \n## A process's first create and open, /dev/shm crowded (Linux)\n\n{native_first_use}\n\
          \n## Create and open a 4 KiB region (Windows under Wine)\n\n{wine_lifecycle}\n\
          \n## Publishing across processes (Linux)\n\n{native_ipc}\n\
+         \n## Waiting for news in another process (Linux)\n\n{native_waits}\n\
+         \n## Waiting for news in another process (Windows under Wine)\n\n{wine_waits}\n\
          \n## The cost of `get()`\n\n\
          `wsm_bench_get_score` in `benches/lifecycle.rs` reads a field through\n\
          `SharedMemoryLink::get`; on x86_64 it compiles to loading the view's address from the\n\
@@ -141,7 +158,7 @@ const MISSED_BECAUSE: &[(&str, &str)] = &[
 
 /// The targets the benchmarks report (`target <name> <figure> <at-most|at-least> <bound>`
 /// lines), with each run's figure: a ratio, or for a name ending in `_ms` a time in
-/// milliseconds.
+/// milliseconds, in `_pct` a percentage.
 #[derive(Default)]
 struct Targets {
     /// Name, bound, and the figures of the runs so far, in the order first reported.
@@ -157,10 +174,16 @@ enum Bound {
     AtLeast(f64),
 }
 
-/// The unit a target's figures are written with: `x` for a ratio, ` ms` for a target whose
-/// name says it is milliseconds.
+/// The unit a target's figures are written with: `x` for a ratio, ` ms` or `%` for a target
+/// whose name says it is milliseconds or a percentage.
 fn unit(name: &str) -> &'static str {
-    if name.ends_with("_ms") { " ms" } else { "x" }
+    if name.ends_with("_ms") {
+        " ms"
+    } else if name.ends_with("_pct") {
+        "%"
+    } else {
+        "x"
+    }
 }
 
 impl Targets {

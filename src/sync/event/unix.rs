@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use super::{EventReset, sleep};
 use crate::name::RegionName;
+use crate::sync::poll::Backoff;
 use crate::sync::{Failure, Woke, companion};
 use crate::{Options, ReadWrite, SharedMemory, SharedMemoryError};
 
@@ -158,6 +159,7 @@ impl Event {
             word: self.word(),
             deadline: timeout.and_then(|timeout| Instant::now().checked_add(timeout)),
             restless: 0,
+            backoff: Backoff::default(),
         };
         if self.manual {
             waiting.manual()
@@ -192,6 +194,8 @@ struct Waiting<'a> {
     deadline: Option<Instant>,
     /// Wake-ups and lost races in a row, after which the waiter naps.
     restless: u32,
+    /// The pauses between looks, where waiters poll.
+    backoff: Backoff,
 }
 
 impl Waiting<'_> {
@@ -297,7 +301,14 @@ impl Waiting<'_> {
             std::thread::sleep(left.map_or(NAP, |left| left.min(NAP)));
             return Ok(true);
         }
-        // Asleep on whatever value the word holds: any change wakes it.
+        // Asleep on whatever value the word holds: any change wakes it (or, polling, the
+        // next look sees it).
+        let left = if sleep::POLLS {
+            let pause = self.backoff.pause();
+            Some(left.map_or(pause, |left| left.min(pause)))
+        } else {
+            left
+        };
         match sleep::wait(self.word, seen, left)? {
             Woke::TimedOut => self.restless = 0,
             Woke::Early => self.restless += 1,
