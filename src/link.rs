@@ -299,6 +299,11 @@ impl<T> SharedMemoryLink<T, ReadWrite> {
 }
 
 impl<T, A: Access> SharedMemoryLink<T, A> {
+    /// The untyped region beneath, for the synchronisation types' read-only halves.
+    pub(crate) fn region(&self) -> &SharedMemory<A> {
+        &self.region
+    }
+
     /// A reference to the shared value.
     ///
     /// # Safety

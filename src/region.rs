@@ -3,6 +3,8 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
+use std::sync::OnceLock;
+use std::sync::atomic::AtomicU32;
 
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
@@ -38,6 +40,10 @@ use crate::sys::{self, Disposition};
 /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
 /// ```
 pub struct SharedMemory<A: Access = ReadOnly> {
+    /// A writable second view of a read-only one, made when a waiting reader first needs it
+    /// ([`writable_word`](Self::writable_word)); unmapped before `mapping`, as fields drop in
+    /// order.
+    alias: OnceLock<Option<sys::Alias>>,
     mapping: sys::Mapping,
     name: RegionName,
     len: usize,
@@ -357,6 +363,7 @@ impl SharedMemory<ReadWrite> {
     /// ```
     pub fn downgrade(self) -> SharedMemory<ReadOnly> {
         SharedMemory {
+            alias: self.alias,
             mapping: self.mapping,
             name: self.name,
             len: self.len,
@@ -541,6 +548,29 @@ impl<A: Access> SharedMemory<A> {
         &self.mapping
     }
 
+    /// `word`, a word of this view, where this process may write it: itself in a writable view;
+    /// in a read-only one, the same word through a second, writable view of the region, made
+    /// on first use and kept as long as the handle; `None` when there can be none (the
+    /// region's permissions, or an OS whose waiting readers never write).
+    pub(crate) fn writable_word<'a>(&'a self, word: &'a AtomicU32) -> Option<&'a AtomicU32> {
+        if A::WRITABLE {
+            return Some(word);
+        }
+        let alias = self
+            .alias
+            .get_or_init(|| self.mapping.writable_alias())
+            .as_ref()?;
+        let offset = (word as *const AtomicU32 as usize).checked_sub(self.as_ptr() as usize)?;
+        if offset + size_of::<AtomicU32>() > self.len {
+            return None;
+        }
+        // SAFETY: `offset` is in bounds of this view (checked), and the alias maps the same
+        // bytes of the same region writable for as long as `self` lives; an `AtomicU32` is
+        // valid for any bytes and the word is only ever accessed atomically, and `word`'s
+        // alignment carries over, as both views start on a page.
+        Some(unsafe { &*alias.as_ptr().as_ptr().add(offset).cast::<AtomicU32>() })
+    }
+
     /// Opens an existing section with this handle's access and maps `extent` of it.
     pub(crate) fn open_extent(
         name: &str,
@@ -568,6 +598,7 @@ impl<A: Access> SharedMemory<A> {
             .map(len, A::WRITABLE)
             .map_err(SharedMemoryError::MapView)?;
         Ok(Self {
+            alias: OnceLock::new(),
             mapping,
             name,
             len,

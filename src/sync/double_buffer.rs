@@ -10,7 +10,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use super::sequence::{DEFAULT_PATIENCE, Sequence};
 use crate::error::SeqLockError;
-use crate::{ReadOnly, ReadWrite, SharedMemoryLink, copy};
+use crate::{ReadOnly, ReadWrite, SharedMemory, SharedMemoryLink, copy};
 
 /// A value of type `T` published by one writer at a time and copied by any number of readers,
 /// in any processes, in two slots: the writer fills the older slot, readers copy the newer.
@@ -219,7 +219,8 @@ impl<T: FromBytes + IntoBytes + Immutable> DoubleBuffer<T> {
         seen: u64,
         timeout: Duration,
     ) -> Result<Option<u64>, SeqLockError> {
-        self.sequence.wait_for_change(seen, timeout, true)
+        let waiting = self.sequence.waiting_word();
+        self.sequence.wait_for_change(seen, timeout, waiting)
     }
 
     /// Copies `value` into the slot of the write that began at `start`.
@@ -287,8 +288,11 @@ impl<T: FromBytes + IntoBytes + Immutable> SharedMemoryLink<DoubleBuffer<T>, Rea
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn double_buffer(&self) -> DoubleBufferReader<'_, T> {
-        // SAFETY: as for the read-write accessor; reading never writes the view.
-        DoubleBufferReader(unsafe { self.get() })
+        DoubleBufferReader {
+            // SAFETY: as for the read-write accessor; reading never writes the view.
+            buffer: unsafe { self.get() },
+            view: self.region(),
+        }
     }
 }
 
@@ -313,37 +317,44 @@ impl<T: FromBytes + IntoBytes + Immutable> SharedMemoryLink<DoubleBuffer<T>, Rea
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy)]
-pub struct DoubleBufferReader<'a, T>(&'a DoubleBuffer<T>);
+pub struct DoubleBufferReader<'a, T> {
+    buffer: &'a DoubleBuffer<T>,
+    /// The read-only view the buffer is in, for a wait to register through.
+    view: &'a SharedMemory<ReadOnly>,
+}
 
 impl<T: FromBytes + IntoBytes + Immutable> DoubleBufferReader<'_, T> {
     /// As [`DoubleBuffer::read`] (example on the type).
     pub fn read(&self) -> Result<T, SeqLockError> {
-        self.0.read()
+        self.buffer.read()
     }
 
     /// As [`DoubleBuffer::read_within`] (example on the type).
     pub fn read_within(&self, patience: Duration) -> Result<T, SeqLockError> {
-        self.0.read_within(patience)
+        self.buffer.read_within(patience)
     }
 
     /// As [`DoubleBuffer::read_into`] (example on the type).
     pub fn read_into(&self, target: &mut T, patience: Duration) -> Result<(), SeqLockError> {
-        self.0.read_into(target, patience)
+        self.buffer.read_into(target, patience)
     }
 
     /// As [`DoubleBuffer::version`] (example on the type).
     pub fn version(&self) -> u64 {
-        self.0.version()
+        self.buffer.version()
     }
 
-    /// As [`DoubleBuffer::wait_for_change`], polling (every millisecond while changes come): a
-    /// read-only view cannot tell writers that it waits (example on the type).
+    /// As [`DoubleBuffer::wait_for_change`], registering as
+    /// [`SeqLockReader::wait_for_change`](super::SeqLockReader::wait_for_change) says (example
+    /// on the type).
     pub fn wait_for_change(
         &self,
         seen: u64,
         timeout: Duration,
     ) -> Result<Option<u64>, SeqLockError> {
-        self.0.sequence.wait_for_change(seen, timeout, false)
+        let waiting = self.buffer.sequence.waiting_word();
+        let waiting = waiting.and_then(|waiting| self.view.writable_word(waiting));
+        self.buffer.sequence.wait_for_change(seen, timeout, waiting)
     }
 }
 

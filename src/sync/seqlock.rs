@@ -244,7 +244,8 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLock<T> {
         seen: u64,
         timeout: Duration,
     ) -> Result<Option<u64>, SeqLockError> {
-        self.sequence.wait_for_change(seen, timeout, true)
+        let waiting = self.sequence.waiting_word();
+        self.sequence.wait_for_change(seen, timeout, waiting)
     }
 
     /// Copies `value` into the lock; only between `begin_write` and `end_write`.
@@ -310,8 +311,11 @@ impl<T: FromBytes + IntoBytes + Immutable> SharedMemoryLink<SeqLock<T>, ReadOnly
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn seqlock(&self) -> SeqLockReader<'_, T> {
-        // SAFETY: as for the read-write accessor; reading never writes the view.
-        SeqLockReader(unsafe { self.get() })
+        SeqLockReader {
+            // SAFETY: as for the read-write accessor; reading never writes the view.
+            lock: unsafe { self.get() },
+            view: self.region(),
+        }
     }
 }
 
@@ -367,9 +371,12 @@ impl SharedMemory<ReadOnly> {
         offset: usize,
     ) -> Result<SeqLockReader<'_, T>, SharedMemoryError> {
         let lock = self.checked::<SeqLock<T>>(offset, 1)?;
-        // SAFETY: as for the read-write accessor; reading never writes the view (plain loads
-        // of the 32-bit sequence and the copy's loads).
-        Ok(SeqLockReader(unsafe { lock.as_ref() }))
+        Ok(SeqLockReader {
+            // SAFETY: as for the read-write accessor; reading never writes the view (plain
+            // loads of the 32-bit sequence and the copy's loads).
+            lock: unsafe { lock.as_ref() },
+            view: self,
+        })
     }
 }
 
@@ -387,7 +394,12 @@ impl SharedMemory<ReadOnly> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Copy)]
-pub struct SeqLockReader<'a, T>(&'a SeqLock<T>);
+pub struct SeqLockReader<'a, T> {
+    lock: &'a SeqLock<T>,
+    /// The read-only view the lock is in, for a wait to register through
+    /// ([`SharedMemory::writable_word`]).
+    view: &'a SharedMemory<ReadOnly>,
+}
 
 impl<T: FromBytes + IntoBytes + Immutable> SeqLockReader<'_, T> {
     /// As [`SeqLock::read`].
@@ -402,7 +414,7 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLockReader<'_, T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read(&self) -> Result<T, SeqLockError> {
-        self.0.read()
+        self.lock.read()
     }
 
     /// As [`SeqLock::read_into`]: large snapshots need no copy by value.
@@ -421,7 +433,7 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLockReader<'_, T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read_into(&self, target: &mut T, patience: Duration) -> Result<(), SeqLockError> {
-        self.0.read_into(target, patience)
+        self.lock.read_into(target, patience)
     }
 
     /// As [`SeqLock::version`].
@@ -436,11 +448,12 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLockReader<'_, T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn version(&self) -> u64 {
-        self.0.version()
+        self.lock.version()
     }
 
-    /// As [`SeqLock::wait_for_change`], polling (every millisecond while changes come): a
-    /// read-only view cannot tell writers that it waits.
+    /// As [`SeqLock::wait_for_change`]. On Linux the wait registers through a second, writable
+    /// view of the region, made on its first wait (where the region's permissions let this
+    /// process write it; else it polls, every millisecond while changes come).
     ///
     /// ```
     /// # use std::time::Duration;
@@ -459,7 +472,9 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLockReader<'_, T> {
         seen: u64,
         timeout: Duration,
     ) -> Result<Option<u64>, SeqLockError> {
-        self.0.sequence.wait_for_change(seen, timeout, false)
+        let waiting = self.lock.sequence.waiting_word();
+        let waiting = waiting.and_then(|waiting| self.view.writable_word(waiting));
+        self.lock.sequence.wait_for_change(seen, timeout, waiting)
     }
 
     /// As [`SeqLock::read_within`].
@@ -475,7 +490,7 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLockReader<'_, T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read_within(&self, patience: Duration) -> Result<T, SeqLockError> {
-        self.0.read_within(patience)
+        self.lock.read_within(patience)
     }
 }
 

@@ -52,6 +52,8 @@ use loom::sync::atomic::{AtomicU32, Ordering, fence};
 #[cfg(not(loom))]
 use std::sync::atomic::{AtomicU32, Ordering, fence};
 
+use std::sync::atomic::AtomicU32 as StdAtomicU32;
+
 use super::poll::{Backoff, POLL};
 use crate::error::SeqLockError;
 
@@ -210,21 +212,36 @@ impl Sequence {
         ended
     }
 
+    /// The `waiting` word, for a reader of this view to register in ([`wait_for_change`]);
+    /// `None` under loom, whose models do not wait.
+    ///
+    /// [`wait_for_change`]: Self::wait_for_change
+    pub(super) fn waiting_word(&self) -> Option<&StdAtomicU32> {
+        #[cfg(not(loom))]
+        return Some(&self.waiting);
+        #[cfg(loom)]
+        None
+    }
+
     /// Waits until the completed writes are no longer `seen` (a [`completed_writes`]), and
     /// returns them; `None` once `timeout` has passed without. A write in progress counts once
     /// it completes; one that stays in progress for [`DEFAULT_PATIENCE`] is a stalled writer.
-    /// `register`: whether this reader may write `waiting` (a read-write view) to be woken;
-    /// else it polls. The protocol is the module's.
+    /// `waiting`: this sequence's `waiting` word where this reader may write it (its own view,
+    /// or another, writable view of the same memory), to register and be woken; `None`: it
+    /// polls. The protocol is the module's.
     ///
     /// [`completed_writes`]: Self::completed_writes
     pub(super) fn wait_for_change(
         &self,
         seen: u64,
         timeout: Duration,
-        register: bool,
+        waiting: Option<&StdAtomicU32>,
     ) -> Result<Option<u64>, SeqLockError> {
         // Where processes share no futex, writers wake nobody: registering would be wasted.
-        let register = register && cfg!(wsm_holder_locks);
+        let waiting = waiting.filter(|_| cfg!(wsm_holder_locks));
+        let register = waiting.is_some();
+        let flags = || waiting.map_or(0, |waiting| waiting.load(Ordering::Relaxed));
+        let mark = |flag| waiting.map(|waiting| waiting.fetch_or(flag, Ordering::SeqCst));
         let deadline = Instant::now().checked_add(timeout);
         let mut in_progress: Option<(u32, Instant)> = None;
         let mut round: u32 = 0;
@@ -233,16 +250,16 @@ impl Sequence {
         loop {
             // Slept out registered, and nobody cleared the registration: if there is a change,
             // its writer does not wake readers.
-            let unanswered = slept_out && self.waiting.load(Ordering::Relaxed) & WAITING != 0;
+            let unanswered = slept_out && flags() & WAITING != 0;
             let mut current = self.counter.load(Ordering::SeqCst);
             if register && u64::from(current / 2) == seen && !is_odd(current) {
                 // About to sleep: registered first, then the counter looked at again.
-                self.waiting.fetch_or(WAITING, Ordering::SeqCst);
+                mark(WAITING);
                 current = self.counter.load(Ordering::SeqCst);
             }
             if u64::from(current / 2) != seen {
                 if unanswered {
-                    self.waiting.fetch_or(SILENT_WRITER, Ordering::Relaxed);
+                    mark(SILENT_WRITER);
                 }
                 return Ok(Some(u64::from(current / 2)));
             }
@@ -272,7 +289,7 @@ impl Sequence {
                     continue;
                 }
                 POLL
-            } else if !register || self.waiting.load(Ordering::Relaxed) & SILENT_WRITER != 0 {
+            } else if !register || flags() & SILENT_WRITER != 0 {
                 backoff.pause()
             } else {
                 BACKSTOP

@@ -321,11 +321,73 @@ impl Mapping {
     }
 }
 
+impl Mapping {
+    /// A second view of the whole region, writable, for a view mapped read-only: the region
+    /// opened again through this process's own descriptor (`/proc/self/fd`, the same object
+    /// whatever its name now is), which the kernel allows only when the region's permissions
+    /// let this process write it. `None` where they do not, or without `/proc`; always `None`
+    /// on the portable backend, whose processes share no futex to wake.
+    pub(crate) fn writable_alias(&self) -> Option<Alias> {
+        #[cfg(wsm_holder_locks)]
+        {
+            use std::os::fd::AsRawFd;
+            let path = format!("/proc/self/fd/{}", self.as_fd().as_raw_fd());
+            let fd = rustix::fs::open(
+                path,
+                rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()?;
+            // SAFETY: a fresh shared mapping at an address the kernel picks overlaps no Rust
+            // object; `len` is this view's, checked against the region's size when it was made.
+            let ptr = unsafe {
+                rustix::mm::mmap(
+                    std::ptr::null_mut(),
+                    self.len,
+                    ProtFlags::READ | ProtFlags::WRITE,
+                    MapFlags::SHARED,
+                    &fd,
+                    0,
+                )
+            }
+            .ok()?;
+            Some(Alias {
+                ptr: NonNull::new(ptr.cast())?,
+                len: self.len,
+            })
+        }
+        #[cfg(not(wsm_holder_locks))]
+        None
+    }
+}
+
 impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: `ptr` and `len` are exactly what `mmap` returned and took, and the view is
         // unmapped only here, once; the borrows handed out of it end before the view drops.
         // Failure is impossible for a valid mapping and nothing could be done about it in drop.
+        let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
+/// A writable second view of a region mapped read-only ([`Mapping::writable_alias`]); it keeps
+/// nothing else of the region, which its first view keeps alive.
+#[derive(Debug)]
+pub(crate) struct Alias {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl Alias {
+    /// The first byte of the view.
+    pub(crate) fn as_ptr(&self) -> NonNull<u8> {
+        self.ptr
+    }
+}
+
+impl Drop for Alias {
+    fn drop(&mut self) {
+        // SAFETY: as for `Mapping`: exactly what `mmap` returned, unmapped only here, once.
         let _ = unsafe { rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
 }

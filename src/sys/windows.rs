@@ -522,6 +522,21 @@ impl Mapping {
     pub(crate) fn as_ptr(&self) -> NonNull<u8> {
         self.ptr
     }
+
+    /// Never one: Windows processes share no futex, so no one needs to write a read-only view.
+    pub(crate) fn writable_alias(&self) -> Option<Alias> {
+        None
+    }
+}
+
+/// A writable second view of a region mapped read-only: none on Windows.
+#[derive(Debug)]
+pub(crate) enum Alias {}
+
+impl Alias {
+    pub(crate) fn as_ptr(&self) -> NonNull<u8> {
+        match *self {}
+    }
 }
 
 impl Drop for Mapping {

@@ -22,6 +22,10 @@ tests! {
     a_writer_that_wakes_nobody_is_still_seen,
     a_writer_dead_mid_write_is_reported_stalled,
     a_reader_killed_mid_wait_costs_writers_one_wake_at_most,
+    #[cfg(wsm_holder_locks)]
+    a_read_only_reader_registers_through_a_writable_view,
+    #[cfg(wsm_holder_locks)]
+    a_reader_that_may_not_write_the_region_polls,
 }
 
 roles! {
@@ -220,11 +224,10 @@ fn every_reader_follows_a_1khz_writer_and_counts_what_it_skipped() -> Outcome {
                 (kind, field("torn")?, field("behind")?, field("last")?),
                 (kind, 0, 0, WRITES),
             )?;
-            // Woken for most writes where the writer wakes it (Linux, a read-write handle),
-            // for a good share where it polls (every millisecond while changes come): one that
+            // Woken for most writes where the writer wakes it (Linux, but for the versioned
+            // layout, whose writers wake nobody), for a good share where it polls (every millisecond while changes come): one that
             // slept through writes, or polled too seldom, would skip nearly all.
-            let woken = cfg!(all(target_os = "linux", not(wsm_portable)))
-                && matches!(kind, "seqlock" | "double-buffer");
+            let woken = cfg!(all(target_os = "linux", not(wsm_portable))) && kind != "versioned";
             let least = if woken { WRITES / 2 } else { WRITES / 4 };
             if field("seen")? < least {
                 return Err(format!("{kind}: a reader saw too few writes: {answer}").into());
@@ -344,6 +347,59 @@ fn a_reader_killed_mid_wait_costs_writers_one_wake_at_most() -> Outcome {
     expect_eq(publisher.words()[1].load(Ordering::SeqCst), 0)?;
     publisher.write(2)?;
     expect_eq(publisher.words()[1].load(Ordering::SeqCst), 0)
+}
+
+/// On Linux a read-only handle registers its wait, through a second view of the region that it
+/// may write: the writer sees the registration and wakes it.
+#[cfg(wsm_holder_locks)]
+fn a_read_only_reader_registers_through_a_writable_view() -> Outcome {
+    for kind in ["seqlock-read-only", "double-buffer-read-only"] {
+        let name = unique_name(&format!("registers_{kind}"));
+        let mut publisher = Publisher::create(&name, kind)?;
+        let waiters = start_waiters(&name, kind, "0", 1)?;
+        expect_eq(
+            (kind, publisher.words()[1].load(Ordering::SeqCst)),
+            (kind, 1),
+        )?;
+        publisher.write(1)?;
+        expect_eq(
+            (kind, changed_to(&answers(waiters)?)),
+            (kind, vec![Some(1)]),
+        )?;
+    }
+    Ok(())
+}
+
+/// A reader whose permissions do not let it write the region (`nobody`, on a region that only
+/// its owner may write) cannot register: it polls, and still sees the change.
+#[cfg(wsm_holder_locks)]
+fn a_reader_that_may_not_write_the_region_polls() -> Outcome {
+    use win_shared_memory::Options;
+    let name = unique_name("may_not_write");
+    let link = SharedMemoryLink::<SeqLock<Value>, ReadWrite>::create_with(
+        &name,
+        &Options::new().mode(0o644),
+    )?;
+    let publisher = &Publisher::SeqLock(link);
+    let answer = std::thread::scope(|scope| -> Result<String, Failed> {
+        let reader = scope.spawn(|| {
+            crate::harness::run_child_as_nobody(
+                "wait-change",
+                &[&name, "seqlock-read-only", "0", "20000"],
+            )
+        });
+        std::thread::sleep(FALL_ASLEEP);
+        let registered = publisher.words()[1].load(Ordering::SeqCst);
+        if let Publisher::SeqLock(link) = publisher {
+            link.seqlock().write(&[1; 8])?;
+        }
+        let answer = reader.join().map_err(|_| "the reader thread panicked")??;
+        Ok(format!(
+            "registered={registered} {}",
+            answer.replace('\n', " ")
+        ))
+    })?;
+    expect_eq(answer, "registered=0 waiting changed 1")
 }
 
 /// Starts `count` processes waiting for a change since `seen`, and lets them fall asleep.

@@ -252,7 +252,7 @@ fn sync_objects(name: &str) -> Vec<String> {
 #[cfg(unix)]
 enum Object {
     File(std::fs::File),
-    Region(SharedMemory<ReadWrite>),
+    Region(Box<SharedMemory<ReadWrite>>),
 }
 
 #[cfg(unix)]
@@ -261,7 +261,7 @@ impl Object {
         Ok(if object.starts_with('/') {
             Self::File(std::fs::OpenOptions::new().write(true).open(object)?)
         } else {
-            Self::Region(SharedMemory::<ReadWrite>::open_existing(object)?)
+            Self::Region(Box::new(SharedMemory::<ReadWrite>::open_existing(object)?))
         })
     }
 
