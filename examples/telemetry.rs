@@ -1,14 +1,15 @@
 //! Live telemetry between two processes, the way a game publishes it to an overlay: this
-//! program is the publisher. It writes a `Telemetry` through a `SeqLock` 300 times a second and
-//! signals a `NamedEvent` after each update; it starts itself again as the reader, which waits
-//! for the event, takes consistent snapshots and prints them.
+//! program is the publisher. It writes a `Telemetry` through a `SeqLock` 300 times a second;
+//! it starts itself again as the reader, which waits for each change (`wait_for_change`: no
+//! polling loop, no event to signal), takes consistent snapshots, counts any update it missed
+//! and prints them.
 //!
 //! Run it with `cargo run --example telemetry`.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use win_shared_memory::sync::{EventReset, NamedEvent, SeqLock};
+use win_shared_memory::sync::SeqLock;
 use win_shared_memory::zerocopy::{FromBytes, Immutable, IntoBytes};
 use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};
 
@@ -29,7 +30,6 @@ struct Telemetry {
 }
 
 const REGION: &str = "Local\\wsm_example_telemetry";
-const NEW_DATA: &str = "Local\\wsm_example_telemetry_new_data";
 const RATE_HZ: u32 = 300;
 const SESSION: Duration = Duration::from_secs(2);
 
@@ -42,7 +42,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
 fn publisher() -> Result<(), Box<dyn std::error::Error>> {
     let link = SharedMemoryLink::<SeqLock<Telemetry>, ReadWrite>::create(REGION)?;
-    let new_data = NamedEvent::new(NEW_DATA, EventReset::Auto)?;
     // Running before the reader can look: a new region is all zeros, `running` included.
     let starting = Telemetry {
         time: 0.0,
@@ -73,10 +72,12 @@ fn publisher() -> Result<(), Box<dyn std::error::Error>> {
             running: 1,
         };
         link.seqlock().write(&telemetry)?;
-        new_data.set()?;
         updates += 1;
-        // Keep to the rate however long the update took.
-        let next = started + period * updates;
+        // The next frame's slot, as a game keeps its frame rate: a frame the OS made late
+        // moves the next one on rather than doubling up (two writes back to back would leave
+        // the reader only the second).
+        let frames = started.elapsed().as_nanos() / period.as_nanos() + 1;
+        let next = started + period * u32::try_from(frames)?;
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
     }
     let last = Telemetry {
@@ -84,7 +85,6 @@ fn publisher() -> Result<(), Box<dyn std::error::Error>> {
         ..link.seqlock().read()?
     };
     link.seqlock().write(&last)?;
-    new_data.set()?;
     println!("publisher: {updates} updates in {:.2?}", started.elapsed());
 
     let status = reader.wait()?;
@@ -96,23 +96,28 @@ fn publisher() -> Result<(), Box<dyn std::error::Error>> {
 
 fn reader() -> Result<(), Box<dyn std::error::Error>> {
     let link = SharedMemoryLink::<SeqLock<Telemetry>, ReadOnly>::open(REGION)?;
-    let new_data = NamedEvent::new(NEW_DATA, EventReset::Auto)?;
-    let mut snapshots = 0;
+    let telemetry = link.seqlock();
+    let (mut snapshots, mut missed) = (0, 0);
+    let mut seen = telemetry.version();
     loop {
-        // Wake on new data; a missed signal only delays the next print.
-        new_data.wait_timeout(Duration::from_millis(100))?;
-        let telemetry = link.seqlock().read()?;
+        // Asleep until the publisher's next write; a second without one means it is gone.
+        let Some(now) = telemetry.wait_for_change(seen, Duration::from_secs(1))? else {
+            return Err("no update for a second: the publisher stopped".into());
+        };
+        missed += now - seen - 1;
+        seen = now;
+        let snapshot = telemetry.read()?;
         snapshots += 1;
-        if telemetry.running == 0 {
+        if snapshot.running == 0 {
             break;
         }
         if snapshots % 60 == 0 {
             println!(
                 "reader: t={:.2}s speed={:5.1} km/h rpm={:4.0} gear={}",
-                telemetry.time, telemetry.speed_kmh, telemetry.rpm, telemetry.gear
+                snapshot.time, snapshot.speed_kmh, snapshot.rpm, snapshot.gear
             );
         }
     }
-    println!("reader: {snapshots} consistent snapshots, session over");
+    println!("reader: {snapshots} consistent snapshots, {missed} updates missed, session over");
     Ok(())
 }
