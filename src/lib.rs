@@ -78,6 +78,7 @@
 //! in a region named `<name>#mutex` or `<name>#event`, so its name is 6 bytes shorter there.
 
 mod access;
+mod backoff;
 mod boundary;
 mod copy;
 mod error;

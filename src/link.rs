@@ -416,7 +416,10 @@ impl<T, A: Access> SharedMemoryLink<T, A> {
     /// Opens an existing region with this link's access, mapping the bytes of one `T`.
     fn open_with_access(name: &str, options: &Options) -> Result<Self, SharedMemoryError> {
         check_alignment::<T>(name)?;
-        SharedMemory::open_extent(name, Extent::Exactly(region_size::<T>()), options)
+        options
+            .until_created(|| {
+                SharedMemory::open_extent(name, Extent::Exactly(region_size::<T>()), options)
+            })
             .map(Self::typed)
     }
 

@@ -1,5 +1,8 @@
 //! How regions are created and opened beyond their name and size: who may use them.
 
+use std::time::{Duration, Instant};
+
+use crate::backoff::Backoff;
 use crate::error::SharedMemoryError;
 use crate::name::RegionName;
 
@@ -32,6 +35,7 @@ pub struct Options {
     /// a `NamedMutex` or `NamedEvent` make it.
     require_owner: Option<bool>,
     linux_host: bool,
+    wait_for_creation: Option<Duration>,
 }
 
 impl Options {
@@ -113,6 +117,75 @@ impl Options {
     pub fn linux_host(mut self, linux_host: bool) -> Self {
         self.linux_host = linux_host;
         self
+    }
+
+    /// Opens wait up to `timeout` for the name to be created, rather than failing at once with
+    /// a not-found error ([`SharedMemoryError::is_not_found`]): for a reader that starts before
+    /// its publisher. It looks every millisecond at first and, after a second, every 16 ms;
+    /// any other error (the region too small, access denied) ends the wait at once, and at the
+    /// timeout the not-found error is returned. It applies to every open that takes options
+    /// (regions, links, [`NamedEvent::open_with`](crate::sync::NamedEvent::open_with)); creates
+    /// ignore it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use win_shared_memory::{Options, ReadOnly, ReadWrite, SharedMemoryLink};
+    ///
+    /// # let name = format!("Local\\doc_wait_for_creation_{}", std::process::id());
+    /// let reader = std::thread::spawn({
+    ///     let name = name.clone();
+    ///     move || {
+    ///         let options = Options::new().wait_for_creation(Duration::from_secs(10));
+    ///         SharedMemoryLink::<u64, ReadOnly>::open_with(&name, &options).map(|link| link.read())
+    ///     }
+    /// });
+    /// std::thread::sleep(Duration::from_millis(50)); // the publisher starts late
+    /// let mut publisher = SharedMemoryLink::<u64, ReadWrite>::create(&name)?;
+    /// publisher.write(&7);
+    /// let seen = reader.join().unwrap()?;
+    /// assert!(seen == 0 || seen == 7); // opened as soon as it existed
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn wait_for_creation(mut self, timeout: Duration) -> Self {
+        self.wait_for_creation = Some(timeout);
+        self
+    }
+
+    /// These options without [`wait_for_creation`](Self::wait_for_creation), for the Unix
+    /// companions of mutexes and events.
+    #[cfg(unix)]
+    pub(crate) fn opening_once(mut self) -> Self {
+        self.wait_for_creation = None;
+        self
+    }
+
+    /// Runs `open` until it finds the name, for as long as
+    /// [`wait_for_creation`](Self::wait_for_creation) allows (once without it).
+    pub(crate) fn until_created<R>(
+        &self,
+        mut open: impl FnMut() -> Result<R, SharedMemoryError>,
+    ) -> Result<R, SharedMemoryError> {
+        let Some(timeout) = self.wait_for_creation else {
+            return open();
+        };
+        let deadline = Instant::now().checked_add(timeout);
+        let mut backoff = Backoff::default();
+        loop {
+            match open() {
+                Err(error) if error.is_not_found() => {
+                    let pause = backoff.pause();
+                    let left = match deadline {
+                        None => pause,
+                        Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                            Some(left) if !left.is_zero() => left.min(pause),
+                            _ => return Err(error),
+                        },
+                    };
+                    std::thread::sleep(left);
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Refuses options this OS cannot honour, naming the region.

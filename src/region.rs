@@ -101,7 +101,9 @@ impl SharedMemory<ReadOnly> {
     /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
     /// ```
     pub fn open_with(name: impl AsRef<str>, options: &Options) -> Result<Self, SharedMemoryError> {
-        Self::open_extent(name.as_ref(), Extent::Whole { at_least: 1 }, options)
+        options.until_created(|| {
+            Self::open_extent(name.as_ref(), Extent::Whole { at_least: 1 }, options)
+        })
     }
 }
 
@@ -213,7 +215,9 @@ impl SharedMemory<ReadWrite> {
         name: impl AsRef<str>,
         options: &Options,
     ) -> Result<Self, SharedMemoryError> {
-        Self::open_extent(name.as_ref(), Extent::Whole { at_least: 1 }, options)
+        options.until_created(|| {
+            Self::open_extent(name.as_ref(), Extent::Whole { at_least: 1 }, options)
+        })
     }
 
     /// The region's first byte, for writing.

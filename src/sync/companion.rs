@@ -82,9 +82,12 @@ fn named(error: SharedMemoryError, object: String) -> SharedMemoryError {
 /// The options of a synchronisation object's companion region: its owner is checked unless
 /// the options say otherwise.
 pub(super) fn companion_options(options: &Options) -> Options {
+    // The public open waits for the name to be created, if asked; the companion's open looks
+    // once per round of that wait.
     options
         .clone()
         .require_owner(options.owner_check().unwrap_or(true))
+        .opening_once()
 }
 
 #[cfg(test)]

@@ -24,7 +24,8 @@
 //! - `reclaim_stale()`: removes this user's regions that no process holds (0 where the OS does).
 //!
 //! Layers, each importing only from those before it: `boundary` (the Wine boundary's rules, no
-//! imports), `sys` (this layer), `error`, `name`, `options`, `copy` (the racy-copy primitive),
+//! imports), `backoff` (the pacing of repeated looks), `sys` (this layer), `error`, `name`,
+//! `options`, `copy` (the racy-copy primitive),
 //! `region` (checked, untyped), `link` (typed) and `sync` (on `SharedMemory`).
 //!
 //! Around them: `unix/fork_watch.rs` (the one `pthread_atfork` watch), `unix/ofd_lock.rs` (the

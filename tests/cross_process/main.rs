@@ -83,6 +83,7 @@ mod lifetime;
 mod lifetime_hostile;
 #[cfg(wsm_holder_locks)]
 mod ownership;
+mod publisher_life;
 mod regions;
 mod security;
 mod snapshots;
@@ -100,6 +101,7 @@ areas! {
     sync,
     event_semantics,
     change_waits,
+    publisher_life,
     hostile_sync,
     lifetime,
     #[cfg(target_os = "linux")]

@@ -153,7 +153,7 @@ impl NamedEvent {
     pub fn open_with(name: impl AsRef<str>, options: &Options) -> Result<Self, SharedMemoryError> {
         let name = RegionName::new(name.as_ref())?;
         Ok(Self {
-            inner: imp::Event::open(&name, options)?,
+            inner: options.until_created(|| imp::Event::open(&name, options))?,
             name: name.as_str().to_owned(),
         })
     }
