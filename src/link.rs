@@ -299,9 +299,15 @@ impl<T> SharedMemoryLink<T, ReadWrite> {
 }
 
 impl<T, A: Access> SharedMemoryLink<T, A> {
-    /// The untyped region beneath, for the synchronisation types' read-only halves.
+    /// The untyped region beneath, for the synchronisation types' read-only halves and the
+    /// versioned layout.
     pub(crate) fn region(&self) -> &SharedMemory<A> {
         &self.region
+    }
+
+    /// The untyped region beneath, to write the versioned layout.
+    pub(crate) fn region_mut(&mut self) -> &mut SharedMemory<A> {
+        &mut self.region
     }
 
     /// A reference to the shared value.

@@ -1,14 +1,16 @@
-//! Consistent copies out of regions that other programs version themselves, the way games
-//! publish telemetry.
+//! Regions versioned the way games publish telemetry: consistent copies out of them, waits for
+//! their updates, and the publisher's side, bitwise compatible with the rFactor 2 plugin's
+//! (`InterlockedIncrement` of the begin counter, the data, `InterlockedIncrement` of the end
+//! counter) and Project CARS 2's (the sequence number taken odd, the data, taken even).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use zerocopy::{FromBytes, IntoBytes};
+use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use super::poll::Backoff;
 use super::sequence::{Seen, read_consistent};
-use crate::{Access, SharedMemory, SharedMemoryError, copy};
+use crate::{Access, ReadWrite, SharedMemory, SharedMemoryError, SharedMemoryLink, copy};
 
 /// How a publisher marks its updates, for
 /// [`SharedMemory::read_versioned`](crate::SharedMemory::read_versioned). Counters are `u32`
@@ -229,5 +231,281 @@ impl<A: Access> SharedMemory<A> {
             name: self.name().to_owned(),
             source,
         })
+    }
+}
+
+impl SharedMemory<ReadWrite> {
+    /// Publishes `value` at `offset` as a publisher that versions its region does, so that
+    /// readers ([`read_versioned`](Self::read_versioned), a game's own readers) never take a
+    /// torn copy: `BeginEnd` increments the begin counter, writes the data, then sets the end
+    /// counter equal to the begin one; `OddEven` takes the sequence number to the next odd
+    /// value, writes the data, then to the even one after it. The counters' bytes, where they
+    /// lie within the data, are left to the counters. One publisher at a time.
+    ///
+    /// Each counter update is a sequentially consistent read-modify-write (`InterlockedIncrement`
+    /// in the games' plugins), and the data stores sit between them as a sequence lock's do.
+    /// A publisher that died mid-update left the counters apart (rFactor 2's begin one ahead,
+    /// or an odd sequence number): the next update brings them back together, where an
+    /// increment of each would keep them apart for ever.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use win_shared_memory::sync::Versioning;
+    /// use win_shared_memory::{ReadWrite, SharedMemory};
+    ///
+    /// # let name = format!("Local\\doc_write_versioned_{}", std::process::id());
+    /// let mut buffer = SharedMemory::<ReadWrite>::create(&name, 8 + 16)?;
+    /// let versioning = Versioning::BeginEnd { begin: 0, end: 4 };
+    /// buffer.write_versioned(8, versioning, &[1.5_f64, 2.5])?;
+    /// assert_eq!(buffer.read_at::<[u32; 2]>(0)?, [1, 1]); // begin and end, one update
+    /// let data: [f64; 2] = buffer.read_versioned(8, versioning, Duration::from_millis(100))?;
+    /// assert_eq!(data, [1.5, 2.5]);
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn write_versioned<T: IntoBytes + Immutable + ?Sized>(
+        &mut self,
+        offset: usize,
+        versioning: Versioning,
+        value: &T,
+    ) -> Result<(), SharedMemoryError> {
+        let bytes = value.as_bytes();
+        let target = self.bounds(offset, bytes.len())?;
+        let counter = |at: usize| -> Result<&AtomicU32, SharedMemoryError> {
+            let counter = self.checked::<u32>(at, 1)?;
+            // SAFETY: in bounds and aligned (checked), in the writable view that `self` keeps
+            // mapped; every publisher and reader touches the counters atomically only.
+            Ok(unsafe { AtomicU32::from_ptr(counter.as_ptr()) })
+        };
+        let counters = match versioning {
+            Versioning::BeginEnd { begin, end } => [Some(begin), Some(end)],
+            Versioning::OddEven { sequence } => [Some(sequence), None],
+        };
+        let holes: Vec<usize> = counters
+            .into_iter()
+            .flatten()
+            .filter_map(|at| at.checked_sub(offset))
+            .collect();
+        let runs = runs_between(bytes.len(), &holes);
+        let write = || {
+            for run in &runs {
+                // SAFETY: `run` lies within `bytes` and so within the range `bounds` proved
+                // inside the writable view; `bytes` is memory of this process that `&T` keeps
+                // stable (`T: Immutable`).
+                unsafe {
+                    copy::to_shared(
+                        bytes.as_ptr().add(run.start),
+                        target.as_ptr().add(run.start),
+                        run.len(),
+                    )
+                };
+            }
+        };
+        match versioning {
+            Versioning::BeginEnd { begin, end } => {
+                let (begin, end) = (counter(begin)?, counter(end)?);
+                let started = begin.fetch_add(1, Ordering::SeqCst).wrapping_add(1);
+                write();
+                end.store(started, Ordering::SeqCst);
+            }
+            Versioning::OddEven { sequence } => {
+                let sequence = counter(sequence)?;
+                // From even to the next odd value; from an odd one (a publisher that died
+                // mid-update) to the odd one after it, so that readers see a new update.
+                let step = |now: u32| now.wrapping_add(if now % 2 == 1 { 2 } else { 1 });
+                let previous = sequence
+                    .fetch_update(Ordering::SeqCst, Ordering::Relaxed, |now| Some(step(now)))
+                    .unwrap_or_else(|now| now);
+                let odd = step(previous);
+                write();
+                sequence.store(odd.wrapping_add(1), Ordering::SeqCst);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The runs of `0..len` that miss the 4-byte counters at `holes` (offsets from the start, any
+/// order, some perhaps past the end).
+fn runs_between(len: usize, holes: &[usize]) -> Vec<std::ops::Range<usize>> {
+    let mut holes: Vec<usize> = holes.iter().copied().filter(|&at| at < len).collect();
+    holes.sort_unstable();
+    let mut runs = Vec::with_capacity(holes.len() + 1);
+    let mut start = 0;
+    for hole in holes {
+        if hole > start {
+            runs.push(start..hole);
+        }
+        start = start.max(hole + size_of::<u32>());
+    }
+    if start < len {
+        runs.push(start..len);
+    }
+    runs
+}
+
+impl<T: FromBytes + IntoBytes + Immutable, A: Access> SharedMemoryLink<T, A> {
+    /// A consistent copy of the whole `T`, from a region its publisher versions itself with
+    /// counters inside `T` (rFactor 2's structs begin with their version block): the typed
+    /// [`SharedMemory::read_versioned`], whose region the link checked to hold a `T`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use win_shared_memory::sync::Versioning;
+    /// use win_shared_memory::zerocopy::{FromBytes, Immutable, IntoBytes};
+    /// use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};
+    ///
+    /// /// rFactor 2's layout: the version block, then the data.
+    /// #[repr(C)]
+    /// #[derive(FromBytes, IntoBytes, Immutable, Clone, Copy, Debug, PartialEq)]
+    /// #[zerocopy(crate = "win_shared_memory::zerocopy")]
+    /// struct Telemetry {
+    ///     version_update_begin: u32,
+    ///     version_update_end: u32,
+    ///     speed: f64,
+    /// }
+    /// const VERSIONING: Versioning = Versioning::BeginEnd { begin: 0, end: 4 };
+    ///
+    /// # let name = format!("Local\\doc_link_versioned_{}", std::process::id());
+    /// let mut game = SharedMemoryLink::<Telemetry, ReadWrite>::create(&name)?;
+    /// game.write_versioned(VERSIONING, &Telemetry { version_update_begin: 0, version_update_end: 0, speed: 61.0 })?;
+    ///
+    /// let overlay = SharedMemoryLink::<Telemetry, ReadOnly>::open(&name)?;
+    /// let copy = overlay.read_versioned(VERSIONING, Duration::from_millis(100))?;
+    /// assert_eq!((copy.speed, copy.version_update_end), (61.0, 1));
+    /// assert_eq!(overlay.versioned_updates(VERSIONING)?, 1);
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn read_versioned(
+        &self,
+        versioning: Versioning,
+        patience: Duration,
+    ) -> Result<T, SharedMemoryError> {
+        self.region().read_versioned(0, versioning, patience)
+    }
+
+    /// [`read_versioned`](Self::read_versioned) into `target`, for large values (no copy on
+    /// the stack); as [`SharedMemory::read_versioned_into`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use win_shared_memory::sync::Versioning;
+    /// use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};
+    ///
+    /// # let name = format!("Local\\doc_link_versioned_into_{}", std::process::id());
+    /// // A sequence number, then 64 KiB of data.
+    /// let _game = SharedMemoryLink::<[u32; 16 * 1024 + 2], ReadWrite>::create(&name)?;
+    /// let overlay = SharedMemoryLink::<[u32; 16 * 1024 + 2], ReadOnly>::open(&name)?;
+    /// let mut copy = vec![[0_u32; 16 * 1024 + 2]; 1].into_boxed_slice();
+    /// overlay.read_versioned_into(Versioning::OddEven { sequence: 0 }, &mut copy[0], Duration::from_millis(100))?;
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn read_versioned_into(
+        &self,
+        versioning: Versioning,
+        target: &mut T,
+        patience: Duration,
+    ) -> Result<(), SharedMemoryError> {
+        self.region()
+            .read_versioned_into(0, versioning, target, patience)
+    }
+
+    /// As [`SharedMemory::versioned_updates`] (example on
+    /// [`read_versioned`](Self::read_versioned)).
+    pub fn versioned_updates(&self, versioning: Versioning) -> Result<u64, SharedMemoryError> {
+        self.region().versioned_updates(versioning)
+    }
+
+    /// As [`SharedMemory::wait_for_versioned_change`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use win_shared_memory::sync::Versioning;
+    /// use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};
+    ///
+    /// # let name = format!("Local\\doc_link_versioned_wait_{}", std::process::id());
+    /// let versioning = Versioning::BeginEnd { begin: 0, end: 4 };
+    /// let mut game = SharedMemoryLink::<[u32; 4], ReadWrite>::create(&name)?;
+    /// let overlay = SharedMemoryLink::<[u32; 4], ReadOnly>::open(&name)?;
+    /// game.write_versioned(versioning, &[0, 0, 7, 8])?;
+    /// assert_eq!(overlay.wait_for_versioned_change(versioning, 0, Duration::from_secs(10))?, Some(1));
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn wait_for_versioned_change(
+        &self,
+        versioning: Versioning,
+        seen: u64,
+        timeout: Duration,
+    ) -> Result<Option<u64>, SharedMemoryError> {
+        self.region()
+            .wait_for_versioned_change(versioning, seen, timeout)
+    }
+}
+
+impl<T: FromBytes + IntoBytes + Immutable> SharedMemoryLink<T, ReadWrite> {
+    /// Publishes `value` as [`SharedMemory::write_versioned`] does, the counters inside `T`
+    /// (their bytes in `value` are not written: the counters are the protocol's). Example on
+    /// [`read_versioned`](Self::read_versioned).
+    pub fn write_versioned(
+        &mut self,
+        versioning: Versioning,
+        value: &T,
+    ) -> Result<(), SharedMemoryError> {
+        self.region_mut().write_versioned(0, versioning, value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_data_runs_miss_the_counters_wherever_they_are() {
+        let runs = |len, holes: &[usize]| -> Vec<(usize, usize)> {
+            runs_between(len, holes)
+                .into_iter()
+                .map(|run| (run.start, run.end))
+                .collect()
+        };
+        assert_eq!(runs(16, &[]), [(0, 16)]);
+        assert_eq!(runs(16, &[0, 4]), [(8, 16)]);
+        assert_eq!(runs(16, &[4, 0]), [(8, 16)]);
+        assert_eq!(runs(16, &[8]), [(0, 8), (12, 16)]);
+        assert_eq!(runs(16, &[14]), [(0, 14)]);
+        assert_eq!(runs(8, &[0, 4]), []);
+        assert_eq!(runs(8, &[20]), [(0, 8)]);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot map shared memory")]
+    fn an_update_after_a_dead_publishers_brings_the_counters_together() {
+        let name = format!("Local\\wsm_unit_versioned_repair_{}", std::process::id());
+        let mut region = SharedMemory::<ReadWrite>::create(&name, 16).unwrap();
+        let begin_end = Versioning::BeginEnd { begin: 0, end: 4 };
+        region.write_versioned(8, begin_end, &7_u64).unwrap();
+        assert_eq!(region.read_at::<[u32; 2]>(0).unwrap(), [1, 1]);
+        // A publisher that died after its begin increment.
+        region.write_at(0, &[5_u32, 4]).unwrap();
+        region.write_versioned(8, begin_end, &8_u64).unwrap();
+        assert_eq!(region.read_at::<[u32; 2]>(0).unwrap(), [6, 6]);
+
+        let odd_even = Versioning::OddEven { sequence: 0 };
+        region.write_at(0, &2_u32).unwrap();
+        region.write_versioned(8, odd_even, &9_u64).unwrap();
+        assert_eq!(region.read_at::<u32>(0).unwrap(), 4);
+        region.write_at(0, &5_u32).unwrap(); // died mid-update
+        region.write_versioned(8, odd_even, &10_u64).unwrap();
+        assert_eq!(region.read_at::<u32>(0).unwrap(), 8);
+        assert_eq!(region.read_at::<u64>(8).unwrap(), 10);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot map shared memory")]
+    fn counters_inside_the_value_are_left_to_the_protocol() {
+        let name = format!("Local\\wsm_unit_versioned_inside_{}", std::process::id());
+        let mut link = SharedMemoryLink::<[u32; 4], ReadWrite>::create(&name).unwrap();
+        let versioning = Versioning::BeginEnd { begin: 0, end: 4 };
+        link.write_versioned(versioning, &[99, 99, 7, 8]).unwrap();
+        link.write_versioned(versioning, &[99, 99, 9, 10]).unwrap();
+        assert_eq!(link.read(), [2, 2, 9, 10]);
     }
 }

@@ -1,10 +1,13 @@
 //! A publisher's life as its readers see it: a reader that starts first waits for the name to
 //! be created (`Options::wait_for_creation`) instead of looping on not-found itself, for
-//! regions, typed links and events alike, and gives up with the not-found error at its timeout.
+//! regions, typed links and events alike, and gives up with the not-found error at its timeout;
+//! a publisher of the versioned layout games use writes it with their protocol, so that typed
+//! and untyped readers agree.
 
 use std::time::{Duration, Instant};
 
-use win_shared_memory::sync::{EventReset, NamedEvent, SeqLock};
+use win_shared_memory::sync::{EventReset, NamedEvent, SeqLock, Versioning};
+use win_shared_memory::zerocopy::{FromBytes, Immutable, IntoBytes};
 use win_shared_memory::{Options, ReadOnly, ReadWrite, SharedMemory, SharedMemoryLink};
 
 use crate::harness::{Outcome, RoleResult, expect_eq, spawn_child, unique_name};
@@ -13,11 +16,30 @@ tests! {
     a_reader_started_first_opens_the_region_once_it_is_created,
     a_reader_started_first_opens_the_event_once_it_is_created,
     a_wait_for_creation_ends_at_its_timeout_with_not_found,
+    the_versioned_writer_keeps_rfactor2s_order_for_typed_and_untyped_readers,
 }
 
 roles! {
     "open-when-created" => open_when_created,
+    "watch-versioned" => watch_versioned,
 }
+
+/// rFactor 2's layout: the version block (begin, end), then the data.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, Immutable, Clone, Copy)]
+#[zerocopy(crate = "win_shared_memory::zerocopy")]
+struct Versioned {
+    begin: u32,
+    end: u32,
+    data: [u64; 64],
+}
+
+const RFACTOR2: Versioning = Versioning::BeginEnd { begin: 0, end: 4 };
+
+/// Different updates a reader copies whole while the versioned writer publishes, and the
+/// longest it tries.
+const WATCHED_UPDATES: u64 = 5_000;
+const WATCHING: Duration = Duration::from_secs(20);
 
 /// How long the publisher starts after its reader.
 const LATE: Duration = Duration::from_millis(300);
@@ -66,6 +88,89 @@ fn a_wait_for_creation_ends_at_its_timeout_with_not_found() -> Outcome {
             return Err(format!("{kind}: the wait ended before its timeout").into());
         }
     }
+    Ok(())
+}
+
+/// A typed writer publishes update `k` as data `k` flat out: a reader, typed or untyped, never
+/// sees the end counter ahead of the begin one or more than one update open, and every copy it
+/// takes whole holds the data of the update its counters name (data written before the begin
+/// increment, or after the end one, would show as one update's counters with another's data).
+fn the_versioned_writer_keeps_rfactor2s_order_for_typed_and_untyped_readers() -> Outcome {
+    let name = unique_name("versioned_writer");
+    let mut game = SharedMemoryLink::<Versioned, ReadWrite>::create(&name)?;
+    let mut reader = spawn_child("watch-versioned", &[&name])?;
+    reader.expect_line("ready")?;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let answer = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| -> Outcome {
+            let mut update = 0_u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                update = update.wrapping_add(1);
+                let data = [u64::from(update); 64];
+                game.write_versioned(
+                    RFACTOR2,
+                    &Versioned {
+                        begin: 0,
+                        end: 0,
+                        data,
+                    },
+                )?;
+            }
+            Ok(())
+        });
+        let answer = reader.read_line();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        writer.join().map_err(|_| "the writer panicked")??;
+        answer
+    })?;
+    reader.finish()?;
+    let field = |key: &str| -> u64 {
+        answer
+            .split_whitespace()
+            .find_map(|field| field.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+            .unwrap_or(u64::MAX)
+    };
+    let seen = (field("apart"), field("mismatched"));
+    if seen != (0, 0) || field("updates") < WATCHED_UPDATES {
+        return Err(
+            format!("the reader saw the protocol broken, or too few updates: {answer}").into(),
+        );
+    }
+    Ok(())
+}
+
+/// Takes whole copies of the versioned region until they saw `WATCHED_UPDATES` updates, through the typed link and the
+/// untyped region in turn, while the writer publishes: answers how often the raw counters were
+/// further apart than one open update (`apart=`), how many whole copies held other data than
+/// their counters name (`mismatched=`), and how many different updates the copies saw.
+fn watch_versioned(name: &str, _args: &[String]) -> RoleResult {
+    let link = SharedMemoryLink::<Versioned, ReadOnly>::open(name)?;
+    let region = SharedMemory::<ReadOnly>::open(name)?;
+    println!("ready");
+    let patience = Duration::from_secs(5);
+    let (mut apart, mut mismatched, mut updates, mut last) = (0, 0, 0, 0);
+    let started = Instant::now();
+    let mut copy = 0_u64;
+    while updates < WATCHED_UPDATES && started.elapsed() < WATCHING {
+        copy += 1;
+        let [begin, end] = region.read_at::<[u32; 2]>(0)?;
+        if begin.wrapping_sub(end) > 1 {
+            apart += 1;
+        }
+        let whole = if copy % 2 == 0 {
+            link.read_versioned(RFACTOR2, patience)?
+        } else {
+            region.read_versioned::<Versioned>(0, RFACTOR2, patience)?
+        };
+        if whole.begin != whole.end || whole.data.iter().any(|&word| word != u64::from(whole.end)) {
+            mismatched += 1;
+        }
+        if whole.end != last {
+            updates += 1;
+            last = whole.end;
+        }
+    }
+    println!("apart={apart} mismatched={mismatched} updates={updates}");
     Ok(())
 }
 
