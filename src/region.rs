@@ -405,6 +405,12 @@ impl<A: Access> SharedMemory<A> {
         self.name.as_str()
     }
 
+    /// The checked name, in this OS's encoding too (the macOS writer role's lock file).
+    #[cfg(all(unix, not(wsm_holder_locks)))]
+    pub(crate) fn region_name(&self) -> &RegionName {
+        &self.name
+    }
+
     /// Whether this handle created the region (`false`: it found one under the name).
     ///
     /// ```

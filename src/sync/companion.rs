@@ -5,6 +5,14 @@
 //! [`SharedMemoryError::ForeignOwner`]), and every failure names the companion object rather
 //! than coming back as a bare `CreateMapping`.
 
+#[cfg(not(wsm_holder_locks))]
+use std::os::fd::OwnedFd;
+
+#[cfg(not(wsm_holder_locks))]
+use rustix::fs::{Mode, OFlags};
+#[cfg(not(wsm_holder_locks))]
+use rustix::io::Errno;
+
 use crate::name::RegionName;
 use crate::{Options, ReadWrite, SharedMemory, SharedMemoryError};
 
@@ -88,6 +96,36 @@ pub(super) fn companion_options(options: &Options) -> Options {
         .clone()
         .require_owner(options.owner_check().unwrap_or(true))
         .opening_once()
+}
+
+/// Rounds of creating, or opening, a lock file that others keep removing, before giving up.
+#[cfg(not(wsm_holder_locks))]
+const OPEN_ATTEMPTS: usize = 64;
+
+/// Opens the lock file at `path` (the companion of a mutex or writer role on macOS), creating
+/// it with the options' mode (exactly, whatever the umask) if it is missing; never through a
+/// symbolic link, never blocking on a FIFO.
+#[cfg(not(wsm_holder_locks))]
+pub(super) fn open_lock_file(path: &str, options: &Options) -> Result<OwnedFd, Errno> {
+    let flags = OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let mode = options.permissions().mode.unwrap_or(0o600);
+    let mode = Mode::from_raw_mode(mode as rustix::fs::RawMode);
+    for _ in 0..OPEN_ATTEMPTS {
+        match rustix::fs::open(path, flags | OFlags::CREATE | OFlags::EXCL, mode) {
+            Ok(fd) => {
+                rustix::fs::fchmod(&fd, mode)?;
+                return Ok(fd);
+            }
+            Err(Errno::EXIST) => {}
+            Err(error) => return Err(error),
+        }
+        match rustix::fs::open(path, flags, Mode::empty()) {
+            // Removed in between: make it again.
+            Err(Errno::NOENT) => continue,
+            opened => return opened,
+        }
+    }
+    Err(Errno::NOENT)
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
+use super::WriterRole;
 use super::sequence::{DEFAULT_PATIENCE, Sequence};
 use crate::error::SeqLockError;
 use crate::{ReadOnly, ReadWrite, SharedMemory, SharedMemoryLink, copy};
@@ -153,6 +154,28 @@ impl<T: FromBytes + IntoBytes + Immutable> DoubleBuffer<T> {
     /// ```
     pub fn write_within(&self, value: &T, patience: Duration) -> Result<(), SeqLockError> {
         let write = self.sequence.begin_write(patience)?;
+        self.store(write.start(), value);
+        self.sequence.end_write(write)
+    }
+
+    /// Publishes `value` as the holder of the region's writer role, the one writer there is:
+    /// as [`SeqLock::write_as`](super::SeqLock::write_as), a write left half done is a dead
+    /// writer's, taken over at once.
+    ///
+    /// ```
+    /// use win_shared_memory::sync::DoubleBuffer;
+    /// use win_shared_memory::{ReadWrite, SharedMemoryLink};
+    ///
+    /// # let name = format!("Local\\doc_double_buffer_write_as_{}", std::process::id());
+    /// let link = SharedMemoryLink::<DoubleBuffer<u64>, ReadWrite>::create(&name)?;
+    /// let role = link.take_writer_role()?;
+    /// link.double_buffer().write_as(&role, &3)?;
+    /// assert_eq!(link.double_buffer().read()?, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_as(&self, _role: &WriterRole, value: &T) -> Result<(), SeqLockError> {
+        // As in `recover`: from a dead writer's odd 2n + 1 to 2n + 5.
+        let write = self.sequence.begin_owned_write(4);
         self.store(write.start(), value);
         self.sequence.end_write(write)
     }

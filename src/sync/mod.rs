@@ -37,6 +37,7 @@ mod event;
 mod futex;
 mod mutex;
 mod poll;
+mod role;
 mod seqlock;
 mod sequence;
 mod versioned;
@@ -55,6 +56,7 @@ pub use event::{EventReset, NamedEvent};
 pub use mutex::{LockError, NamedMutex, NamedMutexGuard};
 
 pub use crate::error::SeqLockError;
+pub use role::WriterRole;
 pub use seqlock::{SeqLock, SeqLockReader};
 pub use sequence::DEFAULT_PATIENCE;
 pub use versioned::Versioning;

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
+use super::WriterRole;
 use super::sequence::{DEFAULT_PATIENCE, Sequence};
 use crate::copy;
 use crate::error::SeqLockError;
@@ -157,6 +158,32 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLock<T> {
     /// ```
     pub fn write_within(&self, value: &T, patience: Duration) -> Result<(), SeqLockError> {
         let write = self.sequence.begin_write(patience)?;
+        self.store(value);
+        self.sequence.end_write(write)
+    }
+
+    /// Publishes `value` as the holder of the region's writer role (see
+    /// [`take_writer_role`](crate::SharedMemory::take_writer_role)), the one writer there is:
+    /// no compare-exchange with other writers, and a write left half done is a dead writer's,
+    /// taken over at once (no [`recover`](Self::recover) call, no wait for a stalled writer).
+    /// Use the role of the region this lock is in, and let every writer of the lock take the
+    /// role: a writer without it could interleave with this one (readers would then see a
+    /// [`SeqLockError::Superseded`] writer's values mixed, never memory errors).
+    ///
+    /// ```
+    /// use win_shared_memory::sync::SeqLock;
+    /// use win_shared_memory::{ReadWrite, SharedMemoryLink};
+    ///
+    /// # let name = format!("Local\\doc_seqlock_write_as_{}", std::process::id());
+    /// let link = SharedMemoryLink::<SeqLock<[f32; 2]>, ReadWrite>::create(&name)?;
+    /// let role = link.take_writer_role()?;
+    /// link.seqlock().write_as(&role, &[1.0, 2.0])?;
+    /// assert_eq!(link.seqlock().read()?, [1.0, 2.0]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn write_as(&self, _role: &WriterRole, value: &T) -> Result<(), SeqLockError> {
+        let write = self.sequence.begin_owned_write(2);
         self.store(value);
         self.sequence.end_write(write)
     }

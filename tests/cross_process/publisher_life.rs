@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use win_shared_memory::sync::{EventReset, NamedEvent, SeqLock, Versioning};
+use win_shared_memory::sync::{DoubleBuffer, EventReset, NamedEvent, SeqLock, Versioning};
 use win_shared_memory::zerocopy::{FromBytes, Immutable, IntoBytes};
 use win_shared_memory::{Options, ReadOnly, ReadWrite, SharedMemory, SharedMemoryLink};
 
@@ -17,11 +17,14 @@ tests! {
     a_reader_started_first_opens_the_event_once_it_is_created,
     a_wait_for_creation_ends_at_its_timeout_with_not_found,
     the_versioned_writer_keeps_rfactor2s_order_for_typed_and_untyped_readers,
+    a_writers_role_is_alive_until_its_writer_is_killed,
+    a_new_writer_takes_over_a_dead_writers_half_done_write_at_once,
 }
 
 roles! {
     "open-when-created" => open_when_created,
     "watch-versioned" => watch_versioned,
+    "hold-role" => hold_role,
 }
 
 /// rFactor 2's layout: the version block (begin, end), then the data.
@@ -172,6 +175,105 @@ fn watch_versioned(name: &str, _args: &[String]) -> RoleResult {
     }
     println!("apart={apart} mismatched={mismatched} updates={updates}");
     Ok(())
+}
+
+/// How long a killed writer's role may take to be seen free: Windows abandons the mutex when
+/// the process is gone, which Wine's server learns a little later.
+const ROLE_FREED: Duration = Duration::from_secs(5);
+
+/// A process holds the writer role: readers see it alive and a second writer is refused; once
+/// it is killed (no drop runs) readers see it gone, and the next writer takes the role.
+fn a_writers_role_is_alive_until_its_writer_is_killed() -> Outcome {
+    let name = unique_name("role_killed");
+    let _publisher = SharedMemoryLink::<SeqLock<u64>, ReadWrite>::create(&name)?;
+    let reader = SharedMemoryLink::<SeqLock<u64>, ReadOnly>::open(&name)?;
+    expect_eq(reader.writer_alive()?, false)?;
+    let mut writer = spawn_child("hold-role", &[&name, "seqlock", "whole"])?;
+    writer.expect_line("holding")?;
+    let second = SharedMemoryLink::<SeqLock<u64>, ReadWrite>::open_existing(&name)?;
+    expect_eq(
+        (reader.writer_alive()?, second.take_writer_role().is_err()),
+        (true, true),
+    )?;
+    writer.kill()?;
+    let started = Instant::now();
+    while reader.writer_alive()? && started.elapsed() < ROLE_FREED {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    expect_eq(reader.writer_alive()?, false)?;
+    let role = second.take_writer_role()?;
+    expect_eq(reader.writer_alive()?, true)?;
+    drop(role);
+    expect_eq(reader.writer_alive()?, false)
+}
+
+/// A writer killed in the middle of a write (its sequence left odd): the next writer takes the
+/// role and its first write completes at once, where a plain `write` would wait its patience
+/// for the dead writer and fail; readers then copy the new value.
+fn a_new_writer_takes_over_a_dead_writers_half_done_write_at_once() -> Outcome {
+    for kind in ["seqlock", "double-buffer"] {
+        let name = unique_name(&format!("role_half_done_{kind}"));
+        // Kept by this process, so that the region outlives its killed writer.
+        let _region = SharedMemory::<ReadWrite>::create(&name, layout_len(kind))?;
+        let mut writer = spawn_child("hold-role", &[&name, kind, "half"])?;
+        writer.expect_line("holding")?;
+        writer.kill()?;
+        let started = Instant::now();
+        let role = loop {
+            match SharedMemory::<ReadWrite>::open_existing(&name)?.take_writer_role() {
+                Ok(role) => break role,
+                Err(_) if started.elapsed() < ROLE_FREED => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                Err(error) => return Err(error.into()),
+            }
+        };
+        let wrote = Instant::now();
+        let read = if kind == "seqlock" {
+            let link = SharedMemoryLink::<SeqLock<u64>, ReadWrite>::open_existing(&name)?;
+            link.seqlock().write_as(&role, &7)?;
+            link.seqlock().read()?
+        } else {
+            let link = SharedMemoryLink::<DoubleBuffer<u64>, ReadWrite>::open_existing(&name)?;
+            link.double_buffer().write_as(&role, &7)?;
+            link.double_buffer().read()?
+        };
+        expect_eq((kind, read), (kind, 7))?;
+        if wrote.elapsed() > Duration::from_millis(100) {
+            return Err(format!("{kind}: the write took {:?}", wrote.elapsed()).into());
+        }
+    }
+    Ok(())
+}
+
+/// Opens `name`, a `args[1]` (`seqlock` or `double-buffer`) of `u64`, takes its writer role
+/// and, with `args[2]` = `half`, leaves a write half done (the sequence odd, the data
+/// scribbled); says "holding" and waits to be killed.
+fn hold_role(name: &str, args: &[String]) -> RoleResult {
+    let mut region = SharedMemory::<ReadWrite>::open_existing(name)?;
+    let _role = region.take_writer_role()?;
+    if args[2] == "half" {
+        // SAFETY: the sequence is an atomic at the start of either layout, valid for any bytes
+        // and used only atomically.
+        let sequence = unsafe { region.get_at::<std::sync::atomic::AtomicU32>(0)? };
+        sequence.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        // The data of the write in progress: a `SeqLock`'s one slot, or the `DoubleBuffer`'s
+        // slot of its first write (slot 1).
+        let slot = if args[1] == "seqlock" { 8 } else { 16 };
+        region.write_at(slot, &u64::MAX)?;
+    }
+    println!("holding");
+    std::thread::sleep(Duration::from_secs(60));
+    Ok(())
+}
+
+/// The size of a `SeqLock<u64>` or a `DoubleBuffer<u64>`.
+fn layout_len(kind: &str) -> usize {
+    if kind == "seqlock" {
+        size_of::<SeqLock<u64>>()
+    } else {
+        size_of::<DoubleBuffer<u64>>()
+    }
 }
 
 /// Opens `name` (a `SeqLock<u64>` link or region, or an event, as `args[1]` says), waiting up

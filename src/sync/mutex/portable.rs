@@ -8,23 +8,19 @@
 //! owns it unless the options allow that.
 
 use std::fs::File;
-use std::os::fd::OwnedFd;
 use std::os::unix::fs::FileExt;
 use std::time::{Duration, Instant};
 
-use rustix::fs::{FileType, FlockOperation, Mode, OFlags};
+use rustix::fs::{FileType, FlockOperation};
 use rustix::io::Errno;
 
 use super::Acquired;
 use crate::name::RegionName;
-use crate::sync::Failure;
+use crate::sync::{Failure, companion};
 use crate::{Options, SharedMemoryError};
 
 /// Where lock files live, whatever the environment says.
 const LOCK_DIRECTORY: &str = "/tmp";
-
-/// Rounds of creating, or opening, a lock file that others keep removing, before giving up.
-const OPEN_ATTEMPTS: usize = 64;
 
 /// How long a waiter sleeps between two attempts: `flock` has no timed wait.
 const POLL: Duration = Duration::from_millis(1);
@@ -50,7 +46,8 @@ impl Mutex {
             source: source.into(),
         };
         let options = crate::sync::companion::companion_options(options);
-        let fd = open_lock_file(&path, &options).map_err(|source| failed("open", source))?;
+        let fd =
+            companion::open_lock_file(&path, &options).map_err(|source| failed("open", source))?;
         let stat = rustix::fs::fstat(&fd).map_err(|source| failed("fstat", source))?;
         if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
             return Err(SharedMemoryError::SynchronizationRefused {
@@ -117,30 +114,6 @@ impl Mutex {
         let _ = self.file.write_all_at(&[0], 0);
         let _ = rustix::fs::flock(&self.file, FlockOperation::Unlock);
     }
-}
-
-/// Opens the lock file at `path`, creating it with the options' mode (exactly, whatever the
-/// umask) if it is missing; never through a symbolic link, never blocking on a FIFO.
-fn open_lock_file(path: &str, options: &Options) -> Result<OwnedFd, Errno> {
-    let flags = OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    let mode = options.permissions().mode.unwrap_or(0o600);
-    let mode = Mode::from_raw_mode(mode as rustix::fs::RawMode);
-    for _ in 0..OPEN_ATTEMPTS {
-        match rustix::fs::open(path, flags | OFlags::CREATE | OFlags::EXCL, mode) {
-            Ok(fd) => {
-                rustix::fs::fchmod(&fd, mode)?;
-                return Ok(fd);
-            }
-            Err(Errno::EXIST) => {}
-            Err(error) => return Err(error),
-        }
-        match rustix::fs::open(path, flags, Mode::empty()) {
-            // Removed in between: make it again.
-            Err(Errno::NOENT) => continue,
-            opened => return opened,
-        }
-    }
-    Err(Errno::NOENT)
 }
 
 // `libc` (for `fork`) is a dependency on Linux only, where the portable backend is also built.
