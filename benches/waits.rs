@@ -412,12 +412,12 @@ fn idle(kind: &str, name: &str) {
         "change" => {
             let region = SharedMemory::<ReadWrite>::open_existing(name).expect("open");
             let lock = region.seqlock_at::<u64>(0).expect("lock");
-            assert_eq!(lock.wait_for_change(0, IDLE).expect("wait"), None);
+            assert_eq!(lock.wait_for_change(1, IDLE).expect("wait"), None);
         }
         "change-read-only" => {
             let region = SharedMemory::<ReadOnly>::open(name).expect("open");
             let lock = region.seqlock_at::<u64>(0).expect("lock");
-            assert_eq!(lock.wait_for_change(0, IDLE).expect("wait"), None);
+            assert_eq!(lock.wait_for_change(1, IDLE).expect("wait"), None);
         }
         _ => {
             let region = SharedMemory::<ReadOnly>::open(name).expect("open");
@@ -462,7 +462,14 @@ fn idle_cpu() {
     let event = name("idle_event");
     let _event = NamedEvent::new(&event, EventReset::Auto).expect("event");
     let lock = name("idle_lock");
-    let _lock = SharedMemory::<ReadWrite>::create(&lock, size_of::<SeqLock<u64>>()).expect("lock");
+    let lock_region =
+        SharedMemory::<ReadWrite>::create(&lock, size_of::<SeqLock<u64>>()).expect("lock");
+    // Written once, as a publisher does before readers wait: its mark lets them register.
+    lock_region
+        .seqlock_at::<u64>(0)
+        .expect("lock")
+        .write(&0)
+        .expect("write");
     let versioned = name("idle_versioned");
     let _versioned = SharedMemory::<ReadWrite>::create(&versioned, 8).expect("versioned");
     let waiters: Vec<(&str, Child, BufReader<ChildStdout>)> = [

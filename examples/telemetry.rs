@@ -104,7 +104,8 @@ fn reader() -> Result<(), Box<dyn std::error::Error>> {
         let Some(now) = telemetry.wait_for_change(seen, Duration::from_secs(1))? else {
             return Err("no update for a second: the publisher stopped".into());
         };
-        missed += now - seen - 1;
+        // A restarted publisher counts from 0 again: nothing was missed then.
+        missed += now.saturating_sub(seen + 1);
         seen = now;
         let snapshot = telemetry.read()?;
         snapshots += 1;

@@ -23,7 +23,10 @@ pub trait Access: sealed::Sealed + Send + Sync + 'static {
     const NAME: &'static str;
 }
 
-/// Read-only access: the region is mapped read-only and only [`get`] is available.
+/// Read-only access: the region is mapped read-only and only [`get`] is available. (On Linux a
+/// `wait_for_change` of a sequence lock in it maps that one page writable too, to write the
+/// lock's waiting word and nothing else; see
+/// [`SeqLockReader::wait_for_change`](crate::sync::SeqLockReader::wait_for_change).)
 ///
 /// [`get`]: crate::SharedMemoryLink::get
 ///

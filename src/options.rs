@@ -122,8 +122,9 @@ impl Options {
     /// Opens wait up to `timeout` for the name to be created, rather than failing at once with
     /// a not-found error ([`SharedMemoryError::is_not_found`]): for a reader that starts before
     /// its publisher. It looks every millisecond at first and, after a second, every 16 ms;
-    /// any other error (the region too small, access denied) ends the wait at once, and at the
-    /// timeout the not-found error is returned. It applies to every open that takes options
+    /// a region found empty (on macOS, one whose creator has not sized it yet) is looked at
+    /// again too; any other error (the region too small, access denied) ends the wait at once,
+    /// and at the timeout the last not-found (or empty) error is returned. It applies to every open that takes options
     /// (regions, links, [`NamedEvent::open_with`](crate::sync::NamedEvent::open_with)); creates
     /// ignore it.
     ///
@@ -172,7 +173,12 @@ impl Options {
         let mut backoff = Backoff::default();
         loop {
             match open() {
-                Err(error) if error.is_not_found() => {
+                // Not there yet; or, on macOS, made but not yet sized by its creator (its
+                // `shm_open` and `ftruncate` are two calls).
+                Err(error)
+                    if error.is_not_found()
+                        || matches!(error, SharedMemoryError::EmptyRegion { .. }) =>
+                {
                     let pause = backoff.pause();
                     let left = match deadline {
                         None => pause,

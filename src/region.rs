@@ -559,26 +559,37 @@ impl<A: Access> SharedMemory<A> {
     }
 
     /// `word`, a word of this view, where this process may write it: itself in a writable view;
-    /// in a read-only one, the same word through a second, writable view of the region, made
-    /// on first use and kept as long as the handle; `None` when there can be none (the
-    /// region's permissions, or an OS whose waiting readers never write).
+    /// in a read-only one, the same word through a second, writable view of its page, made on
+    /// first use and kept as long as the handle (one page per handle: a word on another page
+    /// gets `None`); `None` when there can be none (the region's permissions, or an OS whose
+    /// waiting readers never write). Only the sequences' waiting words are written through it.
     pub(crate) fn writable_word<'a>(&'a self, word: &'a AtomicU32) -> Option<&'a AtomicU32> {
         if A::WRITABLE {
             return Some(word);
         }
-        let alias = self
-            .alias
-            .get_or_init(|| self.mapping.writable_alias())
-            .as_ref()?;
         let offset = (word as *const AtomicU32 as usize).checked_sub(self.as_ptr() as usize)?;
         if offset + size_of::<AtomicU32>() > self.len {
             return None;
         }
-        // SAFETY: `offset` is in bounds of this view (checked), and the alias maps the same
+        let alias = self
+            .alias
+            .get_or_init(|| self.mapping.writable_alias(offset))
+            .as_ref()?;
+        let range = alias.range();
+        if offset < range.start || offset + size_of::<AtomicU32>() > range.end {
+            return None;
+        }
+        // SAFETY: `offset` is in bounds of the alias's page (checked), which maps the same
         // bytes of the same region writable for as long as `self` lives; an `AtomicU32` is
         // valid for any bytes and the word is only ever accessed atomically, and `word`'s
-        // alignment carries over, as both views start on a page.
-        Some(unsafe { &*alias.as_ptr().as_ptr().add(offset).cast::<AtomicU32>() })
+        // alignment carries over, as both views start on a page boundary.
+        Some(unsafe {
+            &*alias
+                .as_ptr()
+                .as_ptr()
+                .add(offset - range.start)
+                .cast::<AtomicU32>()
+        })
     }
 
     /// Opens an existing section with this handle's access and maps `extent` of it.

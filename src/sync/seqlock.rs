@@ -229,23 +229,27 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLock<T> {
     /// or what an earlier wait returned) and returns the version now; `None` once `timeout`
     /// has passed without one. A reader that passes back what the last wait returned never
     /// misses a change, however soon after the call it comes or however long before it, and
-    /// knows how many writes it skipped: `now - seen` completed (modulo 2^31) where it expected
-    /// one. A write in progress counts once it is complete; one left in progress for
+    /// knows how many writes it skipped: `now - seen` completed where it expected one. A write
+    /// in progress counts once it is complete; one left in progress for
     /// [`DEFAULT_PATIENCE`](super::DEFAULT_PATIENCE) is a writer that died mid-write
     /// ([`SeqLockError::Stalled`]).
     ///
     /// How it waits:
     ///
-    /// - Linux, through a read-write handle: asleep in the kernel (a futex on the sequence),
-    ///   woken by the write. A write costs one load more while nobody waits, and a futex wake
-    ///   (a system call) when readers do.
-    /// - A read-only handle ([`SeqLockReader`]), which cannot tell writers it waits, and every
-    ///   reader on Windows and macOS, where processes share no futex: it looks at the sequence
-    ///   every millisecond, asleep in between, and after a second without a change every
-    ///   16 ms (an idle waiter costs a fraction of a percent of a core).
-    /// - A writer that wakes nobody (a Windows program under Wine writing a region shared with
-    ///   Linux, or version 0.2): its first change is seen within 20 ms, the next ones as a
-    ///   read-only handle sees them, until a writer that wakes readers comes back.
+    /// - Linux: asleep in the kernel (a futex on the sequence), woken by the write, once a
+    ///   writer of this version has written the lock (its mark in the sequence's spare word
+    ///   tells readers that they may register there). A write costs one load more while nobody
+    ///   waits, and a futex wake (a system call) when readers do. A read-only handle
+    ///   ([`SeqLockReader`]) registers through a writable view of the page of the lock, where
+    ///   the region's permissions let the process write it.
+    /// - Otherwise it polls: on Windows and macOS, where processes share no futex; before the
+    ///   first such write, and for writers that never wake readers (version 0.2, games, a
+    ///   Windows program under Wine writing a region shared with Linux); for a read-only handle
+    ///   that may not write the region. It looks at the sequence every millisecond, asleep in
+    ///   between, and after a second without a change every 16 ms (an idle waiter costs a
+    ///   fraction of a percent of a core).
+    /// - After a publisher restarts, or once the 31-bit version wraps (2^31 writes), the version
+    ///   returned may be below `seen`: count skipped writes with `saturating_sub`.
     ///
     /// ```
     /// use std::sync::Arc;

@@ -18,31 +18,38 @@
 //!   the copy.
 //!
 //! Readers can sleep until the sequence changes ([`Sequence::wait_for_change`]), through the
-//! second word of the slot, `waiting` (0.2 kept it zero):
+//! second word of the slot, `waiting`. 0.2 kept it zero, but as the high half of a 64-bit
+//! sequence that its writers compare whole: a reader must not write it under such a writer. So:
 //!
+//! - A writer that wakes readers (0.3 or later, on Linux) marks the word [`WAKES`] (bits 8–31)
+//!   when it writes; readers register only under that mark, and poll otherwise (0.2's writers,
+//!   games' layouts read as sequence locks, Windows writers of a region shared through Wine).
 //! - A reader that can write the slot sets [`WAITING`] (`SeqCst`), loads the counter (`SeqCst`),
 //!   and, with no change to see, sleeps on the counter (Linux's futex) with the value it saw.
 //! - A writer, after taking the counter to odd (a `SeqCst` compare-exchange it already needed),
-//!   loads `waiting` (`SeqCst`); only if it is not zero does it clear it (a swap) and wake the
-//!   counter's sleepers after its write. With no reader waiting, a write costs one more load
-//!   of the line it already owns.
+//!   loads `waiting` (`SeqCst`); only if a flag is set does it clear the flags (a swap that
+//!   keeps the mark) and wake the counter's sleepers after its write. With no reader waiting, a
+//!   write costs one more load of the line it already owns. A writer that holds the writer
+//!   role takes the counter to odd with a plain store and asks at its end, after a `SeqCst`
+//!   fence.
 //! - Either the reader's `WAITING` comes first in the single order of `SeqCst` operations, and
-//!   the writer sees it and wakes it, or the writer's odd value does, and the reader's load
-//!   sees it (or a later value) and does not sleep on the old one: no change is slept through.
-//!   A reader re-registers before each sleep, as a writer may have cleared the word.
-//! - Writers that never wake (Windows programs writing a region that Linux shares with them
-//!   through Wine, versions before 0.3, other platforms) never clear the word either. A reader
-//!   whose backstop sleep ([`BACKSTOP`]) ended to find a change made while its `WAITING` stayed
-//!   set marks the word [`SILENT_WRITER`], after which readers poll (`super::poll::Backoff`)
-//!   until a waking writer clears the word. Readers of read-only views, which cannot register,
-//!   and every reader where processes share no futex (Windows, macOS), poll.
+//!   the writer sees it and wakes it, or the writer's odd value (or its fence) does, and the
+//!   reader's load sees the new value and does not sleep on the old one: no change is slept
+//!   through. A reader re-registers before each sleep, as a writer may have cleared the word.
+//! - A marked word whose writer wakes nobody (a 0.3 writer and an older or Windows one taking
+//!   turns): a reader whose backstop sleep ([`BACKSTOP`]) ended to find a change made while its
+//!   `WAITING` stayed set flags the word [`SILENT_WRITER`], after which readers poll
+//!   (`crate::backoff`) until a waking writer clears the flags. Readers of read-only views that
+//!   may not write the region, and every reader where processes share no futex (Windows,
+//!   macOS), poll.
 //! - Whatever another process writes into the word costs at most a wake-up or a poll.
 //!
 //! The callers' relaxed data accesses are the crate's one copy primitive (`crate::copy`, argued
 //! there). The sequence is a 32-bit atomic, which every target loads with a plain load, even
 //! from a read-only view (std promises plain atomic loads on read-only memory only up to the
-//! pointer size). It sits in an 8-byte slot (the other 4 bytes are `waiting`), the layout of the 64-bit sequence of earlier versions, so the data after it starts at the same
-//! offset on every target. The counter wraps after 2^32 steps (2^31 writes); a reader would only
+//! pointer size). It sits in an 8-byte slot (the other 4 bytes are `waiting`), the layout of the
+//! 64-bit sequence of earlier versions, so the data after it starts at the same offset on every
+//! target. The counter wraps after 2^32 steps (2^31 writes); a reader would only
 //! be fooled by a copy that lasted exactly a multiple of 2^31 writes.
 
 use std::time::{Duration, Instant};
@@ -78,6 +85,9 @@ const BACKSTOP: Duration = Duration::from_millis(20);
 const WAITING: u32 = 1;
 /// In `waiting`: a write was seen that woke nobody; readers poll until a waking writer clears it.
 const SILENT_WRITER: u32 = 2;
+/// In `waiting`, bits 8–31: a writer that wakes readers writes this sequence ("WSM").
+const WAKES: u32 = 0x5753_4D00;
+const MARK: u32 = 0xFFFF_FF00;
 
 /// The sequence counter and the protocol around it: a 32-bit counter in an 8-byte slot (see the
 /// module's documentation), which any bytes make valid.
@@ -149,16 +159,24 @@ impl Sequence {
     }
 
     /// Whether readers registered to be woken before this write's odd value, clearing their
-    /// registrations (and a [`SILENT_WRITER`] mark: this writer wakes). Where processes share no
-    /// futex, writers never wake, so they leave the word alone.
+    /// registrations (and a [`SILENT_WRITER`] flag: this writer wakes), and marking the word
+    /// [`WAKES`] for the readers to come. Where processes share no futex, writers never wake,
+    /// so they leave the word alone.
     #[inline]
     fn take_waiting(&self) -> bool {
-        if cfg!(wsm_holder_locks) && self.waiting.load(Ordering::SeqCst) != 0 {
-            self.waiting.swap(0, Ordering::SeqCst);
-            true
-        } else {
-            false
+        if !cfg!(wsm_holder_locks) {
+            return false;
         }
+        let seen = self.waiting.load(Ordering::SeqCst);
+        if seen & !MARK != 0 {
+            self.waiting.swap(WAKES, Ordering::SeqCst);
+            return true;
+        }
+        if seen != WAKES {
+            // Unmarked: no reader registers here, so a plain store loses nobody's flag.
+            self.waiting.store(WAKES, Ordering::Relaxed);
+        }
+        false
     }
 
     /// Takes the sequence from whatever it is to a new odd value, unconditionally; returns the
@@ -270,7 +288,6 @@ impl Sequence {
     ) -> Result<Option<u64>, SeqLockError> {
         // Where processes share no futex, writers wake nobody: registering would be wasted.
         let waiting = waiting.filter(|_| cfg!(wsm_holder_locks));
-        let register = waiting.is_some();
         let flags = || waiting.map_or(0, |waiting| waiting.load(Ordering::Relaxed));
         let mark = |flag| waiting.map(|waiting| waiting.fetch_or(flag, Ordering::SeqCst));
         let deadline = Instant::now().checked_add(timeout);
@@ -281,6 +298,8 @@ impl Sequence {
         loop {
             // Slept out registered, and nobody cleared the registration: if there is a change,
             // its writer does not wake readers.
+            // Registered only under the mark of a writer that wakes readers.
+            let register = flags() & MARK == WAKES;
             let unanswered = slept_out && flags() & WAITING != 0;
             let mut current = self.counter.load(Ordering::SeqCst);
             if register && u64::from(current / 2) == seen && !is_odd(current) {

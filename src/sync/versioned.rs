@@ -3,7 +3,7 @@
 //! (`InterlockedIncrement` of the begin counter, the data, `InterlockedIncrement` of the end
 //! counter) and Project CARS 2's (the sequence number taken odd, the data, taken even).
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering, fence};
 use std::time::{Duration, Instant};
 
 use zerocopy::{FromBytes, Immutable, IntoBytes};
@@ -183,6 +183,22 @@ impl<A: Access> SharedMemory<A> {
         }
     }
 
+    /// Refuses begin and end counters that overlap: they could never tell an update in
+    /// progress, so every copy would count as whole.
+    fn check_versioning(&self, versioning: Versioning) -> Result<(), SharedMemoryError> {
+        match versioning {
+            Versioning::BeginEnd { begin, end } if begin.abs_diff(end) < size_of::<u32>() => {
+                Err(SharedMemoryError::SynchronizationRefused {
+                    name: self.name().to_owned(),
+                    call: "versioned counters",
+                    reason: "the begin and end counters overlap, so they could never tell an \
+                             update in progress",
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// A reader of the publisher's counters, checked to lie in the view.
     fn version_counters(
         &self,
@@ -195,6 +211,7 @@ impl<A: Access> SharedMemory<A> {
             // relaxed load is a plain load on every target, so sound on a read-only view.
             Ok(unsafe { AtomicU32::from_ptr(counter.as_ptr()) })
         };
+        self.check_versioning(versioning)?;
         let counters = match versioning {
             Versioning::BeginEnd { begin, end } => (counter(begin)?, Some(counter(end)?)),
             Versioning::OddEven { sequence } => (counter(sequence)?, None),
@@ -240,7 +257,9 @@ impl SharedMemory<ReadWrite> {
     /// torn copy: `BeginEnd` increments the begin counter, writes the data, then sets the end
     /// counter equal to the begin one; `OddEven` takes the sequence number to the next odd
     /// value, writes the data, then to the even one after it. The counters' bytes, where they
-    /// lie within the data, are left to the counters. One publisher at a time.
+    /// lie within the data, are left to the counters; a counter across the start of the data,
+    /// or begin and end counters that overlap, are refused
+    /// ([`SharedMemoryError::SynchronizationRefused`]). One publisher at a time.
     ///
     /// Each counter update is a sequentially consistent read-modify-write (`InterlockedIncrement`
     /// in the games' plugins), and the data stores sit between them as a sequence lock's do.
@@ -280,9 +299,20 @@ impl SharedMemory<ReadWrite> {
             Versioning::BeginEnd { begin, end } => [Some(begin), Some(end)],
             Versioning::OddEven { sequence } => [Some(sequence), None],
         };
+        self.check_versioning(versioning)?;
+        let counters: Vec<usize> = counters.into_iter().flatten().collect();
+        if counters
+            .iter()
+            .any(|&at| at < offset && at + size_of::<u32>() > offset)
+        {
+            return Err(SharedMemoryError::SynchronizationRefused {
+                name: self.name().to_owned(),
+                call: "write_versioned",
+                reason: "a counter overlaps the start of the data",
+            });
+        }
         let holes: Vec<usize> = counters
-            .into_iter()
-            .flatten()
+            .iter()
             .filter_map(|at| at.checked_sub(offset))
             .collect();
         let runs = runs_between(bytes.len(), &holes);
@@ -304,6 +334,9 @@ impl SharedMemory<ReadWrite> {
             Versioning::BeginEnd { begin, end } => {
                 let (begin, end) = (counter(begin)?, counter(end)?);
                 let started = begin.fetch_add(1, Ordering::SeqCst).wrapping_add(1);
+                // Keeps the data stores after the new begin value for a reader that sees one of
+                // them (the sequence engine's protocol).
+                fence(Ordering::Release);
                 write();
                 end.store(started, Ordering::SeqCst);
             }
@@ -316,6 +349,7 @@ impl SharedMemory<ReadWrite> {
                     .fetch_update(Ordering::SeqCst, Ordering::Relaxed, |now| Some(step(now)))
                     .unwrap_or_else(|now| now);
                 let odd = step(previous);
+                fence(Ordering::Release);
                 write();
                 sequence.store(odd.wrapping_add(1), Ordering::SeqCst);
             }
@@ -496,6 +530,29 @@ mod tests {
         region.write_versioned(8, odd_even, &10_u64).unwrap();
         assert_eq!(region.read_at::<u32>(0).unwrap(), 8);
         assert_eq!(region.read_at::<u64>(8).unwrap(), 10);
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot map shared memory")]
+    fn counters_across_the_data_or_on_each_other_are_refused() {
+        let name = format!("Local\\wsm_unit_versioned_refused_{}", std::process::id());
+        let mut region = SharedMemory::<ReadWrite>::create(&name, 16).unwrap();
+        let refused = |result: Result<(), SharedMemoryError>| {
+            matches!(
+                result,
+                Err(SharedMemoryError::SynchronizationRefused { .. })
+            )
+        };
+        let across = Versioning::BeginEnd { begin: 0, end: 4 };
+        assert!(refused(region.write_versioned(2, across, &[0xAA_u8; 8])));
+        assert_eq!(region.read_at::<[u32; 2]>(0).unwrap(), [0, 0]);
+        let shared = Versioning::BeginEnd { begin: 0, end: 0 };
+        assert!(refused(region.write_versioned(8, shared, &1_u64)));
+        assert!(refused(
+            region
+                .read_versioned::<u64>(8, shared, Duration::ZERO)
+                .map(drop)
+        ));
     }
 
     #[test]

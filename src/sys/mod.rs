@@ -14,9 +14,9 @@
 //! - `Section::open(Place, writable) -> Section`: the live region under the name.
 //! - `Section::size`, `Section::foreign_owner` (the owner when it is another user; Unix only
 //!   has one), `Section::map(len, writable) -> Mapping`; dropping either lets the region go.
-//! - `Mapping::as_ptr`: the view's first byte; `Mapping::writable_alias() -> Option<Alias>`, a
-//!   second, writable view of a region mapped read-only where waiting readers must write (Linux),
-//!   and `Alias::as_ptr`.
+//! - `Mapping::as_ptr`: the view's first byte; `Mapping::writable_alias(offset) -> Option<Alias>`,
+//!   a second, writable view of the page holding `offset` of a region mapped read-only, where
+//!   waiting readers must write a word (Linux), with `Alias::as_ptr` and `Alias::range`.
 //! - `CreateAccess::new(&Permissions)`: who may use a new region (a mode on Unix, a security
 //!   descriptor on Windows; each backend reads its own and documents that it ignores the other).
 //! - `refusal(&Requested)`: why this OS cannot honour an option, if it cannot.
@@ -113,8 +113,9 @@ const _: () = {
     let _: fn(&Section) -> Result<Option<u32>, OsError> = Section::foreign_owner;
     let _: fn(Section, usize, bool) -> Result<Mapping, OsError> = Section::map;
     let _: fn(&Mapping) -> std::ptr::NonNull<u8> = Mapping::as_ptr;
-    let _: fn(&Mapping) -> Option<Alias> = Mapping::writable_alias;
+    let _: fn(&Mapping, usize) -> Option<Alias> = Mapping::writable_alias;
     let _: fn(&Alias) -> std::ptr::NonNull<u8> = Alias::as_ptr;
+    let _: fn(&Alias) -> std::ops::Range<usize> = Alias::range;
     let _: fn(&Permissions<'_>) -> Result<CreateAccess, OsError> = CreateAccess::new;
     let _: fn(&Requested) -> Option<&'static str> = refusal;
     let _: fn(&OsError) -> std::io::ErrorKind = error_kind;

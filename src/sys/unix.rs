@@ -322,15 +322,20 @@ impl Mapping {
 }
 
 impl Mapping {
-    /// A second view of the whole region, writable, for a view mapped read-only: the region
-    /// opened again through this process's own descriptor (`/proc/self/fd`, the same object
-    /// whatever its name now is), which the kernel allows only when the region's permissions
-    /// let this process write it. `None` where they do not, or without `/proc`; always `None`
-    /// on the portable backend, whose processes share no futex to wake.
-    pub(crate) fn writable_alias(&self) -> Option<Alias> {
+    /// A second view, writable, of the page of this view's region that holds byte `offset`,
+    /// for a view mapped read-only whose waiting readers must write one word: the region opened
+    /// again through this process's own descriptor (`/proc/self/fd`, the same object whatever
+    /// its name now is), which the kernel allows only when the region's permissions let this
+    /// process write it (or it may override them: root). `None` where they do not, or without
+    /// `/proc`; always `None` on the portable backend, whose processes share no futex to wake.
+    pub(crate) fn writable_alias(&self, offset: usize) -> Option<Alias> {
         #[cfg(wsm_holder_locks)]
         {
             use std::os::fd::AsRawFd;
+            // SAFETY: sysconf only reads a system value.
+            let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok()?;
+            let start = offset / page * page;
+            let len = page.min(self.len.checked_sub(start)?);
             let path = format!("/proc/self/fd/{}", self.as_fd().as_raw_fd());
             let fd = rustix::fs::open(
                 path,
@@ -339,25 +344,30 @@ impl Mapping {
             )
             .ok()?;
             // SAFETY: a fresh shared mapping at an address the kernel picks overlaps no Rust
-            // object; `len` is this view's, checked against the region's size when it was made.
+            // object; `start` is page-aligned and `start + len` lies within this view, which
+            // was checked against the region's size when it was made.
             let ptr = unsafe {
                 rustix::mm::mmap(
                     std::ptr::null_mut(),
-                    self.len,
+                    len,
                     ProtFlags::READ | ProtFlags::WRITE,
                     MapFlags::SHARED,
                     &fd,
-                    0,
+                    start as u64,
                 )
             }
             .ok()?;
             Some(Alias {
                 ptr: NonNull::new(ptr.cast())?,
-                len: self.len,
+                len,
+                start,
             })
         }
         #[cfg(not(wsm_holder_locks))]
-        None
+        {
+            let _ = offset;
+            None
+        }
     }
 }
 
@@ -370,18 +380,26 @@ impl Drop for Mapping {
     }
 }
 
-/// A writable second view of a region mapped read-only ([`Mapping::writable_alias`]); it keeps
-/// nothing else of the region, which its first view keeps alive.
+/// A writable second view of one page of a region mapped read-only
+/// ([`Mapping::writable_alias`]); it keeps nothing else of the region, which its first view
+/// keeps alive.
 #[derive(Debug)]
 pub(crate) struct Alias {
     ptr: NonNull<u8>,
     len: usize,
+    /// Where the page starts in the region.
+    start: usize,
 }
 
 impl Alias {
     /// The first byte of the view.
     pub(crate) fn as_ptr(&self) -> NonNull<u8> {
         self.ptr
+    }
+
+    /// The bytes of the region it maps.
+    pub(crate) fn range(&self) -> std::ops::Range<usize> {
+        self.start..self.start + self.len
     }
 }
 

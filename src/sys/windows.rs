@@ -524,7 +524,7 @@ impl Mapping {
     }
 
     /// Never one: Windows processes share no futex, so no one needs to write a read-only view.
-    pub(crate) fn writable_alias(&self) -> Option<Alias> {
+    pub(crate) fn writable_alias(&self, _offset: usize) -> Option<Alias> {
         None
     }
 }
@@ -535,6 +535,10 @@ pub(crate) enum Alias {}
 
 impl Alias {
     pub(crate) fn as_ptr(&self) -> NonNull<u8> {
+        match *self {}
+    }
+
+    pub(crate) fn range(&self) -> std::ops::Range<usize> {
         match *self {}
     }
 }

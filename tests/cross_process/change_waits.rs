@@ -5,7 +5,7 @@
 //! one, end at their timeout when nothing changes, report a writer that died mid-write, and
 //! still see writers that wake nobody.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libtest_mimic::Failed;
@@ -20,6 +20,7 @@ tests! {
     sleeping_readers_wake_for_one_write,
     a_wait_without_a_change_ends_at_its_timeout,
     a_writer_that_wakes_nobody_is_still_seen,
+    waiting_readers_never_disturb_a_0_2_writer,
     a_writer_dead_mid_write_is_reported_stalled,
     a_reader_killed_mid_wait_costs_writers_one_wake_at_most,
     #[cfg(wsm_holder_locks)]
@@ -96,6 +97,14 @@ impl Publisher {
             }
         }
         Ok(())
+    }
+
+    /// The whole 8-byte sequence slot, as 0.2 wrote it (one 64-bit sequence).
+    fn slot(&self) -> &AtomicU64 {
+        let [counter, _] = self.words();
+        // SAFETY: the slot is 8-byte aligned (it starts the region) and 8 bytes long, atomics
+        // valid for any bytes and used only atomically.
+        unsafe { &*std::ptr::from_ref(counter).cast::<AtomicU64>() }
     }
 
     /// The sequence counter and the waiting word, as another program that writes them sees
@@ -254,16 +263,29 @@ fn a_change_made_before_the_wait_returns_at_once() -> Outcome {
     Ok(())
 }
 
-/// Three processes of each kind asleep in their waits; one write wakes all of them, with
-/// the version it made.
+/// Three processes of each kind asleep in their waits; one write wakes all of them, with the
+/// version it made. On Linux, where the writer wakes them (the versioned layout's writers do
+/// not), the first is running within 15 ms of the write: a lost wake-up would leave them
+/// asleep until their 20 ms backstop.
 fn sleeping_readers_wake_for_one_write() -> Outcome {
     for kind in KINDS {
         let name = unique_name(&format!("sleeping_{kind}"));
         let mut publisher = Publisher::create(&name, kind)?;
-        let waiters = start_waiters(&name, kind, "0", 3)?;
+        // The crate's first write marks the lock, so that its readers register.
         publisher.write(1)?;
+        let waiters = start_waiters(&name, kind, "1", 3)?;
+        publisher.write(2)?;
         let answers = answers(waiters)?;
-        expect_eq((kind, changed_to(&answers)), (kind, vec![Some(1); 3]))?;
+        expect_eq((kind, changed_to(&answers)), (kind, vec![Some(2); 3]))?;
+        let woken = cfg!(all(target_os = "linux", not(wsm_portable))) && kind != "versioned";
+        let first = answers
+            .iter()
+            .filter_map(|answer| answer.split_once(" after ")?.1.parse::<u64>().ok())
+            .min()
+            .unwrap_or(u64::MAX);
+        if woken && first > 15_000 {
+            return Err(format!("{kind}: the first reader ran {first} us after the write").into());
+        }
     }
     Ok(())
 }
@@ -294,23 +316,99 @@ fn a_writer_that_wakes_nobody_is_still_seen() -> Outcome {
     for kind in ["seqlock", "double-buffer"] {
         let name = unique_name(&format!("silent_{kind}"));
         let mut publisher = Publisher::create(&name, kind)?;
-        for change in 1..=3_u64 {
+        // A write of this crate marks the word, so that readers register.
+        publisher.write(1)?;
+        for change in 2..=4_u64 {
             let waiters = start_waiters(&name, kind, &(change - 1).to_string(), 2)?;
             publisher.words()[0].fetch_add(2, Ordering::SeqCst);
             let answers = answers(waiters)?;
             expect_eq((kind, changed_to(&answers)), (kind, vec![Some(change); 2]))?;
         }
         if cfg!(all(target_os = "linux", not(wsm_portable))) {
+            // Flagged silent (the last readers' registrations may remain beside it); the
+            // crate's next write clears the flags and keeps its mark.
             expect_eq(
                 (kind, publisher.words()[1].load(Ordering::SeqCst) & 2),
                 (kind, 2),
             )?;
-            publisher.write(4)?;
+            publisher.write(5)?;
             expect_eq(
                 (kind, publisher.words()[1].load(Ordering::SeqCst)),
-                (kind, 0),
+                (kind, 0x5753_4D00),
             )?;
         }
+    }
+    Ok(())
+}
+
+/// A writer of 0.2, whose sequence is the whole 8-byte slot and whose end of a write is a
+/// compare-exchange of all of it, at 1 kHz while readers of each kind wait for its changes:
+/// no reader writes the slot under it (they see no mark of a writer that wakes them, and poll),
+/// so none of its writes is superseded, and every reader follows it to its last write.
+fn waiting_readers_never_disturb_a_0_2_writer() -> Outcome {
+    const OLD_WRITES: u64 = 500;
+    for kind in ["seqlock", "seqlock-read-only"] {
+        let name = unique_name(&format!("old_writer_{kind}"));
+        let publisher = Publisher::create(&name, kind)?;
+        let mut readers = Vec::new();
+        for _ in 0..2 {
+            readers.push(spawn_child(
+                "follow-changes",
+                &[&name, kind, &OLD_WRITES.to_string()],
+            )?);
+        }
+        for reader in &mut readers {
+            reader.expect_line("ready")?;
+        }
+        let slot = publisher.slot();
+        let (mut superseded, started) = (0, Instant::now());
+        for number in 1..=OLD_WRITES {
+            // 0.2's begin: from the even value it loaded to odd, retried if the slot moved.
+            let start = loop {
+                let seen = slot.load(Ordering::Relaxed);
+                if slot
+                    .compare_exchange(seen, seen + 1, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    break seen;
+                }
+            };
+            let Publisher::SeqLock(link) = &publisher else {
+                unreachable!("a seqlock kind")
+            };
+            // SAFETY: the value behind the slot, written with relaxed atomics as the crate's
+            // copy does (the test's writer is the only one).
+            let data = unsafe { &*link.as_ptr().add(8).cast::<[AtomicU64; 8]>() };
+            for word in data.iter().take(7) {
+                word.store(number, Ordering::Relaxed);
+            }
+            data[7].store(now_micros(), Ordering::Relaxed);
+            // 0.2's end: a compare-exchange of the whole slot, which fails if anything wrote it.
+            if slot
+                .compare_exchange(start + 1, start + 2, Ordering::Release, Ordering::Relaxed)
+                .is_err()
+            {
+                superseded += 1;
+                slot.store(start + 2, Ordering::Release);
+            }
+            let next = started + Duration::from_millis(number);
+            std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        }
+        for mut reader in readers {
+            let answer = reader.read_line()?;
+            reader.finish()?;
+            if !answer.contains(&format!("last={OLD_WRITES} torn=0 behind=0")) {
+                return Err(format!("{kind}: a reader did not follow: {answer}").into());
+            }
+        }
+        expect_eq(
+            (
+                kind,
+                superseded,
+                publisher.words()[1].load(Ordering::SeqCst),
+            ),
+            (kind, 0, 0),
+        )?;
     }
     Ok(())
 }
@@ -339,14 +437,21 @@ fn a_reader_killed_mid_wait_costs_writers_one_wake_at_most() -> Outcome {
     let kind = "seqlock";
     let name = unique_name("killed_reader");
     let mut publisher = Publisher::create(&name, kind)?;
-    let mut waiters = start_waiters(&name, kind, "0", 2)?;
-    waiters[0].kill()?;
     publisher.write(1)?;
-    let survivor = answers(waiters.split_off(1))?;
-    expect_eq(changed_to(&survivor), vec![Some(1)])?;
-    expect_eq(publisher.words()[1].load(Ordering::SeqCst), 0)?;
+    let mut waiters = start_waiters(&name, kind, "1", 2)?;
+    waiters[0].kill()?;
     publisher.write(2)?;
-    expect_eq(publisher.words()[1].load(Ordering::SeqCst), 0)
+    let survivor = answers(waiters.split_off(1))?;
+    expect_eq(changed_to(&survivor), vec![Some(2)])?;
+    // The flags cleared, the mark of a writer that wakes readers kept (Linux only).
+    let unflagged = if cfg!(all(target_os = "linux", not(wsm_portable))) {
+        0x5753_4D00
+    } else {
+        0
+    };
+    expect_eq(publisher.words()[1].load(Ordering::SeqCst), unflagged)?;
+    publisher.write(3)?;
+    expect_eq(publisher.words()[1].load(Ordering::SeqCst), unflagged)
 }
 
 /// On Linux a read-only handle registers its wait, through a second view of the region that it
@@ -356,22 +461,25 @@ fn a_read_only_reader_registers_through_a_writable_view() -> Outcome {
     for kind in ["seqlock-read-only", "double-buffer-read-only"] {
         let name = unique_name(&format!("registers_{kind}"));
         let mut publisher = Publisher::create(&name, kind)?;
-        let waiters = start_waiters(&name, kind, "0", 1)?;
+        // The crate's first write marks the word; then a reader registers.
+        publisher.write(1)?;
+        let waiters = start_waiters(&name, kind, "1", 1)?;
         expect_eq(
             (kind, publisher.words()[1].load(Ordering::SeqCst)),
-            (kind, 1),
+            (kind, 0x5753_4D01),
         )?;
-        publisher.write(1)?;
+        publisher.write(2)?;
         expect_eq(
             (kind, changed_to(&answers(waiters)?)),
-            (kind, vec![Some(1)]),
+            (kind, vec![Some(2)]),
         )?;
     }
     Ok(())
 }
 
 /// A reader whose permissions do not let it write the region (`nobody`, on a region that only
-/// its owner may write) cannot register: it polls, and still sees the change.
+/// its owner may write) cannot register, although a writer that wakes readers marked it: it
+/// polls, and still sees the change.
 #[cfg(wsm_holder_locks)]
 fn a_reader_that_may_not_write_the_region_polls() -> Outcome {
     use win_shared_memory::Options;
@@ -380,26 +488,32 @@ fn a_reader_that_may_not_write_the_region_polls() -> Outcome {
         &name,
         &Options::new().mode(0o644),
     )?;
-    let publisher = &Publisher::SeqLock(link);
+    let mut publisher = Publisher::SeqLock(link);
+    // Marked by a write of this crate: only the permissions keep the reader from registering.
+    publisher.write(1)?;
+    let publisher = &mut publisher;
     let answer = std::thread::scope(|scope| -> Result<String, Failed> {
         let reader = scope.spawn(|| {
             crate::harness::run_child_as_nobody(
                 "wait-change",
-                &[&name, "seqlock-read-only", "0", "20000"],
+                &[&name, "seqlock-read-only", "1", "20000"],
             )
         });
         std::thread::sleep(FALL_ASLEEP);
-        let registered = publisher.words()[1].load(Ordering::SeqCst);
-        if let Publisher::SeqLock(link) = publisher {
-            link.seqlock().write(&[1; 8])?;
-        }
+        let registered = publisher.words()[1].load(Ordering::SeqCst) & 1;
+        publisher.write(2)?;
         let answer = reader.join().map_err(|_| "the reader thread panicked")??;
+        let answer = answer
+            .split(" after ")
+            .next()
+            .unwrap_or_default()
+            .to_owned();
         Ok(format!(
             "registered={registered} {}",
             answer.replace('\n', " ")
         ))
     })?;
-    expect_eq(answer, "registered=0 waiting changed 1")
+    expect_eq(answer, "registered=0 waiting changed 2")
 }
 
 /// Starts `count` processes waiting for a change since `seen`, and lets them fall asleep.
@@ -435,8 +549,11 @@ fn changed_to(answers: &[String]) -> Vec<Option<u64>> {
         .iter()
         .map(|answer| {
             answer
-                .strip_prefix("changed ")
-                .and_then(|version| version.parse().ok())
+                .strip_prefix("changed ")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
         })
         .collect()
 }
@@ -500,7 +617,8 @@ fn follow_changes(name: &str, args: &[String]) -> RoleResult {
 }
 
 /// Waits once for a change since version `args[2]`, at most `args[3]` milliseconds; answers
-/// "changed VERSION", "timed-out" or "stalled".
+/// "changed VERSION after MICROS" (since the value read then was written), "timed-out" or
+/// "stalled".
 fn wait_change(name: &str, args: &[String]) -> RoleResult {
     let kind = &args[1];
     let seen: u64 = args[2].parse()?;
@@ -508,7 +626,13 @@ fn wait_change(name: &str, args: &[String]) -> RoleResult {
     let follower = Follower::open(name, kind)?;
     println!("waiting");
     match follower.wait(seen, timeout) {
-        Ok(Some(now)) => println!("changed {now}"),
+        Ok(Some(now)) => {
+            let written = follower.read()?[7];
+            println!(
+                "changed {now} after {}",
+                now_micros().saturating_sub(written)
+            );
+        }
         Ok(None) => println!("timed-out"),
         Err(Waited::Stalled) => println!("stalled"),
         Err(Waited::Other(error)) => return Err(error),
