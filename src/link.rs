@@ -60,7 +60,7 @@ pub struct SharedMemoryLink<T, A: Access = ReadOnly> {
 impl<T> SharedMemoryLink<T, ReadOnly> {
     /// Opens an existing region for reading.
     ///
-    /// Fails with [`SharedMemoryError::OpenMapping`] when no region has the name (or access is
+    /// Fails with [`SharedMemoryError::Open`] when no region has the name (or access is
     /// denied), and with [`SharedMemoryError::SizeMismatch`] when the region is smaller than
     /// `T`.
     ///
@@ -69,7 +69,7 @@ impl<T> SharedMemoryLink<T, ReadOnly> {
     ///
     /// # let name = format!("Local\\doc_open_{}", std::process::id());
     /// let missing = SharedMemoryLink::<u32, ReadOnly>::open(&name);
-    /// assert!(matches!(missing, Err(SharedMemoryError::OpenMapping(_))));
+    /// assert!(matches!(missing, Err(SharedMemoryError::Open { .. })));
     ///
     /// let _writer = SharedMemoryLink::<u32, ReadWrite>::create(&name)?;
     /// let reader = SharedMemoryLink::<u32, ReadOnly>::open(&name)?;
@@ -102,7 +102,7 @@ impl<T> SharedMemoryLink<T, ReadWrite> {
     /// Creates a new, zero-filled region of `size_of::<T>()` bytes and maps it for reading and
     /// writing.
     ///
-    /// Fails with [`SharedMemoryError::AlreadyExists`] when a live region already has the name;
+    /// Fails with [`SharedMemoryError::NameTaken`] when a live region already has the name;
     /// the existing region is left untouched.
     ///
     /// ```
@@ -114,7 +114,7 @@ impl<T> SharedMemoryLink<T, ReadWrite> {
     /// assert_eq!(unsafe { *link.get() }, [0; 4]);
     /// assert!(matches!(
     ///     SharedMemoryLink::<[u64; 4], ReadWrite>::create(&name),
-    ///     Err(SharedMemoryError::AlreadyExists)
+    ///     Err(SharedMemoryError::NameTaken { .. })
     /// ));
     /// # Ok::<(), SharedMemoryError>(())
     /// ```

@@ -305,7 +305,31 @@ impl fmt::Display for LockError<'_> {
     }
 }
 
-impl std::error::Error for LockError<'_> {}
+/// A failure's message is the [`SharedMemoryError`]'s, so its `source()` is that error's: the
+/// chain goes on to the OS's error without repeating a line. A holder's death has no cause
+/// beyond itself.
+///
+/// ```
+/// use std::error::Error;
+/// use win_shared_memory::sync::NamedMutex;
+///
+/// # let name = format!("Local\\doc_lock_error_source_{}", std::process::id());
+/// let mutex = NamedMutex::new(&name)?;
+/// let _guard = mutex.lock().ok().expect("nobody died holding it");
+/// // Locking twice through one handle is refused: a failure of the crate's own, no OS cause.
+/// let twice = mutex.try_lock().unwrap_err();
+/// assert!(twice.to_string().contains(&name));
+/// assert!(twice.source().is_none());
+/// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+/// ```
+impl std::error::Error for LockError<'_> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::OwnerDied(_) => None,
+            Self::Failed(error) => error.source(),
+        }
+    }
+}
 
 impl<'a> LockError<'a> {
     /// The guard of a lock granted after its holder died, as
