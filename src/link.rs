@@ -361,7 +361,9 @@ impl<T, A: Access> SharedMemoryLink<T, A> {
     /// stack they overflow. Allocate the target on the heap with zerocopy's
     /// [`FromZeros::new_box_zeroed`](zerocopy::FromZeros::new_box_zeroed), through the crate's
     /// re-export (`Box::new([0; N])` builds its array on the stack first), and write from it
-    /// with [`write`](Self::write), which takes a reference.
+    /// with [`write`](Self::write), which takes a reference. Its `AllocError` is not a
+    /// `std::error::Error`, so `?` into a `Box<dyn Error>` does not take it: `expect` it, as
+    /// std's own allocations abort when memory runs out.
     ///
     /// ```
     /// use win_shared_memory::zerocopy::FromZeros;
@@ -370,12 +372,12 @@ impl<T, A: Access> SharedMemoryLink<T, A> {
     /// type Frame = [u32; 4 << 20]; // 16 MiB
     /// # let name = format!("Local\\doc_link_read_into_{}", std::process::id());
     /// let mut writer = SharedMemoryLink::<Frame, ReadWrite>::create(&name)?;
-    /// let mut frame = Frame::new_box_zeroed()?;
+    /// let mut frame = Frame::new_box_zeroed().expect("memory for it");
     /// frame[4 << 19] = 7;
     /// writer.write(&frame);
     ///
     /// let reader = SharedMemoryLink::<Frame, ReadOnly>::open(&name)?;
-    /// let mut copy = Frame::new_box_zeroed()?;
+    /// let mut copy = Frame::new_box_zeroed().expect("memory for it");
     /// reader.read_into(&mut copy);
     /// assert_eq!(copy[4 << 19], 7);
     /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -55,12 +55,12 @@ use crate::{ReadOnly, ReadWrite, SharedMemoryLink, copy};
 /// type Frame = [f32; 2 << 20]; // 8 MiB
 /// # let name = format!("Local\\doc_double_buffer_large_{}", std::process::id());
 /// let writer = SharedMemoryLink::<DoubleBuffer<Frame>, ReadWrite>::create(&name)?;
-/// let mut frame = Frame::new_box_zeroed()?;
+/// let mut frame = Frame::new_box_zeroed().expect("memory for it");
 /// frame[1 << 20] = 0.5;
 /// writer.double_buffer().write(&frame)?;
 ///
 /// let reader = SharedMemoryLink::<DoubleBuffer<Frame>, ReadOnly>::open(&name)?;
-/// let mut copy = Frame::new_box_zeroed()?;
+/// let mut copy = Frame::new_box_zeroed().expect("memory for it");
 /// reader.double_buffer().read_into(&mut copy, DEFAULT_PATIENCE)?;
 /// assert_eq!(copy[1 << 20], 0.5);
 /// # Ok::<(), Box<dyn std::error::Error>>(())

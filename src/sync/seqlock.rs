@@ -62,12 +62,12 @@ use crate::{ReadOnly, ReadWrite, SharedMemory, SharedMemoryError, SharedMemoryLi
 /// type Image = [u8; 8 << 20]; // 8 MiB
 /// # let name = format!("Local\\doc_seqlock_large_{}", std::process::id());
 /// let writer = SharedMemoryLink::<SeqLock<Image>, ReadWrite>::create(&name)?;
-/// let mut image = Image::new_box_zeroed()?;
+/// let mut image = Image::new_box_zeroed().expect("memory for it");
 /// image[42] = 7;
 /// writer.seqlock().write(&image)?;
 ///
 /// let reader = SharedMemoryLink::<SeqLock<Image>, ReadOnly>::open(&name)?;
-/// let mut copy = Image::new_box_zeroed()?;
+/// let mut copy = Image::new_box_zeroed().expect("memory for it");
 /// reader.seqlock().read_into(&mut copy, DEFAULT_PATIENCE)?;
 /// assert_eq!(copy[42], 7);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
