@@ -207,3 +207,51 @@ fn every_reachable_error_names_the_region_in_its_first_line() {
     println!("{reached} errors reached");
     assert!(reached >= 17, "{reached}");
 }
+
+/// The lock of `name` as a function that returns `Box<dyn Error>` takes it: with `?`.
+fn lock_with_question_mark(name: &str) -> Result<(), Box<dyn Error>> {
+    let mutex = NamedMutex::new(name)?;
+    let _guard = mutex.lock()?;
+    Ok(())
+}
+
+/// Whether another thread, with its own handle, finds the mutex free.
+fn free_for_another_thread(name: &str) -> bool {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let other = NamedMutex::new(name).unwrap();
+                other.try_lock().expect("no error").is_some()
+            })
+            .join()
+            .unwrap()
+    })
+}
+
+#[test]
+fn a_lock_granted_after_its_holder_died_is_an_error_that_question_mark_carries_out() {
+    let name = unique("question_mark");
+    let keeper = NamedMutex::new(&name).unwrap(); // keeps the mutex alive between handles
+    lock_with_question_mark(&name).expect("nobody died holding it");
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let holder = NamedMutex::new(&name).unwrap();
+            std::mem::forget(holder.lock().expect("free"));
+        });
+    });
+    let error = lock_with_question_mark(&name).unwrap_err();
+    check(
+        "`?` on a lock granted after its holder died",
+        &name,
+        &*error,
+    );
+    assert!(matches!(
+        error.downcast_ref::<LockError>(),
+        Some(LockError::OwnerDied(_))
+    ));
+    // The error outlived the handle it came from, and holds the lock until it is dropped.
+    assert!(!free_for_another_thread(&name));
+    drop(error);
+    assert!(free_for_another_thread(&name));
+    drop(keeper);
+}

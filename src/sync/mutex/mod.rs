@@ -3,6 +3,8 @@
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::Failure;
@@ -90,17 +92,69 @@ enum Acquired {
 /// drop(guard);
 /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
 /// ```
+///
+/// ```compile_fail
+/// // A handle is not `Sync`: threads share a mutex through handles of their own.
+/// fn shared<T: Sync>(_: &T) {}
+/// # let name = format!("Local\\doc_mutex_not_sync_{}", std::process::id());
+/// shared(&win_shared_memory::sync::NamedMutex::new(&name).unwrap());
+/// ```
+///
+/// ```
+/// // It is `Send`: a thread may hand its handle to another.
+/// fn sent<T: Send>(_: T) {}
+/// # let name = format!("Local\\doc_mutex_send_{}", std::process::id());
+/// sent(win_shared_memory::sync::NamedMutex::new(&name)?);
+/// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+/// ```
 pub struct NamedMutex {
-    inner: imp::Mutex,
-    name: String,
-    /// Whether this handle holds the lock, to refuse locking it twice.
-    held: Cell<bool>,
+    /// Shared with the guard of a lock granted after its holder died, which an error carries
+    /// and which may outlive the handle (so that `?` can take the error out of the function).
+    handle: Arc<Handle>,
+    /// A handle is for one thread at a time.
+    _not_sync: PhantomData<Cell<()>>,
 }
 
+/// What a handle and the guards of its lock share.
+struct Handle {
+    inner: imp::Mutex,
+    name: String,
+    /// Whether this handle holds the lock, to refuse locking it twice. Atomic because an
+    /// owner-died guard may be dropped on one thread while the handle has moved to another.
+    held: AtomicBool,
+}
+
+// SAFETY: a `Handle` is used by its `NamedMutex` (one thread at a time) and by the guard of its
+// lock (on the locking thread); `held` is claimed before the lock is taken and cleared only
+// after it is released, so the two never lock and unlock at once. The platform's calls use
+// atomics and system calls on handles, which any thread may make.
+unsafe impl Sync for Handle {}
+
 /// Why a lock was not simply granted.
+///
+/// The error of a lock call borrows nothing (`LockError<'static>`), so `?` takes it out of any
+/// function that returns a `Box<dyn Error>`: a lock granted after its holder died is then an
+/// error the caller sees, and that error holds the lock until it is dropped. The error is
+/// neither `Send` nor `Sync` (the lock belongs to the locking thread), so error types that
+/// need them (`anyhow::Error`) take [`SharedMemoryError::from`] or
+/// [`into_inner`](Self::into_inner) first.
+///
+/// ```
+/// use std::error::Error;
+/// use win_shared_memory::sync::NamedMutex;
+///
+/// fn update(name: &str) -> Result<(), Box<dyn Error>> {
+///     let mutex = NamedMutex::new(name)?;
+///     let _guard = mutex.lock()?; // a holder's death comes out as an error
+///     // ... change what the mutex protects ...
+///     Ok(())
+/// }
+/// # update(&format!("Local\\doc_lock_error_question_mark_{}", std::process::id())).unwrap();
+/// ```
 pub enum LockError<'a> {
     /// The lock was granted, but its previous holder died holding it: what it protects may be
-    /// inconsistent. The guard holds the lock; check or repair the data, then carry on.
+    /// inconsistent. The guard holds the lock; check or repair the data, then carry on. As an
+    /// error (`?`), it holds the lock until it is dropped.
     OwnerDied(NamedMutexGuard<'a>),
     /// The lock could not be taken.
     Failed(SharedMemoryError),
@@ -109,9 +163,26 @@ pub enum LockError<'a> {
 /// Holds a [`NamedMutex`] locked; dropping it unlocks. It stays on the thread that locked.
 #[must_use = "the mutex unlocks when the guard drops"]
 pub struct NamedMutexGuard<'a> {
-    mutex: &'a NamedMutex,
+    handle: Held<'a>,
     /// The lock belongs to the locking thread: the guard must not move to another.
     _thread_bound: PhantomData<*const ()>,
+}
+
+/// The handle a guard unlocks: borrowed for a lock granted as usual (no reference count on
+/// the fast path), shared for one granted after its holder died, which an error may carry out
+/// of the handle's scope.
+enum Held<'a> {
+    Borrowed(&'a Handle),
+    Shared(Arc<Handle>),
+}
+
+impl Held<'_> {
+    fn handle(&self) -> &Handle {
+        match self {
+            Self::Borrowed(handle) => handle,
+            Self::Shared(handle) => handle,
+        }
+    }
 }
 
 impl NamedMutex {
@@ -153,9 +224,12 @@ impl NamedMutex {
     pub fn new_with(name: impl AsRef<str>, options: &Options) -> Result<Self, SharedMemoryError> {
         let name = RegionName::new(name.as_ref())?;
         Ok(Self {
-            inner: imp::Mutex::open(&name, options)?,
-            name: name.as_str().to_owned(),
-            held: Cell::new(false),
+            handle: Arc::new(Handle {
+                inner: imp::Mutex::open(&name, options)?,
+                name: name.as_str().to_owned(),
+                held: AtomicBool::new(false),
+            }),
+            _not_sync: PhantomData,
         })
     }
 
@@ -168,7 +242,7 @@ impl NamedMutex {
     /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
     /// ```
     pub fn name(&self) -> &str {
-        &self.name
+        &self.handle.name
     }
 
     /// Locks, waiting as long as it takes.
@@ -182,11 +256,11 @@ impl NamedMutex {
     /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
     /// ```
     #[inline]
-    pub fn lock(&self) -> Result<NamedMutexGuard<'_>, LockError<'_>> {
+    pub fn lock(&self) -> Result<NamedMutexGuard<'_>, LockError<'static>> {
         self.acquire(None)?.ok_or_else(|| {
             LockError::Failed(
                 Failure::Refused("lock", "an unbounded wait returned without the lock")
-                    .named(&self.name),
+                    .named(self.name()),
             )
         })
     }
@@ -201,7 +275,7 @@ impl NamedMutex {
     /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
     /// ```
     #[inline]
-    pub fn try_lock(&self) -> Result<Option<NamedMutexGuard<'_>>, LockError<'_>> {
+    pub fn try_lock(&self) -> Result<Option<NamedMutexGuard<'_>>, LockError<'static>> {
         self.acquire(Some(Duration::ZERO))
     }
 
@@ -220,7 +294,7 @@ impl NamedMutex {
     pub fn lock_timeout(
         &self,
         timeout: Duration,
-    ) -> Result<Option<NamedMutexGuard<'_>>, LockError<'_>> {
+    ) -> Result<Option<NamedMutexGuard<'_>>, LockError<'static>> {
         self.acquire(Some(timeout))
     }
 
@@ -229,31 +303,41 @@ impl NamedMutex {
     fn acquire(
         &self,
         timeout: Option<Duration>,
-    ) -> Result<Option<NamedMutexGuard<'_>>, LockError<'_>> {
-        if self.held.get() {
+    ) -> Result<Option<NamedMutexGuard<'_>>, LockError<'static>> {
+        let handle = &*self.handle;
+        // Claimed before the lock is taken, given back if it is not.
+        if handle.held.swap(true, Ordering::Acquire) {
             return Err(LockError::Failed(
                 Failure::Refused(
                     "lock",
                     "this handle already holds the mutex; locking it again would deadlock",
                 )
-                .named(&self.name),
+                .named(&handle.name),
             ));
         }
-        let outcome = self
-            .inner
-            .lock(timeout)
-            .map_err(|failure| LockError::Failed(failure.named(&self.name)))?;
-        let guard = || {
-            self.held.set(true);
-            NamedMutexGuard {
-                mutex: self,
-                _thread_bound: PhantomData,
+        match handle.inner.lock(timeout) {
+            Ok(Acquired::Locked) => Ok(Some(NamedMutexGuard::new(Held::Borrowed(handle)))),
+            Ok(Acquired::OwnerDied) => Err(LockError::OwnerDied(NamedMutexGuard::new(
+                Held::Shared(Arc::clone(&self.handle)),
+            ))),
+            Ok(Acquired::TimedOut) => {
+                handle.held.store(false, Ordering::Release);
+                Ok(None)
             }
-        };
-        match outcome {
-            Acquired::Locked => Ok(Some(guard())),
-            Acquired::OwnerDied => Err(LockError::OwnerDied(guard())),
-            Acquired::TimedOut => Ok(None),
+            Err(failure) => {
+                handle.held.store(false, Ordering::Release);
+                Err(LockError::Failed(failure.named(&handle.name)))
+            }
+        }
+    }
+}
+
+impl<'a> NamedMutexGuard<'a> {
+    /// The guard of a lock this handle holds.
+    fn new(handle: Held<'a>) -> Self {
+        Self {
+            handle,
+            _thread_bound: PhantomData,
         }
     }
 }
@@ -261,16 +345,17 @@ impl NamedMutex {
 impl Drop for NamedMutexGuard<'_> {
     #[inline]
     fn drop(&mut self) {
-        self.mutex.held.set(false);
-        self.mutex.inner.unlock();
+        let handle = self.handle.handle();
+        handle.inner.unlock();
+        handle.held.store(false, Ordering::Release);
     }
 }
 
 impl fmt::Debug for NamedMutex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NamedMutex")
-            .field("name", &self.name)
-            .field("held", &self.held.get())
+            .field("name", &self.handle.name)
+            .field("held", &self.handle.held.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
@@ -278,7 +363,7 @@ impl fmt::Debug for NamedMutex {
 impl fmt::Debug for NamedMutexGuard<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NamedMutexGuard")
-            .field("mutex", &self.mutex.name)
+            .field("mutex", &self.handle.handle().name)
             .finish()
     }
 }
@@ -298,7 +383,7 @@ impl fmt::Display for LockError<'_> {
             Self::OwnerDied(guard) => write!(
                 f,
                 "the previous holder of mutex `{}` died holding it; the lock is granted",
-                guard.mutex.name
+                guard.handle.handle().name
             ),
             Self::Failed(error) => error.fmt(f),
         }
@@ -357,9 +442,12 @@ impl<'a> LockError<'a> {
     }
 }
 
-/// An owned error for `?`: a failure as it is, and a holder's death as
-/// [`SharedMemoryError::OwnerDied`], whose conversion drops the guard and so unlocks the mutex
-/// (the next locker is not told again). Use [`LockError::into_inner`] to keep the lock.
+/// An owned error that is `Send` and `Sync` (for functions that return a
+/// [`SharedMemoryError`], or `anyhow::Error`): a failure as it is, and a holder's death as
+/// [`SharedMemoryError::OwnerDied`], whose conversion drops the guard and so unlocks the mutex,
+/// as its message says (the next locker is not told again, as on Windows). To keep the lock,
+/// use [`LockError::into_inner`], or let `?` carry the `LockError` itself into a
+/// `Box<dyn Error>`, where it holds the lock until it is dropped.
 ///
 /// ```
 /// use win_shared_memory::SharedMemoryError;
@@ -377,7 +465,7 @@ impl From<LockError<'_>> for SharedMemoryError {
     fn from(error: LockError<'_>) -> Self {
         match error {
             LockError::OwnerDied(guard) => SharedMemoryError::OwnerDied {
-                name: guard.mutex.name.clone(),
+                name: guard.handle.handle().name.clone(),
             },
             LockError::Failed(error) => error,
         }
