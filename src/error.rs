@@ -15,7 +15,7 @@ use crate::sys;
 ///
 /// fn os_cause(error: &SharedMemoryError) -> Option<&OsError> {
 ///     match error {
-///         SharedMemoryError::OpenMapping(cause) => Some(cause),
+///         SharedMemoryError::Open { source, .. } => Some(source),
 ///         _ => None,
 ///     }
 /// }
@@ -27,8 +27,12 @@ pub type OsError = sys::OsError;
 
 /// Everything that can go wrong when creating, opening or mapping a region.
 ///
-/// The first five variants are those of 0.1.0, with the same shapes, so that `match` arms
-/// written against 0.1.0 keep compiling. The variants added since carry the region's name.
+/// Every error the crate returns names the region (or mutex, or event) as the user gave it.
+/// The first five variants are those of 0.1.0, whose messages could not say which region
+/// failed: they keep their shapes, so that `match` arms written against 0.1.0 keep compiling
+/// (with a deprecation warning), but the crate returns [`Open`](Self::Open),
+/// [`Create`](Self::Create), [`Map`](Self::Map), [`NameTaken`](Self::NameTaken) and
+/// [`TooLarge`](Self::TooLarge) in their place (see the README's "Migrating from 0.1").
 /// The enum is `#[non_exhaustive]`: later versions may add variants.
 ///
 /// As std's errors do, a variant's message says what failed and where, and the cause (the OS's
@@ -51,9 +55,11 @@ pub type OsError = sys::OsError;
 ///     report += &format!(": {inner}");
 ///     cause = inner.source();
 /// }
-/// // On Linux: "cannot open the shared memory region: opening the /dev/shm object failed: open on
+/// // On Linux: "cannot open shared memory region `Local\doc_error_chain_never_created`:
+/// // nothing has the name (opening the /dev/shm object failed): open on
 /// // `/dev/shm/doc_error_chain_never_created` failed (no region has the name): No such file or
 /// // directory (os error 2)"; OpenFileMappingW and Windows' message on Windows.
+/// assert!(error.to_string().contains("`Local\\doc_error_chain_never_created`"));
 /// assert!(report.len() > error.to_string().len());
 /// ```
 ///
@@ -63,40 +69,107 @@ pub type OsError = sys::OsError;
 /// # let name = format!("Local\\doc_error_{}", std::process::id());
 /// let _first = SharedMemoryLink::<u32, ReadWrite>::create(&name)?;
 /// match SharedMemoryLink::<u32, ReadWrite>::create(&name) {
-///     Err(SharedMemoryError::AlreadyExists) => {}
-///     other => panic!("expected AlreadyExists, got {other:?}"),
+///     Err(SharedMemoryError::NameTaken { name: taken }) => assert_eq!(taken, name),
+///     other => panic!("expected NameTaken, got {other:?}"),
 /// }
 /// # Ok::<(), SharedMemoryError>(())
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SharedMemoryError {
-    /// Opening an existing region failed: no region has that name, or access was denied.
+    /// 0.1.0's "opening failed", which did not say which region: the crate returns
+    /// [`Open`](Self::Open) instead. Kept so that 0.1.0 code compiles; see the README's
+    /// "Migrating from 0.1".
+    #[deprecated(note = "no longer returned: match `Open { .. }`, or ask `is_not_found()`")]
     #[error("cannot open the shared memory region: {call} failed", call = sys::OPEN_CALL)]
     OpenMapping(#[source] OsError),
 
-    /// Creating the region failed.
+    /// 0.1.0's "creating failed": the crate returns [`Create`](Self::Create) instead. Kept so
+    /// that 0.1.0 code compiles.
+    #[deprecated(note = "no longer returned: match `Create { .. }`")]
     #[error("cannot create the shared memory region: {call} failed", call = sys::CREATE_CALL)]
     CreateMapping(#[source] OsError),
 
-    /// Mapping a view of the region into this process failed.
+    /// 0.1.0's "mapping failed": the crate returns [`Map`](Self::Map) instead. Kept so that
+    /// 0.1.0 code compiles.
+    #[deprecated(note = "no longer returned: match `Map { .. }`")]
     #[error("cannot map the shared memory region: {call} failed", call = sys::MAP_CALL)]
     MapView(#[source] OsError),
 
-    /// [`create`](crate::SharedMemoryLink::create) was called with a name that is already
-    /// taken by a live region.
+    /// 0.1.0's "the name is taken", which did not say which name: the crate returns
+    /// [`NameTaken`](Self::NameTaken) instead. Kept so that 0.1.0 code compiles.
+    #[deprecated(
+        note = "no longer returned: match `NameTaken { .. }`, or ask `is_already_exists()`"
+    )]
     #[error("cannot create the shared memory region: the name is already taken")]
     AlreadyExists,
 
-    /// The region's size cannot be addressed by this process. Kept from 0.1.0, where it meant
-    /// a size above 4 GiB; a typed link's size always fits, so no constructor returns it
-    /// today.
+    /// 0.1.0's "size above 4 GiB". Never returned: regions above 4 GiB work on 64-bit systems,
+    /// and a size this process cannot address is [`TooLarge`](Self::TooLarge), which names
+    /// the region. Kept so that 0.1.0 code compiles.
+    #[deprecated(note = "never returned: match `TooLarge { .. }`")]
     #[error("the shared memory region is larger than this process can address")]
     SizeTooLarge,
 
+    /// Opening an existing region failed: no region has that name
+    /// ([`is_not_found`](Self::is_not_found)), or access was denied
+    /// ([`is_permission_denied`](Self::is_permission_denied)).
+    #[error(
+        "cannot open shared memory region `{name}`: {}",
+        Cause(source, sys::OPEN_CALL)
+    )]
+    Open {
+        /// The region's name, as given.
+        name: String,
+        /// What the operating system reported.
+        source: OsError,
+    },
+
+    /// Creating the region failed.
+    #[error(
+        "cannot create shared memory region `{name}`: {}",
+        Cause(source, sys::CREATE_CALL)
+    )]
+    Create {
+        /// The region's name, as given.
+        name: String,
+        /// What the operating system reported.
+        source: OsError,
+    },
+
+    /// Mapping a view of the region into this process failed.
+    #[error(
+        "cannot map shared memory region `{name}`: {}",
+        Cause(source, sys::MAP_CALL)
+    )]
+    Map {
+        /// The region's name, as given.
+        name: String,
+        /// What the operating system reported.
+        source: OsError,
+    },
+
+    /// [`create`](crate::SharedMemoryLink::create) was called with a name that a live region
+    /// already has; that region is left as it was.
+    #[error("cannot create shared memory region `{name}`: a live region already has the name")]
+    NameTaken {
+        /// The region's name, as given.
+        name: String,
+    },
+
+    /// A region of more bytes than this process can address (above `isize::MAX`) was asked
+    /// for, or found.
+    #[error("shared memory region `{name}` of {len} bytes is larger than this process can address")]
+    TooLarge {
+        /// The region's name, as given.
+        name: String,
+        /// The size asked for, or the region's size.
+        len: u64,
+    },
+
     /// The name cannot name a region: it would be truncated, changed or refused by the
     /// operating system.
-    #[error("invalid shared memory region name {name:?}: {reason}")]
+    #[error("invalid shared memory region name `{}`: {reason}", Escaped(name))]
     InvalidName {
         /// The name as given.
         name: String,
@@ -184,7 +257,9 @@ pub enum SharedMemoryError {
 
     /// The region exists but another user owns it, and the options required one's own
     /// ([`Options::require_owner`](crate::Options::require_owner)).
-    #[error("shared memory region `{name}` is owned by another user (uid {owner})")]
+    #[error(
+        "cannot open `{name}`: it is owned by another user (uid {owner}), and the options require one's own"
+    )]
     ForeignOwner {
         /// The region's name.
         name: String,
@@ -202,7 +277,7 @@ pub enum SharedMemoryError {
     },
 
     /// A call on a named synchronisation object (mutex or event) failed.
-    #[error("{call} failed on `{name}`")]
+    #[error("cannot use `{name}`: {}", Cause(source, call))]
     Synchronization {
         /// The object's name.
         name: String,
@@ -214,7 +289,7 @@ pub enum SharedMemoryError {
 
     /// A named mutex or event refused a call, or found its shared state unusable, for a reason
     /// of the crate's own rather than one the OS reported.
-    #[error("{call} refused on `{name}`: {reason}")]
+    #[error("cannot use `{name}`: {call} refused: {reason}")]
     SynchronizationRefused {
         /// The object's name.
         name: String,
@@ -286,7 +361,7 @@ impl SharedMemoryError {
     }
 
     /// Whether the name was taken when a new region (or object) was to be made:
-    /// [`AlreadyExists`](Self::AlreadyExists), or the same refusal reported by the operating
+    /// [`NameTaken`](Self::NameTaken), or the same refusal reported by the operating
     /// system (`ERROR_ALREADY_EXISTS` on Windows, `EEXIST` on Unix).
     ///
     /// ```
@@ -300,22 +375,67 @@ impl SharedMemoryError {
     /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
     /// ```
     pub fn is_already_exists(&self) -> bool {
-        matches!(self, Self::AlreadyExists)
-            || self.os_error_kind() == Some(std::io::ErrorKind::AlreadyExists)
+        #[allow(
+            deprecated,
+            reason = "0.1.0's variant, which a user may still construct"
+        )]
+        let taken = matches!(self, Self::NameTaken { .. } | Self::AlreadyExists);
+        taken || self.os_error_kind() == Some(std::io::ErrorKind::AlreadyExists)
     }
 
     /// What kind of failure the operating system reported, for the variants that carry its
     /// error.
     fn os_error_kind(&self) -> Option<std::io::ErrorKind> {
+        #[allow(
+            deprecated,
+            reason = "0.1.0's variants, which a user may still construct"
+        )]
         match self {
             Self::OpenMapping(cause) | Self::CreateMapping(cause) | Self::MapView(cause) => {
                 Some(sys::error_kind(cause))
             }
-            Self::QuerySize { source, .. }
+            Self::Open { source, .. }
+            | Self::Create { source, .. }
+            | Self::Map { source, .. }
+            | Self::QuerySize { source, .. }
             | Self::SecurityDescriptor { source, .. }
             | Self::Synchronization { source, .. } => Some(sys::error_kind(source)),
             _ => None,
         }
+    }
+}
+
+/// An OS error as the first line of a message says it: what it means, where the OS says
+/// something common to every OS, and the call that failed. The OS's own text is the error's
+/// `source()`.
+struct Cause<'a>(&'a OsError, &'a str);
+
+impl std::fmt::Display for Cause<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self(error, call) = self;
+        match sys::error_kind(error) {
+            std::io::ErrorKind::NotFound => write!(f, "nothing has the name ({call} failed)"),
+            std::io::ErrorKind::PermissionDenied => write!(f, "access denied ({call} failed)"),
+            std::io::ErrorKind::AlreadyExists => write!(f, "the name is taken ({call} failed)"),
+            _ => write!(f, "{call} failed"),
+        }
+    }
+}
+
+/// A name as given, with its control characters (a NUL, a newline) escaped so that a message
+/// stays one line; backslashes are left alone, so `Local\a` reads as written.
+struct Escaped<'a>(&'a str);
+
+impl std::fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for c in self.0.chars() {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                write!(f, "{c}")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -388,9 +508,18 @@ mod tests {
     fn with_causes(kind: ErrorKind) -> Vec<SharedMemoryError> {
         let name = || "Local\\with_cause".to_owned();
         vec![
-            SharedMemoryError::OpenMapping(os_error(kind)),
-            SharedMemoryError::CreateMapping(os_error(kind)),
-            SharedMemoryError::MapView(os_error(kind)),
+            SharedMemoryError::Open {
+                name: name(),
+                source: os_error(kind),
+            },
+            SharedMemoryError::Create {
+                name: name(),
+                source: os_error(kind),
+            },
+            SharedMemoryError::Map {
+                name: name(),
+                source: os_error(kind),
+            },
             SharedMemoryError::QuerySize {
                 name: name(),
                 source: os_error(kind),
@@ -452,10 +581,10 @@ mod tests {
         for error in with_causes(ErrorKind::AlreadyExists) {
             assert_eq!(predicates(&error), (false, false, true), "{error:?}");
         }
-        assert_eq!(
-            predicates(&SharedMemoryError::AlreadyExists),
-            (false, false, true)
-        );
+        let taken = SharedMemoryError::NameTaken {
+            name: "Local\\taken".into(),
+        };
+        assert_eq!(predicates(&taken), (false, false, true));
         assert_eq!(predicates(&stalled_versioned_read()), (false, false, false));
     }
 }

@@ -31,9 +31,10 @@
 //!
 //! The API is that of win-shared-memory 0.1.0, with its mistakes fixed: names that would be
 //! truncated are refused, a region smaller than `T` is refused before it is mapped, regions
-//! above 4 GiB work on 64-bit systems, and zero-sized types get a region. The few changes that
-//! can break 0.1.0 code (new error variants, the `A: Access` bound on generic code) are listed
-//! with their fixes in the README's "Migrating from 0.1".
+//! above 4 GiB work on 64-bit systems, zero-sized types get a region, and every error names its
+//! region. The few changes that can break 0.1.0 code (new error variants, which replace 0.1.0's
+//! five as what the crate returns; the `A: Access` bound on generic code) are listed with their
+//! fixes in the README's "Migrating from 0.1".
 //!
 //! ```
 //! use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};

@@ -50,6 +50,11 @@ use crate::sys;
 /// assert_eq!(unsafe { reader.get() }.score, 42);
 /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
 /// ```
+///
+/// A value of many MiB is read with [`read_into`](Self::read_into) into a heap allocation
+/// (zerocopy's `FromZeros::new_box_zeroed`, re-exported), not with [`read`](Self::read), whose
+/// copy passes through the stack; the [`SeqLock`](crate::sync::SeqLock) and
+/// [`DoubleBuffer`](crate::sync::DoubleBuffer) inside a link have `read_into` too.
 pub struct SharedMemoryLink<T, A: Access = ReadOnly> {
     region: SharedMemory<A>,
     /// The link is `Send` when `T` is and `Sync` when `T` is, like a `Box<T>`: sending it sends
@@ -60,7 +65,7 @@ pub struct SharedMemoryLink<T, A: Access = ReadOnly> {
 impl<T> SharedMemoryLink<T, ReadOnly> {
     /// Opens an existing region for reading.
     ///
-    /// Fails with [`SharedMemoryError::OpenMapping`] when no region has the name (or access is
+    /// Fails with [`SharedMemoryError::Open`] when no region has the name (or access is
     /// denied), and with [`SharedMemoryError::SizeMismatch`] when the region is smaller than
     /// `T`.
     ///
@@ -69,7 +74,7 @@ impl<T> SharedMemoryLink<T, ReadOnly> {
     ///
     /// # let name = format!("Local\\doc_open_{}", std::process::id());
     /// let missing = SharedMemoryLink::<u32, ReadOnly>::open(&name);
-    /// assert!(matches!(missing, Err(SharedMemoryError::OpenMapping(_))));
+    /// assert!(matches!(missing, Err(SharedMemoryError::Open { .. })));
     ///
     /// let _writer = SharedMemoryLink::<u32, ReadWrite>::create(&name)?;
     /// let reader = SharedMemoryLink::<u32, ReadOnly>::open(&name)?;
@@ -102,7 +107,7 @@ impl<T> SharedMemoryLink<T, ReadWrite> {
     /// Creates a new, zero-filled region of `size_of::<T>()` bytes and maps it for reading and
     /// writing.
     ///
-    /// Fails with [`SharedMemoryError::AlreadyExists`] when a live region already has the name;
+    /// Fails with [`SharedMemoryError::NameTaken`] when a live region already has the name;
     /// the existing region is left untouched.
     ///
     /// ```
@@ -114,7 +119,7 @@ impl<T> SharedMemoryLink<T, ReadWrite> {
     /// assert_eq!(unsafe { *link.get() }, [0; 4]);
     /// assert!(matches!(
     ///     SharedMemoryLink::<[u64; 4], ReadWrite>::create(&name),
-    ///     Err(SharedMemoryError::AlreadyExists)
+    ///     Err(SharedMemoryError::NameTaken { .. })
     /// ));
     /// # Ok::<(), SharedMemoryError>(())
     /// ```
@@ -360,6 +365,43 @@ impl<T, A: Access> SharedMemoryLink<T, A> {
         // SAFETY: the view holds at least `size_of::<T>()` readable bytes (checked when
         // opened), and `T: FromBytes` makes any bytes a valid `T`.
         unsafe { copy::read_value(self.region.as_ptr()) }
+    }
+
+    /// Copies the value out of the region into `target`, as [`read`](Self::read) does but
+    /// without a `T` on the stack: for values of many MiB, which `read` would copy through a
+    /// stack they overflow. Allocate the target on the heap with zerocopy's
+    /// [`FromZeros::new_box_zeroed`](zerocopy::FromZeros::new_box_zeroed), through the crate's
+    /// re-export (`Box::new([0; N])` builds its array on the stack first), and write from it
+    /// with [`write`](Self::write), which takes a reference. Its `AllocError` is not a
+    /// `std::error::Error`, so `?` into a `Box<dyn Error>` does not take it: `expect` it, as
+    /// std's own allocations abort when memory runs out.
+    ///
+    /// ```
+    /// use win_shared_memory::zerocopy::FromZeros;
+    /// use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};
+    ///
+    /// type Frame = [u32; 4 << 20]; // 16 MiB
+    /// # let name = format!("Local\\doc_link_read_into_{}", std::process::id());
+    /// let mut writer = SharedMemoryLink::<Frame, ReadWrite>::create(&name)?;
+    /// let mut frame = Frame::new_box_zeroed().expect("memory for it");
+    /// frame[4 << 19] = 7;
+    /// writer.write(&frame);
+    ///
+    /// let reader = SharedMemoryLink::<Frame, ReadOnly>::open(&name)?;
+    /// let mut copy = Frame::new_box_zeroed().expect("memory for it");
+    /// reader.read_into(&mut copy);
+    /// assert_eq!(copy[4 << 19], 7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_into(&self, target: &mut T)
+    where
+        T: FromBytes + IntoBytes,
+    {
+        let target = target.as_mut_bytes();
+        // SAFETY: the view holds at least `size_of::<T>()` readable bytes (checked when
+        // opened); `target` is memory of this process, borrowed exclusively, and `T: FromBytes`
+        // makes whatever bytes arrive a valid `T`.
+        unsafe { copy::from_shared(self.region.as_ptr(), target.as_mut_ptr(), target.len()) };
     }
 
     /// The size of the mapped value in bytes: `size_of::<T>()`, or 1 for a zero-sized `T`.

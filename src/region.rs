@@ -110,9 +110,9 @@ impl SharedMemory<ReadOnly> {
 impl SharedMemory<ReadWrite> {
     /// Creates a new, zero-filled region of `len` bytes.
     ///
-    /// Fails with [`SharedMemoryError::AlreadyExists`] when a live region has the name, with
+    /// Fails with [`SharedMemoryError::NameTaken`] when a live region has the name, with
     /// [`SharedMemoryError::EmptyRegion`] when `len` is 0, and with
-    /// [`SharedMemoryError::SizeTooLarge`] when `len` exceeds `isize::MAX`.
+    /// [`SharedMemoryError::TooLarge`] when `len` exceeds `isize::MAX`.
     ///
     /// ```
     /// use win_shared_memory::{ReadWrite, SharedMemory};
@@ -318,7 +318,7 @@ impl SharedMemory<ReadWrite> {
         Ok(())
     }
 
-    /// Creates a region of `len` bytes; [`AlreadyExists`](SharedMemoryError::AlreadyExists)
+    /// Creates a region of `len` bytes; [`NameTaken`](SharedMemoryError::NameTaken)
     /// if the name is taken, whose holders keep it as it was.
     pub(crate) fn create_new(
         name: &str,
@@ -330,7 +330,9 @@ impl SharedMemory<ReadWrite> {
         match disposition {
             Disposition::Created => Self::map(name, section, len, true),
             // Dropping the section closes our handle: the region stays its holders'.
-            Disposition::Existing => Err(SharedMemoryError::AlreadyExists),
+            Disposition::Existing => Err(SharedMemoryError::NameTaken {
+                name: name.as_str().to_owned(),
+            }),
         }
     }
 
@@ -602,7 +604,10 @@ impl<A: Access> SharedMemory<A> {
         options.check(&name)?;
         let place = place(&name, options)?;
         let opened = sys::Section::open(place, A::WRITABLE);
-        let section = opened.map_err(SharedMemoryError::OpenMapping)?;
+        let section = opened.map_err(|source| SharedMemoryError::Open {
+            name: name.as_str().to_owned(),
+            source,
+        })?;
         check_owner(&name, &section, options)?;
         let len = mapped_len(&name, &section, extent)?;
         Self::map(name, section, len, false)
@@ -617,7 +622,10 @@ impl<A: Access> SharedMemory<A> {
     ) -> Result<Self, SharedMemoryError> {
         let mapping = section
             .map(len, A::WRITABLE)
-            .map_err(SharedMemoryError::MapView)?;
+            .map_err(|source| SharedMemoryError::Map {
+                name: name.as_str().to_owned(),
+                source,
+            })?;
         Ok(Self {
             alias: OnceLock::new(),
             mapping,
@@ -700,7 +708,10 @@ fn create_section(
         });
     }
     if isize::try_from(len).is_err() {
-        return Err(SharedMemoryError::SizeTooLarge);
+        return Err(SharedMemoryError::TooLarge {
+            name: name.as_str().to_owned(),
+            len: len as u64,
+        });
     }
     let access = sys::CreateAccess::new(&options.permissions()).map_err(|source| {
         SharedMemoryError::SecurityDescriptor {
@@ -710,7 +721,10 @@ fn create_section(
     })?;
     // A usize always fits in a u64 on the platforms this crate builds for.
     let created = sys::Section::create_or_open(place(name, options)?, len as u64, &access);
-    created.map_err(SharedMemoryError::CreateMapping)
+    created.map_err(|source| SharedMemoryError::Create {
+        name: name.as_str().to_owned(),
+        source,
+    })
 }
 
 /// Where the region is: its name, and with [`Options::linux_host`] its file in the host's
@@ -739,10 +753,13 @@ fn check_owner(
     if !options.owner_required() {
         return Ok(());
     }
-    match section
+    let owner = section
         .foreign_owner()
-        .map_err(SharedMemoryError::OpenMapping)?
-    {
+        .map_err(|source| SharedMemoryError::Open {
+            name: name.as_str().to_owned(),
+            source,
+        })?;
+    match owner {
         Some(owner) => Err(SharedMemoryError::ForeignOwner {
             name: name.as_str().to_owned(),
             owner,
@@ -791,7 +808,10 @@ fn mapped_len(
     usize::try_from(actual)
         .ok()
         .filter(|&len| isize::try_from(len).is_ok())
-        .ok_or(SharedMemoryError::SizeTooLarge)
+        .ok_or_else(|| SharedMemoryError::TooLarge {
+            name: name.as_str().to_owned(),
+            len: actual,
+        })
 }
 
 /// Frees the regions of this user that no process holds any more, because their last holders

@@ -1,5 +1,8 @@
 //! The code blocks of the 0.1.0 README, unchanged: code written against 0.1.0 must compile and
-//! behave as that README says.
+//! behave as that README says, except for the one documented change (README, "Migrating from
+//! 0.1"): errors name their region, so the crate returns `Open`, `NameTaken`... where 0.1.0
+//! returned `OpenMapping`, `AlreadyExists`..., whose shapes had no room for a name. A `match`
+//! on 0.1.0's variants still compiles, with a deprecation warning that says so.
 //!
 //! The blocks are kept as 0.1.0 wrote them, so their `unsafe` blocks have no SAFETY comments:
 //! within this one test nothing else touches the region.
@@ -53,13 +56,25 @@ fn the_0_1_0_readme_examples_compile_and_behave() {
     assert_eq!(unsafe { reader.get() }.score, 43);
 
     // "Error handling": `create` on a taken name.
-    assert!(matches!(
-        SharedMemoryLink::<GameState, ReadWrite>::create("Local\\my_game_state"),
-        Err(SharedMemoryError::AlreadyExists)
-    ));
+    let taken = SharedMemoryLink::<GameState, ReadWrite>::create("Local\\my_game_state");
+    assert!(matches!(taken, Err(SharedMemoryError::NameTaken { .. })));
+    assert_eq!(matches_0_1_0(taken.err().unwrap()), None);
     drop((link, second, reader, link2));
-    assert!(matches!(
-        SharedMemoryLink::<GameState, ReadOnly>::open("Local\\my_game_state"),
-        Err(SharedMemoryError::OpenMapping(_))
-    ));
+    let missing = SharedMemoryLink::<GameState, ReadOnly>::open("Local\\my_game_state");
+    assert!(matches!(missing, Err(SharedMemoryError::Open { .. })));
+}
+
+/// A `match` on the variants of the 0.1.0 README's table, as 0.1.0 code wrote it: it still
+/// compiles (the deprecation warning is what such code sees), and its arms no longer match
+/// what the crate returns.
+#[allow(deprecated, reason = "0.1.0's variants, as 0.1.0 code names them")]
+fn matches_0_1_0(error: SharedMemoryError) -> Option<&'static str> {
+    match error {
+        SharedMemoryError::OpenMapping(_) => Some("OpenMapping"),
+        SharedMemoryError::CreateMapping(_) => Some("CreateMapping"),
+        SharedMemoryError::MapView(_) => Some("MapView"),
+        SharedMemoryError::AlreadyExists => Some("AlreadyExists"),
+        SharedMemoryError::SizeTooLarge => Some("SizeTooLarge"),
+        _ => None,
+    }
 }

@@ -42,7 +42,7 @@ fuzz_target!(|input: (&str, u16)| {
     );
     drop((created, opened));
     match SharedMemory::<ReadOnly>::open(&name) {
-        Err(SharedMemoryError::OpenMapping(_)) => {}
+        Err(SharedMemoryError::Open { .. }) => {}
         other => panic!(
             "{name:?} outlived its last handle: {:?}",
             other.map(|region| region.len())

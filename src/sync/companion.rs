@@ -2,8 +2,8 @@
 //! zero-filled by whoever comes first, with the crate's region lifetime.
 //!
 //! Its owner is checked by default (another user's object under the name is refused with
-//! [`SharedMemoryError::ForeignOwner`]), and every failure names the companion object rather
-//! than coming back as a bare `CreateMapping`.
+//! [`SharedMemoryError::ForeignOwner`]), and every failure names the mutex or event as the
+//! user gave it, never the companion's name, which the user did not choose.
 
 #[cfg(not(wsm_holder_locks))]
 use std::os::fd::OwnedFd;
@@ -25,7 +25,7 @@ pub(super) fn open_or_create(
 ) -> Result<SharedMemory<ReadWrite>, SharedMemoryError> {
     let object = companion_name(name, kind)?;
     SharedMemory::<ReadWrite>::get_or_create_with(&object, len, &companion_options(options))
-        .map_err(|error| named(error, object))
+        .map_err(|error| named(error, name))
 }
 
 /// Opens the existing companion `<name>#<kind>`, which must have at least `len` bytes.
@@ -37,8 +37,8 @@ pub(super) fn open_existing(
 ) -> Result<SharedMemory<ReadWrite>, SharedMemoryError> {
     let object = companion_name(name, kind)?;
     SharedMemory::<ReadWrite>::open_existing_with(&object, &companion_options(options))
-        .and_then(|region| check_len(region, &object, len))
-        .map_err(|error| named(error, object))
+        .map_err(|error| named(error, name))
+        .and_then(|region| check_len(region, name, len))
 }
 
 /// The companion's name, `<name>#<kind>`; a name whose companion's would be too long is
@@ -59,31 +59,67 @@ fn companion_name(name: &RegionName, kind: &str) -> Result<String, SharedMemoryE
 /// Refuses an existing companion too small for its state.
 fn check_len(
     region: SharedMemory<ReadWrite>,
-    object: &str,
+    name: &RegionName,
     len: usize,
 ) -> Result<SharedMemory<ReadWrite>, SharedMemoryError> {
     if region.len() < len {
-        return Err(SharedMemoryError::SizeMismatch {
-            name: object.to_owned(),
-            required: len,
-            actual: region.len() as u64,
-        });
+        return Err(too_small(name));
     }
     Ok(region)
 }
 
-/// The error, with the companion object's name where the variant has none.
-fn named(error: SharedMemoryError, object: String) -> SharedMemoryError {
-    let (call, source) = match error {
-        SharedMemoryError::OpenMapping(source) => (crate::sys::OPEN_CALL, source),
-        SharedMemoryError::CreateMapping(source) => (crate::sys::CREATE_CALL, source),
-        SharedMemoryError::MapView(source) => (crate::sys::MAP_CALL, source),
-        other => return other,
-    };
-    SharedMemoryError::Synchronization {
-        name: object,
-        call,
-        source,
+/// The refusal of a companion too small for the object's state, named as the user named it.
+fn too_small(name: &RegionName) -> SharedMemoryError {
+    SharedMemoryError::SynchronizationRefused {
+        name: name.as_str().to_owned(),
+        call: "open",
+        reason: "the region that holds its state on Unix is smaller than the state: another \
+                 program made or shrank it",
+    }
+}
+
+/// The companion's error as the user's: named as the user named the mutex or event, and for a
+/// failed system call, the call on a synchronisation object.
+fn named(error: SharedMemoryError, name: &RegionName) -> SharedMemoryError {
+    let user = name.as_str().to_owned();
+    match error {
+        SharedMemoryError::Open { source, .. } => SharedMemoryError::Synchronization {
+            name: user,
+            call: crate::sys::OPEN_CALL,
+            source,
+        },
+        SharedMemoryError::Create { source, .. } => SharedMemoryError::Synchronization {
+            name: user,
+            call: crate::sys::CREATE_CALL,
+            source,
+        },
+        SharedMemoryError::Map { source, .. } => SharedMemoryError::Synchronization {
+            name: user,
+            call: crate::sys::MAP_CALL,
+            source,
+        },
+        SharedMemoryError::QuerySize { source, .. } => SharedMemoryError::Synchronization {
+            name: user,
+            call: crate::sys::SIZE_CALL,
+            source,
+        },
+        SharedMemoryError::SizeMismatch { .. } | SharedMemoryError::EmptyRegion { .. } => {
+            too_small(name)
+        }
+        SharedMemoryError::TooLarge { len, .. } => SharedMemoryError::TooLarge { name: user, len },
+        SharedMemoryError::InvalidName { reason, .. } => {
+            SharedMemoryError::InvalidName { name: user, reason }
+        }
+        SharedMemoryError::ForeignOwner { owner, .. } => {
+            SharedMemoryError::ForeignOwner { name: user, owner }
+        }
+        SharedMemoryError::InvalidOptions { reason, .. } => {
+            SharedMemoryError::InvalidOptions { name: user, reason }
+        }
+        SharedMemoryError::SecurityDescriptor { source, .. } => {
+            SharedMemoryError::SecurityDescriptor { name: user, source }
+        }
+        other => other,
     }
 }
 

@@ -40,6 +40,32 @@ use crate::{ReadOnly, ReadWrite, SharedMemory, SharedMemoryLink, copy};
 /// assert_eq!(reader.double_buffer().read()?, [7; 1024]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// The values a double buffer is for are often too large for the stack, which
+/// [`read`](Self::read) and [`DoubleBuffer::new`] use (a 4 MiB `read` overflows a thread's 2 MiB
+/// stack, in debug and release builds): read into a heap allocation with
+/// [`read_into`](Self::read_into), made with
+/// [`FromZeros::new_box_zeroed`](zerocopy::FromZeros::new_box_zeroed) of the crate's zerocopy
+/// re-export, and write from one (`write` takes a reference).
+///
+/// ```
+/// use win_shared_memory::sync::{DEFAULT_PATIENCE, DoubleBuffer};
+/// use win_shared_memory::zerocopy::FromZeros;
+/// use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};
+///
+/// type Frame = [f32; 2 << 20]; // 8 MiB
+/// # let name = format!("Local\\doc_double_buffer_large_{}", std::process::id());
+/// let writer = SharedMemoryLink::<DoubleBuffer<Frame>, ReadWrite>::create(&name)?;
+/// let mut frame = Frame::new_box_zeroed().expect("memory for it");
+/// frame[1 << 20] = 0.5;
+/// writer.double_buffer().write(&frame)?;
+///
+/// let reader = SharedMemoryLink::<DoubleBuffer<Frame>, ReadOnly>::open(&name)?;
+/// let mut copy = Frame::new_box_zeroed().expect("memory for it");
+/// reader.double_buffer().read_into(&mut copy, DEFAULT_PATIENCE)?;
+/// assert_eq!(copy[1 << 20], 0.5);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[repr(C)]
 pub struct DoubleBuffer<T> {
     sequence: Sequence,

@@ -48,6 +48,31 @@ use crate::{ReadOnly, ReadWrite, SharedMemory, SharedMemoryError, SharedMemoryLi
 /// assert_eq!(reader.seqlock().read()?, [1.0, 2.0, 3.0]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// A value of many MiB must not pass through the stack, which [`read`](Self::read) and
+/// [`SeqLock::new`] use (a 4 MiB `read` overflows a thread's 2 MiB stack, in debug and release
+/// builds): read into a heap allocation with [`read_into`](Self::read_into), made with
+/// [`FromZeros::new_box_zeroed`](zerocopy::FromZeros::new_box_zeroed) of the crate's zerocopy
+/// re-export, and write from one (`write` takes a reference).
+///
+/// ```
+/// use win_shared_memory::sync::{DEFAULT_PATIENCE, SeqLock};
+/// use win_shared_memory::zerocopy::FromZeros;
+/// use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};
+///
+/// type Image = [u8; 8 << 20]; // 8 MiB
+/// # let name = format!("Local\\doc_seqlock_large_{}", std::process::id());
+/// let writer = SharedMemoryLink::<SeqLock<Image>, ReadWrite>::create(&name)?;
+/// let mut image = Image::new_box_zeroed().expect("memory for it");
+/// image[42] = 7;
+/// writer.seqlock().write(&image)?;
+///
+/// let reader = SharedMemoryLink::<SeqLock<Image>, ReadOnly>::open(&name)?;
+/// let mut copy = Image::new_box_zeroed().expect("memory for it");
+/// reader.seqlock().read_into(&mut copy, DEFAULT_PATIENCE)?;
+/// assert_eq!(copy[42], 7);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[repr(C)]
 pub struct SeqLock<T> {
     sequence: Sequence,

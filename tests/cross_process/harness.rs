@@ -125,13 +125,13 @@ pub(crate) fn unique_name(tag: &str) -> String {
 pub(crate) fn kind<T>(result: Result<T, SharedMemoryError>) -> String {
     match result {
         Ok(_) => "opened".into(),
-        Err(error @ SharedMemoryError::OpenMapping(_)) if error.is_not_found() => {
+        Err(error @ SharedMemoryError::Open { .. }) if error.is_not_found() => {
             "OpenMapping not-found".into()
         }
-        Err(error @ SharedMemoryError::OpenMapping(_)) if error.is_permission_denied() => {
+        Err(error @ SharedMemoryError::Open { .. }) if error.is_permission_denied() => {
             "OpenMapping denied".into()
         }
-        Err(SharedMemoryError::AlreadyExists) => "AlreadyExists".into(),
+        Err(SharedMemoryError::NameTaken { .. }) => "AlreadyExists".into(),
         Err(SharedMemoryError::InvalidName { .. }) => "InvalidName".into(),
         Err(SharedMemoryError::Alignment { align, .. }) => format!("Alignment {align}"),
         Err(SharedMemoryError::SizeMismatch {

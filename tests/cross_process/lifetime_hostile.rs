@@ -75,7 +75,7 @@ fn forked_child_drops(other_holder: bool) -> Outcome {
         holder.finish()?;
     }
     match SharedMemory::<ReadWrite>::create(&name, 8) {
-        Err(SharedMemoryError::AlreadyExists) => {}
+        Err(SharedMemoryError::NameTaken { .. }) => {}
         other => {
             return Err(format!("the parent's name was lost: create gave {other:?}").into());
         }
@@ -111,7 +111,7 @@ fn parent_drops_before_its_child(tag: &str, how: &str) -> Outcome {
     let mut parent = spawn_child("hostile-fork-parent-drops", &[&name, how])?;
     parent.expect_line("dropped")?;
     match SharedMemory::<ReadWrite>::create(&name, 8) {
-        Err(SharedMemoryError::AlreadyExists) => {}
+        Err(SharedMemoryError::NameTaken { .. }) => {}
         other => {
             parent.finish()?;
             return Err(format!("the child's region lost its name: create gave {other:?}").into());
@@ -338,8 +338,8 @@ fn open_read_only(name: &str, _: &[String]) -> RoleResult {
 /// The kind of the OS error inside `error`, or the variant's name.
 pub(crate) fn error_kind(error: &SharedMemoryError) -> String {
     match error {
-        SharedMemoryError::OpenMapping(cause) | SharedMemoryError::CreateMapping(cause) => {
-            format!("{:?}", cause.kind())
+        SharedMemoryError::Open { source, .. } | SharedMemoryError::Create { source, .. } => {
+            format!("{:?}", source.kind())
         }
         other => format!("{other:?}")
             .split([' ', '(', '{'])

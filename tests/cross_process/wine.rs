@@ -594,8 +594,8 @@ fn windows_open(name: &str, _args: &[String]) -> RoleResult {
     let options = Options::new().linux_host(true);
     match win_shared_memory::SharedMemory::<ReadOnly>::open_with(name, &options) {
         Ok(region) => println!("opened {}", region.len()),
-        Err(win_shared_memory::SharedMemoryError::OpenMapping(cause))
-            if cause.code() == ERROR_ALREADY_EXISTS.to_hresult() =>
+        Err(win_shared_memory::SharedMemoryError::Open { source, .. })
+            if source.code() == ERROR_ALREADY_EXISTS.to_hresult() =>
         {
             println!("ERROR_ALREADY_EXISTS")
         }

@@ -77,7 +77,7 @@ mod bridge {
             refuse_if_in_prefix(name)?;
             let region = SharedMemory::<ReadWrite>::create_with(name, *size, &host)
                 .map_err(|error| match error {
-                    SharedMemoryError::AlreadyExists => format!(
+                    SharedMemoryError::NameTaken { .. } => format!(
                         "{name} is already bridged: its /dev/shm file exists and is held (by another wsm-bridge, or a native program made it); to give a native region to this prefix, use --expose {name}"
                     ),
                     other => format!("cannot bridge {name}: {other}"),

@@ -17,7 +17,8 @@ const OUTSIDE: &str = "outside-user";
 /// The scratch package of a Windows user who also depends on `windows` 0.62, and its folder.
 const WINDOWS_USER: &str = "outside-windows-user";
 
-/// What that user writes: it compiles only if the 0.1.0 variants still carry the very
+/// What that user writes: it compiles only if the 0.1.0 variants (which still compile, though
+/// no longer returned) and `Open`, which replaced `OpenMapping`, carry the very
 /// `windows::core::Error` of `windows` 0.62 (the library names `windows-result`, not `windows`).
 const WINDOWS_USER_CODE: &str = "\
 //! Written by `cargo xtask test`: compiles only if `OsError` is `windows::core::Error`.
@@ -31,6 +32,13 @@ pub fn open_cause(e: win_shared_memory::SharedMemoryError) -> Option<windows::co
 
 pub fn os_error(e: win_shared_memory::OsError) -> windows::core::Error {
     e
+}
+
+pub fn open_source(e: win_shared_memory::SharedMemoryError) -> Option<windows::core::Error> {
+    match e {
+        win_shared_memory::SharedMemoryError::Open { source, .. } => Some(source),
+        _ => None,
+    }
 }
 ";
 

@@ -77,8 +77,9 @@ fn loom_test(ws: &Workspace) -> Command {
     cargo
 }
 
-/// `cargo test` of the library and the cross-process suite with the portable Unix backend,
-/// in a target directory of its own since the cfg rebuilds everything.
+/// `cargo test` of the library, the cross-process suite and the error messages (the portable
+/// mutex's lock file must not show in them) with the portable Unix backend, in a target
+/// directory of its own since the cfg rebuilds everything.
 fn portable_test(mut cargo: Command, ws: &Workspace, extra: &[OsString]) -> Command {
     cargo
         .args([
@@ -88,6 +89,8 @@ fn portable_test(mut cargo: Command, ws: &Workspace, extra: &[OsString]) -> Comm
             "--lib",
             "--test",
             "cross_process",
+            "--test",
+            "error_messages",
         ])
         .arg("--target-dir")
         .arg(ws.target.join("portable"))

@@ -113,7 +113,7 @@ impl Event {
             MANUAL => true,
             _ => {
                 return Err(SharedMemoryError::SynchronizationRefused {
-                    name: format!("{}#event", name.as_str()),
+                    name: name.as_str().to_owned(),
                     call: "open",
                     reason: "the event's reset mode is neither auto nor manual: its creator \
                              never wrote it, or another program wrote over it",

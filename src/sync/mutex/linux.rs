@@ -82,8 +82,7 @@ impl Mutex {
     pub(super) fn open(name: &RegionName, options: &Options) -> Result<Self, SharedMemoryError> {
         let opener = fork_watch::process_id();
         let region = companion::open_or_create(name, "mutex", size_of::<Shared>(), options)?;
-        let slot = take_slot(&region)
-            .map_err(|failure| failure.named(&format!("{}#mutex", name.as_str())))?;
+        let slot = take_slot(&region).map_err(|failure| failure.named(name.as_str()))?;
         Ok(Self {
             shared: NonNull::from(shared(&region)),
             region,

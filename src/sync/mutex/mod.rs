@@ -3,6 +3,9 @@
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::Failure;
@@ -65,7 +68,9 @@ enum Acquired {
 /// name of a region (the OS reports an invalid handle). On Unix the crate keeps them apart.
 /// Dropping the handle of a forgotten guard ([`std::mem::forget`]) abandons the lock: the next
 /// locker, through a handle that kept the mutex alive, gets it with [`LockError::OwnerDied`]
-/// (on Windows once the locking thread ends).
+/// (on Windows once the locking thread ends). A forgotten guard of a lock granted after its
+/// holder died is different: it owns the handle (so that an error can carry it), which then
+/// stays open, and the mutex locked, until the process ends.
 ///
 /// ```
 /// use std::time::Duration;
@@ -90,17 +95,75 @@ enum Acquired {
 /// drop(guard);
 /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
 /// ```
+///
+/// ```compile_fail
+/// // A handle is not `Sync`: threads share a mutex through handles of their own.
+/// fn shared<T: Sync>(_: &T) {}
+/// # let name = format!("Local\\doc_mutex_not_sync_{}", std::process::id());
+/// shared(&win_shared_memory::sync::NamedMutex::new(&name).unwrap());
+/// ```
+///
+/// ```
+/// // It is `Send`: a thread may hand its handle to another.
+/// fn sent<T: Send>(_: T) {}
+/// # let name = format!("Local\\doc_mutex_send_{}", std::process::id());
+/// sent(win_shared_memory::sync::NamedMutex::new(&name)?);
+/// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+/// ```
 pub struct NamedMutex {
-    inner: imp::Mutex,
-    name: String,
-    /// Whether this handle holds the lock, to refuse locking it twice.
-    held: Cell<bool>,
+    /// Shared with the guard of a lock granted after its holder died, which an error carries
+    /// and which may outlive the handle (so that `?` can take the error out of the function).
+    handle: Arc<Handle>,
+    /// A handle is for one thread at a time.
+    _not_sync: PhantomData<Cell<()>>,
 }
 
+/// What a handle and the guards of its lock share.
+struct Handle {
+    inner: imp::Mutex,
+    name: String,
+    /// Whether this handle holds the lock, to refuse locking it twice. Set only by the handle's
+    /// thread, before it locks; cleared by the guard after it unlocks, which for an owner-died
+    /// guard may be on another thread than the handle's now: hence atomic, but loads and
+    /// stores only (plain moves on x86), no read-modify-write on the lock's fast path.
+    held: AtomicBool,
+    /// Whether the guard of the lock (one at most, see `held`) owns a strong count of the
+    /// handle's `Arc`, which its drop gives back. Set and cleared by that guard's holder.
+    guard_counted: AtomicBool,
+}
+
+// SAFETY: a `Handle` is used by its `NamedMutex` (one thread at a time: it is not `Sync`) and
+// by the guard of its lock (on the locking thread). Only the handle's thread sets `held`, and
+// it locks only after reading it clear, which the guard does after it has unlocked (release
+// then acquire), so the two never lock and unlock at once. The platform's calls use atomics
+// and system calls on handles, which any thread may make.
+unsafe impl Sync for Handle {}
+
 /// Why a lock was not simply granted.
+///
+/// The error of a lock call borrows nothing (`LockError<'static>`), so `?` takes it out of any
+/// function that returns a `Box<dyn Error>`: a lock granted after its holder died is then an
+/// error the caller sees, and that error holds the lock until it is dropped. The error is
+/// neither `Send` nor `Sync` (the lock belongs to the locking thread), so error types that
+/// need them (`anyhow::Error`) take [`SharedMemoryError::from`] or
+/// [`into_inner`](Self::into_inner) first.
+///
+/// ```
+/// use std::error::Error;
+/// use win_shared_memory::sync::NamedMutex;
+///
+/// fn update(name: &str) -> Result<(), Box<dyn Error>> {
+///     let mutex = NamedMutex::new(name)?;
+///     let _guard = mutex.lock()?; // a holder's death comes out as an error
+///     // ... change what the mutex protects ...
+///     Ok(())
+/// }
+/// # update(&format!("Local\\doc_lock_error_question_mark_{}", std::process::id())).unwrap();
+/// ```
 pub enum LockError<'a> {
     /// The lock was granted, but its previous holder died holding it: what it protects may be
-    /// inconsistent. The guard holds the lock; check or repair the data, then carry on.
+    /// inconsistent. The guard holds the lock; check or repair the data, then carry on. As an
+    /// error (`?`), it holds the lock until it is dropped.
     OwnerDied(NamedMutexGuard<'a>),
     /// The lock could not be taken.
     Failed(SharedMemoryError),
@@ -109,7 +172,14 @@ pub enum LockError<'a> {
 /// Holds a [`NamedMutex`] locked; dropping it unlocks. It stays on the thread that locked.
 #[must_use = "the mutex unlocks when the guard drops"]
 pub struct NamedMutexGuard<'a> {
-    mutex: &'a NamedMutex,
+    /// The handle in its `Arc`: one pointer, so that a guard moves in a register (a two-word
+    /// guard cost the uncontended lock and unlock 13 ns in `cargo xtask bench`, a store that
+    /// the next copy could not forward). It lives as long as the borrow `'a` of its
+    /// `NamedMutex` for a lock granted as usual (no reference count on the fast path); the guard
+    /// of a lock granted after its holder died owns a strong count of its own
+    /// (`Handle::guard_counted`), so that an error can carry it out of the handle's scope.
+    handle: NonNull<Handle>,
+    _handle: PhantomData<&'a Handle>,
     /// The lock belongs to the locking thread: the guard must not move to another.
     _thread_bound: PhantomData<*const ()>,
 }
@@ -153,9 +223,13 @@ impl NamedMutex {
     pub fn new_with(name: impl AsRef<str>, options: &Options) -> Result<Self, SharedMemoryError> {
         let name = RegionName::new(name.as_ref())?;
         Ok(Self {
-            inner: imp::Mutex::open(&name, options)?,
-            name: name.as_str().to_owned(),
-            held: Cell::new(false),
+            handle: Arc::new(Handle {
+                inner: imp::Mutex::open(&name, options)?,
+                name: name.as_str().to_owned(),
+                held: AtomicBool::new(false),
+                guard_counted: AtomicBool::new(false),
+            }),
+            _not_sync: PhantomData,
         })
     }
 
@@ -168,7 +242,7 @@ impl NamedMutex {
     /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
     /// ```
     pub fn name(&self) -> &str {
-        &self.name
+        &self.handle.name
     }
 
     /// Locks, waiting as long as it takes.
@@ -181,12 +255,12 @@ impl NamedMutex {
     /// drop(guard);
     /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
     /// ```
-    #[inline]
-    pub fn lock(&self) -> Result<NamedMutexGuard<'_>, LockError<'_>> {
+    #[inline(always)]
+    pub fn lock(&self) -> Result<NamedMutexGuard<'_>, LockError<'static>> {
         self.acquire(None)?.ok_or_else(|| {
             LockError::Failed(
                 Failure::Refused("lock", "an unbounded wait returned without the lock")
-                    .named(&self.name),
+                    .named(self.name()),
             )
         })
     }
@@ -201,7 +275,7 @@ impl NamedMutex {
     /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
     /// ```
     #[inline]
-    pub fn try_lock(&self) -> Result<Option<NamedMutexGuard<'_>>, LockError<'_>> {
+    pub fn try_lock(&self) -> Result<Option<NamedMutexGuard<'_>>, LockError<'static>> {
         self.acquire(Some(Duration::ZERO))
     }
 
@@ -220,57 +294,117 @@ impl NamedMutex {
     pub fn lock_timeout(
         &self,
         timeout: Duration,
-    ) -> Result<Option<NamedMutexGuard<'_>>, LockError<'_>> {
+    ) -> Result<Option<NamedMutexGuard<'_>>, LockError<'static>> {
         self.acquire(Some(timeout))
     }
 
-    /// Waits for the lock (`None`: forever) and wraps the outcome.
-    #[inline]
+    /// Waits for the lock (`None`: forever) and wraps the outcome. Always inlined, as `lock`
+    /// and the guard's drop are: an uncontended lock and unlock is then the two atomic
+    /// instructions of the futex word (`cargo xtask bench`: 1.02-1.11x a bare futex; out of
+    /// line, the calls and the copies of their results made it 1.6-2.0x).
+    #[inline(always)]
     fn acquire(
         &self,
         timeout: Option<Duration>,
-    ) -> Result<Option<NamedMutexGuard<'_>>, LockError<'_>> {
-        if self.held.get() {
-            return Err(LockError::Failed(
-                Failure::Refused(
-                    "lock",
-                    "this handle already holds the mutex; locking it again would deadlock",
-                )
-                .named(&self.name),
-            ));
+    ) -> Result<Option<NamedMutexGuard<'_>>, LockError<'static>> {
+        let handle = &*self.handle;
+        // Claimed before the lock is taken, given back if it is not. Only this thread sets it
+        // (the handle is not `Sync`), so a load and a store do.
+        if handle.held.load(Ordering::Acquire) {
+            return Err(self.held_twice());
         }
-        let outcome = self
-            .inner
-            .lock(timeout)
-            .map_err(|failure| LockError::Failed(failure.named(&self.name)))?;
-        let guard = || {
-            self.held.set(true);
-            NamedMutexGuard {
-                mutex: self,
-                _thread_bound: PhantomData,
+        handle.held.store(true, Ordering::Relaxed);
+        match handle.inner.lock(timeout) {
+            Ok(Acquired::Locked) => Ok(Some(NamedMutexGuard::new(handle))),
+            Ok(Acquired::OwnerDied) => Err(self.owner_died()),
+            Ok(Acquired::TimedOut) => {
+                handle.held.store(false, Ordering::Relaxed);
+                Ok(None)
             }
-        };
-        match outcome {
-            Acquired::Locked => Ok(Some(guard())),
-            Acquired::OwnerDied => Err(LockError::OwnerDied(guard())),
-            Acquired::TimedOut => Ok(None),
+            Err(failure) => Err(self.failed(failure)),
         }
+    }
+
+    /// The refusal to lock through a handle that holds the lock. Out of line, as the rare
+    /// outcomes below, so that the fast path inlines into its callers.
+    #[cold]
+    #[inline(never)]
+    fn held_twice(&self) -> LockError<'static> {
+        LockError::Failed(
+            Failure::Refused(
+                "lock",
+                "this handle already holds the mutex; locking it again would deadlock",
+            )
+            .named(self.name()),
+        )
+    }
+
+    /// The lock, granted after its holder died, in an error that may outlive the handle: its
+    /// guard keeps a strong count of its own.
+    #[cold]
+    #[inline(never)]
+    fn owner_died(&self) -> LockError<'static> {
+        self.handle.guard_counted.store(true, Ordering::Relaxed);
+        let counted = Arc::into_raw(Arc::clone(&self.handle));
+        // SAFETY: `counted` came from `Arc::into_raw` just now, and the count it carries keeps
+        // the handle alive until the guard's drop gives it back.
+        LockError::OwnerDied(NamedMutexGuard::new(unsafe { &*counted }))
+    }
+
+    /// A failed lock call, which leaves the handle free to try again.
+    #[cold]
+    #[inline(never)]
+    fn failed(&self, failure: Failure) -> LockError<'static> {
+        self.handle.held.store(false, Ordering::Relaxed);
+        LockError::Failed(failure.named(self.name()))
+    }
+}
+
+impl<'a> NamedMutexGuard<'a> {
+    /// The guard of a lock this handle holds.
+    #[inline]
+    fn new(handle: &'a Handle) -> Self {
+        Self {
+            handle: NonNull::from(handle),
+            _handle: PhantomData,
+            _thread_bound: PhantomData,
+        }
+    }
+
+    #[inline]
+    fn handle(&self) -> &Handle {
+        // SAFETY: the handle lives while the guard does: through the borrow `'a` of its
+        // `NamedMutex`, or through the strong count the guard owns (`guard_counted`).
+        unsafe { self.handle.as_ref() }
     }
 }
 
 impl Drop for NamedMutexGuard<'_> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
-        self.mutex.held.set(false);
-        self.mutex.inner.unlock();
+        let handle = self.handle();
+        // Only the guard's holder touches the flag while the lock is held: no read-modify-write.
+        let counted = handle.guard_counted.load(Ordering::Relaxed);
+        if counted {
+            handle.guard_counted.store(false, Ordering::Relaxed);
+        }
+        handle.inner.unlock();
+        // After this store the handle's thread may lock again: the guard touches the handle
+        // no more but to give back its count.
+        handle.held.store(false, Ordering::Release);
+        if counted {
+            // SAFETY: the count `acquire` leaked with `Arc::into_raw` for this guard, given
+            // back once (`guard_counted` was cleared above, before anyone could lock again).
+            drop(unsafe { Arc::from_raw(self.handle.as_ptr().cast_const()) });
+        }
     }
 }
 
 impl fmt::Debug for NamedMutex {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NamedMutex")
-            .field("name", &self.name)
-            .field("held", &self.held.get())
+            .field("name", &self.handle.name)
+            .field("held", &self.handle.held.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
@@ -278,7 +412,7 @@ impl fmt::Debug for NamedMutex {
 impl fmt::Debug for NamedMutexGuard<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NamedMutexGuard")
-            .field("mutex", &self.mutex.name)
+            .field("mutex", &self.handle().name)
             .finish()
     }
 }
@@ -298,14 +432,38 @@ impl fmt::Display for LockError<'_> {
             Self::OwnerDied(guard) => write!(
                 f,
                 "the previous holder of mutex `{}` died holding it; the lock is granted",
-                guard.mutex.name
+                guard.handle().name
             ),
             Self::Failed(error) => error.fmt(f),
         }
     }
 }
 
-impl std::error::Error for LockError<'_> {}
+/// A failure's message is the [`SharedMemoryError`]'s, so its `source()` is that error's: the
+/// chain goes on to the OS's error without repeating a line. A holder's death has no cause
+/// beyond itself.
+///
+/// ```
+/// use std::error::Error;
+/// use win_shared_memory::sync::NamedMutex;
+///
+/// # let name = format!("Local\\doc_lock_error_source_{}", std::process::id());
+/// let mutex = NamedMutex::new(&name)?;
+/// let _guard = mutex.lock().ok().expect("nobody died holding it");
+/// // Locking twice through one handle is refused: a failure of the crate's own, no OS cause.
+/// let twice = mutex.try_lock().unwrap_err();
+/// assert!(twice.to_string().contains(&name));
+/// assert!(twice.source().is_none());
+/// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+/// ```
+impl std::error::Error for LockError<'_> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::OwnerDied(_) => None,
+            Self::Failed(error) => error.source(),
+        }
+    }
+}
 
 impl<'a> LockError<'a> {
     /// The guard of a lock granted after its holder died, as
@@ -333,9 +491,12 @@ impl<'a> LockError<'a> {
     }
 }
 
-/// An owned error for `?`: a failure as it is, and a holder's death as
-/// [`SharedMemoryError::OwnerDied`], whose conversion drops the guard and so unlocks the mutex
-/// (the next locker is not told again). Use [`LockError::into_inner`] to keep the lock.
+/// An owned error that is `Send` and `Sync` (for functions that return a
+/// [`SharedMemoryError`], or `anyhow::Error`): a failure as it is, and a holder's death as
+/// [`SharedMemoryError::OwnerDied`], whose conversion drops the guard and so unlocks the mutex,
+/// as its message says (the next locker is not told again, as on Windows). To keep the lock,
+/// use [`LockError::into_inner`], or let `?` carry the `LockError` itself into a
+/// `Box<dyn Error>`, where it holds the lock until it is dropped.
 ///
 /// ```
 /// use win_shared_memory::SharedMemoryError;
@@ -353,7 +514,7 @@ impl From<LockError<'_>> for SharedMemoryError {
     fn from(error: LockError<'_>) -> Self {
         match error {
             LockError::OwnerDied(guard) => SharedMemoryError::OwnerDied {
-                name: guard.mutex.name.clone(),
+                name: guard.handle().name.clone(),
             },
             LockError::Failed(error) => error,
         }

@@ -40,25 +40,27 @@ impl Mutex {
             "{LOCK_DIRECTORY}/wsm-mutex{}",
             name.encoded().replace('/', "-")
         );
+        // Errors name the mutex as the user did; the lock file is the crate's business.
         let failed = |call, source: Errno| SharedMemoryError::Synchronization {
-            name: path.clone(),
+            name: name.as_str().to_owned(),
             call,
             source: source.into(),
         };
         let options = crate::sync::companion::companion_options(options);
-        let fd =
-            companion::open_lock_file(&path, &options).map_err(|source| failed("open", source))?;
-        let stat = rustix::fs::fstat(&fd).map_err(|source| failed("fstat", source))?;
+        let fd = companion::open_lock_file(&path, &options)
+            .map_err(|source| failed("open of its lock file in /tmp", source))?;
+        let stat = rustix::fs::fstat(&fd)
+            .map_err(|source| failed("fstat of its lock file in /tmp", source))?;
         if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
             return Err(SharedMemoryError::SynchronizationRefused {
-                name: path,
+                name: name.as_str().to_owned(),
                 call: "open",
-                reason: "the lock file is not a regular file",
+                reason: "its lock file in /tmp is not a regular file",
             });
         }
         if options.owner_required() && stat.st_uid != rustix::process::geteuid().as_raw() {
             return Err(SharedMemoryError::ForeignOwner {
-                name: path,
+                name: name.as_str().to_owned(),
                 owner: stat.st_uid,
             });
         }
