@@ -127,6 +127,31 @@ fn every_reachable_error_names_the_region_in_its_first_line() {
     assert!(matches!(error, SharedMemoryError::Inconsistent { .. }));
     expect("a versioned read of a stalled publisher", &versioned, error);
 
+    let error = buffer
+        .write_versioned(2, versioning, &[0_u8; 8])
+        .unwrap_err();
+    assert!(matches!(
+        error,
+        SharedMemoryError::SynchronizationRefused { .. }
+    ));
+    expect("a versioned write across a counter", &versioned, error);
+
+    let role = unique("role");
+    let writer = SharedMemory::<ReadWrite>::create(&role, 64).unwrap();
+    let _held = writer.take_writer_role().unwrap();
+    let error = writer.take_writer_role().unwrap_err();
+    assert!(matches!(
+        error,
+        SharedMemoryError::SynchronizationRefused { .. }
+    ));
+    expect("a second writer role", &role, error);
+
+    let late = unique("late");
+    let waited = Options::new().wait_for_creation(Duration::from_millis(20));
+    let error = SharedMemory::<ReadOnly>::open_with(&late, &waited).unwrap_err();
+    assert!(error.is_not_found());
+    expect("a wait for a name nobody creates", &late, error);
+
     let options = unique("options");
     let error = SharedMemory::<ReadWrite>::create_with(&options, 8, &Options::new().mode(0o1777))
         .unwrap_err();
