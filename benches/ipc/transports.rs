@@ -56,12 +56,13 @@ macro_rules! transports {
     };
 }
 
-// The first three are measured interleaved, as the SeqLock targets compare them (see
+// The first four are measured interleaved, as the SeqLock targets compare them (see
 // `latency::INTERLEAVED`); the others each on their own.
 transports![
     atomic,
     minimal,
     seqlock,
+    seqlock_role,
     mutex,
     event,
     pipe,

@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering, fence};
 
+use win_shared_memory::{ReadWrite, SharedMemoryLink};
+
 use super::Transport;
 use super::lock_pair::{self, Lock};
 
@@ -27,11 +29,15 @@ struct Minimal<const N: usize> {
 }
 
 impl<const N: usize> Lock<N> for Minimal<N> {
+    type Writer = ();
+
+    fn writer(_link: &SharedMemoryLink<Self, ReadWrite>) {}
+
     fn version(&self) -> u64 {
         self.sequence.load(Ordering::Relaxed) / 2
     }
 
-    fn publish(&self, value: &[u64; N]) {
+    fn publish(&self, (): &(), value: &[u64; N]) {
         let sequence = self.sequence.load(Ordering::Relaxed);
         self.sequence.store(sequence + 1, Ordering::Relaxed);
         fence(Ordering::Release);

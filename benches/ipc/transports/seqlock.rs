@@ -1,8 +1,10 @@
-//! This crate's `SeqLock`, a ping and a pong of the payload's size.
+//! This crate's `SeqLock`, a ping and a pong of the payload's size, written with `write` (a
+//! compare-exchange keeps writers apart).
 
 use std::time::Duration;
 
 use win_shared_memory::sync::SeqLock;
+use win_shared_memory::{ReadWrite, SharedMemoryLink};
 
 use super::Transport;
 use super::lock_pair::{self, Lock};
@@ -21,11 +23,15 @@ pub const TRANSPORT: Transport = Transport {
 };
 
 impl<const N: usize> Lock<N> for SeqLock<[u64; N]> {
+    type Writer = ();
+
+    fn writer(_link: &SharedMemoryLink<Self, ReadWrite>) {}
+
     fn version(&self) -> u64 {
         SeqLock::version(self)
     }
 
-    fn publish(&self, value: &[u64; N]) {
+    fn publish(&self, (): &(), value: &[u64; N]) {
         self.write(value).expect("write");
     }
 
