@@ -6,8 +6,8 @@ use crate::presets;
 
 /// How to use the bridge, printed with `--help` and after a usage error.
 pub const USAGE: &str = "\
-usage: wsm-bridge.exe [--preset TITLE]... [NAME=BYTES]... [--expose NAME]... [--until-killed]
-       wsm-bridge.exe --list-presets | --help
+usage: wsm-bridge.exe [--preset TITLE]... [--pid PID] [NAME=BYTES]... [--expose NAME]... [--until-killed]
+       wsm-bridge.exe --list-presets | --version | --help
 
 Run in a Wine or Proton prefix before the game. Makes each named shared memory section
 (NAME=BYTES, and those of --preset TITLE) backed by the host's /dev/shm, so that native Linux
@@ -17,6 +17,8 @@ once all exist and holds them until standard input closes (or until terminated, 
 
   NAME=BYTES       a section the game will make: its name (`Local\\x` is /dev/shm/x) and size
   --preset TITLE   the sections of a known title (see --list-presets)
+  --pid PID        the Windows process id that a dedicated server's names end with
+                   (--preset rf2-dedicated)
   --expose NAME    the reverse: a region a native Linux program made with win-shared-memory,
                    given to the prefix's programs under its name
   --until-killed   ignore standard input; hold until the bridge is terminated";
@@ -28,6 +30,8 @@ pub enum Command {
     Help,
     /// Print the presets and their sources.
     ListPresets,
+    /// Print the program's name and version.
+    Version,
     /// Bridge these regions.
     Bridge(Plan),
 }
@@ -46,6 +50,8 @@ pub struct Plan {
 /// Parses the arguments (without the program name), or says what is wrong with them.
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String> {
     let mut plan = Plan::default();
+    let mut presets = Vec::new();
+    let mut pid = None;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let arg = arg
@@ -54,32 +60,76 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
         match arg.as_str() {
             "--help" | "-h" => return Ok(Command::Help),
             "--list-presets" => return Ok(Command::ListPresets),
+            "--version" | "-V" => return Ok(Command::Version),
             "--until-killed" => plan.until_killed = true,
-            "--preset" | "--expose" => {
+            "--preset" | "--expose" | "--pid" => {
                 let value = args
                     .next()
                     .ok_or_else(|| format!("{arg} needs a value"))?
                     .into_string()
                     .map_err(|value| format!("{value:?} is not valid Unicode"))?;
-                if arg == "--expose" {
-                    plan.expose.push(value);
-                } else {
-                    let preset = presets::find(&value)
-                        .ok_or_else(|| format!("no preset {value:?} (see --list-presets)"))?;
-                    for (name, size) in preset.regions {
-                        plan.create.push(((*name).to_owned(), *size));
-                    }
+                match arg.as_str() {
+                    "--expose" => plan.expose.push(value),
+                    "--pid" if pid.is_some() => return Err("--pid is given twice".into()),
+                    "--pid" => pid = Some(process_id(&value)?),
+                    _ => presets.push(
+                        presets::find(&value)
+                            .ok_or_else(|| format!("no preset {value:?} (see --list-presets)"))?,
+                    ),
                 }
             }
             option if option.starts_with("--") => return Err(format!("unknown option {option}")),
             region => plan.create.push(region_and_size(region)?),
         }
     }
+    add_presets(&mut plan, &presets, pid)?;
     check_each_name_once(&plan)?;
     if plan.create.is_empty() && plan.expose.is_empty() {
         return Err("nothing to bridge: give NAME=BYTES, --preset TITLE or --expose NAME".into());
     }
     Ok(Command::Bridge(plan))
+}
+
+/// A Windows process id, in decimal (as Wine's `tasklist` and the server's log give it) or
+/// `0x` hexadecimal (as `winedbg` does).
+fn process_id(text: &str) -> Result<u32, String> {
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => text.parse(),
+    };
+    parsed.map_err(|error| format!("--pid {text:?} is not a process id ({error})"))
+}
+
+/// Adds the presets' sections, after the command line's own (whose `--pid` may come after
+/// `--preset`), with the PID suffix where a preset's names take one.
+fn add_presets(
+    plan: &mut Plan,
+    presets: &[&presets::Preset],
+    pid: Option<u32>,
+) -> Result<(), String> {
+    let wants_pid = presets.iter().find(|preset| preset.pid_suffix);
+    match (wants_pid, pid) {
+        (Some(preset), None) => {
+            return Err(format!(
+                "--preset {} needs --pid PID, the Windows process id its names end with",
+                preset.titles[0]
+            ));
+        }
+        (None, Some(_)) => {
+            return Err("--pid is only for a preset whose names end with a process id".into());
+        }
+        _ => {}
+    }
+    for preset in presets {
+        for region in preset.regions {
+            let name = match pid {
+                Some(pid) if preset.pid_suffix => format!("{}{pid}", region.name),
+                _ => region.name.to_owned(),
+            };
+            plan.create.push((name, region.size));
+        }
+    }
+    Ok(())
 }
 
 /// `NAME=BYTES`, the size in decimal or `0x` hexadecimal.
@@ -136,7 +186,7 @@ mod tests {
     }
 
     #[test]
-    fn regions_presets_and_exposures_in_order() {
+    fn regions_and_exposures_in_order_then_presets() {
         let plan = plan_of(&[
             "Local\\a=16",
             "--preset",
@@ -149,13 +199,32 @@ mod tests {
             plan.create,
             [
                 ("Local\\a".to_owned(), 16),
-                ("$R3E".to_owned(), 43_996),
-                ("b".to_owned(), 4096)
+                ("b".to_owned(), 4096),
+                ("$R3E".to_owned(), 45_056)
             ]
         );
         assert_eq!(plan.expose, ["c"]);
         assert!(!plan.until_killed);
         assert!(plan_of(&["--until-killed", "x=1"]).until_killed);
+    }
+
+    #[test]
+    fn a_dedicated_servers_names_end_with_its_pid() {
+        for words in [
+            &["--preset", "rf2-dedicated", "--pid", "292"][..],
+            &["--pid", "0x124", "--preset", "RF2-DEDICATED"],
+        ] {
+            let plan = plan_of(words);
+            assert_eq!(plan.create.len(), 13);
+            assert_eq!(
+                plan.create[0],
+                ("$rFactor2SMMP_Telemetry$292".to_owned(), 245_760)
+            );
+            assert!(plan.create.iter().all(|(name, _)| name.ends_with("$292")));
+        }
+        // A game's names and a server's differ, so both may be bridged at once.
+        let both = plan_of(&["--preset", "rf2", "--preset", "rf2-dedicated", "--pid", "8"]);
+        assert_eq!(both.create.len(), 26);
     }
 
     #[test]
@@ -179,6 +248,17 @@ mod tests {
             (&["Local\\x=8", "x=16"], "given twice"),
             (&["--preset", "rf2", "--preset", "lmu"], "given twice"),
             (&["x=8", "--expose", "x"], "given twice"),
+            (&["--preset", "rf2-dedicated"], "needs --pid"),
+            (&["--preset", "rf2", "--pid", "8"], "only for a preset"),
+            (
+                &["--preset", "rf2-dedicated", "--pid", "-1"],
+                "not a process id",
+            ),
+            (
+                &["--preset", "rf2-dedicated", "--pid", "4294967296"],
+                "not a process id",
+            ),
+            (&["--pid", "8", "--pid", "8"], "given twice"),
         ] {
             let error = parse_words(words).unwrap_err();
             assert!(error.contains(expected), "{words:?}: {error}");
@@ -194,8 +274,9 @@ mod tests {
     }
 
     #[test]
-    fn help_and_list() {
+    fn help_version_and_list() {
         assert_eq!(parse_words(&["--help"]), Ok(Command::Help));
+        assert_eq!(parse_words(&["--version"]), Ok(Command::Version));
         assert_eq!(
             parse_words(&["x=1", "--list-presets"]),
             Ok(Command::ListPresets)

@@ -20,6 +20,7 @@ fn main() -> ExitCode {
     let printed = match cli::parse(std::env::args_os().skip(1).collect::<Vec<OsString>>()) {
         Ok(Command::Help) => print(USAGE),
         Ok(Command::ListPresets) => print(&presets_text()),
+        Ok(Command::Version) => print(concat!("wsm-bridge ", env!("CARGO_PKG_VERSION"))),
         Ok(Command::Bridge(plan)) => match bridge::run(&plan) {
             Ok(()) => return ExitCode::SUCCESS,
             Err(message) => {
@@ -44,13 +45,22 @@ fn print(text: &str) -> std::io::Result<()> {
     writeln!(std::io::stdout(), "{text}")
 }
 
-/// The presets, their regions and the sources of their sizes, for `--list-presets`.
+/// The presets, their regions (section size and the game's exact size) and the sources of
+/// their sizes, for `--list-presets`.
 fn presets_text() -> String {
     let mut text = String::new();
     for preset in presets::PRESETS {
         text += &format!("{}: {}\n", preset.titles.join(", "), preset.about);
-        for (name, size) in preset.regions {
-            text += &format!("    {name} = {size} bytes\n");
+        for region in preset.regions {
+            let suffix = if preset.pid_suffix { "<PID>" } else { "" };
+            let exact = match region.exact {
+                Some(exact) => format!("struct {exact} bytes"),
+                None => "no fixed size".to_owned(),
+            };
+            text += &format!(
+                "    {}{suffix}: section {} bytes ({exact})\n",
+                region.name, region.size
+            );
         }
         text += &format!("    source: {}\n", preset.source);
     }
