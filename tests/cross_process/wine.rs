@@ -50,6 +50,8 @@ tests! {
     wine_bridge_refuses_names_already_taken ignored_if no_wine(),
     #[cfg(target_os = "linux")]
     wine_linux_host_refuses_a_prefix_section_without_the_file ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
+    wine_every_preset_serves_its_titles_stand_in_game ignored_if no_wine(),
 }
 
 roles! {
@@ -107,6 +109,15 @@ fn bridge(args: &[&str]) -> Command {
 fn game(args: &[&str]) -> Command {
     let dir = std::env::var("WSM_C_PEER_DIR").unwrap_or_default();
     wine(format!("{dir}\\wine_game.exe"), args)
+}
+
+/// `tests/c/preset_game.c`: maps each `NAME=BYTES` whole, as a title's game or plugin does.
+#[cfg(target_os = "linux")]
+fn preset_game(regions: &[String]) -> Command {
+    let dir = std::env::var("WSM_C_PEER_DIR").unwrap_or_default();
+    let mut command = wine(format!("{dir}\\preset_game.exe"), &[]);
+    command.args(regions);
+    command
 }
 
 /// This test binary, built for Windows, in `role` under Wine.
@@ -644,5 +655,117 @@ fn hold(name: &str, _args: &[String]) -> RoleResult {
     );
     let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
     drop(region);
+    Ok(())
+}
+
+/// One preset as `wsm-bridge --list-presets` shows it: the title, and each region's name, the
+/// section's size and the game's exact size (`None`: no fixed size).
+#[cfg(target_os = "linux")]
+struct ListedPreset {
+    title: String,
+    regions: Vec<(String, usize, Option<usize>)>,
+}
+
+/// The presets of `--list-presets`: a title line (`title, other titles: about`), then a line
+/// per region (`    NAME: section S bytes (struct E bytes)` or `(no fixed size)`), then
+/// `    source: …`.
+#[cfg(target_os = "linux")]
+fn listed_presets(text: &str) -> Result<Vec<ListedPreset>, libtest_mimic::Failed> {
+    let mut presets: Vec<ListedPreset> = Vec::new();
+    for line in text.lines() {
+        let Some(indented) = line.strip_prefix("    ") else {
+            let title = line.split([',', ':']).next().unwrap_or_default();
+            presets.push(ListedPreset {
+                title: title.to_owned(),
+                regions: Vec::new(),
+            });
+            continue;
+        };
+        if indented.starts_with("source: ") {
+            continue;
+        }
+        let unreadable = || format!("unreadable --list-presets line {line:?}");
+        let (name, sizes) = indented.split_once(": section ").ok_or_else(unreadable)?;
+        let (section, exact) = sizes.split_once(" bytes (").ok_or_else(unreadable)?;
+        let exact = match exact.strip_prefix("struct ") {
+            Some(bytes) => Some(bytes.trim_end_matches(" bytes)").parse()?),
+            None if exact == "no fixed size)" => None,
+            None => return Err(unreadable().into()),
+        };
+        let preset = presets.last_mut().ok_or_else(unreadable)?;
+        preset
+            .regions
+            .push((name.to_owned(), section.parse()?, exact));
+    }
+    Ok(presets)
+}
+
+/// Each preset's title in turn: the bridge makes its sections, a stand-in game with the
+/// title's real names and exact sizes finds them made (`ERROR_ALREADY_EXISTS`) and maps each
+/// whole, a native program that maps the files itself (as TinyPedal does, no lock) sees the
+/// game's mark at the start and at the last byte of the structure, and nothing is left in
+/// `/dev/shm` once the game and the bridge are gone.
+#[cfg(target_os = "linux")]
+fn wine_every_preset_serves_its_titles_stand_in_game() -> Outcome {
+    /// The Windows process id a dedicated server's names end with, in this test.
+    const PID: &str = "4660";
+    let listing = bridge(&["--list-presets"]).output()?;
+    expect_eq(listing.status.code(), Some(0))?;
+    let presets = listed_presets(&String::from_utf8_lossy(&listing.stdout))?;
+    let titles: Vec<&str> = presets.iter().map(|p| p.title.as_str()).collect();
+    for expected in [
+        "rfactor2",
+        "rfactor2-dedicated",
+        "lmu",
+        "iracing",
+        "ets2",
+        "rfactor1",
+    ] {
+        if !titles.contains(&expected) {
+            return Err(format!("--list-presets has no {expected}: {titles:?}").into());
+        }
+    }
+    for preset in &presets {
+        let regions: Vec<(String, usize, usize)> = preset
+            .regions
+            .iter()
+            .map(|(name, section, exact)| {
+                (
+                    name.replace("<PID>", PID),
+                    *section,
+                    exact.unwrap_or(*section),
+                )
+            })
+            .collect();
+        let mut args = vec!["--preset", preset.title.as_str()];
+        if preset
+            .regions
+            .iter()
+            .any(|(name, ..)| name.ends_with("<PID>"))
+        {
+            args.extend(["--pid", PID]);
+        }
+        let mut bridged = Peer::spawn(bridge(&args))?;
+        bridged.expect_line("ready")?;
+        let game_args: Vec<String> = regions
+            .iter()
+            .map(|(name, _, exact)| format!("{name}={exact}"))
+            .collect();
+        let mut game = Peer::spawn(preset_game(&game_args))?;
+        let count = regions.len();
+        game.expect_line(&format!("ready existed={count} of {count}"))?;
+        for (name, section, exact) in &regions {
+            let bytes = std::fs::read(shm_path(name))?;
+            let what = format!("{}: {name}", preset.title);
+            expect_eq((what.as_str(), bytes.len()), (what.as_str(), *section))?;
+            expect_eq((what.as_str(), &bytes[..4]), (what.as_str(), &b"wsmg"[..]))?;
+            expect_eq((what.as_str(), bytes[exact - 1]), (what.as_str(), 0x5A))?;
+        }
+        game.finish()?;
+        bridged.finish()?;
+        for (name, ..) in &regions {
+            expect_no_shm_object(name)?;
+        }
+    }
     Ok(())
 }
