@@ -52,6 +52,10 @@ tests! {
     wine_linux_host_refuses_a_prefix_section_without_the_file ignored_if no_wine(),
     #[cfg(target_os = "linux")]
     wine_every_preset_serves_its_titles_stand_in_game ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
+    wine_lockless_reader_started_first_is_adopted_and_kept_across_game_restarts ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
+    wine_bridge_adopts_only_a_readers_empty_file ignored_if no_wine(),
 }
 
 roles! {
@@ -768,4 +772,93 @@ fn wine_every_preset_serves_its_titles_stand_in_game() -> Outcome {
         }
     }
     Ok(())
+}
+
+/// A native reader in the style of the overlays (TinyPedal): started before the bridge, it
+/// creates the missing file empty and maps it itself, with no lock and without this crate. The
+/// bridge adopts the file (grows it, backs the section with it), so the reader's own mapping
+/// sees the game's updates, through two runs of the game while the bridge runs; when the
+/// bridge ends the file stays, the reader's, until the reader removes it.
+#[cfg(target_os = "linux")]
+fn wine_lockless_reader_started_first_is_adopted_and_kept_across_game_restarts() -> Outcome {
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = unique_name("wine_reader_first");
+    let path = shm_path(&name);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    let bytes = GAME_BYTES.to_string();
+    let mut bridged = Peer::spawn(bridge(&[&format!("{name}={bytes}")]))?;
+    bridged.expect_line("ready")?;
+    expect_eq(file.metadata()?.len(), GAME_BYTES as u64)?;
+    // SAFETY: a shared, read-only mapping of the whole file, which the bridge has grown to
+    // GAME_BYTES bytes and never shrinks; unmapped below, after its last use.
+    let view = unsafe {
+        rustix::mm::mmap(
+            std::ptr::null_mut(),
+            GAME_BYTES,
+            rustix::mm::ProtFlags::READ,
+            rustix::mm::MapFlags::SHARED,
+            &file,
+            0,
+        )?
+    };
+    // SAFETY: offset 4 is in the mapping and aligned for a u32, which the game updates with
+    // InterlockedIncrement only; the mapping lives until the munmap below.
+    let updates_done =
+        || unsafe { AtomicU32::from_ptr(view.cast::<u32>().add(1)) }.load(Ordering::Acquire);
+    for run in ["first", "second"] {
+        let mut game = Peer::spawn(game(&["publish", &name, &bytes]))?;
+        game.expect_line("ready existed=1")?;
+        let before = updates_done();
+        eventually(
+            &format!("the reader's own mapping sees the {run} game's updates"),
+            || updates_done().wrapping_sub(before) > 1000,
+        )?;
+        game.send("stop")?;
+        eprintln!("{run} game: {}", game.read_line()?);
+        game.finish()?;
+    }
+    bridged.finish()?;
+    expect_eq(std::path::Path::new(&path).exists(), true)?;
+    // SAFETY: the mapping made above, no longer used.
+    unsafe { rustix::mm::munmap(view, GAME_BYTES)? };
+    drop(file);
+    std::fs::remove_file(&path)?;
+    expect_no_shm_object(&name)
+}
+
+/// What the bridge does not adopt, and leaves as it is: another user's empty file (whose owner
+/// could then read the game's data), and a file with data in it.
+#[cfg(target_os = "linux")]
+fn wine_bridge_adopts_only_a_readers_empty_file() -> Outcome {
+    let name = unique_name("wine_not_adopted");
+    let path = shm_path(&name);
+    for (content, owner, why) in [
+        (&b""[..], Some(65534), "another user owns it"),
+        (&b"data"[..], None, "it is not empty"),
+    ] {
+        std::fs::write(&path, content)?;
+        if let Some(uid) = owner {
+            // Root (these tests' user) gives the file away; elsewhere the case is skipped.
+            if std::os::unix::fs::chown(&path, Some(uid), None).is_err() {
+                std::fs::remove_file(&path)?;
+                continue;
+            }
+        }
+        let refused = bridge(&[&format!("{name}={GAME_BYTES}")])
+            .stdin(std::process::Stdio::null())
+            .output()?;
+        let message = String::from_utf8_lossy(&refused.stderr);
+        expect_eq(refused.status.code(), Some(1))?;
+        if !message.contains(why) {
+            return Err(format!("expected {why:?} in: {message}").into());
+        }
+        expect_eq(std::fs::read(&path)?, content)?;
+        std::fs::remove_file(&path)?;
+    }
+    expect_no_shm_object(&name)
 }

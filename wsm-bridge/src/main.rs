@@ -7,6 +7,8 @@
 //! that section (`ERROR_ALREADY_EXISTS`, which games accept), and its writes land in the file
 //! that native programs map. `--expose` does the reverse for a region a native program made.
 
+#[cfg(windows)]
+mod adopt;
 mod cli;
 mod presets;
 
@@ -83,14 +85,29 @@ mod bridge {
     pub fn run(plan: &Plan) -> Result<(), String> {
         let host = Options::new().linux_host(true);
         let mut held = Vec::new();
+        let mut adopted = Vec::new();
         for (name, size) in &plan.create {
             refuse_if_in_prefix(name)?;
+            // A native reader that started first may have left an empty file under the name.
+            let file_name = name.strip_prefix("Local\\").unwrap_or(name);
+            let not_adopted = match crate::adopt::adopt(name, file_name, *size as u64) {
+                Ok(Some(file)) => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "wsm-bridge: {name}: {size} bytes, backed by the empty /dev/shm file a native reader made (adopted; left in place at exit)"
+                    );
+                    adopted.push(file);
+                    continue;
+                }
+                Ok(None) => String::new(),
+                Err(why) => format!(" (not adopted as a reader's empty file: {why})"),
+            };
             let region = SharedMemory::<ReadWrite>::create_with(name, *size, &host)
                 .map_err(|error| match error {
                     SharedMemoryError::AlreadyExists => format!(
-                        "{name} is already bridged: its /dev/shm file exists and is held (by another wsm-bridge, or a native program made it); to give a native region to this prefix, use --expose {name}"
+                        "{name} is already bridged: its /dev/shm file exists (another wsm-bridge holds it, or a native program made it){not_adopted}; to give a native region to this prefix, use --expose {name}"
                     ),
-                    other => format!("cannot bridge {name}: {other}"),
+                    other => format!("cannot bridge {name}: {other}{not_adopted}"),
                 })?;
             let _ = writeln!(
                 std::io::stderr(),
@@ -127,6 +144,7 @@ mod bridge {
             .is_ok_and(|read| read > 0)
         {}
         drop(held);
+        drop(adopted);
         Ok(())
     }
 

@@ -1,0 +1,269 @@
+//! Sections backed by a `/dev/shm` file that a native reader made before the bridge started.
+//!
+//! Overlays such as TinyPedal map `/dev/shm/<name>` themselves, take no lock, and create the
+//! file, empty, when it is missing: started before the bridge (their usual order), they leave
+//! an empty file under the name. The bridge adopts such a file instead of refusing it: it grows
+//! the file to the section's size and makes the named section of the prefix from it, so the
+//! game's writes land in the very file the reader has open. A file is adopted only when it
+//! is the reader's kind and nothing of anyone else's is at stake: a regular file with one link,
+//! empty, owned by this user (Wine shows another user's file with another owner), without the
+//! crate's mark (`HIDDEN | SYSTEM`), and held by no holder of this crate (no lock on its first
+//! byte). It stays the reader's: the bridge holds a shared lock on its first byte while it runs
+//! (as every holder of this crate does) and never removes it.
+
+use std::ffi::c_void;
+use std::mem::{size_of, zeroed};
+use std::ptr::{null, null_mut};
+
+use windows_sys::Win32::Foundation::{
+    CloseHandle, ERROR_ALREADY_EXISTS, ERROR_FILE_NOT_FOUND, GENERIC_READ, GENERIC_WRITE,
+    GetLastError, HANDLE, INVALID_HANDLE_VALUE, LocalFree,
+};
+use windows_sys::Win32::Security::Authorization::{GetSecurityInfo, SE_FILE_OBJECT};
+use windows_sys::Win32::Security::{
+    EqualSid, GetTokenInformation, OWNER_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR, PSID,
+    TOKEN_QUERY, TOKEN_USER, TokenUser,
+};
+use windows_sys::Win32::Storage::FileSystem::{
+    BY_HANDLE_FILE_INFORMATION, CreateFileW, FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_HIDDEN,
+    FILE_ATTRIBUTE_NORMAL, FILE_ATTRIBUTE_SYSTEM, FILE_END_OF_FILE_INFO, FILE_SHARE_DELETE,
+    FILE_SHARE_READ, FILE_SHARE_WRITE, FILE_TYPE_DISK, FileEndOfFileInfo,
+    GetFileInformationByHandle, GetFileType, LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY,
+    LockFileEx, OPEN_EXISTING, SetFileInformationByHandle, UnlockFileEx,
+};
+use windows_sys::Win32::System::IO::OVERLAPPED;
+use windows_sys::Win32::System::Memory::{CreateFileMappingW, PAGE_READWRITE};
+use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
+
+/// The host's `/dev/shm` as Windows programs under Wine see it.
+const HOST_SHM_DIR: &str = "Z:\\dev\\shm\\";
+
+/// The DOS attributes of the crate's mark.
+const MARK: u32 = FILE_ATTRIBUTE_HIDDEN | FILE_ATTRIBUTE_SYSTEM;
+
+/// A handle, closed when dropped.
+struct Owned(HANDLE);
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        // SAFETY: the handle is open and owned by this value alone.
+        unsafe { CloseHandle(self.0) };
+    }
+}
+
+/// An adopted file and the prefix's section made from it, held until dropped.
+pub struct Adopted {
+    // Dropped in this order: the section, then the file (whose close drops the lock).
+    _section: Owned,
+    _file: Owned,
+}
+
+/// Why a file was not adopted: it is not a reader's empty file, or something failed.
+pub type NotAdopted = String;
+
+/// Adopts the file `/dev/shm/<file_name>` as the section `name` of `size` bytes, if it is a
+/// reader's empty file (see the module's doc); `None` if there is no such file; else says why
+/// not.
+pub fn adopt(name: &str, file_name: &str, size: u64) -> Result<Option<Adopted>, NotAdopted> {
+    let path: Vec<u16> = HOST_SHM_DIR
+        .encode_utf16()
+        .chain(file_name.encode_utf16())
+        .chain([0])
+        .collect();
+    // SAFETY: `path` is NUL-terminated UTF-16 that outlives the call; no security attributes
+    // and no template.
+    let handle = unsafe {
+        CreateFileW(
+            path.as_ptr(),
+            GENERIC_READ | GENERIC_WRITE,
+            FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+            null(),
+            OPEN_EXISTING,
+            FILE_ATTRIBUTE_NORMAL,
+            null_mut(),
+        )
+    };
+    if handle == INVALID_HANDLE_VALUE {
+        // SAFETY: reads this thread's last error, set by CreateFileW.
+        return match unsafe { GetLastError() } {
+            ERROR_FILE_NOT_FOUND => Ok(None),
+            error => Err(format!("cannot open it for writing (Win32 error {error})")),
+        };
+    }
+    let file = Owned(handle);
+    check_is_a_readers_empty_file(&file)?;
+    hold_alone(&file)?;
+    let end = FILE_END_OF_FILE_INFO {
+        EndOfFile: i64::try_from(size).map_err(|_| "the size is too large".to_owned())?,
+    };
+    // SAFETY: the handle is open for writing; `end` is the structure of the class and lives
+    // through the call.
+    let grown = unsafe {
+        SetFileInformationByHandle(
+            file.0,
+            FileEndOfFileInfo,
+            (&raw const end).cast::<c_void>(),
+            size_of::<FILE_END_OF_FILE_INFO>() as u32,
+        )
+    };
+    if grown == 0 {
+        return Err(format!("cannot grow it to {size} bytes ({})", last_error()));
+    }
+    let wide_name: Vec<u16> = name.encode_utf16().chain([0]).collect();
+    // SAFETY: the file handle is open for reading and writing, the name NUL-terminated and
+    // alive through the call, no security attributes.
+    let section = unsafe {
+        CreateFileMappingW(
+            file.0,
+            null(),
+            PAGE_READWRITE,
+            (size >> 32) as u32,
+            size as u32,
+            wide_name.as_ptr(),
+        )
+    };
+    // SAFETY: reads this thread's last error, set by CreateFileMappingW.
+    let existed = unsafe { GetLastError() } == ERROR_ALREADY_EXISTS;
+    if section.is_null() {
+        return Err(format!(
+            "cannot make the section from it ({})",
+            last_error()
+        ));
+    }
+    let section = Owned(section);
+    if existed {
+        return Err("the prefix made a section of the name meanwhile".into());
+    }
+    Ok(Some(Adopted {
+        _section: section,
+        _file: file,
+    }))
+}
+
+/// A regular file with one link, empty, unmarked and owned by this process's user.
+fn check_is_a_readers_empty_file(file: &Owned) -> Result<(), NotAdopted> {
+    // SAFETY: the handle is open.
+    if unsafe { GetFileType(file.0) } != FILE_TYPE_DISK {
+        return Err("it is not a file".into());
+    }
+    // SAFETY: all-zero is a valid value of this plain-data structure, which the call fills.
+    let mut info: BY_HANDLE_FILE_INFORMATION = unsafe { zeroed() };
+    // SAFETY: the handle is open; `info` is writable for the call.
+    if unsafe { GetFileInformationByHandle(file.0, &mut info) } == 0 {
+        return Err(format!("cannot read its attributes ({})", last_error()));
+    }
+    if info.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY != 0 || info.nNumberOfLinks != 1 {
+        return Err("it is not a file with one name".into());
+    }
+    if info.nFileSizeHigh != 0 || info.nFileSizeLow != 0 {
+        return Err("it is not empty (another program's region, or a game's data)".into());
+    }
+    if info.dwFileAttributes & MARK == MARK {
+        return Err("it carries the mark of a region of win-shared-memory (or of a plain Windows program's hidden system file)".into());
+    }
+    if !owned_by_this_user(file)? {
+        return Err("another user owns it".into());
+    }
+    Ok(())
+}
+
+/// Whether the file's owner is this process's user (Wine shows another Unix user's file with
+/// another owner, `S-1-5-7`).
+fn owned_by_this_user(file: &Owned) -> Result<bool, NotAdopted> {
+    let mut owner: PSID = null_mut();
+    let mut descriptor: PSECURITY_DESCRIPTOR = null_mut();
+    // SAFETY: the handle is open; only the owner is asked for, into `owner`, which points into
+    // `descriptor`, freed below with LocalFree.
+    let error = unsafe {
+        GetSecurityInfo(
+            file.0,
+            SE_FILE_OBJECT,
+            OWNER_SECURITY_INFORMATION,
+            &mut owner,
+            null_mut(),
+            null_mut(),
+            null_mut(),
+            &mut descriptor,
+        )
+    };
+    if error != 0 {
+        return Err(format!("cannot read its owner (Win32 error {error})"));
+    }
+    let same = this_user(|user| {
+        // SAFETY: both SIDs are valid: `owner` while `descriptor` lives, `user` in the token's
+        // information buffer during the closure.
+        unsafe { EqualSid(owner, user) != 0 }
+    });
+    // SAFETY: `descriptor` was allocated by GetSecurityInfo for this caller to free once.
+    unsafe { LocalFree(descriptor) };
+    same
+}
+
+/// Calls `check` with this process's user SID.
+fn this_user(check: impl FnOnce(PSID) -> bool) -> Result<bool, NotAdopted> {
+    let mut token: HANDLE = null_mut();
+    // SAFETY: the pseudo handle of this process needs no closing; `token` receives a handle.
+    if unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) } == 0 {
+        return Err(format!(
+            "cannot open this process's token ({})",
+            last_error()
+        ));
+    }
+    let token = Owned(token);
+    // A TOKEN_USER and its SID (at most 68 bytes), aligned for the structure.
+    let mut buffer = [0u64; 32];
+    let mut length = 0;
+    // SAFETY: the token is open for querying; the buffer is writable for its size.
+    let read = unsafe {
+        GetTokenInformation(
+            token.0,
+            TokenUser,
+            buffer.as_mut_ptr().cast(),
+            size_of_val(&buffer) as u32,
+            &mut length,
+        )
+    };
+    if read == 0 {
+        return Err(format!(
+            "cannot read this process's user ({})",
+            last_error()
+        ));
+    }
+    // SAFETY: the call filled the buffer, aligned for it, with a TOKEN_USER whose SID points
+    // into the buffer, alive during `check`.
+    let user = unsafe { (*buffer.as_ptr().cast::<TOKEN_USER>()).User.Sid };
+    Ok(check(user))
+}
+
+/// Checks that no holder of this crate has the file (each keeps a shared lock on its first
+/// byte, which an exclusive lock would conflict with), then keeps a shared lock on it, as this
+/// crate's holders do, so that another bridge sees it held.
+fn hold_alone(file: &Owned) -> Result<(), NotAdopted> {
+    let lock = |flags| {
+        // SAFETY: all-zero is a valid OVERLAPPED: offset 0, no event.
+        let mut at_zero: OVERLAPPED = unsafe { zeroed() };
+        // SAFETY: the handle is open; one byte from offset 0; a synchronous handle, so the
+        // OVERLAPPED only gives the offset.
+        unsafe { LockFileEx(file.0, flags, 0, 1, 0, &mut at_zero) != 0 }
+    };
+    let unlock = || {
+        // SAFETY: as for the lock: the same byte, which this handle locked.
+        let mut at_zero: OVERLAPPED = unsafe { zeroed() };
+        // SAFETY: the handle is open and holds the lock of this byte.
+        unsafe { UnlockFileEx(file.0, 0, 1, 0, &mut at_zero) };
+    };
+    if !lock(LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY) {
+        return Err("a program of win-shared-memory holds it".into());
+    }
+    unlock();
+    if !lock(LOCKFILE_FAIL_IMMEDIATELY) {
+        return Err(format!("cannot lock it ({})", last_error()));
+    }
+    Ok(())
+}
+
+/// This thread's last Win32 error, for messages.
+fn last_error() -> String {
+    // SAFETY: reads this thread's last error.
+    format!("Win32 error {}", unsafe { GetLastError() })
+}
