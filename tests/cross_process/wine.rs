@@ -56,6 +56,8 @@ tests! {
     wine_lockless_reader_started_first_is_adopted_and_kept_across_game_restarts ignored_if no_wine(),
     #[cfg(target_os = "linux")]
     wine_bridge_adopts_only_a_readers_empty_file ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
+    wine_launch_starts_the_bridge_before_a_proton_game_and_ends_it_with_the_game ignored_if no_wine() || std::env::var_os("WSM_NATIVE_BRIDGE").is_none(),
 }
 
 roles! {
@@ -861,4 +863,88 @@ fn wine_bridge_adopts_only_a_readers_empty_file() -> Outcome {
         std::fs::remove_file(&path)?;
     }
     expect_no_shm_object(&name)
+}
+
+/// A stand-in for a Proton build, in a new folder: `proton VERB PROGRAM ARGS…` runs PROGRAM with
+/// the build's `files/bin/wine` (this machine's Wine) in `$STEAM_COMPAT_DATA_PATH/pfx`, which
+/// is the tests' prefix. Returns the folder, the `proton` script and the compat data folder.
+#[cfg(target_os = "linux")]
+fn proton_stand_in(
+    tag: &str,
+) -> Result<(std::path::PathBuf, String, std::path::PathBuf), libtest_mimic::Failed> {
+    use std::os::unix::fs::PermissionsExt;
+    let root = std::env::temp_dir().join(format!("wsm-proton-{}-{tag}", std::process::id()));
+    let bin = root.join("Proton stand-in").join("files").join("bin");
+    std::fs::create_dir_all(&bin)?;
+    let wine = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|dir| dir.join("wine"))
+        .find(|wine| wine.is_file())
+        .ok_or("no wine on PATH")?;
+    std::os::unix::fs::symlink(wine, bin.join("wine"))?;
+    let proton = root.join("Proton stand-in").join("proton");
+    std::fs::write(
+        &proton,
+        "#!/bin/sh\n# proton VERB PROGRAM ARGS...\nshift\nWINEPREFIX=\"$STEAM_COMPAT_DATA_PATH/pfx\" exec \"$(dirname \"$0\")/files/bin/wine\" \"$@\"\n",
+    )?;
+    std::fs::set_permissions(&proton, std::fs::Permissions::from_mode(0o755))?;
+    let compat = root.join("compatdata");
+    std::fs::create_dir_all(&compat)?;
+    let prefix = std::env::var_os("WINEPREFIX").ok_or("no WINEPREFIX")?;
+    std::os::unix::fs::symlink(prefix, compat.join("pfx"))?;
+    let proton = proton
+        .to_str()
+        .ok_or("a temporary path that is not UTF-8")?
+        .to_owned();
+    Ok((root, proton, compat))
+}
+
+/// Steam's launch option `wsm-bridge launch NAME=BYTES -- %command%`, with a stand-in for
+/// Proton's command line and no `WINEPREFIX` (Steam gives `STEAM_COMPAT_DATA_PATH`): the game
+/// finds the section made (the bridge started first, in the game's prefix, with the game's
+/// Wine), a native reader sees the game's updates, and when the game ends the bridge ends
+/// and removes the file; the launcher exits with the game's exit code, a failing one too.
+#[cfg(target_os = "linux")]
+fn wine_launch_starts_the_bridge_before_a_proton_game_and_ends_it_with_the_game() -> Outcome {
+    let name = unique_name("wine_launch");
+    let bytes = GAME_BYTES.to_string();
+    let (root, proton, compat) = proton_stand_in("launch")?;
+    let game_exe = format!(
+        "{}\\wine_game.exe",
+        std::env::var("WSM_C_PEER_DIR").unwrap_or_default()
+    );
+    let launch = |game_args: &[&str]| {
+        let mut command = Command::new(std::env::var_os("WSM_NATIVE_BRIDGE").unwrap_or_default());
+        command
+            .arg("launch")
+            .arg("--exe")
+            .arg(std::env::var_os("WSM_WINE_BRIDGE").unwrap_or_default())
+            .arg(format!("{name}={bytes}"))
+            .args(["--", &proton, "waitforexitandrun", &game_exe])
+            .args(game_args)
+            .env("STEAM_COMPAT_DATA_PATH", &compat)
+            .env_remove("WINEPREFIX");
+        command
+    };
+    let mut launched = Peer::spawn(launch(&["publish", &name, &bytes]))?;
+    launched.expect_line("ready existed=1")?;
+    let reader = SharedMemory::<ReadOnly>::open(&name)?;
+    let updates_done = || reader.read_at::<u32>(4);
+    let before = updates_done()?;
+    eventually("the native reader sees the launched game's updates", || {
+        updates_done().is_ok_and(|now| now.wrapping_sub(before) > 1000)
+    })?;
+    drop(reader);
+    launched.send("stop")?;
+    eprintln!("launched game: {}", launched.read_line()?);
+    launched.finish()?;
+    expect_no_shm_object(&name)?;
+
+    // A game that fails: its exit code is the launcher's, and the bridge still ends.
+    let failed = launch(&["no-such-command"])
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    expect_eq(failed.status.code(), Some(1))?;
+    expect_no_shm_object(&name)?;
+    std::fs::remove_dir_all(root)?;
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! The command line: what to bridge, parsed without panicking on any input.
 
 use std::ffi::OsString;
+use std::path::PathBuf;
 
 use crate::presets;
 
@@ -8,6 +9,7 @@ use crate::presets;
 pub const USAGE: &str = "\
 usage: wsm-bridge.exe [--preset TITLE]... [--pid PID] [NAME=BYTES]... [--expose NAME]... [--until-killed]
        wsm-bridge.exe --list-presets | --version | --help
+       wsm-bridge launch [--exe PATH] [--wine PATH] [BRIDGE OPTIONS] -- COMMAND...   (native)
 
 Run in a Wine or Proton prefix before the game. Makes each named shared memory section
 (NAME=BYTES, and those of --preset TITLE) backed by the host's /dev/shm, so that native Linux
@@ -21,7 +23,14 @@ once all exist and holds them until standard input closes (or until terminated, 
                    (--preset rf2-dedicated)
   --expose NAME    the reverse: a region a native Linux program made with win-shared-memory,
                    given to the prefix's programs under its name
-  --until-killed   ignore standard input; hold until the bridge is terminated";
+  --until-killed   ignore standard input; hold until the bridge is terminated
+
+`launch` (the native Linux wsm-bridge, for Steam's launch options: `wsm-bridge launch
+--preset lmu -- %command%`) starts wsm-bridge.exe (--exe, default: beside the launcher) with
+the bridge options in the game's prefix, with the Wine of the command's Proton (its
+files/bin/wine, and the prefix $STEAM_COMPAT_DATA_PATH/pfx) or else --wine (default: wine, the
+prefix of $WINEPREFIX); runs COMMAND once the bridge is ready; ends the bridge when COMMAND
+ends, and exits with COMMAND's exit code.";
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -34,6 +43,21 @@ pub enum Command {
     Version,
     /// Bridge these regions.
     Bridge(Plan),
+    /// Start the bridge in a game's prefix, then the game, and end the bridge with the game.
+    Launch(Launch),
+}
+
+/// What `launch` starts.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Launch {
+    /// `wsm-bridge.exe`, when given.
+    pub exe: Option<PathBuf>,
+    /// The Wine to use when the command is no Proton's, when given.
+    pub wine: Option<PathBuf>,
+    /// The bridge's own arguments, checked, passed on as given.
+    pub bridge_args: Vec<OsString>,
+    /// The game's command line (Steam's `%command%`).
+    pub command: Vec<OsString>,
 }
 
 /// The regions to bridge.
@@ -49,6 +73,57 @@ pub struct Plan {
 
 /// Parses the arguments (without the program name), or says what is wrong with them.
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String> {
+    let mut args = args.into_iter().peekable();
+    if args.peek().is_some_and(|arg| arg == "launch") {
+        args.next();
+        return parse_launch(args.collect()).map(Command::Launch);
+    }
+    parse_bridge(args)
+}
+
+/// `launch [--exe PATH] [--wine PATH] BRIDGE OPTIONS -- COMMAND...`: the bridge's options are
+/// checked here, so that a mistake is told before anything starts.
+fn parse_launch(args: Vec<OsString>) -> Result<Launch, String> {
+    let split = args
+        .iter()
+        .position(|arg| arg == "--")
+        .ok_or("launch needs `-- COMMAND...` (in Steam's launch options: `-- %command%`)")?;
+    let command = args[split + 1..].to_vec();
+    if command.is_empty() {
+        return Err("launch needs a command after `--`".into());
+    }
+    let mut launch = Launch {
+        exe: None,
+        wine: None,
+        bridge_args: Vec::new(),
+        command,
+    };
+    let mut options = args[..split].iter().cloned();
+    while let Some(arg) = options.next() {
+        let slot = match arg.to_str() {
+            Some("--exe") => &mut launch.exe,
+            Some("--wine") => &mut launch.wine,
+            _ => {
+                launch.bridge_args.push(arg);
+                continue;
+            }
+        };
+        let value = options
+            .next()
+            .ok_or_else(|| format!("{} needs a path", arg.to_string_lossy()))?;
+        *slot = Some(PathBuf::from(value));
+    }
+    match parse_bridge(launch.bridge_args.iter().cloned())? {
+        Command::Bridge(plan) if plan.until_killed => {
+            Err("launch ends the bridge with the game: no --until-killed".into())
+        }
+        Command::Bridge(_) => Ok(launch),
+        _ => Err("launch takes bridge options (regions, --preset, --expose), not --help, --version or --list-presets".into()),
+    }
+}
+
+/// The bridge's own command line.
+fn parse_bridge(args: impl IntoIterator<Item = OsString>) -> Result<Command, String> {
     let mut plan = Plan::default();
     let mut presets = Vec::new();
     let mut pid = None;
@@ -225,6 +300,54 @@ mod tests {
         // A game's names and a server's differ, so both may be bridged at once.
         let both = plan_of(&["--preset", "rf2", "--preset", "rf2-dedicated", "--pid", "8"]);
         assert_eq!(both.create.len(), 26);
+    }
+
+    #[test]
+    fn launch_takes_bridge_options_then_the_command() {
+        let parsed = parse_words(&[
+            "launch",
+            "--exe",
+            "/b/wsm-bridge.exe",
+            "--preset",
+            "lmu",
+            "--",
+            "/p/proton",
+            "waitforexitandrun",
+            "--",
+            "game.exe",
+        ]);
+        let Ok(Command::Launch(launch)) = parsed else {
+            panic!("{parsed:?}");
+        };
+        assert_eq!(launch.exe, Some(PathBuf::from("/b/wsm-bridge.exe")));
+        assert_eq!(launch.wine, None);
+        assert_eq!(launch.bridge_args, ["--preset", "lmu"]);
+        assert_eq!(
+            launch.command,
+            ["/p/proton", "waitforexitandrun", "--", "game.exe"]
+        );
+        for (words, expected) in [
+            (&["launch", "--preset", "lmu"][..], "needs `-- COMMAND"),
+            (&["launch", "--preset", "lmu", "--"], "needs a command"),
+            (&["launch", "--", "game"], "nothing to bridge"),
+            (&["launch", "--preset", "tetris", "--", "game"], "no preset"),
+            (
+                &["launch", "x=1", "--until-killed", "--", "game"],
+                "no --until-killed",
+            ),
+            (&["launch", "x=1", "--exe"], "needs `-- COMMAND"),
+            (
+                &["launch", "x=1", "--wine", "--", "game"],
+                "--wine needs a path",
+            ),
+            (
+                &["launch", "--version", "--", "game"],
+                "takes bridge options",
+            ),
+        ] {
+            let error = parse_words(words).unwrap_err();
+            assert!(error.contains(expected), "{words:?}: {error}");
+        }
     }
 
     #[test]

@@ -10,6 +10,8 @@
 #[cfg(windows)]
 mod adopt;
 mod cli;
+#[cfg(not(windows))]
+mod launch;
 mod presets;
 
 use std::ffi::OsString;
@@ -30,6 +32,13 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         },
+        Ok(Command::Launch(launch)) => match run_launch(&launch) {
+            Ok(code) => return code,
+            Err(message) => {
+                let _ = writeln!(std::io::stderr(), "wsm-bridge: {message}");
+                return ExitCode::FAILURE;
+            }
+        },
         Err(message) => {
             let _ = writeln!(std::io::stderr(), "wsm-bridge: {message}\n\n{USAGE}");
             return ExitCode::from(2);
@@ -39,6 +48,17 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) => ExitCode::FAILURE,
     }
+}
+
+/// `launch`: the native program's job.
+#[cfg(not(windows))]
+fn run_launch(launch: &cli::Launch) -> Result<ExitCode, String> {
+    launch::run(launch)
+}
+
+#[cfg(windows)]
+fn run_launch(_launch: &cli::Launch) -> Result<ExitCode, String> {
+    Err("launch is the native Linux wsm-bridge's command (it starts this .exe with Wine)".into())
 }
 
 /// Writes `text` and a newline to standard output; an error (a closed pipe) is returned, not
