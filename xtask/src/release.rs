@@ -1,7 +1,7 @@
 //! `cargo xtask bridge-release`: `wsm-bridge.exe` as users get it, a folder (and a `.tar.gz`
-//! of it) with the exe, the `bcryptprimitives.dll` shim beside it and a short README; and the
-//! test step that runs that folder in a prefix a stock Wine has just made, where nothing was
-//! installed.
+//! of it) with the exe, the `bcryptprimitives.dll` shim beside it, the native launcher
+//! `wsm-bridge` (for Steam's launch options) and a short README; and the test step that runs
+//! that folder in a prefix a stock Wine has just made, where nothing was installed.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -47,13 +47,17 @@ pub(crate) fn build_release(ws: &Workspace) -> Result<Release> {
         "--target",
         WINDOWS_GNU,
     ]))?;
+    run(ws
+        .cargo()
+        .args(["build", "--release", "-p", BRIDGE_PACKAGE]))?;
     let exe = ws
         .target
         .join(WINDOWS_GNU)
         .join("release")
         .join(format!("{BRIDGE_PACKAGE}.exe"));
+    let launcher = ws.target.join("release").join(BRIDGE_PACKAGE);
     let dll = build_shim(ws)?;
-    let name = format!("{BRIDGE_PACKAGE}-{}-x86_64-windows", bridge_version(ws)?);
+    let name = format!("{BRIDGE_PACKAGE}-{}-x86_64", bridge_version(ws)?);
     let out = ws.target.join("bridge-release");
     let dir = out.join(&name);
     if dir.exists() {
@@ -68,6 +72,7 @@ pub(crate) fn build_release(ws: &Workspace) -> Result<Release> {
     for (from, to) in [
         (&exe, format!("{BRIDGE_PACKAGE}.exe")),
         (&dll, SHIM_NAME.to_owned()),
+        (&launcher, BRIDGE_PACKAGE.to_owned()),
         (&readme, "README.txt".to_owned()),
     ] {
         fs::copy(from, dir.join(&to)).context(format_args!("copying {}", from.display()))?;
@@ -155,7 +160,30 @@ fn check_release(ws: &Workspace, env: &WineEnv, release: &Release) -> Result {
     if version.trim() != expected {
         bail!("--version printed {version:?}, not {expected:?}");
     }
-    bridge_once(env, &exe)
+    bridge_once(env, &exe)?;
+    launch_once(env, &dir.join(BRIDGE_PACKAGE))
+}
+
+/// Runs the release's launcher (which finds the exe beside it) with plain Wine and a game
+/// that exits with code 7 (`cmd /c exit 7`): the launcher's exit code is the game's, and the
+/// bridge's file is gone afterwards.
+fn launch_once(env: &WineEnv, launcher: &Path) -> Result {
+    let name = format!("wsm-release-launch-{}", std::process::id());
+    let mut cmd = Command::new(launcher);
+    cmd.arg("launch")
+        .arg(format!("{name}=5000"))
+        .args(["--", "wine", "cmd", "/c", "exit 7"])
+        .stdin(Stdio::null());
+    env.apply(&mut cmd);
+    let status = env.status_bounded(&mut cmd, WINE_TIMEOUT)?;
+    if status.code() != Some(7) {
+        bail!("the release's launcher gave {status}, not the game's exit code 7");
+    }
+    if Path::new("/dev/shm").join(&name).exists() {
+        bail!("/dev/shm/{name} is left after the launched game ended");
+    }
+    println!("release launcher: the game's exit code 7, nothing left in /dev/shm");
+    Ok(())
 }
 
 /// Runs the release's bridge with one section, sees its `/dev/shm` file while it says
