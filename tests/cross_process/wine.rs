@@ -22,7 +22,7 @@ use win_shared_memory::{Options, ReadOnly, ReadWrite, SharedMemoryLink};
 #[cfg(target_os = "linux")]
 use win_shared_memory::{
     SharedMemory, SharedMemoryError,
-    sync::{SeqLockError, Versioning},
+    sync::{EventReset, NamedEvent, SeqLockError, Versioning},
 };
 
 use crate::harness::RoleResult;
@@ -58,6 +58,8 @@ tests! {
     wine_bridge_adopts_only_a_readers_empty_file ignored_if no_wine(),
     #[cfg(target_os = "linux")]
     wine_launch_starts_the_bridge_before_a_proton_game_and_ends_it_with_the_game ignored_if no_wine() || std::env::var_os("WSM_NATIVE_BRIDGE").is_none(),
+    #[cfg(target_os = "linux")]
+    wine_events_cross_the_boundary_both_ways ignored_if no_wine() || std::env::var_os("WSM_NATIVE_BRIDGE").is_none(),
 }
 
 roles! {
@@ -674,7 +676,7 @@ struct ListedPreset {
 
 /// The presets of `--list-presets`: a title line (`title, other titles: about`), then a line
 /// per region (`    NAME: section S bytes (struct E bytes)` or `(no fixed size)`), then
-/// `    source: …`.
+/// `    event: …` lines and `    source: …`.
 #[cfg(target_os = "linux")]
 fn listed_presets(text: &str) -> Result<Vec<ListedPreset>, libtest_mimic::Failed> {
     let mut presets: Vec<ListedPreset> = Vec::new();
@@ -687,7 +689,7 @@ fn listed_presets(text: &str) -> Result<Vec<ListedPreset>, libtest_mimic::Failed
             });
             continue;
         };
-        if indented.starts_with("source: ") {
+        if indented.starts_with("source: ") || indented.starts_with("event: ") {
             continue;
         }
         let unreadable = || format!("unreadable --list-presets line {line:?}");
@@ -946,5 +948,58 @@ fn wine_launch_starts_the_bridge_before_a_proton_game_and_ends_it_with_the_game(
     expect_eq(failed.status.code(), Some(1))?;
     expect_no_shm_object(&name)?;
     std::fs::remove_dir_all(root)?;
+    Ok(())
+}
+
+/// Events across the boundary, both ways, through `wsm-bridge launch`: a native `set` of
+/// win-shared-memory's `NamedEvent` reaches a Windows program's `WaitForSingleObject` in the
+/// prefix (`--event-to-windows`), whose `SetEvent` wakes the native waiter of the other event
+/// (`--event`); every one of the round trips arrives, and their times are printed.
+#[cfg(target_os = "linux")]
+fn wine_events_cross_the_boundary_both_ways() -> Outcome {
+    const ROUND_TRIPS: usize = 200;
+    let there = unique_name("wine_event_there");
+    let back = unique_name("wine_event_back");
+    let to_windows = NamedEvent::new(&there, EventReset::Auto)?;
+    let from_windows = NamedEvent::new(&back, EventReset::Auto)?;
+    let dir = std::env::var("WSM_C_PEER_DIR").unwrap_or_default();
+    let mut launcher = Command::new(std::env::var_os("WSM_NATIVE_BRIDGE").unwrap_or_default());
+    launcher
+        .arg("launch")
+        .arg("--exe")
+        .arg(std::env::var_os("WSM_WINE_BRIDGE").unwrap_or_default())
+        .args(["--event-to-windows", &format!("{there}=auto")])
+        .args(["--event", &format!("{back}=auto")])
+        .args([
+            "--",
+            "wine",
+            &format!("{dir}\\event_echo.exe"),
+            &there,
+            &back,
+        ])
+        .arg(ROUND_TRIPS.to_string());
+    let mut launched = Peer::spawn(launcher)?;
+    launched.expect_line("ready")?;
+    let mut times = Vec::with_capacity(ROUND_TRIPS);
+    for trip in 0..ROUND_TRIPS {
+        let started = Instant::now();
+        to_windows.set()?;
+        if !from_windows.wait_timeout(Duration::from_secs(5))? {
+            return Err(
+                format!("round trip {trip} of {ROUND_TRIPS} did not come back in 5 s").into(),
+            );
+        }
+        times.push(started.elapsed());
+    }
+    launched.expect_line(&format!("echoed {ROUND_TRIPS}"))?;
+    launched.finish()?;
+    times.sort();
+    let at = |fraction: f64| times[((times.len() - 1) as f64 * fraction) as usize];
+    eprintln!(
+        "event round trips native -> Windows -> native: {ROUND_TRIPS} of {ROUND_TRIPS}, median {:?}, p90 {:?}, max {:?}",
+        at(0.5),
+        at(0.9),
+        at(1.0)
+    );
     Ok(())
 }

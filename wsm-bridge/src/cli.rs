@@ -3,6 +3,8 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use win_shared_memory::sync::EventReset;
+
 use crate::presets;
 
 /// How to use the bridge, printed with `--help` and after a usage error.
@@ -23,6 +25,13 @@ once all exist and holds them until standard input closes (or until terminated, 
                    (--preset rf2-dedicated)
   --expose NAME    the reverse: a region a native Linux program made with win-shared-memory,
                    given to the prefix's programs under its name
+  --event NAME=auto|manual
+                   a named event the game sets in the prefix (made with this reset mode if
+                   missing): each signal is printed as `set NAME` (wsm-bridge launch sets
+                   win-shared-memory's NamedEvent of the name for native waiters)
+  --event-to-windows NAME=auto|manual
+                   the reverse: each `set NAME` line on standard input sets the prefix's
+                   event (pulses a manual-reset one)
   --until-killed   ignore standard input; hold until the bridge is terminated
 
 `launch` (the native Linux wsm-bridge, for Steam's launch options: `wsm-bridge launch
@@ -56,6 +65,8 @@ pub struct Launch {
     pub wine: Option<PathBuf>,
     /// The bridge's own arguments, checked, passed on as given.
     pub bridge_args: Vec<OsString>,
+    /// What they ask the bridge for (the events to relay).
+    pub plan: Plan,
     /// The game's command line (Steam's `%command%`).
     pub command: Vec<OsString>,
 }
@@ -69,6 +80,10 @@ pub struct Plan {
     pub expose: Vec<String>,
     /// Hold until terminated rather than until standard input closes.
     pub until_killed: bool,
+    /// Events set in the prefix, forwarded to native waiters.
+    pub events_to_native: Vec<(String, EventReset)>,
+    /// Native events forwarded to the prefix's waiters.
+    pub events_to_windows: Vec<(String, EventReset)>,
 }
 
 /// Parses the arguments (without the program name), or says what is wrong with them.
@@ -96,6 +111,7 @@ fn parse_launch(args: Vec<OsString>) -> Result<Launch, String> {
         exe: None,
         wine: None,
         bridge_args: Vec::new(),
+        plan: Plan::default(),
         command,
     };
     let mut options = args[..split].iter().cloned();
@@ -117,7 +133,7 @@ fn parse_launch(args: Vec<OsString>) -> Result<Launch, String> {
         Command::Bridge(plan) if plan.until_killed => {
             Err("launch ends the bridge with the game: no --until-killed".into())
         }
-        Command::Bridge(_) => Ok(launch),
+        Command::Bridge(plan) => Ok(Launch { plan, ..launch }),
         _ => Err("launch takes bridge options (regions, --preset, --expose), not --help, --version or --list-presets".into()),
     }
 }
@@ -137,7 +153,7 @@ fn parse_bridge(args: impl IntoIterator<Item = OsString>) -> Result<Command, Str
             "--list-presets" => return Ok(Command::ListPresets),
             "--version" | "-V" => return Ok(Command::Version),
             "--until-killed" => plan.until_killed = true,
-            "--preset" | "--expose" | "--pid" => {
+            "--preset" | "--expose" | "--pid" | "--event" | "--event-to-windows" => {
                 let value = args
                     .next()
                     .ok_or_else(|| format!("{arg} needs a value"))?
@@ -145,6 +161,8 @@ fn parse_bridge(args: impl IntoIterator<Item = OsString>) -> Result<Command, Str
                     .map_err(|value| format!("{value:?} is not valid Unicode"))?;
                 match arg.as_str() {
                     "--expose" => plan.expose.push(value),
+                    "--event" => plan.events_to_native.push(event_and_reset(&value)?),
+                    "--event-to-windows" => plan.events_to_windows.push(event_and_reset(&value)?),
                     "--pid" if pid.is_some() => return Err("--pid is given twice".into()),
                     "--pid" => pid = Some(process_id(&value)?),
                     _ => presets.push(
@@ -159,7 +177,11 @@ fn parse_bridge(args: impl IntoIterator<Item = OsString>) -> Result<Command, Str
     }
     add_presets(&mut plan, &presets, pid)?;
     check_each_name_once(&plan)?;
-    if plan.create.is_empty() && plan.expose.is_empty() {
+    if plan.create.is_empty()
+        && plan.expose.is_empty()
+        && plan.events_to_native.is_empty()
+        && plan.events_to_windows.is_empty()
+    {
         return Err("nothing to bridge: give NAME=BYTES, --preset TITLE or --expose NAME".into());
     }
     Ok(Command::Bridge(plan))
@@ -196,6 +218,9 @@ fn add_presets(
         _ => {}
     }
     for preset in presets {
+        for (name, reset) in preset.events {
+            plan.events_to_native.push(((*name).to_owned(), *reset));
+        }
         for region in preset.regions {
             let name = match pid {
                 Some(pid) if preset.pid_suffix => format!("{}{pid}", region.name),
@@ -205,6 +230,22 @@ fn add_presets(
         }
     }
     Ok(())
+}
+
+/// `NAME=auto` or `NAME=manual`: an event and the reset mode it is made with if missing.
+fn event_and_reset(arg: &str) -> Result<(String, EventReset), String> {
+    let (name, reset) = arg
+        .rsplit_once('=')
+        .ok_or_else(|| format!("{arg:?} is not NAME=auto or NAME=manual"))?;
+    let reset = match reset {
+        "auto" => EventReset::Auto,
+        "manual" => EventReset::Manual,
+        _ => return Err(format!("{arg:?}: the reset mode is auto or manual")),
+    };
+    if name.is_empty() {
+        return Err(format!("{arg:?} has no name before `=`"));
+    }
+    Ok((name.to_owned(), reset))
 }
 
 /// `NAME=BYTES`, the size in decimal or `0x` hexadecimal.
@@ -240,6 +281,13 @@ fn check_each_name_once(plan: &Plan) -> Result<(), String> {
         let object = name.strip_prefix("Local\\").unwrap_or(name);
         if !seen.insert(object) {
             return Err(format!("{name} is given twice"));
+        }
+    }
+    let events = plan.events_to_native.iter().chain(&plan.events_to_windows);
+    let mut seen = std::collections::HashSet::new();
+    for (name, _) in events {
+        if !seen.insert(name.strip_prefix("Local\\").unwrap_or(name)) {
+            return Err(format!("the event {name} is given twice"));
         }
     }
     Ok(())
@@ -351,6 +399,30 @@ mod tests {
     }
 
     #[test]
+    fn events_in_both_directions_and_from_presets() {
+        let plan = plan_of(&[
+            "--event",
+            "a=auto",
+            "--event-to-windows",
+            "b=manual",
+            "--preset",
+            "lmu",
+        ]);
+        assert_eq!(
+            plan.events_to_native,
+            [
+                ("a".to_owned(), EventReset::Auto),
+                ("LMU_Data_Event".to_owned(), EventReset::Auto)
+            ]
+        );
+        assert_eq!(
+            plan.events_to_windows,
+            [("b".to_owned(), EventReset::Manual)]
+        );
+        assert!(plan_of(&["--event", "only=auto"]).create.is_empty());
+    }
+
+    #[test]
     fn a_name_may_contain_an_equals_sign() {
         assert_eq!(plan_of(&["a=b=8"]).create, [("a=b".to_owned(), 8)]);
     }
@@ -382,6 +454,22 @@ mod tests {
                 "not a process id",
             ),
             (&["--pid", "8", "--pid", "8"], "given twice"),
+            (&["--event", "e"], "not NAME=auto"),
+            (&["--event", "e=sometimes"], "auto or manual"),
+            (&["--event", "=auto"], "no name"),
+            (
+                &["--event", "e=auto", "--event-to-windows", "Local\\e=auto"],
+                "given twice",
+            ),
+            (
+                &[
+                    "--preset",
+                    "iracing",
+                    "--event",
+                    "Local\\IRSDKDataValidEvent=auto",
+                ],
+                "given twice",
+            ),
         ] {
             let error = parse_words(words).unwrap_err();
             assert!(error.contains(expected), "{words:?}: {error}");

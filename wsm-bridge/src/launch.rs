@@ -1,14 +1,28 @@
 //! `wsm-bridge launch … -- COMMAND`: the native Linux side of a Steam launch option. It starts
 //! `wsm-bridge.exe` in the game's prefix with the game's Wine, waits until the bridge is
 //! ready, runs the game's command, and ends the bridge (closing its standard input, so it
-//! removes what it made) when the game ends.
+//! removes what it made) when the game ends. It relays the bridge's events: each `set NAME`
+//! line of the bridge sets win-shared-memory's `NamedEvent` of that name (a pulse for a
+//! manual-reset one: every native waiter at that moment, and it is unset again), and each set
+//! of a native event given with `--event-to-windows` (which the launcher waits on) becomes a
+//! `set NAME` line to the bridge.
 
+use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{ChildStdin, ChildStdout, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
-use crate::cli::Launch;
+use win_shared_memory::sync::{EventReset, NamedEvent};
+
+use crate::cli::{Launch, Plan};
+
+/// How often a relay thread that waits on a native event looks whether the game has ended.
+const STOP_POLL: Duration = Duration::from_millis(50);
 
 /// The Wine and prefix to run the bridge with.
 #[derive(Debug, PartialEq, Eq)]
@@ -51,21 +65,24 @@ pub fn run(launch: &Launch) -> Result<ExitCode, String> {
         .spawn()
         .map_err(|error| format!("cannot start {}: {error}", wine.wine.display()))?;
     let mut line = String::new();
-    let stdout = bridge.stdout.take().expect("the bridge's stdout is piped");
-    let read = BufReader::new(stdout).read_line(&mut line);
+    let mut stdout = BufReader::new(bridge.stdout.take().expect("the bridge's stdout is piped"));
+    let read = stdout.read_line(&mut line);
+    let stdin = Arc::new(Mutex::new(bridge.stdin.take()));
     if read.is_err() || line.trim() != "ready" {
-        drop(bridge.stdin.take());
+        drop(stdin);
         let status = bridge.wait().map_err(|error| error.to_string())?;
         return Err(format!(
             "the bridge did not get ready ({status}); the game was not started"
         ));
     }
+    let relay = Relay::start(&launch.plan, stdout, &stdin)?;
     eprintln!("wsm-bridge: the bridge is ready; starting the game");
     let game = Command::new(&launch.command[0])
         .args(&launch.command[1..])
         .status();
+    relay.stop();
     // Closing its input ends the bridge, which removes the sections it made.
-    drop(bridge.stdin.take());
+    drop(stdin.lock().map(|mut input| input.take()));
     let bridge_status = bridge.wait();
     let game = game.map_err(|error| {
         format!(
@@ -82,6 +99,110 @@ pub fn run(launch: &Launch) -> Result<ExitCode, String> {
         Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         None => ExitCode::FAILURE,
     })
+}
+
+/// The threads that relay events between the bridge and native programs.
+struct Relay {
+    stop: Arc<AtomicBool>,
+    to_windows: Vec<JoinHandle<()>>,
+}
+
+impl Relay {
+    /// Opens (or makes) the native event of each of the plan's events and starts relaying.
+    fn start(
+        plan: &Plan,
+        bridge_out: BufReader<ChildStdout>,
+        bridge_in: &Arc<Mutex<Option<ChildStdin>>>,
+    ) -> Result<Self, String> {
+        let native = |(name, reset): &(String, EventReset)| {
+            NamedEvent::new(name, *reset)
+                .map(|event| (name.clone(), (event, *reset)))
+                .map_err(|error| format!("cannot make the native event {name}: {error}"))
+        };
+        let to_native: HashMap<String, (NamedEvent, EventReset)> = plan
+            .events_to_native
+            .iter()
+            .map(native)
+            .collect::<Result<_, _>>()?;
+        // Reads the bridge's lines until it ends (the thread ends with it, not joined).
+        std::thread::spawn(move || {
+            for line in bridge_out.lines() {
+                let Ok(line) = line else { return };
+                let target = line
+                    .strip_prefix("set ")
+                    .and_then(|name| to_native.get(name));
+                let Some((event, reset)) = target else {
+                    eprintln!("wsm-bridge: the bridge said {line:?}");
+                    continue;
+                };
+                let set = event.set().and_then(|()| match reset {
+                    EventReset::Manual => event.reset(),
+                    EventReset::Auto => Ok(()),
+                });
+                if let Err(error) = set {
+                    eprintln!(
+                        "wsm-bridge: cannot set the native event {}: {error}",
+                        event.name()
+                    );
+                }
+            }
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut to_windows = Vec::new();
+        for spec in &plan.events_to_windows {
+            let (name, (event, reset)) = native(spec)?;
+            let (stop, bridge_in) = (Arc::clone(&stop), Arc::clone(bridge_in));
+            to_windows.push(std::thread::spawn(move || {
+                forward_to_windows(&name, &event, reset, &stop, &bridge_in);
+            }));
+        }
+        Ok(Self { stop, to_windows })
+    }
+
+    /// Stops the threads that wait on native events.
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.to_windows {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Waits on the native `event` and writes `set NAME` to the bridge at each set, until `stop`.
+fn forward_to_windows(
+    name: &str,
+    event: &NamedEvent,
+    reset: EventReset,
+    stop: &AtomicBool,
+    bridge_in: &Mutex<Option<ChildStdin>>,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        match event.wait_timeout(STOP_POLL) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(error) => {
+                eprintln!("wsm-bridge: waiting for the native event {name}: {error}");
+                return;
+            }
+        }
+        let Ok(mut input) = bridge_in.lock() else {
+            return;
+        };
+        let Some(input) = input.as_mut() else { return };
+        if writeln!(input, "set {name}")
+            .and_then(|()| input.flush())
+            .is_err()
+        {
+            return;
+        }
+        // A manual-reset event stays set until someone resets it: forward it once.
+        while reset == EventReset::Manual
+            && !stop.load(Ordering::Relaxed)
+            && event.wait_timeout(Duration::ZERO).unwrap_or(false)
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
 }
 
 /// The Wine of the game's command: a Proton in it (Steam's `%command%` holds

@@ -10,6 +10,8 @@
 #[cfg(windows)]
 mod adopt;
 mod cli;
+#[cfg(windows)]
+mod events;
 #[cfg(not(windows))]
 mod launch;
 mod presets;
@@ -84,6 +86,9 @@ fn presets_text() -> String {
                 region.name, region.size
             );
         }
+        for (name, reset) in preset.events {
+            text += &format!("    event: {name} ({reset:?} reset), forwarded to native waiters\n");
+        }
         text += &format!("    source: {}\n", preset.source);
     }
     text.trim_end().to_owned()
@@ -98,6 +103,7 @@ mod bridge {
     use win_shared_memory::{Options, ReadOnly, ReadWrite, SharedMemory, SharedMemoryError};
 
     use crate::cli::Plan;
+    use crate::events::PrefixEvent;
 
     /// Makes and exposes every region of `plan`, says `ready`, and holds them until standard
     /// input closes (or forever, with `until_killed`). Regions made before an error are
@@ -148,24 +154,62 @@ mod bridge {
             );
             held.push(region);
         }
+        let to_native = make_events(&plan.events_to_native)?;
+        let to_windows = make_events(&plan.events_to_windows)?;
         let mut stdout = std::io::stdout();
         writeln!(stdout, "ready")
             .and_then(|()| stdout.flush())
             .map_err(|error| format!("cannot write to standard output: {error}"))?;
+        for event in to_native {
+            std::thread::spawn(move || event.forward_to_native());
+        }
         if plan.until_killed {
             loop {
                 std::thread::park();
             }
         }
-        // Holds until standard input ends or fails (its writer is gone either way).
-        let mut buffer = [0; 256];
-        while std::io::stdin()
-            .read(&mut buffer)
-            .is_ok_and(|read| read > 0)
-        {}
+        if to_windows.is_empty() {
+            // Holds until standard input ends or fails (its writer is gone either way).
+            let mut buffer = [0; 256];
+            while std::io::stdin()
+                .read(&mut buffer)
+                .is_ok_and(|read| read > 0)
+            {}
+        } else {
+            forward_to_windows(&to_windows);
+        }
         drop(held);
         drop(adopted);
         Ok(())
+    }
+
+    /// Opens (or makes) each event of the prefix.
+    fn make_events(
+        events: &[(String, win_shared_memory::sync::EventReset)],
+    ) -> Result<Vec<PrefixEvent>, String> {
+        events
+            .iter()
+            .map(|(name, reset)| PrefixEvent::open_or_make(name, *reset))
+            .collect()
+    }
+
+    /// Sets the prefix's event of each `set NAME` line of standard input, until it ends.
+    fn forward_to_windows(events: &[PrefixEvent]) {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { return };
+            let event = line
+                .strip_prefix("set ")
+                .and_then(|name| events.iter().find(|event| event.name() == name));
+            let done = match event {
+                Some(event) => event.signal(),
+                None => Err(format!(
+                    "ignored input {line:?}: not `set NAME` of an --event-to-windows"
+                )),
+            };
+            if let Err(message) = done {
+                let _ = writeln!(std::io::stderr(), "wsm-bridge: {message}");
+            }
+        }
     }
 
     /// Refuses a name that a section of the prefix already has: made by the game (which then

@@ -9,6 +9,8 @@
 //! fits, and a game update that grows a structure by a few bytes does not break the bridge. A
 //! smaller section would not serve: the game's `MapViewOfFile` fails with error 5.
 
+use win_shared_memory::sync::EventReset;
+
 /// The page size of x86_64 Windows and Linux, the unit sections are rounded up to.
 pub const PAGE: usize = 4096;
 
@@ -44,6 +46,9 @@ pub struct Preset {
     /// Whether each name takes the game's Windows process id as a suffix (`--pid`), as the
     /// rF2 plugin's names do in a dedicated server.
     pub pid_suffix: bool,
+    /// Named events the title signals in its prefix, forwarded to native waiters, with the
+    /// reset mode the game makes them with.
+    pub events: &'static [(&'static str, EventReset)],
     /// Where the names and sizes come from, and how they were checked.
     pub source: &'static str,
 }
@@ -96,6 +101,7 @@ pub const PRESETS: &[Preset] = &[
         about: "rFactor 2 with the rF2 Shared Memory Map Plugin",
         regions: RFACTOR2_PLUGIN,
         pid_suffix: false,
+        events: &[],
         source: RFACTOR2_SOURCE,
     },
     Preset {
@@ -103,6 +109,7 @@ pub const PRESETS: &[Preset] = &[
         about: "an rFactor 2 dedicated server with the plugin: each name ends with the server's Windows process id (--pid)",
         regions: RFACTOR2_PLUGIN,
         pid_suffix: true,
+        events: &[],
         source: "as rfactor2; the suffix from MappedBuffer.h (MapMemoryFile: \"%s%s\", name and GetCurrentProcessId() in a process named *Dedicated.exe)",
     },
     Preset {
@@ -110,7 +117,8 @@ pub const PRESETS: &[Preset] = &[
         about: "Le Mans Ultimate: its own LMU_Data and lock, and the rF2 plugin's buffers for versions that load it",
         regions: LMU_REGIONS,
         pid_suffix: false,
-        source: "S397 SharedMemoryInterface.hpp (LMU plugin SDK, 2025; licence forbids redistribution, not committed): sizeof(SharedMemoryLayout) with the rF2 plugin's InternalsPlugin.hpp V01 structures (same sizes as LMU's) and ApplicationStateV01, MinGW x86_64; LockData is two LONGs; plugin buffers as rfactor2",
+        events: &[("LMU_Data_Event", EventReset::Auto)],
+        source: "S397 SharedMemoryInterface.hpp (LMU plugin SDK, 2025; licence forbids redistribution, not committed): sizeof(SharedMemoryLayout) with the rF2 plugin's InternalsPlugin.hpp V01 structures (same sizes as LMU's) and ApplicationStateV01, MinGW x86_64; LockData is two LONGs; plugin buffers as rfactor2; LMU_Data_Event (LMU_SHARED_MEMORY_EVENT) is waited on as an auto-reset event in the header's example",
     },
     Preset {
         titles: &["acc", "ac", "assetto-corsa", "assetto-corsa-competizione"],
@@ -121,6 +129,7 @@ pub const PRESETS: &[Preset] = &[
             paged("Local\\acpmf_static", 820),
         ],
         pid_suffix: false,
+        events: &[],
         source: "ACC Shared Memory Documentation v1.8.12 (Kunos): SPageFilePhysics, SPageFileGraphic, SPageFileStatic, #pragma pack(4) (from the document, not recompiled)",
     },
     Preset {
@@ -128,6 +137,7 @@ pub const PRESETS: &[Preset] = &[
         about: "Automobilista 2",
         regions: &[paged("$pcars2$", 20_700)],
         pid_suffix: false,
+        events: &[],
         source: "viper4gh/CREST2-AMS2 (commit 534ed28, 2024-01-26): SharedMemory.h, SHARED_MEMORY_VERSION 14, sizeof(SharedMemory), MinGW x86_64 (header \"Copyright MWL, all rights reserved\": not committed)",
     },
     Preset {
@@ -135,6 +145,7 @@ pub const PRESETS: &[Preset] = &[
         about: "Project CARS 2 (final shared memory API, version 9)",
         regions: &[paged("$pcars2$", 20_576)],
         pid_suffix: false,
+        events: &[],
         source: "viper4gh/CREST2-AMS2 (commit 534ed28, 2024-01-26): SharedMemory_v9.h, SHARED_MEMORY_VERSION 9, sizeof(SharedMemory), MinGW x86_64 (not committed, as ams2)",
     },
     Preset {
@@ -142,6 +153,7 @@ pub const PRESETS: &[Preset] = &[
         about: "RaceRoom Racing Experience",
         regions: &[paged("$R3E", 43_996)],
         pid_suffix: false,
+        events: &[],
         source: "sector3studios/r3e-api (commit 29a3e95, 2026-03-20, public domain): sample-c/src/r3e.h, version 3.5, sizeof(r3e_shared), MinGW x86_64",
     },
     Preset {
@@ -153,7 +165,8 @@ pub const PRESETS: &[Preset] = &[
             size: 2 << 20,
         }],
         pid_suffix: false,
-        source: "iRacing SDK irsdk_defines.h (IRSDK_MEMMAPFILENAME; the header fixes no size; the game sizes the file to its variables); pyirsdk 1.2.4 maps 1 191 936 bytes (MEMMAPFILESIZE)",
+        events: &[("Local\\IRSDKDataValidEvent", EventReset::Manual)],
+        source: "iRacing SDK irsdk_defines.h (IRSDK_MEMMAPFILENAME; the header fixes no size; the game sizes the file to its variables); pyirsdk 1.2.4 maps 1 191 936 bytes (MEMMAPFILESIZE); IRSDK_DATAVALIDEVENTNAME, made manual-reset by the SDK's server code (CreateEvent(NULL, true, false, …))",
     },
     Preset {
         titles: &[
@@ -169,6 +182,7 @@ pub const PRESETS: &[Preset] = &[
             size: 32_768,
         }],
         pid_suffix: false,
+        events: &[],
         source: "RenCloud/scs-sdk-plugin (commit 2be7683, 2020-12-23, MIT): scs-telemetry-common.hpp SCS_PLUGIN_MMF_SIZE (32*1024), the size the plugin maps; sizeof(scsTelemetryMap_t) 21 520, MinGW x86_64",
     },
     Preset {
@@ -176,6 +190,7 @@ pub const PRESETS: &[Preset] = &[
         about: "rFactor 1 and Automobilista 1 with rFactorSharedMemoryMap",
         regions: &[paged("$rFactorShared$", 11_367)],
         pid_suffix: false,
+        events: &[],
         source: "dallongo/rFactorSharedMemoryMap (commit afbac1d, 2016-07-27, GPL-2.0): rfSharedStruct.hpp sizeof(rfShared), #pragma pack(1), no pointers (the same for the 32-bit game), MinGW x86_64",
     },
 ];
@@ -259,6 +274,18 @@ mod tests {
         assert_eq!(region("ets2", "Local\\SCSTelemetry").size, 32_768);
         assert_eq!(region("ams1", "$rFactorShared$").exact, Some(11_367));
         assert_eq!(region("r3e", "$R3E").size, 45_056);
+    }
+
+    #[test]
+    fn the_data_events_of_iracing_and_lmu() {
+        assert_eq!(
+            find("iracing").map(|preset| preset.events),
+            Some(&[("Local\\IRSDKDataValidEvent", EventReset::Manual)][..])
+        );
+        assert_eq!(
+            find("lmu").map(|preset| preset.events),
+            Some(&[("LMU_Data_Event", EventReset::Auto)][..])
+        );
     }
 
     #[test]
