@@ -60,6 +60,8 @@ tests! {
     wine_launch_starts_the_bridge_before_a_proton_game_and_ends_it_with_the_game ignored_if no_wine() || std::env::var_os("WSM_NATIVE_BRIDGE").is_none(),
     #[cfg(target_os = "linux")]
     wine_events_cross_the_boundary_both_ways ignored_if no_wine() || std::env::var_os("WSM_NATIVE_BRIDGE").is_none(),
+    #[cfg(target_os = "linux")]
+    wine_game_started_first_is_bridged_from_its_next_start ignored_if no_wine(),
 }
 
 roles! {
@@ -1002,4 +1004,94 @@ fn wine_events_cross_the_boundary_both_ways() -> Outcome {
         at(1.0)
     );
     Ok(())
+}
+
+/// The 4-byte counter at offset 4 (the game's finished updates) of every deleted `tmpmap-*`
+/// file that a process of this user has open and whose size is `bytes`: where Wine 8 keeps an
+/// anonymous named section, in `wineserver`'s descriptors.
+#[cfg(target_os = "linux")]
+fn tmpmap_counters(bytes: u64) -> Vec<(String, u32)> {
+    use std::io::Read;
+    let mut found = Vec::new();
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for process in processes.flatten() {
+        let Ok(fds) = std::fs::read_dir(process.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let target = target.to_string_lossy().into_owned();
+            if !(target.contains("/tmpmap-") && target.ends_with(" (deleted)")) {
+                continue;
+            }
+            let Ok(mut file) = std::fs::File::open(fd.path()) else {
+                continue;
+            };
+            let mut head = [0u8; 8];
+            if file.metadata().is_ok_and(|meta| meta.len() == bytes)
+                && file.read_exact(&mut head).is_ok()
+            {
+                let counter = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+                found.push((fd.path().display().to_string(), counter));
+            }
+        }
+    }
+    found
+}
+
+/// A game that started before the bridge: with `--when-free` the bridge waits instead of
+/// refusing, makes the section once the game has exited, and the game's next start is
+/// bridged. Before that, the test checks where Wine 8 keeps the game's own section: a deleted
+/// `tmpmap-*` file that `wineserver` holds, whose counter a native process of the same user
+/// sees advance through `/proc/<pid>/fd/<n>`.
+#[cfg(target_os = "linux")]
+fn wine_game_started_first_is_bridged_from_its_next_start() -> Outcome {
+    let name = unique_name("wine_game_first");
+    let bytes = GAME_BYTES.to_string();
+    let mut first = Peer::spawn(game(&["publish", &name, &bytes]))?;
+    first.expect_line("ready existed=0")?;
+    // Wine rounds the section up to whole pages.
+    let section = GAME_BYTES.next_multiple_of(4096) as u64;
+    let before = tmpmap_counters(section);
+    std::thread::sleep(Duration::from_millis(300));
+    let after = tmpmap_counters(section);
+    let advancing = after.iter().filter(|(fd, now)| {
+        before
+            .iter()
+            .any(|(seen, then)| seen == fd && now.wrapping_sub(*then) > 0)
+    });
+    if advancing.count() == 0 {
+        return Err(format!(
+            "no deleted tmpmap file of {section} bytes advances: before {before:?}, after {after:?}"
+        )
+        .into());
+    }
+    expect_eq(std::path::Path::new(&shm_path(&name)).exists(), false)?;
+
+    let mut bridged = Peer::spawn(bridge(&[&format!("{name}={bytes}"), "--when-free"]))?;
+    std::thread::sleep(Duration::from_millis(500));
+    expect_eq(std::path::Path::new(&shm_path(&name)).exists(), false)?;
+    first.send("stop")?;
+    first.read_line()?;
+    first.finish()?;
+    bridged.expect_line("ready")?;
+    let mut next = Peer::spawn(game(&["publish", &name, &bytes]))?;
+    next.expect_line("ready existed=1")?;
+    let reader = SharedMemory::<ReadOnly>::open(&name)?;
+    let started = reader.read_at::<u32>(4)?;
+    eventually("a native reader sees the restarted game's updates", || {
+        reader
+            .read_at::<u32>(4)
+            .is_ok_and(|now| now.wrapping_sub(started) > 1000)
+    })?;
+    drop(reader);
+    next.send("stop")?;
+    next.read_line()?;
+    next.finish()?;
+    bridged.finish()?;
+    expect_no_shm_object(&name)
 }

@@ -9,7 +9,7 @@ use crate::presets;
 
 /// How to use the bridge, printed with `--help` and after a usage error.
 pub const USAGE: &str = "\
-usage: wsm-bridge.exe [--preset TITLE]... [--pid PID] [NAME=BYTES]... [--expose NAME]... [--until-killed]
+usage: wsm-bridge.exe [--preset TITLE]... [--pid PID] [NAME=BYTES]... [--expose NAME]... [--until-killed] [--when-free]
        wsm-bridge.exe --list-presets | --version | --help
        wsm-bridge launch [--exe PATH] [--wine PATH] [BRIDGE OPTIONS] -- COMMAND...   (native)
 
@@ -33,6 +33,8 @@ once all exist and holds them until standard input closes (or until terminated, 
                    the reverse: each `set NAME` line on standard input sets the prefix's
                    event (pulses a manual-reset one)
   --until-killed   ignore standard input; hold until the bridge is terminated
+  --when-free      a name the game already made (it started first) is bridged as soon as the
+                   game has exited, for its next start, instead of refused
 
 `launch` (the native Linux wsm-bridge, for Steam's launch options: `wsm-bridge launch
 --preset lmu -- %command%`) starts wsm-bridge.exe (--exe, default: beside the launcher) with
@@ -80,6 +82,8 @@ pub struct Plan {
     pub expose: Vec<String>,
     /// Hold until terminated rather than until standard input closes.
     pub until_killed: bool,
+    /// Wait for a name the prefix has (the game started first) to be free, rather than refuse.
+    pub when_free: bool,
     /// Events set in the prefix, forwarded to native waiters.
     pub events_to_native: Vec<(String, EventReset)>,
     /// Native events forwarded to the prefix's waiters.
@@ -153,6 +157,7 @@ fn parse_bridge(args: impl IntoIterator<Item = OsString>) -> Result<Command, Str
             "--list-presets" => return Ok(Command::ListPresets),
             "--version" | "-V" => return Ok(Command::Version),
             "--until-killed" => plan.until_killed = true,
+            "--when-free" => plan.when_free = true,
             "--preset" | "--expose" | "--pid" | "--event" | "--event-to-windows" => {
                 let value = args
                     .next()
@@ -329,6 +334,8 @@ mod tests {
         assert_eq!(plan.expose, ["c"]);
         assert!(!plan.until_killed);
         assert!(plan_of(&["--until-killed", "x=1"]).until_killed);
+        assert!(!plan.when_free);
+        assert!(plan_of(&["--when-free", "x=1"]).when_free);
     }
 
     #[test]

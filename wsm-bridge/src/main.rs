@@ -113,7 +113,11 @@ mod bridge {
         let mut held = Vec::new();
         let mut adopted = Vec::new();
         for (name, size) in &plan.create {
-            refuse_if_in_prefix(name)?;
+            if plan.when_free {
+                wait_until_free(name);
+            } else {
+                refuse_if_in_prefix(name)?;
+            }
             // A native reader that started first may have left an empty file under the name.
             let file_name = name.strip_prefix("Local\\").unwrap_or(name);
             let not_adopted = match crate::adopt::adopt(name, file_name, *size as u64) {
@@ -212,15 +216,35 @@ mod bridge {
         }
     }
 
+    /// Waits until no section of the prefix has the name: a game that started first holds it
+    /// until it exits, and its next start then finds the bridge's section.
+    fn wait_until_free(name: &str) {
+        if !in_prefix(name) {
+            return;
+        }
+        let _ = writeln!(
+            std::io::stderr(),
+            "wsm-bridge: {name} is the game's (it started first): bridging it once the game has exited, for its next start"
+        );
+        while in_prefix(name) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// Whether a section of the prefix has the name.
+    fn in_prefix(name: &str) -> bool {
+        SharedMemory::<ReadOnly>::open(name).is_ok()
+    }
+
     /// Refuses a name that a section of the prefix already has: made by the game (which then
     /// started before the bridge) or by another bridge, it cannot be backed by /dev/shm now.
     fn refuse_if_in_prefix(name: &str) -> Result<(), String> {
-        match SharedMemory::<ReadOnly>::open(name) {
-            Ok(_) => Err(format!(
-                "{name} already exists in this Wine prefix: the game made it (start wsm-bridge before the game) or another wsm-bridge bridges it"
-            )),
-            Err(_) => Ok(()),
+        if in_prefix(name) {
+            return Err(format!(
+                "{name} already exists in this Wine prefix: the game made it (start wsm-bridge before the game, or give --when-free to bridge its next start) or another wsm-bridge bridges it"
+            ));
         }
+        Ok(())
     }
 }
 
