@@ -710,9 +710,9 @@ fn listed_presets(text: &str) -> Result<Vec<ListedPreset>, libtest_mimic::Failed
     Ok(presets)
 }
 
-/// Each preset's title in turn: the bridge makes its sections, a stand-in game with the
-/// title's real names and exact sizes finds them made (`ERROR_ALREADY_EXISTS`) and maps each
-/// whole, a native program that maps the files itself (as TinyPedal does, no lock) sees the
+/// Each preset's title in turn: a stand-in game with the title's real names and exact sizes
+/// starts first, and the bridge (`--when-free`) makes the sections once it has exited; the
+/// game started again finds them made (`ERROR_ALREADY_EXISTS`) and maps each whole, a native program that maps the files itself (as TinyPedal does, no lock) sees the
 /// game's mark at the start and at the last byte of the structure, and nothing is left in
 /// `/dev/shm` once the game and the bridge are gone.
 #[cfg(target_os = "linux")]
@@ -747,7 +747,7 @@ fn wine_every_preset_serves_its_titles_stand_in_game() -> Outcome {
                 )
             })
             .collect();
-        let mut args = vec!["--preset", preset.title.as_str()];
+        let mut args = vec!["--preset", preset.title.as_str(), "--when-free"];
         if preset
             .regions
             .iter()
@@ -755,14 +755,23 @@ fn wine_every_preset_serves_its_titles_stand_in_game() -> Outcome {
         {
             args.extend(["--pid", PID]);
         }
-        let mut bridged = Peer::spawn(bridge(&args))?;
-        bridged.expect_line("ready")?;
         let game_args: Vec<String> = regions
             .iter()
             .map(|(name, _, exact)| format!("{name}={exact}"))
             .collect();
-        let mut game = Peer::spawn(preset_game(&game_args))?;
         let count = regions.len();
+        // The game starts first: the bridge waits for it to exit, then bridges its next start.
+        let mut first = Peer::spawn(preset_game(&game_args))?;
+        first.expect_line(&format!("ready existed=0 of {count}"))?;
+        let mut bridged = Peer::spawn(bridge(&args))?;
+        // Long enough for the bridge to start and find the names taken.
+        std::thread::sleep(Duration::from_millis(700));
+        for (name, ..) in &regions {
+            expect_no_shm_object(name)?;
+        }
+        first.finish()?;
+        bridged.expect_line("ready")?;
+        let mut game = Peer::spawn(preset_game(&game_args))?;
         game.expect_line(&format!("ready existed={count} of {count}"))?;
         for (name, section, exact) in &regions {
             let bytes = std::fs::read(shm_path(name))?;
