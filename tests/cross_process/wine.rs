@@ -847,7 +847,8 @@ fn wine_lockless_reader_started_first_is_adopted_and_kept_across_game_restarts()
 }
 
 /// What the bridge does not adopt, and leaves as it is: another user's empty file (whose owner
-/// could then read the game's data), and a file with data in it.
+/// could then read the game's data), a file with data in it, and a symbolic link to an empty
+/// file elsewhere.
 #[cfg(target_os = "linux")]
 fn wine_bridge_adopts_only_a_readers_empty_file() -> Outcome {
     let name = unique_name("wine_not_adopted");
@@ -875,6 +876,22 @@ fn wine_bridge_adopts_only_a_readers_empty_file() -> Outcome {
         expect_eq(std::fs::read(&path)?, content)?;
         std::fs::remove_file(&path)?;
     }
+    // A symbolic link under the name to an empty file elsewhere (which another user could
+    // plant where links are followed): the file elsewhere is neither grown nor written.
+    let elsewhere = std::env::temp_dir().join(format!("wsm-link-target-{}", std::process::id()));
+    std::fs::write(&elsewhere, b"")?;
+    std::os::unix::fs::symlink(&elsewhere, &path)?;
+    let refused = bridge(&[&format!("{name}={GAME_BYTES}")])
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    let message = String::from_utf8_lossy(&refused.stderr);
+    std::fs::remove_file(&path)?;
+    let left = std::fs::read(&elsewhere)?;
+    std::fs::remove_file(&elsewhere)?;
+    if !message.contains("symbolic link") {
+        return Err(format!("a symbolic link: {message}").into());
+    }
+    expect_eq(left.len(), 0)?;
     expect_no_shm_object(&name)
 }
 

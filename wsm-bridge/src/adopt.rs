@@ -7,8 +7,10 @@
 //! game's writes land in the very file the reader has open. A file is adopted only when it
 //! is the reader's kind and nothing of anyone else's is at stake: a regular file with one link,
 //! empty, owned by this user (Wine shows another user's file with another owner), without the
-//! crate's mark (`HIDDEN | SYSTEM`), and held by no holder of this crate (no lock on its first
-//! byte). It stays the reader's: the bridge holds a shared lock on its first byte while it runs
+//! crate's mark (`HIDDEN | SYSTEM`), held by no holder of this crate (no lock on its first
+//! byte), and `/dev/shm/<name>` itself, not a file elsewhere that a symbolic link under the name
+//! leads to (Wine 8 follows links when it opens a file and shows none as a reparse point; the
+//! handle's final path, which Wine resolves, tells). It stays the reader's: the bridge holds a shared lock on its first byte while it runs
 //! (as every holder of this crate does) and never removes it.
 
 use std::ffi::c_void;
@@ -26,10 +28,10 @@ use windows_sys::Win32::Security::{
 };
 use windows_sys::Win32::Storage::FileSystem::{
     BY_HANDLE_FILE_INFORMATION, CreateFileW, FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_HIDDEN,
-    FILE_ATTRIBUTE_NORMAL, FILE_ATTRIBUTE_SYSTEM, FILE_END_OF_FILE_INFO, FILE_SHARE_DELETE,
-    FILE_SHARE_READ, FILE_SHARE_WRITE, FILE_TYPE_DISK, FileEndOfFileInfo,
-    GetFileInformationByHandle, GetFileType, LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY,
-    LockFileEx, OPEN_EXISTING, SetFileInformationByHandle, UnlockFileEx,
+    FILE_ATTRIBUTE_NORMAL, FILE_ATTRIBUTE_SYSTEM, FILE_END_OF_FILE_INFO, FILE_NAME_NORMALIZED,
+    FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE, FILE_TYPE_DISK, FileEndOfFileInfo,
+    GetFileInformationByHandle, GetFileType, GetFinalPathNameByHandleW, LOCKFILE_EXCLUSIVE_LOCK,
+    LOCKFILE_FAIL_IMMEDIATELY, LockFileEx, OPEN_EXISTING, SetFileInformationByHandle, UnlockFileEx,
 };
 use windows_sys::Win32::System::IO::OVERLAPPED;
 use windows_sys::Win32::System::Memory::{CreateFileMappingW, PAGE_READWRITE};
@@ -91,24 +93,19 @@ pub fn adopt(name: &str, file_name: &str, size: u64) -> Result<Option<Adopted>, 
         };
     }
     let file = Owned(handle);
+    let expected = format!("\\\\?\\Z:\\dev\\shm\\{file_name}");
+    match final_path(&file)? {
+        path if path == expected => {}
+        path => {
+            return Err(format!(
+                "it leads to {path} (a symbolic link), not a file of /dev/shm"
+            ));
+        }
+    }
     check_is_a_readers_empty_file(&file)?;
     hold_alone(&file)?;
-    let end = FILE_END_OF_FILE_INFO {
-        EndOfFile: i64::try_from(size).map_err(|_| "the size is too large".to_owned())?,
-    };
-    // SAFETY: the handle is open for writing; `end` is the structure of the class and lives
-    // through the call.
-    let grown = unsafe {
-        SetFileInformationByHandle(
-            file.0,
-            FileEndOfFileInfo,
-            (&raw const end).cast::<c_void>(),
-            size_of::<FILE_END_OF_FILE_INFO>() as u32,
-        )
-    };
-    if grown == 0 {
-        return Err(format!("cannot grow it to {size} bytes ({})", last_error()));
-    }
+    let bytes = i64::try_from(size).map_err(|_| "the size is too large".to_owned())?;
+    set_size(&file, bytes).map_err(|error| format!("cannot grow it to {size} bytes ({error})"))?;
     let wide_name: Vec<u16> = name.encode_utf16().chain([0]).collect();
     // SAFETY: the file handle is open for reading and writing, the name NUL-terminated and
     // alive through the call, no security attributes.
@@ -138,6 +135,43 @@ pub fn adopt(name: &str, file_name: &str, size: u64) -> Result<Option<Adopted>, 
         _section: section,
         _file: file,
     }))
+}
+
+/// Sets the file's size.
+fn set_size(file: &Owned, bytes: i64) -> Result<(), String> {
+    let end = FILE_END_OF_FILE_INFO { EndOfFile: bytes };
+    // SAFETY: the handle is open for writing; `end` is the structure of the class and lives
+    // through the call.
+    let done = unsafe {
+        SetFileInformationByHandle(
+            file.0,
+            FileEndOfFileInfo,
+            (&raw const end).cast::<c_void>(),
+            size_of::<FILE_END_OF_FILE_INFO>() as u32,
+        )
+    };
+    if done == 0 {
+        return Err(last_error());
+    }
+    Ok(())
+}
+
+/// The file's final path, as Wine resolves it: symbolic links followed, `\\?\\Z:\\…`.
+fn final_path(file: &Owned) -> Result<String, NotAdopted> {
+    let mut path = vec![0u16; 1024];
+    // SAFETY: the handle is open; the buffer is writable for its length in characters.
+    let length = unsafe {
+        GetFinalPathNameByHandleW(
+            file.0,
+            path.as_mut_ptr(),
+            path.len() as u32,
+            FILE_NAME_NORMALIZED,
+        )
+    } as usize;
+    if length == 0 || length >= path.len() {
+        return Err(format!("cannot read its path ({})", last_error()));
+    }
+    Ok(String::from_utf16_lossy(&path[..length]))
 }
 
 /// A regular file with one link, empty, unmarked and owned by this process's user.
