@@ -55,7 +55,7 @@ tests! {
     #[cfg(target_os = "linux")]
     wine_lockless_reader_started_first_is_adopted_and_kept_across_game_restarts ignored_if no_wine(),
     #[cfg(target_os = "linux")]
-    wine_bridge_adopts_only_a_readers_empty_file ignored_if no_wine(),
+    wine_bridge_adopts_only_a_readers_file ignored_if no_wine(),
     #[cfg(target_os = "linux")]
     wine_launch_starts_the_bridge_before_a_proton_game_and_ends_it_with_the_game ignored_if no_wine() || std::env::var_os("WSM_NATIVE_BRIDGE").is_none(),
     #[cfg(target_os = "linux")]
@@ -793,7 +793,7 @@ fn wine_every_preset_serves_its_titles_stand_in_game() -> Outcome {
 /// creates the missing file empty and maps it itself, with no lock and without this crate. The
 /// bridge adopts the file (grows it, backs the section with it), so the reader's own mapping
 /// sees the game's updates, through two runs of the game while the bridge runs; when the
-/// bridge ends the file stays, the reader's, until the reader removes it.
+/// bridge ends the file stays, the reader's, and the next session's bridge adopts it again.
 #[cfg(target_os = "linux")]
 fn wine_lockless_reader_started_first_is_adopted_and_kept_across_game_restarts() -> Outcome {
     use std::os::unix::fs::OpenOptionsExt;
@@ -825,7 +825,7 @@ fn wine_lockless_reader_started_first_is_adopted_and_kept_across_game_restarts()
     // InterlockedIncrement only; the mapping lives until the munmap below.
     let updates_done =
         || unsafe { AtomicU32::from_ptr(view.cast::<u32>().add(1)) }.load(Ordering::Acquire);
-    for run in ["first", "second"] {
+    let run_game = |run: &str| -> Outcome {
         let mut game = Peer::spawn(game(&["publish", &name, &bytes]))?;
         game.expect_line("ready existed=1")?;
         let before = updates_done();
@@ -835,8 +835,17 @@ fn wine_lockless_reader_started_first_is_adopted_and_kept_across_game_restarts()
         )?;
         game.send("stop")?;
         eprintln!("{run} game: {}", game.read_line()?);
-        game.finish()?;
-    }
+        game.finish()
+    };
+    run_game("first")?;
+    run_game("second")?;
+    bridged.finish()?;
+    expect_eq(std::path::Path::new(&path).exists(), true)?;
+    // The next session: a new bridge adopts the same file again, although it holds the last
+    // game's data now, and the reader, still running, sees the next game.
+    let mut bridged = Peer::spawn(bridge(&[&format!("{name}={bytes}")]))?;
+    bridged.expect_line("ready")?;
+    run_game("next session's")?;
     bridged.finish()?;
     expect_eq(std::path::Path::new(&path).exists(), true)?;
     // SAFETY: the mapping made above, no longer used.
@@ -850,7 +859,7 @@ fn wine_lockless_reader_started_first_is_adopted_and_kept_across_game_restarts()
 /// could then read the game's data), a file with data in it, and a symbolic link to an empty
 /// file elsewhere.
 #[cfg(target_os = "linux")]
-fn wine_bridge_adopts_only_a_readers_empty_file() -> Outcome {
+fn wine_bridge_adopts_only_a_readers_file() -> Outcome {
     let name = unique_name("wine_not_adopted");
     let path = shm_path(&name);
     for (content, owner, why) in [

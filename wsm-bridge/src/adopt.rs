@@ -4,21 +4,26 @@
 //! file, empty, when it is missing: started before the bridge (their usual order), they leave
 //! an empty file under the name. The bridge adopts such a file instead of refusing it: it grows
 //! the file to the section's size and makes the named section of the prefix from it, so the
-//! game's writes land in the very file the reader has open. A file is adopted only when it
-//! is the reader's kind and nothing of anyone else's is at stake: a regular file with one link,
-//! empty, owned by this user (Wine shows another user's file with another owner), without the
-//! crate's mark (`HIDDEN | SYSTEM`), held by no holder of this crate (no lock on its first
-//! byte), and `/dev/shm/<name>` itself, not a file elsewhere that a symbolic link under the name
-//! leads to (Wine 8 follows links when it opens a file and shows none as a reparse point; the
-//! handle's final path, which Wine resolves, tells). It stays the reader's: the bridge holds a shared lock on its first byte while it runs
-//! (as every holder of this crate does) and never removes it.
+//! game's writes land in the very file the reader has open. The file stays the reader's: the
+//! bridge holds a shared lock on its first byte while it runs (as every holder of this crate
+//! does), never removes it, and marks it as adopted (an access time only its owner can set),
+//! so that the next bridge adopts it again although it now holds the last game's data: a
+//! reader that stays across game sessions keeps its mapping, as on Windows.
+//!
+//! A file is adopted only when it is the reader's kind and nothing of anyone else's is at
+//! stake: a regular file with one link, empty or adopted before, owned by this user (Wine
+//! shows another user's file with another owner), without the crate's mark (`HIDDEN |
+//! SYSTEM`), held by no holder of this crate (no lock on its first byte), and
+//! `/dev/shm/<name>` itself, not a file elsewhere that a symbolic link under the name leads to
+//! (Wine 8 follows links when it opens a file and shows none as a reparse point; the handle's
+//! final path, which Wine resolves, tells).
 
 use std::ffi::c_void;
 use std::mem::{size_of, zeroed};
 use std::ptr::{null, null_mut};
 
 use windows_sys::Win32::Foundation::{
-    CloseHandle, ERROR_ALREADY_EXISTS, ERROR_FILE_NOT_FOUND, GENERIC_READ, GENERIC_WRITE,
+    CloseHandle, ERROR_ALREADY_EXISTS, ERROR_FILE_NOT_FOUND, FILETIME, GENERIC_READ, GENERIC_WRITE,
     GetLastError, HANDLE, INVALID_HANDLE_VALUE, LocalFree,
 };
 use windows_sys::Win32::Security::Authorization::{GetSecurityInfo, SE_FILE_OBJECT};
@@ -31,7 +36,8 @@ use windows_sys::Win32::Storage::FileSystem::{
     FILE_ATTRIBUTE_NORMAL, FILE_ATTRIBUTE_SYSTEM, FILE_END_OF_FILE_INFO, FILE_NAME_NORMALIZED,
     FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE, FILE_TYPE_DISK, FileEndOfFileInfo,
     GetFileInformationByHandle, GetFileType, GetFinalPathNameByHandleW, LOCKFILE_EXCLUSIVE_LOCK,
-    LOCKFILE_FAIL_IMMEDIATELY, LockFileEx, OPEN_EXISTING, SetFileInformationByHandle, UnlockFileEx,
+    LOCKFILE_FAIL_IMMEDIATELY, LockFileEx, OPEN_EXISTING, SetFileInformationByHandle, SetFileTime,
+    UnlockFileEx,
 };
 use windows_sys::Win32::System::IO::OVERLAPPED;
 use windows_sys::Win32::System::Memory::{CreateFileMappingW, PAGE_READWRITE};
@@ -42,6 +48,13 @@ const HOST_SHM_DIR: &str = "Z:\\dev\\shm\\";
 
 /// The DOS attributes of the crate's mark.
 const MARK: u32 = FILE_ATTRIBUTE_HIDDEN | FILE_ATTRIBUTE_SYSTEM;
+
+/// The last-access time an adopted file gets: 2100-01-01 00:00:00.0271828 UTC, as a Windows
+/// file time (100 ns units since 1601). Only the file's owner can set a chosen time, and
+/// `/dev/shm`'s `relatime` leaves an access time in the future alone (as with the crate's
+/// mark, whose time differs), so a later bridge knows the file it adopts again: a reader that
+/// stays across game sessions keeps its file, now holding the last game's data.
+const ADOPTED_ACCESS: u64 = 157_469_184_000_000_000 + 271_828;
 
 /// A handle, closed when dropped.
 struct Owned(HANDLE);
@@ -102,10 +115,14 @@ pub fn adopt(name: &str, file_name: &str, size: u64) -> Result<Option<Adopted>, 
             ));
         }
     }
-    check_is_a_readers_empty_file(&file)?;
+    let current = check_is_a_readers_file(&file)?;
     hold_alone(&file)?;
-    let bytes = i64::try_from(size).map_err(|_| "the size is too large".to_owned())?;
-    set_size(&file, bytes).map_err(|error| format!("cannot grow it to {size} bytes ({error})"))?;
+    // Grown, never shrunk: a reader may map all of a larger file an earlier bridge made.
+    if current < size {
+        let bytes = i64::try_from(size).map_err(|_| "the size is too large".to_owned())?;
+        set_size(&file, bytes)
+            .map_err(|error| format!("cannot grow it to {size} bytes ({error})"))?;
+    }
     let wide_name: Vec<u16> = name.encode_utf16().chain([0]).collect();
     // SAFETY: the file handle is open for reading and writing, the name NUL-terminated and
     // alive through the call, no security attributes.
@@ -130,6 +147,15 @@ pub fn adopt(name: &str, file_name: &str, size: u64) -> Result<Option<Adopted>, 
     let section = Owned(section);
     if existed {
         return Err("the prefix made a section of the name meanwhile".into());
+    }
+    let mark = FILETIME {
+        dwLowDateTime: ADOPTED_ACCESS as u32,
+        dwHighDateTime: (ADOPTED_ACCESS >> 32) as u32,
+    };
+    // SAFETY: the handle is open for writing; only the access time is given, alive through the
+    // call.
+    if unsafe { SetFileTime(file.0, null(), &mark, null()) } == 0 {
+        return Err(format!("cannot mark it as adopted ({})", last_error()));
     }
     Ok(Some(Adopted {
         _section: section,
@@ -174,8 +200,9 @@ fn final_path(file: &Owned) -> Result<String, NotAdopted> {
     Ok(String::from_utf16_lossy(&path[..length]))
 }
 
-/// A regular file with one link, empty, unmarked and owned by this process's user.
-fn check_is_a_readers_empty_file(file: &Owned) -> Result<(), NotAdopted> {
+/// A regular file with one link, empty or adopted before, unmarked and owned by this process's
+/// user; its size.
+fn check_is_a_readers_file(file: &Owned) -> Result<u64, NotAdopted> {
     // SAFETY: the handle is open.
     if unsafe { GetFileType(file.0) } != FILE_TYPE_DISK {
         return Err("it is not a file".into());
@@ -189,8 +216,14 @@ fn check_is_a_readers_empty_file(file: &Owned) -> Result<(), NotAdopted> {
     if info.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY != 0 || info.nNumberOfLinks != 1 {
         return Err("it is not a file with one name".into());
     }
-    if info.nFileSizeHigh != 0 || info.nFileSizeLow != 0 {
-        return Err("it is not empty (another program's region, or a game's data)".into());
+    let accessed = u64::from(info.ftLastAccessTime.dwHighDateTime) << 32
+        | u64::from(info.ftLastAccessTime.dwLowDateTime);
+    let empty = info.nFileSizeHigh == 0 && info.nFileSizeLow == 0;
+    if !empty && accessed != ADOPTED_ACCESS {
+        return Err(
+            "it is not empty, nor adopted by an earlier wsm-bridge (another program's region?)"
+                .into(),
+        );
     }
     if info.dwFileAttributes & MARK == MARK {
         return Err("it carries the mark of a region of win-shared-memory (or of a plain Windows program's hidden system file)".into());
@@ -198,7 +231,7 @@ fn check_is_a_readers_empty_file(file: &Owned) -> Result<(), NotAdopted> {
     if !owned_by_this_user(file)? {
         return Err("another user owns it".into());
     }
-    Ok(())
+    Ok(u64::from(info.nFileSizeHigh) << 32 | u64::from(info.nFileSizeLow))
 }
 
 /// Whether the file's owner is this process's user (Wine shows another Unix user's file with

@@ -118,19 +118,20 @@ mod bridge {
             } else {
                 refuse_if_in_prefix(name)?;
             }
-            // A native reader that started first may have left an empty file under the name.
+            // A native reader that started first may have left an empty file under the name (or
+            // kept the one an earlier bridge adopted).
             let file_name = name.strip_prefix("Local\\").unwrap_or(name);
             let not_adopted = match crate::adopt::adopt(name, file_name, *size as u64) {
                 Ok(Some(file)) => {
                     let _ = writeln!(
                         std::io::stderr(),
-                        "wsm-bridge: {name}: {size} bytes, backed by the empty /dev/shm file a native reader made (adopted; left in place at exit)"
+                        "wsm-bridge: {name}: {size} bytes, backed by the /dev/shm file a native reader made (adopted; left in place at exit)"
                     );
                     adopted.push(file);
                     continue;
                 }
                 Ok(None) => String::new(),
-                Err(why) => format!(" (not adopted as a reader's empty file: {why})"),
+                Err(why) => format!(" (not adopted as a reader's file: {why})"),
             };
             let region = SharedMemory::<ReadWrite>::create_with(name, *size, &host)
                 .map_err(|error| match error {
