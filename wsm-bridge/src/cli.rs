@@ -181,6 +181,9 @@ fn parse_bridge(args: impl IntoIterator<Item = OsString>) -> Result<Command, Str
         }
     }
     add_presets(&mut plan, &presets, pid)?;
+    if plan.until_killed && !plan.events_to_windows.is_empty() {
+        return Err("--event-to-windows reads standard input, which --until-killed ignores".into());
+    }
     check_each_name_once(&plan)?;
     if plan.create.is_empty()
         && plan.expose.is_empty()
@@ -464,6 +467,10 @@ mod tests {
             (&["--event", "e"], "not NAME=auto"),
             (&["--event", "e=sometimes"], "auto or manual"),
             (&["--event", "=auto"], "no name"),
+            (
+                &["--until-killed", "--event-to-windows", "e=auto"],
+                "which --until-killed ignores",
+            ),
             (
                 &["--event", "e=auto", "--event-to-windows", "Local\\e=auto"],
                 "given twice",
