@@ -4,9 +4,10 @@
  * win-shared-memory: plain OpenEventW, WaitForSingleObject and SetEvent.
  *
  * Usage:
- *   event_echo IN OUT COUNT
+ *   event_echo IN OUT COUNT [pulse]
  *     opens the events IN and OUT (made by wsm-bridge), prints "ready", then COUNT times waits
- *     for IN (10 s at most) and sets OUT; prints "echoed N" and exits.
+ *     for IN (10 s at most) and sets OUT (pulses it with "pulse", as iRacing does its
+ *     manual-reset data-valid event); prints "echoed N" and exits.
  *
  * Exit codes: 0 ok, 1 bad command line, 2 Win32 failure, 3 IN was not set within 10 s.
  */
@@ -16,10 +17,11 @@
 
 int wmain(int argc, wchar_t **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: event_echo IN OUT COUNT\n");
+    if (argc != 4 && !(argc == 5 && wcscmp(argv[4], L"pulse") == 0)) {
+        fprintf(stderr, "usage: event_echo IN OUT COUNT [pulse]\n");
         return 1;
     }
+    BOOL pulse = argc == 5;
     long count = wcstol(argv[3], NULL, 10);
     HANDLE in = OpenEventW(SYNCHRONIZE, FALSE, argv[1]);
     HANDLE out = OpenEventW(EVENT_MODIFY_STATE, FALSE, argv[2]);
@@ -36,7 +38,7 @@ int wmain(int argc, wchar_t **argv)
             printf("echoed %ld\n", echoed);
             return 3;
         }
-        if (waited != WAIT_OBJECT_0 || !SetEvent(out)) {
+        if (waited != WAIT_OBJECT_0 || !(pulse ? PulseEvent(out) : SetEvent(out))) {
             fprintf(stderr, "event_echo: wait or set failed: %lu\n", GetLastError());
             return 2;
         }

@@ -61,6 +61,8 @@ tests! {
     #[cfg(target_os = "linux")]
     wine_events_cross_the_boundary_both_ways ignored_if no_wine() || std::env::var_os("WSM_NATIVE_BRIDGE").is_none(),
     #[cfg(target_os = "linux")]
+    wine_pulses_of_a_manual_reset_event_reach_native_waiters ignored_if no_wine() || std::env::var_os("WSM_NATIVE_BRIDGE").is_none(),
+    #[cfg(target_os = "linux")]
     wine_game_started_first_is_bridged_from_its_next_start ignored_if no_wine(),
 }
 
@@ -1129,4 +1131,57 @@ fn wine_game_started_first_is_bridged_from_its_next_start() -> Outcome {
     next.finish()?;
     bridged.finish()?;
     expect_no_shm_object(&name)
+}
+
+/// iRacing's way: a manual-reset event that the game pulses (`PulseEvent`), forwarded as a pulse
+/// of the native `NamedEvent` (set, then reset): a native thread waiting at that moment wakes,
+/// and the event is not left set. A pulse reaches only the waiters of that moment, so a
+/// waiter that was descheduled between its `set` of the other event and its wait misses one:
+/// at least 90 of 100 round trips must arrive (and the event must never be found set).
+#[cfg(target_os = "linux")]
+fn wine_pulses_of_a_manual_reset_event_reach_native_waiters() -> Outcome {
+    const ROUND_TRIPS: usize = 100;
+    let there = unique_name("wine_pulse_there");
+    let back = unique_name("wine_pulse_back");
+    let to_windows = NamedEvent::new(&there, EventReset::Auto)?;
+    let pulsed = NamedEvent::new(&back, EventReset::Manual)?;
+    let dir = std::env::var("WSM_C_PEER_DIR").unwrap_or_default();
+    let mut launcher = Command::new(std::env::var_os("WSM_NATIVE_BRIDGE").unwrap_or_default());
+    launcher
+        .arg("launch")
+        .arg("--exe")
+        .arg(std::env::var_os("WSM_WINE_BRIDGE").unwrap_or_default())
+        .args(["--event-to-windows", &format!("{there}=auto")])
+        .args(["--event", &format!("{back}=manual")])
+        .args([
+            "--",
+            "wine",
+            &format!("{dir}\\event_echo.exe"),
+            &there,
+            &back,
+        ])
+        .args([ROUND_TRIPS.to_string().as_str(), "pulse"]);
+    let mut launched = Peer::spawn(launcher)?;
+    launched.expect_line("ready")?;
+    let mut arrived = 0;
+    for _ in 0..ROUND_TRIPS {
+        to_windows.set()?;
+        if pulsed.wait_timeout(Duration::from_secs(1))? {
+            arrived += 1;
+        }
+        // The relay resets it right after setting it: a moment later it is unset.
+        std::thread::sleep(Duration::from_millis(5));
+        if pulsed.wait_timeout(Duration::ZERO)? {
+            return Err("the native event was left set after a pulse".into());
+        }
+    }
+    launched.expect_line(&format!("echoed {ROUND_TRIPS}"))?;
+    launched.finish()?;
+    eprintln!("pulses of a manual-reset event: {arrived} of {ROUND_TRIPS} woke the native waiter");
+    if arrived < ROUND_TRIPS * 9 / 10 {
+        return Err(
+            format!("only {arrived} of {ROUND_TRIPS} pulses woke the native waiter").into(),
+        );
+    }
+    Ok(())
 }
