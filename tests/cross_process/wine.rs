@@ -57,6 +57,8 @@ tests! {
     #[cfg(target_os = "linux")]
     wine_bridge_adopts_only_a_readers_file ignored_if no_wine(),
     #[cfg(target_os = "linux")]
+    wine_lockless_reader_started_after_the_bridge_keeps_its_file_across_sessions ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
     wine_launch_starts_the_bridge_before_a_proton_game_and_ends_it_with_the_game ignored_if no_wine() || std::env::var_os("WSM_NATIVE_BRIDGE").is_none(),
     #[cfg(target_os = "linux")]
     wine_events_cross_the_boundary_both_ways ignored_if no_wine() || std::env::var_os("WSM_NATIVE_BRIDGE").is_none(),
@@ -1184,4 +1186,59 @@ fn wine_pulses_of_a_manual_reset_event_reach_native_waiters() -> Outcome {
         );
     }
     Ok(())
+}
+
+/// The usual order with Steam's launcher: the bridge first, then a lockless native reader that
+/// maps the bridge's file itself. When the bridge ends (with the game) while the reader still
+/// maps the file, the bridge keeps it rather than remove its name; the next session's bridge
+/// adopts it, so the reader, never restarted, sees the next game; once nobody maps it, the
+/// bridge that ends removes it.
+#[cfg(target_os = "linux")]
+fn wine_lockless_reader_started_after_the_bridge_keeps_its_file_across_sessions() -> Outcome {
+    let name = unique_name("wine_reader_after");
+    let path = shm_path(&name);
+    let bytes = GAME_BYTES.to_string();
+    let region = format!("{name}={bytes}");
+    let mut bridged = Peer::spawn(bridge(&[&region]))?;
+    bridged.expect_line("ready")?;
+    let file = std::fs::File::open(&path)?;
+    // SAFETY: a shared, read-only mapping of the whole file, which has GAME_BYTES bytes and is
+    // never shrunk; unmapped below, after its last use.
+    let view = unsafe {
+        rustix::mm::mmap(
+            std::ptr::null_mut(),
+            GAME_BYTES,
+            rustix::mm::ProtFlags::READ,
+            rustix::mm::MapFlags::SHARED,
+            &file,
+            0,
+        )?
+    };
+    // SAFETY: offset 4 is in the mapping and aligned for a u32, which the game updates with
+    // InterlockedIncrement only; the mapping lives until the munmap below.
+    let updates_done =
+        || unsafe { AtomicU32::from_ptr(view.cast::<u32>().add(1)) }.load(Ordering::Acquire);
+    let run_game = |session: &str| -> Outcome {
+        let mut game = Peer::spawn(game(&["publish", &name, &bytes]))?;
+        game.expect_line("ready existed=1")?;
+        let before = updates_done();
+        eventually(
+            &format!("the reader's own mapping sees the {session} session's game"),
+            || updates_done().wrapping_sub(before) > 1000,
+        )?;
+        game.send("stop")?;
+        game.read_line()?;
+        game.finish()
+    };
+    run_game("first")?;
+    bridged.finish()?;
+    expect_eq(std::path::Path::new(&path).exists(), true)?;
+    let mut bridged = Peer::spawn(bridge(&[&region]))?;
+    bridged.expect_line("ready")?;
+    run_game("second")?;
+    // SAFETY: the mapping made above, no longer used.
+    unsafe { rustix::mm::munmap(view, GAME_BYTES)? };
+    drop(file);
+    bridged.finish()?;
+    expect_no_shm_object(&name)
 }

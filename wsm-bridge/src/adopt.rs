@@ -32,12 +32,13 @@ use windows_sys::Win32::Security::{
     TOKEN_QUERY, TOKEN_USER, TokenUser,
 };
 use windows_sys::Win32::Storage::FileSystem::{
-    BY_HANDLE_FILE_INFORMATION, CreateFileW, FILE_ATTRIBUTE_DIRECTORY, FILE_ATTRIBUTE_HIDDEN,
-    FILE_ATTRIBUTE_NORMAL, FILE_ATTRIBUTE_SYSTEM, FILE_END_OF_FILE_INFO, FILE_NAME_NORMALIZED,
-    FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE, FILE_TYPE_DISK, FileEndOfFileInfo,
-    GetFileInformationByHandle, GetFileType, GetFinalPathNameByHandleW, LOCKFILE_EXCLUSIVE_LOCK,
-    LOCKFILE_FAIL_IMMEDIATELY, LockFileEx, OPEN_EXISTING, SetFileInformationByHandle, SetFileTime,
-    UnlockFileEx,
+    BY_HANDLE_FILE_INFORMATION, CreateFileW, DELETE, FILE_ATTRIBUTE_DIRECTORY,
+    FILE_ATTRIBUTE_HIDDEN, FILE_ATTRIBUTE_NORMAL, FILE_ATTRIBUTE_SYSTEM, FILE_BASIC_INFO,
+    FILE_DISPOSITION_INFO, FILE_END_OF_FILE_INFO, FILE_NAME_NORMALIZED, FILE_SHARE_DELETE,
+    FILE_SHARE_READ, FILE_SHARE_WRITE, FILE_TYPE_DISK, FileBasicInfo, FileDispositionInfo,
+    FileEndOfFileInfo, GetFileInformationByHandle, GetFileType, GetFinalPathNameByHandleW,
+    LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY, LockFileEx, OPEN_EXISTING,
+    SetFileInformationByHandle, SetFileTime, UnlockFileEx,
 };
 use windows_sys::Win32::System::IO::OVERLAPPED;
 use windows_sys::Win32::System::Memory::{CreateFileMappingW, PAGE_READWRITE};
@@ -56,6 +57,11 @@ const MARK: u32 = FILE_ATTRIBUTE_HIDDEN | FILE_ATTRIBUTE_SYSTEM;
 /// stays across game sessions keeps its file, now holding the last game's data.
 const ADOPTED_ACCESS: u64 = 157_469_184_000_000_000 + 271_828;
 
+/// The last-access time of a file the bridge made and kept at its end because a native reader
+/// without this crate's lock still mapped it (2100-01-01 00:00:00.0161803 UTC): adopted again
+/// by the next bridge, and removed by a bridge that ends when no native program maps it.
+const KEPT_ACCESS: u64 = 157_469_184_000_000_000 + 161_803;
+
 /// A handle, closed when dropped.
 struct Owned(HANDLE);
 
@@ -69,17 +75,98 @@ impl Drop for Owned {
 /// An adopted file and the prefix's section made from it, held until dropped.
 pub struct Adopted {
     // Dropped in this order: the section, then the file (whose close drops the lock).
-    _section: Owned,
-    _file: Owned,
+    section: Owned,
+    file: Owned,
+    /// The bridge made it and kept it for a reader (rather than a reader made it).
+    kept: bool,
+    file_name: String,
+    inode: u64,
 }
 
-/// Why a file was not adopted: it is not a reader's empty file, or something failed.
-pub type NotAdopted = String;
+impl Adopted {
+    /// Lets go of the file at the bridge's end: a file a bridge made and kept for a reader is
+    /// removed once no native program maps it; a reader's own file is left to it.
+    pub fn leave(self) -> Result<(), String> {
+        let Self {
+            section,
+            file,
+            kept,
+            file_name,
+            inode,
+        } = self;
+        // Wine refuses to delete a file that a section is made from.
+        drop(section);
+        if !kept || crate::readers::lockless_native_reader(&file_name, inode) {
+            return Ok(());
+        }
+        let named = open_host_file(&file_name)
+            .ok()
+            .flatten()
+            .and_then(|file| file_identity(&file).ok())
+            .is_some_and(|(named, _)| named == inode);
+        if !named {
+            return Ok(());
+        }
+        let delete = FILE_DISPOSITION_INFO { DeleteFile: true };
+        // SAFETY: the handle is open with DELETE access; `delete` is the structure of the
+        // class and lives through the call.
+        let done = unsafe {
+            SetFileInformationByHandle(
+                file.0,
+                FileDispositionInfo,
+                (&raw const delete).cast::<c_void>(),
+                size_of::<FILE_DISPOSITION_INFO>() as u32,
+            )
+        };
+        if done == 0 {
+            return Err(format!(
+                "cannot remove /dev/shm/{file_name} ({})",
+                last_error()
+            ));
+        }
+        Ok(())
+    }
+}
 
-/// Adopts the file `/dev/shm/<file_name>` as the section `name` of `size` bytes, if it is a
-/// reader's empty file (see the module's doc); `None` if there is no such file; else says why
-/// not.
-pub fn adopt(name: &str, file_name: &str, size: u64) -> Result<Option<Adopted>, NotAdopted> {
+/// Keeps a file the bridge made under `/dev/shm/<file_name>` when a native reader without
+/// this crate's lock still maps it: its mark is replaced with the kept one, so that the
+/// crate's holders leave it, and the next bridge adopts it. Whether it was kept.
+pub fn keep_if_read(file_name: &str) -> Result<bool, String> {
+    let Some(file) = open_host_file(file_name)? else {
+        return Ok(false);
+    };
+    let (inode, _) = file_identity(&file)?;
+    if !crate::readers::lockless_native_reader(file_name, inode) {
+        return Ok(false);
+    }
+    let basic = FILE_BASIC_INFO {
+        LastAccessTime: KEPT_ACCESS as i64,
+        // Zero times are left as they are; NORMAL clears HIDDEN | SYSTEM, the crate's mark.
+        FileAttributes: FILE_ATTRIBUTE_NORMAL,
+        ..FILE_BASIC_INFO::default()
+    };
+    // SAFETY: the handle is open for writing; `basic` is the structure of the class and lives
+    // through the call.
+    let done = unsafe {
+        SetFileInformationByHandle(
+            file.0,
+            FileBasicInfo,
+            (&raw const basic).cast::<c_void>(),
+            size_of::<FILE_BASIC_INFO>() as u32,
+        )
+    };
+    if done == 0 {
+        return Err(format!(
+            "cannot keep /dev/shm/{file_name} ({})",
+            last_error()
+        ));
+    }
+    Ok(true)
+}
+
+/// Opens `/dev/shm/<file_name>` for reading, writing and deleting, if it is that file itself
+/// (not a file a symbolic link under the name leads to); `None` if no file has the name.
+fn open_host_file(file_name: &str) -> Result<Option<Owned>, NotAdopted> {
     let path: Vec<u16> = HOST_SHM_DIR
         .encode_utf16()
         .chain(file_name.encode_utf16())
@@ -90,7 +177,7 @@ pub fn adopt(name: &str, file_name: &str, size: u64) -> Result<Option<Adopted>, 
     let handle = unsafe {
         CreateFileW(
             path.as_ptr(),
-            GENERIC_READ | GENERIC_WRITE,
+            GENERIC_READ | GENERIC_WRITE | DELETE,
             FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
             null(),
             OPEN_EXISTING,
@@ -108,14 +195,38 @@ pub fn adopt(name: &str, file_name: &str, size: u64) -> Result<Option<Adopted>, 
     let file = Owned(handle);
     let expected = format!("\\\\?\\Z:\\dev\\shm\\{file_name}");
     match final_path(&file)? {
-        path if path == expected => {}
-        path => {
-            return Err(format!(
-                "it leads to {path} (a symbolic link), not a file of /dev/shm"
-            ));
-        }
+        path if path == expected => Ok(Some(file)),
+        path => Err(format!(
+            "it leads to {path} (a symbolic link), not a file of /dev/shm"
+        )),
     }
-    let current = check_is_a_readers_file(&file)?;
+}
+
+/// The file's inode (Wine's file index) and its information.
+fn file_identity(file: &Owned) -> Result<(u64, BY_HANDLE_FILE_INFORMATION), NotAdopted> {
+    // SAFETY: all-zero is a valid value of this plain-data structure, which the call fills.
+    let mut info: BY_HANDLE_FILE_INFORMATION = unsafe { zeroed() };
+    // SAFETY: the handle is open; `info` is writable for the call.
+    if unsafe { GetFileInformationByHandle(file.0, &mut info) } == 0 {
+        return Err(format!("cannot read its attributes ({})", last_error()));
+    }
+    Ok((
+        u64::from(info.nFileIndexHigh) << 32 | u64::from(info.nFileIndexLow),
+        info,
+    ))
+}
+
+/// Why a file was not adopted: it is not a reader's empty file, or something failed.
+pub type NotAdopted = String;
+
+/// Adopts the file `/dev/shm/<file_name>` as the section `name` of `size` bytes, if it is a
+/// reader's empty file (see the module's doc); `None` if there is no such file; else says why
+/// not.
+pub fn adopt(name: &str, file_name: &str, size: u64) -> Result<Option<Adopted>, NotAdopted> {
+    let Some(file) = open_host_file(file_name)? else {
+        return Ok(None);
+    };
+    let (current, inode, kept) = check_is_a_readers_file(&file)?;
     hold_alone(&file)?;
     // Grown, never shrunk: a reader may map all of a larger file an earlier bridge made.
     if current < size {
@@ -148,9 +259,10 @@ pub fn adopt(name: &str, file_name: &str, size: u64) -> Result<Option<Adopted>, 
     if existed {
         return Err("the prefix made a section of the name meanwhile".into());
     }
+    let accessed = if kept { KEPT_ACCESS } else { ADOPTED_ACCESS };
     let mark = FILETIME {
-        dwLowDateTime: ADOPTED_ACCESS as u32,
-        dwHighDateTime: (ADOPTED_ACCESS >> 32) as u32,
+        dwLowDateTime: accessed as u32,
+        dwHighDateTime: (accessed >> 32) as u32,
     };
     // SAFETY: the handle is open for writing; only the access time is given, alive through the
     // call.
@@ -158,8 +270,11 @@ pub fn adopt(name: &str, file_name: &str, size: u64) -> Result<Option<Adopted>, 
         return Err(format!("cannot mark it as adopted ({})", last_error()));
     }
     Ok(Some(Adopted {
-        _section: section,
-        _file: file,
+        section,
+        file,
+        kept,
+        file_name: file_name.to_owned(),
+        inode,
     }))
 }
 
@@ -200,26 +315,22 @@ fn final_path(file: &Owned) -> Result<String, NotAdopted> {
     Ok(String::from_utf16_lossy(&path[..length]))
 }
 
-/// A regular file with one link, empty or adopted before, unmarked and owned by this process's
-/// user; its size.
-fn check_is_a_readers_file(file: &Owned) -> Result<u64, NotAdopted> {
+/// A regular file with one link, empty, adopted or kept before, unmarked and owned by this
+/// process's user; its size, its inode and whether a bridge kept it.
+fn check_is_a_readers_file(file: &Owned) -> Result<(u64, u64, bool), NotAdopted> {
     // SAFETY: the handle is open.
     if unsafe { GetFileType(file.0) } != FILE_TYPE_DISK {
         return Err("it is not a file".into());
     }
-    // SAFETY: all-zero is a valid value of this plain-data structure, which the call fills.
-    let mut info: BY_HANDLE_FILE_INFORMATION = unsafe { zeroed() };
-    // SAFETY: the handle is open; `info` is writable for the call.
-    if unsafe { GetFileInformationByHandle(file.0, &mut info) } == 0 {
-        return Err(format!("cannot read its attributes ({})", last_error()));
-    }
+    let (inode, info) = file_identity(file)?;
     if info.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY != 0 || info.nNumberOfLinks != 1 {
         return Err("it is not a file with one name".into());
     }
     let accessed = u64::from(info.ftLastAccessTime.dwHighDateTime) << 32
         | u64::from(info.ftLastAccessTime.dwLowDateTime);
     let empty = info.nFileSizeHigh == 0 && info.nFileSizeLow == 0;
-    if !empty && accessed != ADOPTED_ACCESS {
+    let kept = accessed == KEPT_ACCESS;
+    if !empty && accessed != ADOPTED_ACCESS && !kept {
         return Err(
             "it is not empty, nor adopted by an earlier wsm-bridge (another program's region?)"
                 .into(),
@@ -231,7 +342,8 @@ fn check_is_a_readers_file(file: &Owned) -> Result<u64, NotAdopted> {
     if !owned_by_this_user(file)? {
         return Err("another user owns it".into());
     }
-    Ok(u64::from(info.nFileSizeHigh) << 32 | u64::from(info.nFileSizeLow))
+    let size = u64::from(info.nFileSizeHigh) << 32 | u64::from(info.nFileSizeLow);
+    Ok((size, inode, kept))
 }
 
 /// Whether the file's owner is this process's user (Wine shows another Unix user's file with

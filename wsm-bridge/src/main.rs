@@ -15,6 +15,8 @@ mod events;
 #[cfg(not(windows))]
 mod launch;
 mod presets;
+#[cfg(windows)]
+mod readers;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -110,6 +112,7 @@ mod bridge {
     /// removed again: all or nothing.
     pub fn run(plan: &Plan) -> Result<(), String> {
         let host = Options::new().linux_host(true);
+        let mut made = Vec::new();
         let mut held = Vec::new();
         let mut adopted = Vec::new();
         for (name, size) in &plan.create {
@@ -144,7 +147,7 @@ mod bridge {
                 std::io::stderr(),
                 "wsm-bridge: {name}: {size} bytes, backed by /dev/shm"
             );
-            held.push(region);
+            made.push((file_name, region));
         }
         for name in &plan.expose {
             refuse_if_in_prefix(name)?;
@@ -184,8 +187,38 @@ mod bridge {
             forward_to_windows(&to_windows);
         }
         drop(held);
-        drop(adopted);
+        leave(made, adopted);
         Ok(())
+    }
+
+    /// Lets go of the sections at the end. A file the bridge made is removed, unless a native
+    /// program maps it without this crate's lock (a reader such as TinyPedal, which would be
+    /// left with a file whose name is gone): that one is kept, for the next bridge to adopt.
+    /// An adopted file stays the reader's, and one kept earlier goes once nobody maps it.
+    fn leave(made: Vec<(&str, SharedMemory<ReadWrite>)>, adopted: Vec<crate::adopt::Adopted>) {
+        for (file_name, region) in made {
+            match crate::adopt::keep_if_read(file_name) {
+                Ok(true) => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "wsm-bridge: a native program still maps /dev/shm/{file_name}: kept for it (the next wsm-bridge adopts it)"
+                    );
+                }
+                Ok(false) => {}
+                Err(why) => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "wsm-bridge: /dev/shm/{file_name}: cannot check for native readers: {why}"
+                    );
+                }
+            }
+            drop(region);
+        }
+        for file in adopted {
+            if let Err(why) = file.leave() {
+                let _ = writeln!(std::io::stderr(), "wsm-bridge: {why}");
+            }
+        }
     }
 
     /// Opens (or makes) each event of the prefix.
