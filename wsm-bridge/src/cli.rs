@@ -9,7 +9,9 @@ use crate::presets;
 
 /// How to use the bridge, printed with `--help` and after a usage error.
 pub const USAGE: &str = "\
-usage: wsm-bridge.exe [--preset TITLE]... [--pid PID] [NAME=BYTES]... [--expose NAME]... [--until-killed] [--when-free]
+usage: wsm-bridge.exe [--preset TITLE]... [--pid PID] [NAME=BYTES]... [--expose NAME]...
+                      [--event NAME=auto|manual]... [--event-to-windows NAME=auto|manual]...
+                      [--until-killed] [--when-free]
        wsm-bridge.exe --list-presets | --version | --help
        wsm-bridge launch [--exe PATH] [--wine PATH] [BRIDGE OPTIONS] -- COMMAND...   (native)
 
@@ -17,7 +19,9 @@ Run in a Wine or Proton prefix before the game. Makes each named shared memory s
 (NAME=BYTES, and those of --preset TITLE) backed by the host's /dev/shm, so that native Linux
 programs using win-shared-memory (or mapping /dev/shm/NAME) see the game's data; prints `ready`
 once all exist and holds them until standard input closes (or until terminated, with
---until-killed).
+--until-killed). An empty /dev/shm/NAME that a native reader made first is adopted (grown, used,
+never removed); at the end, a file that a native reader still maps without win-shared-memory's
+lock is kept for it, and the next wsm-bridge adopts it.
 
   NAME=BYTES       a section the game will make: its name (`Local\\x` is /dev/shm/x) and size
   --preset TITLE   the sections of a known title (see --list-presets)
