@@ -22,7 +22,7 @@ use win_shared_memory::{Options, ReadOnly, ReadWrite, SharedMemoryLink};
 #[cfg(target_os = "linux")]
 use win_shared_memory::{
     SharedMemory, SharedMemoryError,
-    sync::{SeqLockError, Versioning},
+    sync::{EventReset, NamedEvent, SeqLockError, Versioning},
 };
 
 use crate::harness::RoleResult;
@@ -50,6 +50,22 @@ tests! {
     wine_bridge_refuses_names_already_taken ignored_if no_wine(),
     #[cfg(target_os = "linux")]
     wine_linux_host_refuses_a_prefix_section_without_the_file ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
+    wine_every_preset_serves_its_titles_stand_in_game ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
+    wine_lockless_reader_started_first_is_adopted_and_kept_across_game_restarts ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
+    wine_bridge_adopts_only_a_readers_file ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
+    wine_lockless_reader_started_after_the_bridge_keeps_its_file_across_sessions ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
+    wine_launch_starts_the_bridge_before_a_proton_game_and_ends_it_with_the_game ignored_if no_wine() || std::env::var_os("WSM_NATIVE_BRIDGE").is_none(),
+    #[cfg(target_os = "linux")]
+    wine_events_cross_the_boundary_both_ways ignored_if no_wine() || std::env::var_os("WSM_NATIVE_BRIDGE").is_none(),
+    #[cfg(target_os = "linux")]
+    wine_pulses_of_a_manual_reset_event_reach_native_waiters ignored_if no_wine() || std::env::var_os("WSM_NATIVE_BRIDGE").is_none(),
+    #[cfg(target_os = "linux")]
+    wine_game_started_first_is_bridged_from_its_next_start ignored_if no_wine(),
 }
 
 roles! {
@@ -107,6 +123,15 @@ fn bridge(args: &[&str]) -> Command {
 fn game(args: &[&str]) -> Command {
     let dir = std::env::var("WSM_C_PEER_DIR").unwrap_or_default();
     wine(format!("{dir}\\wine_game.exe"), args)
+}
+
+/// `tests/c/preset_game.c`: maps each `NAME=BYTES` whole, as a title's game or plugin does.
+#[cfg(target_os = "linux")]
+fn preset_game(regions: &[String]) -> Command {
+    let dir = std::env::var("WSM_C_PEER_DIR").unwrap_or_default();
+    let mut command = wine(format!("{dir}\\preset_game.exe"), &[]);
+    command.args(regions);
+    command
 }
 
 /// This test binary, built for Windows, in `role` under Wine.
@@ -645,4 +670,575 @@ fn hold(name: &str, _args: &[String]) -> RoleResult {
     let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
     drop(region);
     Ok(())
+}
+
+/// One preset as `wsm-bridge --list-presets` shows it: the title, and each region's name, the
+/// section's size and the game's exact size (`None`: no fixed size).
+#[cfg(target_os = "linux")]
+struct ListedPreset {
+    title: String,
+    regions: Vec<(String, usize, Option<usize>)>,
+}
+
+/// The presets of `--list-presets`: a title line (`title, other titles: about`), then a line
+/// per region (`    NAME: section S bytes (struct E bytes)` or `(no fixed size)`), then
+/// `    event: …` lines and `    source: …`.
+#[cfg(target_os = "linux")]
+fn listed_presets(text: &str) -> Result<Vec<ListedPreset>, libtest_mimic::Failed> {
+    let mut presets: Vec<ListedPreset> = Vec::new();
+    for line in text.lines() {
+        let Some(indented) = line.strip_prefix("    ") else {
+            let title = line.split([',', ':']).next().unwrap_or_default();
+            presets.push(ListedPreset {
+                title: title.to_owned(),
+                regions: Vec::new(),
+            });
+            continue;
+        };
+        if indented.starts_with("source: ") || indented.starts_with("event: ") {
+            continue;
+        }
+        let unreadable = || format!("unreadable --list-presets line {line:?}");
+        let (name, sizes) = indented.split_once(": section ").ok_or_else(unreadable)?;
+        let (section, exact) = sizes.split_once(" bytes (").ok_or_else(unreadable)?;
+        let exact = match exact.strip_prefix("struct ") {
+            Some(bytes) => Some(bytes.trim_end_matches(" bytes)").parse()?),
+            None if exact == "no fixed size)" => None,
+            None => return Err(unreadable().into()),
+        };
+        let preset = presets.last_mut().ok_or_else(unreadable)?;
+        preset
+            .regions
+            .push((name.to_owned(), section.parse()?, exact));
+    }
+    Ok(presets)
+}
+
+/// Each preset's title in turn: a stand-in game with the title's real names and exact sizes
+/// starts first, and the bridge (`--when-free`) makes the sections once it has exited; the
+/// game started again finds them made (`ERROR_ALREADY_EXISTS`) and maps each whole, a native program that maps the files itself (as TinyPedal does, no lock) sees the
+/// game's mark at the start and at the last byte of the structure, and nothing is left in
+/// `/dev/shm` once the game and the bridge are gone.
+#[cfg(target_os = "linux")]
+fn wine_every_preset_serves_its_titles_stand_in_game() -> Outcome {
+    /// The Windows process id a dedicated server's names end with, in this test.
+    const PID: &str = "4660";
+    let listing = bridge(&["--list-presets"]).output()?;
+    expect_eq(listing.status.code(), Some(0))?;
+    let presets = listed_presets(&String::from_utf8_lossy(&listing.stdout))?;
+    let titles: Vec<&str> = presets.iter().map(|p| p.title.as_str()).collect();
+    for expected in [
+        "rfactor2",
+        "rfactor2-dedicated",
+        "lmu",
+        "iracing",
+        "ets2",
+        "rfactor1",
+    ] {
+        if !titles.contains(&expected) {
+            return Err(format!("--list-presets has no {expected}: {titles:?}").into());
+        }
+    }
+    for preset in &presets {
+        let regions: Vec<(String, usize, usize)> = preset
+            .regions
+            .iter()
+            .map(|(name, section, exact)| {
+                (
+                    name.replace("<PID>", PID),
+                    *section,
+                    exact.unwrap_or(*section),
+                )
+            })
+            .collect();
+        let mut args = vec!["--preset", preset.title.as_str(), "--when-free"];
+        if preset
+            .regions
+            .iter()
+            .any(|(name, ..)| name.ends_with("<PID>"))
+        {
+            args.extend(["--pid", PID]);
+        }
+        let game_args: Vec<String> = regions
+            .iter()
+            .map(|(name, _, exact)| format!("{name}={exact}"))
+            .collect();
+        let count = regions.len();
+        // The game starts first: the bridge waits for it to exit, then bridges its next start.
+        let mut first = Peer::spawn(preset_game(&game_args))?;
+        first.expect_line(&format!("ready existed=0 of {count}"))?;
+        let mut bridged = Peer::spawn(bridge(&args))?;
+        // Long enough for the bridge to start and find the names taken.
+        std::thread::sleep(Duration::from_millis(700));
+        for (name, ..) in &regions {
+            expect_no_shm_object(name)?;
+        }
+        first.finish()?;
+        bridged.expect_line("ready")?;
+        let mut game = Peer::spawn(preset_game(&game_args))?;
+        game.expect_line(&format!("ready existed={count} of {count}"))?;
+        for (name, section, exact) in &regions {
+            let bytes = std::fs::read(shm_path(name))?;
+            let what = format!("{}: {name}", preset.title);
+            expect_eq((what.as_str(), bytes.len()), (what.as_str(), *section))?;
+            expect_eq((what.as_str(), &bytes[..4]), (what.as_str(), &b"wsmg"[..]))?;
+            expect_eq((what.as_str(), bytes[exact - 1]), (what.as_str(), 0x5A))?;
+        }
+        game.finish()?;
+        bridged.finish()?;
+        for (name, ..) in &regions {
+            expect_no_shm_object(name)?;
+        }
+    }
+    Ok(())
+}
+
+/// A native reader in the style of the overlays (TinyPedal): started before the bridge, it
+/// creates the missing file empty and maps it itself, with no lock and without this crate. The
+/// bridge adopts the file (grows it, backs the section with it), so the reader's own mapping
+/// sees the game's updates, through two runs of the game while the bridge runs; when the
+/// bridge ends the file stays, the reader's, and the next session's bridge adopts it again.
+#[cfg(target_os = "linux")]
+fn wine_lockless_reader_started_first_is_adopted_and_kept_across_game_restarts() -> Outcome {
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = unique_name("wine_reader_first");
+    let path = shm_path(&name);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    let bytes = GAME_BYTES.to_string();
+    let mut bridged = Peer::spawn(bridge(&[&format!("{name}={bytes}")]))?;
+    bridged.expect_line("ready")?;
+    expect_eq(file.metadata()?.len(), GAME_BYTES as u64)?;
+    // SAFETY: a shared, read-only mapping of the whole file, which the bridge has grown to
+    // GAME_BYTES bytes and never shrinks; unmapped below, after its last use.
+    let view = unsafe {
+        rustix::mm::mmap(
+            std::ptr::null_mut(),
+            GAME_BYTES,
+            rustix::mm::ProtFlags::READ,
+            rustix::mm::MapFlags::SHARED,
+            &file,
+            0,
+        )?
+    };
+    // SAFETY: offset 4 is in the mapping and aligned for a u32, which the game updates with
+    // InterlockedIncrement only; the mapping lives until the munmap below.
+    let updates_done =
+        || unsafe { AtomicU32::from_ptr(view.cast::<u32>().add(1)) }.load(Ordering::Acquire);
+    let run_game = |run: &str| -> Outcome {
+        let mut game = Peer::spawn(game(&["publish", &name, &bytes]))?;
+        game.expect_line("ready existed=1")?;
+        let before = updates_done();
+        eventually(
+            &format!("the reader's own mapping sees the {run} game's updates"),
+            || updates_done().wrapping_sub(before) > 1000,
+        )?;
+        game.send("stop")?;
+        eprintln!("{run} game: {}", game.read_line()?);
+        game.finish()
+    };
+    run_game("first")?;
+    run_game("second")?;
+    bridged.finish()?;
+    expect_eq(std::path::Path::new(&path).exists(), true)?;
+    // The next session: a new bridge adopts the same file again, although it holds the last
+    // game's data now, and the reader, still running, sees the next game.
+    let mut bridged = Peer::spawn(bridge(&[&format!("{name}={bytes}")]))?;
+    bridged.expect_line("ready")?;
+    run_game("next session's")?;
+    bridged.finish()?;
+    expect_eq(std::path::Path::new(&path).exists(), true)?;
+    // SAFETY: the mapping made above, no longer used.
+    unsafe { rustix::mm::munmap(view, GAME_BYTES)? };
+    drop(file);
+    std::fs::remove_file(&path)?;
+    expect_no_shm_object(&name)
+}
+
+/// What the bridge does not adopt, and leaves as it is: another user's empty file (whose owner
+/// could then read the game's data), a file with data in it, and a symbolic link to an empty
+/// file elsewhere.
+#[cfg(target_os = "linux")]
+fn wine_bridge_adopts_only_a_readers_file() -> Outcome {
+    let name = unique_name("wine_not_adopted");
+    let path = shm_path(&name);
+    for (content, owner, why) in [
+        (&b""[..], Some(65534), "another user owns it"),
+        (&b"data"[..], None, "it is not empty"),
+    ] {
+        std::fs::write(&path, content)?;
+        if let Some(uid) = owner {
+            // Root (these tests' user) gives the file away; elsewhere the case is skipped.
+            if std::os::unix::fs::chown(&path, Some(uid), None).is_err() {
+                std::fs::remove_file(&path)?;
+                continue;
+            }
+        }
+        let refused = bridge(&[&format!("{name}={GAME_BYTES}")])
+            .stdin(std::process::Stdio::null())
+            .output()?;
+        let message = String::from_utf8_lossy(&refused.stderr);
+        expect_eq(refused.status.code(), Some(1))?;
+        if !message.contains(why) {
+            return Err(format!("expected {why:?} in: {message}").into());
+        }
+        expect_eq(std::fs::read(&path)?, content)?;
+        std::fs::remove_file(&path)?;
+    }
+    // A symbolic link under the name to an empty file elsewhere (which another user could
+    // plant where links are followed): the file elsewhere is neither grown nor written.
+    let elsewhere = std::env::temp_dir().join(format!("wsm-link-target-{}", std::process::id()));
+    std::fs::write(&elsewhere, b"")?;
+    std::os::unix::fs::symlink(&elsewhere, &path)?;
+    let refused = bridge(&[&format!("{name}={GAME_BYTES}")])
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    let message = String::from_utf8_lossy(&refused.stderr);
+    std::fs::remove_file(&path)?;
+    let left = std::fs::read(&elsewhere)?;
+    std::fs::remove_file(&elsewhere)?;
+    if !message.contains("symbolic link") {
+        return Err(format!("a symbolic link: {message}").into());
+    }
+    expect_eq(left.len(), 0)?;
+    expect_no_shm_object(&name)
+}
+
+/// A stand-in for a Proton build, in a new folder: `proton VERB PROGRAM ARGS…` runs PROGRAM with
+/// the build's `files/bin/wine` (this machine's Wine) in `$STEAM_COMPAT_DATA_PATH/pfx`, which
+/// is the tests' prefix. Returns the folder, the `proton` script and the compat data folder.
+#[cfg(target_os = "linux")]
+fn proton_stand_in(
+    tag: &str,
+) -> Result<(std::path::PathBuf, String, std::path::PathBuf), libtest_mimic::Failed> {
+    use std::os::unix::fs::PermissionsExt;
+    let root = std::env::temp_dir().join(format!("wsm-proton-{}-{tag}", std::process::id()));
+    let bin = root.join("Proton stand-in").join("files").join("bin");
+    std::fs::create_dir_all(&bin)?;
+    let wine = std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|dir| dir.join("wine"))
+        .find(|wine| wine.is_file())
+        .ok_or("no wine on PATH")?;
+    std::os::unix::fs::symlink(wine, bin.join("wine"))?;
+    let proton = root.join("Proton stand-in").join("proton");
+    std::fs::write(
+        &proton,
+        "#!/bin/sh\n# proton VERB PROGRAM ARGS...\nshift\nWINEPREFIX=\"$STEAM_COMPAT_DATA_PATH/pfx\" exec \"$(dirname \"$0\")/files/bin/wine\" \"$@\"\n",
+    )?;
+    std::fs::set_permissions(&proton, std::fs::Permissions::from_mode(0o755))?;
+    let compat = root.join("compatdata");
+    std::fs::create_dir_all(&compat)?;
+    let prefix = std::env::var_os("WINEPREFIX").ok_or("no WINEPREFIX")?;
+    std::os::unix::fs::symlink(prefix, compat.join("pfx"))?;
+    let proton = proton
+        .to_str()
+        .ok_or("a temporary path that is not UTF-8")?
+        .to_owned();
+    Ok((root, proton, compat))
+}
+
+/// Steam's launch option `wsm-bridge launch NAME=BYTES -- %command%`, with a stand-in for
+/// Proton's command line and no `WINEPREFIX` (Steam gives `STEAM_COMPAT_DATA_PATH`): the game
+/// finds the section made (the bridge started first, in the game's prefix, with the game's
+/// Wine), a native reader sees the game's updates, and when the game ends the bridge ends
+/// and removes the file; the launcher exits with the game's exit code, a failing one too.
+#[cfg(target_os = "linux")]
+fn wine_launch_starts_the_bridge_before_a_proton_game_and_ends_it_with_the_game() -> Outcome {
+    let name = unique_name("wine_launch");
+    let bytes = GAME_BYTES.to_string();
+    let (root, proton, compat) = proton_stand_in("launch")?;
+    let game_exe = format!(
+        "{}\\wine_game.exe",
+        std::env::var("WSM_C_PEER_DIR").unwrap_or_default()
+    );
+    let launch = |game_args: &[&str]| {
+        let mut command = Command::new(std::env::var_os("WSM_NATIVE_BRIDGE").unwrap_or_default());
+        command
+            .arg("launch")
+            .arg("--exe")
+            .arg(std::env::var_os("WSM_WINE_BRIDGE").unwrap_or_default())
+            .arg(format!("{name}={bytes}"))
+            .args(["--", &proton, "waitforexitandrun", &game_exe])
+            .args(game_args)
+            .env("STEAM_COMPAT_DATA_PATH", &compat)
+            .env_remove("WINEPREFIX");
+        command
+    };
+    let mut launched = Peer::spawn(launch(&["publish", &name, &bytes]))?;
+    launched.expect_line("ready existed=1")?;
+    let reader = SharedMemory::<ReadOnly>::open(&name)?;
+    let updates_done = || reader.read_at::<u32>(4);
+    let before = updates_done()?;
+    eventually("the native reader sees the launched game's updates", || {
+        updates_done().is_ok_and(|now| now.wrapping_sub(before) > 1000)
+    })?;
+    drop(reader);
+    launched.send("stop")?;
+    eprintln!("launched game: {}", launched.read_line()?);
+    launched.finish()?;
+    expect_no_shm_object(&name)?;
+
+    // A game that fails: its exit code is the launcher's, and the bridge still ends.
+    let failed = launch(&["no-such-command"])
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    expect_eq(failed.status.code(), Some(1))?;
+    expect_no_shm_object(&name)?;
+    std::fs::remove_dir_all(root)?;
+    Ok(())
+}
+
+/// Events across the boundary, both ways, through `wsm-bridge launch`: a native `set` of
+/// win-shared-memory's `NamedEvent` reaches a Windows program's `WaitForSingleObject` in the
+/// prefix (`--event-to-windows`), whose `SetEvent` wakes the native waiter of the other event
+/// (`--event`); every one of the round trips arrives, and their times are printed.
+#[cfg(target_os = "linux")]
+fn wine_events_cross_the_boundary_both_ways() -> Outcome {
+    const ROUND_TRIPS: usize = 200;
+    let there = unique_name("wine_event_there");
+    let back = unique_name("wine_event_back");
+    let to_windows = NamedEvent::new(&there, EventReset::Auto)?;
+    let from_windows = NamedEvent::new(&back, EventReset::Auto)?;
+    let dir = std::env::var("WSM_C_PEER_DIR").unwrap_or_default();
+    let mut launcher = Command::new(std::env::var_os("WSM_NATIVE_BRIDGE").unwrap_or_default());
+    launcher
+        .arg("launch")
+        .arg("--exe")
+        .arg(std::env::var_os("WSM_WINE_BRIDGE").unwrap_or_default())
+        .args(["--event-to-windows", &format!("{there}=auto")])
+        .args(["--event", &format!("{back}=auto")])
+        .args([
+            "--",
+            "wine",
+            &format!("{dir}\\event_echo.exe"),
+            &there,
+            &back,
+        ])
+        .arg(ROUND_TRIPS.to_string());
+    let mut launched = Peer::spawn(launcher)?;
+    launched.expect_line("ready")?;
+    let mut times = Vec::with_capacity(ROUND_TRIPS);
+    for trip in 0..ROUND_TRIPS {
+        let started = Instant::now();
+        to_windows.set()?;
+        if !from_windows.wait_timeout(Duration::from_secs(5))? {
+            return Err(
+                format!("round trip {trip} of {ROUND_TRIPS} did not come back in 5 s").into(),
+            );
+        }
+        times.push(started.elapsed());
+    }
+    launched.expect_line(&format!("echoed {ROUND_TRIPS}"))?;
+    launched.finish()?;
+    times.sort();
+    let at = |fraction: f64| times[((times.len() - 1) as f64 * fraction) as usize];
+    eprintln!(
+        "event round trips native -> Windows -> native: {ROUND_TRIPS} of {ROUND_TRIPS}, median {:?}, p90 {:?}, max {:?}",
+        at(0.5),
+        at(0.9),
+        at(1.0)
+    );
+    Ok(())
+}
+
+/// The 4-byte counter at offset 4 (the game's finished updates) of every deleted `tmpmap-*`
+/// file that a process of this user has open and whose size is `bytes`: where Wine 8 keeps an
+/// anonymous named section, in `wineserver`'s descriptors.
+#[cfg(target_os = "linux")]
+fn tmpmap_counters(bytes: u64) -> Vec<(String, u32)> {
+    use std::io::Read;
+    let mut found = Vec::new();
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for process in processes.flatten() {
+        let Ok(fds) = std::fs::read_dir(process.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let target = target.to_string_lossy().into_owned();
+            if !(target.contains("/tmpmap-") && target.ends_with(" (deleted)")) {
+                continue;
+            }
+            let Ok(mut file) = std::fs::File::open(fd.path()) else {
+                continue;
+            };
+            let mut head = [0u8; 8];
+            if file.metadata().is_ok_and(|meta| meta.len() == bytes)
+                && file.read_exact(&mut head).is_ok()
+            {
+                let counter = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+                found.push((fd.path().display().to_string(), counter));
+            }
+        }
+    }
+    found
+}
+
+/// A game that started before the bridge: with `--when-free` the bridge waits instead of
+/// refusing, makes the section once the game has exited, and the game's next start is
+/// bridged. Before that, the test checks where Wine 8 keeps the game's own section: a deleted
+/// `tmpmap-*` file that `wineserver` holds, whose counter a native process of the same user
+/// sees advance through `/proc/<pid>/fd/<n>`.
+#[cfg(target_os = "linux")]
+fn wine_game_started_first_is_bridged_from_its_next_start() -> Outcome {
+    let name = unique_name("wine_game_first");
+    let bytes = GAME_BYTES.to_string();
+    let mut first = Peer::spawn(game(&["publish", &name, &bytes]))?;
+    first.expect_line("ready existed=0")?;
+    // Wine rounds the section up to whole pages.
+    let section = GAME_BYTES.next_multiple_of(4096) as u64;
+    let before = tmpmap_counters(section);
+    std::thread::sleep(Duration::from_millis(300));
+    let after = tmpmap_counters(section);
+    let advancing = after.iter().filter(|(fd, now)| {
+        before
+            .iter()
+            .any(|(seen, then)| seen == fd && now.wrapping_sub(*then) > 0)
+    });
+    if advancing.count() == 0 {
+        return Err(format!(
+            "no deleted tmpmap file of {section} bytes advances: before {before:?}, after {after:?}"
+        )
+        .into());
+    }
+    expect_eq(std::path::Path::new(&shm_path(&name)).exists(), false)?;
+
+    let mut bridged = Peer::spawn(bridge(&[&format!("{name}={bytes}"), "--when-free"]))?;
+    std::thread::sleep(Duration::from_millis(500));
+    expect_eq(std::path::Path::new(&shm_path(&name)).exists(), false)?;
+    first.send("stop")?;
+    first.read_line()?;
+    first.finish()?;
+    bridged.expect_line("ready")?;
+    let mut next = Peer::spawn(game(&["publish", &name, &bytes]))?;
+    next.expect_line("ready existed=1")?;
+    let reader = SharedMemory::<ReadOnly>::open(&name)?;
+    let started = reader.read_at::<u32>(4)?;
+    eventually("a native reader sees the restarted game's updates", || {
+        reader
+            .read_at::<u32>(4)
+            .is_ok_and(|now| now.wrapping_sub(started) > 1000)
+    })?;
+    drop(reader);
+    next.send("stop")?;
+    next.read_line()?;
+    next.finish()?;
+    bridged.finish()?;
+    expect_no_shm_object(&name)
+}
+
+/// iRacing's way: a manual-reset event that the game pulses (`PulseEvent`), forwarded as a pulse
+/// of the native `NamedEvent` (set, then reset): a native thread waiting at that moment wakes,
+/// and the event is not left set. A pulse reaches only the waiters of that moment, so a
+/// waiter that was descheduled between its `set` of the other event and its wait misses one:
+/// at least 90 of 100 round trips must arrive (and the event must never be found set).
+#[cfg(target_os = "linux")]
+fn wine_pulses_of_a_manual_reset_event_reach_native_waiters() -> Outcome {
+    const ROUND_TRIPS: usize = 100;
+    let there = unique_name("wine_pulse_there");
+    let back = unique_name("wine_pulse_back");
+    let to_windows = NamedEvent::new(&there, EventReset::Auto)?;
+    let pulsed = NamedEvent::new(&back, EventReset::Manual)?;
+    let dir = std::env::var("WSM_C_PEER_DIR").unwrap_or_default();
+    let mut launcher = Command::new(std::env::var_os("WSM_NATIVE_BRIDGE").unwrap_or_default());
+    launcher
+        .arg("launch")
+        .arg("--exe")
+        .arg(std::env::var_os("WSM_WINE_BRIDGE").unwrap_or_default())
+        .args(["--event-to-windows", &format!("{there}=auto")])
+        .args(["--event", &format!("{back}=manual")])
+        .args([
+            "--",
+            "wine",
+            &format!("{dir}\\event_echo.exe"),
+            &there,
+            &back,
+        ])
+        .args([ROUND_TRIPS.to_string().as_str(), "pulse"]);
+    let mut launched = Peer::spawn(launcher)?;
+    launched.expect_line("ready")?;
+    let mut arrived = 0;
+    for _ in 0..ROUND_TRIPS {
+        to_windows.set()?;
+        if pulsed.wait_timeout(Duration::from_secs(1))? {
+            arrived += 1;
+        }
+        // The relay resets it right after setting it: a moment later it is unset.
+        std::thread::sleep(Duration::from_millis(5));
+        if pulsed.wait_timeout(Duration::ZERO)? {
+            return Err("the native event was left set after a pulse".into());
+        }
+    }
+    launched.expect_line(&format!("echoed {ROUND_TRIPS}"))?;
+    launched.finish()?;
+    eprintln!("pulses of a manual-reset event: {arrived} of {ROUND_TRIPS} woke the native waiter");
+    if arrived < ROUND_TRIPS * 9 / 10 {
+        return Err(
+            format!("only {arrived} of {ROUND_TRIPS} pulses woke the native waiter").into(),
+        );
+    }
+    Ok(())
+}
+
+/// The usual order with Steam's launcher: the bridge first, then a lockless native reader that
+/// maps the bridge's file itself. When the bridge ends (with the game) while the reader still
+/// maps the file, the bridge keeps it rather than remove its name; the next session's bridge
+/// adopts it, so the reader, never restarted, sees the next game; once nobody maps it, the
+/// bridge that ends removes it.
+#[cfg(target_os = "linux")]
+fn wine_lockless_reader_started_after_the_bridge_keeps_its_file_across_sessions() -> Outcome {
+    let name = unique_name("wine_reader_after");
+    let path = shm_path(&name);
+    let bytes = GAME_BYTES.to_string();
+    let region = format!("{name}={bytes}");
+    let mut bridged = Peer::spawn(bridge(&[&region]))?;
+    bridged.expect_line("ready")?;
+    let file = std::fs::File::open(&path)?;
+    // SAFETY: a shared, read-only mapping of the whole file, which has GAME_BYTES bytes and is
+    // never shrunk; unmapped below, after its last use.
+    let view = unsafe {
+        rustix::mm::mmap(
+            std::ptr::null_mut(),
+            GAME_BYTES,
+            rustix::mm::ProtFlags::READ,
+            rustix::mm::MapFlags::SHARED,
+            &file,
+            0,
+        )?
+    };
+    // SAFETY: offset 4 is in the mapping and aligned for a u32, which the game updates with
+    // InterlockedIncrement only; the mapping lives until the munmap below.
+    let updates_done =
+        || unsafe { AtomicU32::from_ptr(view.cast::<u32>().add(1)) }.load(Ordering::Acquire);
+    let run_game = |session: &str| -> Outcome {
+        let mut game = Peer::spawn(game(&["publish", &name, &bytes]))?;
+        game.expect_line("ready existed=1")?;
+        let before = updates_done();
+        eventually(
+            &format!("the reader's own mapping sees the {session} session's game"),
+            || updates_done().wrapping_sub(before) > 1000,
+        )?;
+        game.send("stop")?;
+        game.read_line()?;
+        game.finish()
+    };
+    run_game("first")?;
+    bridged.finish()?;
+    expect_eq(std::path::Path::new(&path).exists(), true)?;
+    let mut bridged = Peer::spawn(bridge(&[&region]))?;
+    bridged.expect_line("ready")?;
+    run_game("second")?;
+    // SAFETY: the mapping made above, no longer used.
+    unsafe { rustix::mm::munmap(view, GAME_BYTES)? };
+    drop(file);
+    bridged.finish()?;
+    expect_no_shm_object(&name)
 }

@@ -7,8 +7,16 @@
 //! that section (`ERROR_ALREADY_EXISTS`, which games accept), and its writes land in the file
 //! that native programs map. `--expose` does the reverse for a region a native program made.
 
+#[cfg(windows)]
+mod adopt;
 mod cli;
+#[cfg(windows)]
+mod events;
+#[cfg(not(windows))]
+mod launch;
 mod presets;
+#[cfg(windows)]
+mod readers;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -20,8 +28,16 @@ fn main() -> ExitCode {
     let printed = match cli::parse(std::env::args_os().skip(1).collect::<Vec<OsString>>()) {
         Ok(Command::Help) => print(USAGE),
         Ok(Command::ListPresets) => print(&presets_text()),
+        Ok(Command::Version) => print(concat!("wsm-bridge ", env!("CARGO_PKG_VERSION"))),
         Ok(Command::Bridge(plan)) => match bridge::run(&plan) {
             Ok(()) => return ExitCode::SUCCESS,
+            Err(message) => {
+                let _ = writeln!(std::io::stderr(), "wsm-bridge: {message}");
+                return ExitCode::FAILURE;
+            }
+        },
+        Ok(Command::Launch(launch)) => match run_launch(&launch) {
+            Ok(code) => return code,
             Err(message) => {
                 let _ = writeln!(std::io::stderr(), "wsm-bridge: {message}");
                 return ExitCode::FAILURE;
@@ -38,19 +54,42 @@ fn main() -> ExitCode {
     }
 }
 
+/// `launch`: the native program's job.
+#[cfg(not(windows))]
+fn run_launch(launch: &cli::Launch) -> Result<ExitCode, String> {
+    launch::run(launch)
+}
+
+#[cfg(windows)]
+fn run_launch(_launch: &cli::Launch) -> Result<ExitCode, String> {
+    Err("launch is the native Linux wsm-bridge's command (it starts this .exe with Wine)".into())
+}
+
 /// Writes `text` and a newline to standard output; an error (a closed pipe) is returned, not
 /// a panic as `println!` would make it.
 fn print(text: &str) -> std::io::Result<()> {
     writeln!(std::io::stdout(), "{text}")
 }
 
-/// The presets, their regions and the sources of their sizes, for `--list-presets`.
+/// The presets, their regions (section size and the game's exact size) and the sources of
+/// their sizes, for `--list-presets`.
 fn presets_text() -> String {
     let mut text = String::new();
     for preset in presets::PRESETS {
         text += &format!("{}: {}\n", preset.titles.join(", "), preset.about);
-        for (name, size) in preset.regions {
-            text += &format!("    {name} = {size} bytes\n");
+        for region in preset.regions {
+            let suffix = if preset.pid_suffix { "<PID>" } else { "" };
+            let exact = match region.exact {
+                Some(exact) => format!("struct {exact} bytes"),
+                None => "no fixed size".to_owned(),
+            };
+            text += &format!(
+                "    {}{suffix}: section {} bytes ({exact})\n",
+                region.name, region.size
+            );
+        }
+        for (name, reset) in preset.events {
+            text += &format!("    event: {name} ({reset:?} reset), forwarded to native waiters\n");
         }
         text += &format!("    source: {}\n", preset.source);
     }
@@ -66,27 +105,49 @@ mod bridge {
     use win_shared_memory::{Options, ReadOnly, ReadWrite, SharedMemory, SharedMemoryError};
 
     use crate::cli::Plan;
+    use crate::events::PrefixEvent;
 
     /// Makes and exposes every region of `plan`, says `ready`, and holds them until standard
     /// input closes (or forever, with `until_killed`). Regions made before an error are
     /// removed again: all or nothing.
     pub fn run(plan: &Plan) -> Result<(), String> {
         let host = Options::new().linux_host(true);
+        let mut made = Vec::new();
         let mut held = Vec::new();
+        let mut adopted = Vec::new();
         for (name, size) in &plan.create {
-            refuse_if_in_prefix(name)?;
+            if plan.when_free {
+                wait_until_free(name);
+            } else {
+                refuse_if_in_prefix(name)?;
+            }
+            // A native reader that started first may have left an empty file under the name (or
+            // kept the one an earlier bridge adopted).
+            let file_name = name.strip_prefix("Local\\").unwrap_or(name);
+            let not_adopted = match crate::adopt::adopt(name, file_name, *size as u64) {
+                Ok(Some(file)) => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "wsm-bridge: {name}: {size} bytes, backed by the /dev/shm file a native reader made (adopted; left in place at exit)"
+                    );
+                    adopted.push(file);
+                    continue;
+                }
+                Ok(None) => String::new(),
+                Err(why) => format!(" (not adopted as a reader's file: {why})"),
+            };
             let region = SharedMemory::<ReadWrite>::create_with(name, *size, &host)
                 .map_err(|error| match error {
                     SharedMemoryError::NameTaken { .. } => format!(
-                        "{name} is already bridged: its /dev/shm file exists and is held (by another wsm-bridge, or a native program made it); to give a native region to this prefix, use --expose {name}"
+                        "{name} is already bridged: its /dev/shm file exists (another wsm-bridge holds it, or a native program made it){not_adopted}; to give a native region to this prefix, use --expose {name}"
                     ),
-                    other => format!("cannot bridge {name}: {other}"),
+                    other => format!("cannot bridge {name}: {other}{not_adopted}"),
                 })?;
             let _ = writeln!(
                 std::io::stderr(),
                 "wsm-bridge: {name}: {size} bytes, backed by /dev/shm"
             );
-            held.push(region);
+            made.push((file_name, region));
         }
         for name in &plan.expose {
             refuse_if_in_prefix(name)?;
@@ -101,34 +162,123 @@ mod bridge {
             );
             held.push(region);
         }
+        let to_native = make_events(&plan.events_to_native)?;
+        let to_windows = make_events(&plan.events_to_windows)?;
         let mut stdout = std::io::stdout();
         writeln!(stdout, "ready")
             .and_then(|()| stdout.flush())
             .map_err(|error| format!("cannot write to standard output: {error}"))?;
+        for event in to_native {
+            std::thread::spawn(move || event.forward_to_native());
+        }
         if plan.until_killed {
             loop {
                 std::thread::park();
             }
         }
-        // Holds until standard input ends or fails (its writer is gone either way).
-        let mut buffer = [0; 256];
-        while std::io::stdin()
-            .read(&mut buffer)
-            .is_ok_and(|read| read > 0)
-        {}
+        if to_windows.is_empty() {
+            // Holds until standard input ends or fails (its writer is gone either way).
+            let mut buffer = [0; 256];
+            while std::io::stdin()
+                .read(&mut buffer)
+                .is_ok_and(|read| read > 0)
+            {}
+        } else {
+            forward_to_windows(&to_windows);
+        }
         drop(held);
+        leave(made, adopted);
         Ok(())
+    }
+
+    /// Lets go of the sections at the end. A file the bridge made is removed, unless a native
+    /// program maps it without this crate's lock (a reader such as TinyPedal, which would be
+    /// left with a file whose name is gone): that one is kept, for the next bridge to adopt.
+    /// An adopted file stays the reader's, and one kept earlier goes once nobody maps it.
+    fn leave(made: Vec<(&str, SharedMemory<ReadWrite>)>, adopted: Vec<crate::adopt::Adopted>) {
+        for (file_name, region) in made {
+            match crate::adopt::keep_if_read(file_name) {
+                Ok(true) => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "wsm-bridge: a native program still maps /dev/shm/{file_name}: kept for it (the next wsm-bridge adopts it)"
+                    );
+                }
+                Ok(false) => {}
+                Err(why) => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "wsm-bridge: /dev/shm/{file_name}: cannot check for native readers: {why}"
+                    );
+                }
+            }
+            drop(region);
+        }
+        for file in adopted {
+            if let Err(why) = file.leave() {
+                let _ = writeln!(std::io::stderr(), "wsm-bridge: {why}");
+            }
+        }
+    }
+
+    /// Opens (or makes) each event of the prefix.
+    fn make_events(
+        events: &[(String, win_shared_memory::sync::EventReset)],
+    ) -> Result<Vec<PrefixEvent>, String> {
+        events
+            .iter()
+            .map(|(name, reset)| PrefixEvent::open_or_make(name, *reset))
+            .collect()
+    }
+
+    /// Sets the prefix's event of each `set NAME` line of standard input, until it ends.
+    fn forward_to_windows(events: &[PrefixEvent]) {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { return };
+            let event = line
+                .strip_prefix("set ")
+                .and_then(|name| events.iter().find(|event| event.name() == name));
+            let done = match event {
+                Some(event) => event.signal(),
+                None => Err(format!(
+                    "ignored input {line:?}: not `set NAME` of an --event-to-windows"
+                )),
+            };
+            if let Err(message) = done {
+                let _ = writeln!(std::io::stderr(), "wsm-bridge: {message}");
+            }
+        }
+    }
+
+    /// Waits until no section of the prefix has the name: a game that started first holds it
+    /// until it exits, and its next start then finds the bridge's section.
+    fn wait_until_free(name: &str) {
+        if !in_prefix(name) {
+            return;
+        }
+        let _ = writeln!(
+            std::io::stderr(),
+            "wsm-bridge: {name} is the game's (it started first): bridging it once the game has exited, for its next start"
+        );
+        while in_prefix(name) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// Whether a section of the prefix has the name.
+    fn in_prefix(name: &str) -> bool {
+        SharedMemory::<ReadOnly>::open(name).is_ok()
     }
 
     /// Refuses a name that a section of the prefix already has: made by the game (which then
     /// started before the bridge) or by another bridge, it cannot be backed by /dev/shm now.
     fn refuse_if_in_prefix(name: &str) -> Result<(), String> {
-        match SharedMemory::<ReadOnly>::open(name) {
-            Ok(_) => Err(format!(
-                "{name} already exists in this Wine prefix: the game made it (start wsm-bridge before the game) or another wsm-bridge bridges it"
-            )),
-            Err(_) => Ok(()),
+        if in_prefix(name) {
+            return Err(format!(
+                "{name} already exists in this Wine prefix: the game made it (start wsm-bridge before the game, or give --when-free to bridge its next start) or another wsm-bridge bridges it"
+            ));
         }
+        Ok(())
     }
 }
 

@@ -1,9 +1,38 @@
-//! The shared memory of popular racing titles: names and exact sizes.
+//! The shared memory of popular racing titles: names, the games' exact sizes and the section
+//! sizes the bridge makes.
 //!
-//! A size is the one the game (or its plugin) passes to `CreateFileMappingW`, computed by
-//! compiling the public header named in `source` for x86_64 Windows (4-byte packing where the
-//! header asks for it). A section larger than a game's own size would serve it too (the game
-//! maps the part it knows), a smaller one would not.
+//! An exact size is what the game (or its plugin) passes to `CreateFileMappingW`: `sizeof` of
+//! the structure of the public header named in `source`, compiled for x86_64 Windows with
+//! MinGW (`x86_64-w64-mingw32-g++`, where pointers and `HWND` are 8 bytes). A section is made
+//! larger, rounded up to whole pages: the game maps the part it knows, a reader that maps a
+//! little more than the game's structure (TinyPedal maps `LMU_Data` at 324 820 bytes) still
+//! fits, and a game update that grows a structure by a few bytes does not break the bridge. A
+//! smaller section would not serve: the game's `MapViewOfFile` fails with error 5.
+
+use win_shared_memory::sync::EventReset;
+
+/// The page size of x86_64 Windows and Linux, the unit sections are rounded up to.
+pub const PAGE: usize = 4096;
+
+/// One section of a title.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Region {
+    /// Its name, as the game passes it to `CreateFileMappingW`.
+    pub name: &'static str,
+    /// The game's own size (`sizeof` of its structure), or `None` when it has no fixed size.
+    pub exact: Option<usize>,
+    /// The size of the section the bridge makes: at least `exact`, in whole pages.
+    pub size: usize,
+}
+
+/// A region of the game's exact size, made as a section of whole pages.
+const fn paged(name: &'static str, exact: usize) -> Region {
+    Region {
+        name,
+        exact: Some(exact),
+        size: exact.next_multiple_of(PAGE),
+    }
+}
 
 /// One title's regions.
 #[derive(Debug, PartialEq, Eq)]
@@ -12,31 +41,58 @@ pub struct Preset {
     pub titles: &'static [&'static str],
     /// What the preset is for.
     pub about: &'static str,
-    /// Each region's name and size in bytes.
-    pub regions: &'static [(&'static str, usize)],
-    /// Where the names and sizes come from.
+    /// The sections to make.
+    pub regions: &'static [Region],
+    /// Whether each name takes the game's Windows process id as a suffix (`--pid`), as the
+    /// rF2 plugin's names do in a dedicated server.
+    pub pid_suffix: bool,
+    /// Named events the title signals in its prefix, forwarded to native waiters, with the
+    /// reset mode the game makes them with.
+    pub events: &'static [(&'static str, EventReset)],
+    /// Where the names and sizes come from, and how they were checked.
     pub source: &'static str,
 }
 
 /// rFactor 2 Shared Memory Map Plugin's buffers: each is `rF2MappedBufferVersionBlock` (8
-/// bytes) and the buffer's structure.
-const RFACTOR2_PLUGIN: &[(&str, usize)] = &[
-    ("$rFactor2SMMP_Telemetry$", 241_680),
-    ("$rFactor2SMMP_Scoring$", 75_304),
-    ("$rFactor2SMMP_Rules$", 45_264),
-    ("$rFactor2SMMP_MultiRules$", 39_788),
-    ("$rFactor2SMMP_ForceFeedback$", 16),
-    ("$rFactor2SMMP_Graphics$", 272),
-    ("$rFactor2SMMP_PitInfo$", 340),
-    ("$rFactor2SMMP_Weather$", 632),
-    ("$rFactor2SMMP_Extended$", 10_152),
-    ("$rFactor2SMMP_HWControl$", 116),
-    ("$rFactor2SMMP_WeatherControl$", 628),
-    ("$rFactor2SMMP_RulesControl$", 45_264),
-    ("$rFactor2SMMP_PluginControl$", 20),
+/// bytes) and the buffer's structure (`MappedBuffer.h`, `sizeof(rF2MappedBufferVersionBlock) +
+/// sizeof(BuffT)`).
+const RFACTOR2_PLUGIN: &[Region] = &[
+    paged("$rFactor2SMMP_Telemetry$", 241_680),
+    paged("$rFactor2SMMP_Scoring$", 75_312),
+    paged("$rFactor2SMMP_Rules$", 45_272),
+    paged("$rFactor2SMMP_MultiRules$", 39_792),
+    paged("$rFactor2SMMP_ForceFeedback$", 16),
+    paged("$rFactor2SMMP_Graphics$", 272),
+    paged("$rFactor2SMMP_PitInfo$", 340),
+    paged("$rFactor2SMMP_Weather$", 632),
+    paged("$rFactor2SMMP_Extended$", 10_152),
+    paged("$rFactor2SMMP_HWControl$", 116),
+    paged("$rFactor2SMMP_WeatherControl$", 628),
+    paged("$rFactor2SMMP_RulesControl$", 45_272),
+    paged("$rFactor2SMMP_PluginControl$", 20),
 ];
 
-const RFACTOR2_SOURCE: &str = "TheIronWolfModding/rF2SharedMemoryMapPlugin (commit 102b667, 2024-03-21): Include/rF2State.h, MappedBuffer.h (size = sizeof(rF2MappedBufferVersionBlock) + sizeof(buffer)), names from Source/rFactor2SharedMemoryMap.cpp";
+const RFACTOR2_SOURCE: &str = "TheIronWolfModding/rF2SharedMemoryMapPlugin (commit 102b667, 2024-03-21, GPL-3.0): Include/rF2State.h with Include/InternalsPlugin.hpp, MappedBuffer.h; MinGW x86_64 sizeof";
+
+/// Le Mans Ultimate's own interface, and the rF2 plugin's buffers for the versions that load
+/// it.
+const LMU_REGIONS: &[Region] = &[
+    paged("LMU_Data", 324_824),
+    paged("LMU_SharedMemoryLockData", 8),
+    paged("$rFactor2SMMP_Telemetry$", 241_680),
+    paged("$rFactor2SMMP_Scoring$", 75_312),
+    paged("$rFactor2SMMP_Rules$", 45_272),
+    paged("$rFactor2SMMP_MultiRules$", 39_792),
+    paged("$rFactor2SMMP_ForceFeedback$", 16),
+    paged("$rFactor2SMMP_Graphics$", 272),
+    paged("$rFactor2SMMP_PitInfo$", 340),
+    paged("$rFactor2SMMP_Weather$", 632),
+    paged("$rFactor2SMMP_Extended$", 10_152),
+    paged("$rFactor2SMMP_HWControl$", 116),
+    paged("$rFactor2SMMP_WeatherControl$", 628),
+    paged("$rFactor2SMMP_RulesControl$", 45_272),
+    paged("$rFactor2SMMP_PluginControl$", 20),
+];
 
 /// Every preset.
 pub const PRESETS: &[Preset] = &[
@@ -44,41 +100,98 @@ pub const PRESETS: &[Preset] = &[
         titles: &["rfactor2", "rf2"],
         about: "rFactor 2 with the rF2 Shared Memory Map Plugin",
         regions: RFACTOR2_PLUGIN,
+        pid_suffix: false,
+        events: &[],
         source: RFACTOR2_SOURCE,
     },
     Preset {
-        titles: &["lmu", "le-mans-ultimate"],
-        about: "Le Mans Ultimate with the rF2 Shared Memory Map Plugin (LMU's own LMU_Data is not covered)",
+        titles: &["rfactor2-dedicated", "rf2-dedicated"],
+        about: "an rFactor 2 dedicated server with the plugin: each name ends with the server's Windows process id (--pid)",
         regions: RFACTOR2_PLUGIN,
-        source: RFACTOR2_SOURCE,
+        pid_suffix: true,
+        events: &[],
+        source: "as rfactor2; the suffix from MappedBuffer.h (MapMemoryFile: \"%s%s\", name and GetCurrentProcessId() in a process named *Dedicated.exe)",
+    },
+    Preset {
+        titles: &["lmu", "le-mans-ultimate"],
+        about: "Le Mans Ultimate: its own LMU_Data and lock, and the rF2 plugin's buffers for versions that load it",
+        regions: LMU_REGIONS,
+        pid_suffix: false,
+        events: &[("LMU_Data_Event", EventReset::Auto)],
+        source: "S397 SharedMemoryInterface.hpp (LMU plugin SDK, 2025; licence forbids redistribution, not committed): sizeof(SharedMemoryLayout) with the rF2 plugin's InternalsPlugin.hpp V01 structures (same sizes as LMU's) and ApplicationStateV01, MinGW x86_64; LockData is two LONGs; plugin buffers as rfactor2; LMU_Data_Event (LMU_SHARED_MEMORY_EVENT) is waited on as an auto-reset event in the header's example",
     },
     Preset {
         titles: &["acc", "ac", "assetto-corsa", "assetto-corsa-competizione"],
         about: "Assetto Corsa Competizione; also Assetto Corsa, whose pages are smaller and fit",
         regions: &[
-            ("Local\\acpmf_physics", 800),
-            ("Local\\acpmf_graphics", 1588),
-            ("Local\\acpmf_static", 820),
+            paged("Local\\acpmf_physics", 800),
+            paged("Local\\acpmf_graphics", 1588),
+            paged("Local\\acpmf_static", 820),
         ],
-        source: "ACC Shared Memory Documentation v1.8.12 (Kunos): SPageFilePhysics, SPageFileGraphic, SPageFileStatic, #pragma pack(4)",
+        pid_suffix: false,
+        events: &[],
+        source: "ACC Shared Memory Documentation v1.8.12 (Kunos): SPageFilePhysics, SPageFileGraphic, SPageFileStatic, #pragma pack(4) (from the document, not recompiled)",
     },
     Preset {
         titles: &["ams2", "automobilista2"],
         about: "Automobilista 2",
-        regions: &[("$pcars2$", 20_700)],
-        source: "viper4gh/CREST2-AMS2 (commit 534ed28, 2024-01-26): SharedMemory.h, SHARED_MEMORY_VERSION 14, sizeof(SharedMemory)",
+        regions: &[paged("$pcars2$", 20_700)],
+        pid_suffix: false,
+        events: &[],
+        source: "viper4gh/CREST2-AMS2 (commit 534ed28, 2024-01-26): SharedMemory.h, SHARED_MEMORY_VERSION 14, sizeof(SharedMemory), MinGW x86_64 (header \"Copyright MWL, all rights reserved\": not committed)",
     },
     Preset {
         titles: &["pcars2", "project-cars-2"],
-        about: "Project CARS 2",
-        regions: &[("$pcars2$", 7_320)],
-        source: "viper4gh/CREST2-AMS2 (commit 534ed28, 2024-01-26): SharedMemory_v6.h, SHARED_MEMORY_VERSION 6, sizeof(SharedMemory)",
+        about: "Project CARS 2 (final shared memory API, version 9)",
+        regions: &[paged("$pcars2$", 20_576)],
+        pid_suffix: false,
+        events: &[],
+        source: "viper4gh/CREST2-AMS2 (commit 534ed28, 2024-01-26): SharedMemory_v9.h, SHARED_MEMORY_VERSION 9, sizeof(SharedMemory), MinGW x86_64 (not committed, as ams2)",
     },
     Preset {
         titles: &["r3e", "raceroom"],
         about: "RaceRoom Racing Experience",
-        regions: &[("$R3E", 43_996)],
-        source: "sector3studios/r3e-api (commit 29a3e95, 2026-03-20): sample-c/src/r3e.h, version 3.5, sizeof(r3e_shared)",
+        regions: &[paged("$R3E", 43_996)],
+        pid_suffix: false,
+        events: &[],
+        source: "sector3studios/r3e-api (commit 29a3e95, 2026-03-20, public domain): sample-c/src/r3e.h, version 3.5, sizeof(r3e_shared), MinGW x86_64",
+    },
+    Preset {
+        titles: &["iracing"],
+        about: "iRacing: no fixed size (about 1.1 MiB and growing), so 2 MiB",
+        regions: &[Region {
+            name: "Local\\IRSDKMemMapFileName",
+            exact: None,
+            size: 2 << 20,
+        }],
+        pid_suffix: false,
+        events: &[("Local\\IRSDKDataValidEvent", EventReset::Manual)],
+        source: "iRacing SDK irsdk_defines.h (IRSDK_MEMMAPFILENAME; the header fixes no size; the game sizes the file to its variables); pyirsdk 1.2.4 maps 1 191 936 bytes (MEMMAPFILESIZE); IRSDK_DATAVALIDEVENTNAME, made manual-reset by the SDK's server code (CreateEvent(NULL, true, false, …))",
+    },
+    Preset {
+        titles: &[
+            "ets2",
+            "ats",
+            "euro-truck-simulator-2",
+            "american-truck-simulator",
+        ],
+        about: "Euro Truck Simulator 2 and American Truck Simulator with the scs-sdk-plugin (structure 21 520 bytes in a 32 KiB mapping)",
+        regions: &[Region {
+            name: "Local\\SCSTelemetry",
+            exact: Some(32_768),
+            size: 32_768,
+        }],
+        pid_suffix: false,
+        events: &[],
+        source: "RenCloud/scs-sdk-plugin (commit 2be7683, 2020-12-23, MIT): scs-telemetry-common.hpp SCS_PLUGIN_MMF_SIZE (32*1024), the size the plugin maps; sizeof(scsTelemetryMap_t) 21 520, MinGW x86_64",
+    },
+    Preset {
+        titles: &["rfactor1", "rf1", "ams1", "automobilista1"],
+        about: "rFactor 1 and Automobilista 1 with rFactorSharedMemoryMap",
+        regions: &[paged("$rFactorShared$", 11_367)],
+        pid_suffix: false,
+        events: &[],
+        source: "dallongo/rFactorSharedMemoryMap (commit afbac1d, 2016-07-27, GPL-2.0): rfSharedStruct.hpp sizeof(rfShared), #pragma pack(1), no pointers (the same for the 32-bit game), MinGW x86_64",
     },
 ];
 
@@ -109,12 +222,77 @@ mod tests {
     }
 
     #[test]
-    fn every_region_is_a_valid_name_with_a_size() {
+    fn every_section_covers_the_game_in_whole_pages() {
         for preset in PRESETS {
-            for (name, size) in preset.regions {
-                assert!(*size > 0 && !name.is_empty(), "{name}");
-                assert!(!name.contains(['/', '*', '?', ':']), "{name}");
+            for region in preset.regions {
+                assert!(!region.name.is_empty());
+                assert!(
+                    !region.name.contains(['/', '*', '?', ':']),
+                    "{}",
+                    region.name
+                );
+                assert!(
+                    region.size > 0 && region.size % PAGE == 0,
+                    "{}",
+                    region.name
+                );
+                if let Some(exact) = region.exact {
+                    assert!(exact > 0 && exact <= region.size, "{}", region.name);
+                }
             }
+        }
+    }
+
+    fn region(title: &str, name: &str) -> &'static Region {
+        find(title)
+            .and_then(|preset| preset.regions.iter().find(|region| region.name == name))
+            .unwrap_or_else(|| panic!("{title} has no {name}"))
+    }
+
+    /// The sizes the games and the popular readers use, from their headers and code (see each
+    /// preset's source): the four rF2 buffers that 4-byte pointers once made too small,
+    /// TinyPedal's maps of Scoring and LMU_Data, pyirsdk's map of iRacing's file.
+    #[test]
+    fn the_sizes_cover_the_games_and_their_readers() {
+        for title in ["rf2", "lmu", "rf2-dedicated"] {
+            for (name, exact) in [
+                ("$rFactor2SMMP_Telemetry$", 241_680),
+                ("$rFactor2SMMP_Scoring$", 75_312),
+                ("$rFactor2SMMP_Rules$", 45_272),
+                ("$rFactor2SMMP_MultiRules$", 39_792),
+                ("$rFactor2SMMP_RulesControl$", 45_272),
+            ] {
+                assert_eq!(region(title, name).exact, Some(exact), "{title} {name}");
+            }
+        }
+        assert_eq!(region("lmu", "LMU_Data").exact, Some(324_824));
+        assert!(region("lmu", "LMU_Data").size >= 324_820);
+        assert!(region("rf2", "$rFactor2SMMP_Scoring$").size >= 75_312);
+        assert_eq!(region("pcars2", "$pcars2$").exact, Some(20_576));
+        assert_eq!(region("ams2", "$pcars2$").exact, Some(20_700));
+        assert!(region("iracing", "Local\\IRSDKMemMapFileName").size >= 1_191_936);
+        assert_eq!(region("ets2", "Local\\SCSTelemetry").size, 32_768);
+        assert_eq!(region("ams1", "$rFactorShared$").exact, Some(11_367));
+        assert_eq!(region("r3e", "$R3E").size, 45_056);
+    }
+
+    #[test]
+    fn the_data_events_of_iracing_and_lmu() {
+        assert_eq!(
+            find("iracing").map(|preset| preset.events),
+            Some(&[("Local\\IRSDKDataValidEvent", EventReset::Manual)][..])
+        );
+        assert_eq!(
+            find("lmu").map(|preset| preset.events),
+            Some(&[("LMU_Data_Event", EventReset::Auto)][..])
+        );
+    }
+
+    #[test]
+    fn only_the_dedicated_server_names_take_a_pid() {
+        for preset in PRESETS {
+            let dedicated = preset.titles.iter().any(|t| t.ends_with("-dedicated"));
+            assert_eq!(preset.pid_suffix, dedicated, "{:?}", preset.titles);
         }
     }
 }

@@ -33,6 +33,10 @@ usage:
       Run an example (default: telemetry) for x86_64-pc-windows-gnu under Wine.
   cargo xtask bench
       Run the benchmarks, natively and under Wine, and write BENCHMARKS.md.
+  cargo xtask bridge-release
+      Build wsm-bridge.exe for release into target/bridge-release/: a folder
+      and a .tar.gz with the exe, the bcryptprimitives.dll that Wine 8.0
+      lacks beside it, and a short README.
   cargo xtask fuzz [--runs N]
       Fuzz names and sizes through to real regions (default 10 000 000 inputs;
       needs a nightly toolchain, installs cargo-fuzz when missing).
@@ -60,6 +64,8 @@ pub(crate) enum Cli {
     },
     /// `cargo xtask bench`: the benchmarks, into BENCHMARKS.md.
     Bench,
+    /// `cargo xtask bridge-release`: the bridge as users get it.
+    BridgeRelease,
     /// `cargo xtask fuzz`: the fuzz target, long.
     Fuzz {
         /// How many inputs to run.
@@ -108,6 +114,10 @@ pub(crate) fn parse_cli(args: Vec<OsString>) -> Result<Cli> {
         Some("bench") => match args.next() {
             None => Ok(Cli::Bench),
             Some(arg) => bail!("unknown argument {arg:?} for `bench`"),
+        },
+        Some("bridge-release") => match args.next() {
+            None => Ok(Cli::BridgeRelease),
+            Some(arg) => bail!("unknown argument {arg:?} for `bridge-release`"),
         },
         Some("fuzz") => match (args.next(), args.next()) {
             (None, _) => Ok(Cli::Fuzz { runs: FUZZ_RUNS }),
@@ -246,5 +256,11 @@ mod tests {
     fn no_command_is_help_and_unknown_is_error() {
         assert_eq!(parse(&[]).unwrap(), Cli::Help);
         assert!(parse(&["tset"]).is_err());
+    }
+
+    #[test]
+    fn bridge_release_takes_no_argument() {
+        assert_eq!(parse(&["bridge-release"]).unwrap(), Cli::BridgeRelease);
+        assert!(parse(&["bridge-release", "--debug"]).is_err());
     }
 }

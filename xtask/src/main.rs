@@ -14,6 +14,7 @@
 //!                  [-- <cargo test args>]
 //! cargo xtask wine [--] <program.exe> [args...]
 //! cargo xtask example [NAME] [-- <program args>]
+//! cargo xtask bridge-release
 //! ```
 #![warn(clippy::missing_docs_in_private_items)]
 
@@ -27,6 +28,7 @@ mod cli;
 mod outside;
 mod process;
 mod proton;
+mod release;
 mod report;
 mod step;
 mod test;
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Cli::Wine { program, args } => wine::cmd_wine(&ws, &program, &args),
         Cli::Example { name, args } => wine::cmd_example(&ws, &name, &args),
         Cli::Bench => bench::cmd_bench(&ws),
+        Cli::BridgeRelease => release::build_release(&ws).map(|_| ExitCode::SUCCESS),
         Cli::Fuzz { runs } => run(&mut test::fuzz(&ws, runs)?).map(|()| ExitCode::SUCCESS),
         Cli::Help => {
             println!("{USAGE}");

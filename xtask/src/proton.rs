@@ -36,11 +36,15 @@ pub(crate) fn cross_boundary_tests(ws: &Workspace, env: &WineEnv) -> Result {
         .join(WINDOWS_GNU)
         .join("debug")
         .join(format!("{BRIDGE_PACKAGE}.exe"));
+    // The native build is the Steam launcher (`wsm-bridge launch`).
+    run(ws.cargo().args(["build", "-p", BRIDGE_PACKAGE]))?;
+    let launcher = ws.target.join("debug").join(BRIDGE_PACKAGE);
     let suite = windows_suite(ws)?;
     let mut cmd = ws.cargo();
     cmd.args(["test", "-p", LIB_PACKAGE, "--test", "cross_process", "--"])
         .arg(TEST_FILTER)
         .env("WSM_WINE_BRIDGE", &bridge)
+        .env("WSM_NATIVE_BRIDGE", &launcher)
         .env("WSM_WINE_TEST_EXE", &suite);
     env.apply(&mut cmd);
     let tested = env.run_bounded(&mut cmd, TIMEOUT);

@@ -16,6 +16,7 @@ use crate::outside::{
 };
 use crate::process::{find_in_path, run};
 use crate::proton;
+use crate::release;
 use crate::report::Report;
 use crate::step::{Context, Need, Product, Step, describe, run_steps, select};
 use crate::toolchain::{
@@ -331,6 +332,9 @@ pub(crate) fn test_steps(host: Host, windows: bool) -> Vec<Step> {
         ),
         Step::new(proton::STEP, &wine, |cx| {
             proton::cross_boundary_tests(cx.ws, wine_env(cx)?)
+        }),
+        Step::new(release::STEP, &wine_setup, |cx| {
+            release::check_on_stock_prefix(cx.ws)
         }),
         Step::new(
             format!(

@@ -74,10 +74,20 @@ pub(crate) struct WineEnv {
 impl WineEnv {
     /// The environment for this workspace (nothing is created yet).
     fn new(ws: &Workspace) -> Result<Self> {
+        Self::at(ws, ws.wine_prefix())
+    }
+
+    /// The environment of another prefix of this workspace (nothing is created yet).
+    fn at(ws: &Workspace, prefix: PathBuf) -> Result<Self> {
         Ok(Self {
-            prefix: ws.wine_prefix(),
+            prefix,
             peer_dir: wine_path(&ws.peer_dir())?,
         })
+    }
+
+    /// The prefix's `C:\windows\system32`.
+    pub(crate) fn system32(&self) -> PathBuf {
+        system32(&self.prefix)
     }
 
     /// Variables every Wine-related command gets.
@@ -140,9 +150,16 @@ impl WineEnv {
     /// dialog would otherwise hang the run until CI's own, much later,
     /// timeout.
     pub(crate) fn run_bounded(&self, cmd: &mut Command, limit: Duration) -> Result {
+        match self.status_bounded(cmd, limit)? {
+            st if st.success() => Ok(()),
+            st => bail!("`{}` failed ({st})", brief(cmd)),
+        }
+    }
+
+    /// Like [`Self::run_bounded`], but any exit status is returned, not an error.
+    pub(crate) fn status_bounded(&self, cmd: &mut Command, limit: Duration) -> Result<ExitStatus> {
         match self.spawn_bounded(cmd, limit)? {
-            Some(st) if st.success() => Ok(()),
-            Some(st) => bail!("`{}` failed ({st})", brief(cmd)),
+            Some(st) => Ok(st),
             None => bail!(
                 "`{}` did not finish within {} s; killed it and all Wine processes",
                 brief(cmd),
@@ -191,47 +208,11 @@ fn wine_path(unix: &Path) -> Result<String> {
 /// (re)install the shim DLL into its system32 if it differs.
 pub(crate) fn setup_wine_prefix(ws: &Workspace, dll: &Path) -> Result<WineEnv> {
     let env = WineEnv::new(ws)?;
-    let stamp = env.prefix.join(PREFIX_STAMP);
-    if stamp.exists() {
+    if env.prefix.join(PREFIX_STAMP).exists() {
         println!("wine prefix ready: {}", env.prefix.display());
     } else {
-        if env.prefix.exists() {
-            println!("removing unfinished wine prefix {}", env.prefix.display());
-            env.kill_all();
-            fs::remove_dir_all(&env.prefix)
-                .context(format_args!("removing {}", env.prefix.display()))?;
-        }
-        fs::create_dir_all(&ws.target).context(format_args!("creating {}", ws.target.display()))?;
-        println!(
-            "creating wine prefix {} (takes ~15 s)",
-            env.prefix.display()
-        );
-        let started = Instant::now();
-        let mut boot = Command::new("wineboot");
-        boot.arg("-i");
-        env.apply(&mut boot);
-        // A console-only prefix: no window may pop up, even on a desktop.
-        boot.env_remove("DISPLAY").env_remove("WAYLAND_DISPLAY");
-        env.run_bounded(&mut boot, WINEBOOT_TIMEOUT)?;
-        println!(
-            "(a \"syswow64\\rundll32.exe\": c0000135 message above is expected: \
-             there is no 32-bit Wine here, and nothing needs it)"
-        );
-        env.wait_for_wineserver()?;
-        if !system32(&env.prefix).is_dir() {
-            bail!(
-                "wineboot succeeded but {} is missing",
-                system32(&env.prefix).display()
-            );
-        }
-        fs::write(&stamp, "created by cargo xtask\n")
-            .context(format_args!("writing {}", stamp.display()))?;
-        println!(
-            "wine prefix created in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
+        boot_prefix(ws, &env)?;
     }
-
     let installed = system32(&env.prefix).join("bcryptprimitives.dll");
     let new = fs::read(dll).context(format_args!("reading {}", dll.display()))?;
     if fs::read(&installed).ok().as_ref() != Some(&new) {
@@ -239,6 +220,56 @@ pub(crate) fn setup_wine_prefix(ws: &Workspace, dll: &Path) -> Result<WineEnv> {
         println!("installed shim into {}", installed.display());
     }
     Ok(env)
+}
+
+/// A new prefix as a user's stock Wine makes it, with nothing installed into it: made anew on
+/// every call, in `target/<name>`, so that nothing an earlier run put there can help.
+pub(crate) fn fresh_stock_prefix(ws: &Workspace, name: &str) -> Result<WineEnv> {
+    let env = WineEnv::at(ws, ws.target.join(name))?;
+    boot_prefix(ws, &env)?;
+    Ok(env)
+}
+
+/// Creates the prefix of `env` with `wineboot -i`, removing what an earlier or unfinished
+/// run left there, and stamps it as finished.
+fn boot_prefix(ws: &Workspace, env: &WineEnv) -> Result {
+    if env.prefix.exists() {
+        println!("removing wine prefix {}", env.prefix.display());
+        env.kill_all();
+        fs::remove_dir_all(&env.prefix)
+            .context(format_args!("removing {}", env.prefix.display()))?;
+    }
+    fs::create_dir_all(&ws.target).context(format_args!("creating {}", ws.target.display()))?;
+    println!(
+        "creating wine prefix {} (takes ~15 s)",
+        env.prefix.display()
+    );
+    let started = Instant::now();
+    let mut boot = Command::new("wineboot");
+    boot.arg("-i");
+    env.apply(&mut boot);
+    // A console-only prefix: no window may pop up, even on a desktop.
+    boot.env_remove("DISPLAY").env_remove("WAYLAND_DISPLAY");
+    env.run_bounded(&mut boot, WINEBOOT_TIMEOUT)?;
+    println!(
+        "(a \"syswow64\\rundll32.exe\": c0000135 message above is expected: \
+         there is no 32-bit Wine here, and nothing needs it)"
+    );
+    env.wait_for_wineserver()?;
+    if !system32(&env.prefix).is_dir() {
+        bail!(
+            "wineboot succeeded but {} is missing",
+            system32(&env.prefix).display()
+        );
+    }
+    let stamp = env.prefix.join(PREFIX_STAMP);
+    fs::write(&stamp, "created by cargo xtask\n")
+        .context(format_args!("writing {}", stamp.display()))?;
+    println!(
+        "wine prefix created in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// The prefix's `C:\windows\system32`, where the shim DLL goes (64-bit
