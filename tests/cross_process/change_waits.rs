@@ -234,10 +234,12 @@ fn every_reader_follows_a_1khz_writer_and_counts_what_it_skipped() -> Outcome {
                 (kind, 0, 0, WRITES),
             )?;
             // Woken for most writes where the writer wakes it (Linux, but for the versioned
-            // layout, whose writers wake nobody), for a good share where it polls (every millisecond while changes come): one that
-            // slept through writes, or polled too seldom, would skip nearly all.
+            // layout, whose writers wake nobody), for a share where it polls: one that slept
+            // through writes, or polled too seldom, would skip nearly all.
             let woken = cfg!(all(target_os = "linux", not(wsm_portable))) && kind != "versioned";
-            let least = if woken { WRITES / 2 } else { WRITES / 4 };
+            // Polling at 1 ms while writes come 1 ms apart sees a half to a fifth of them on a
+            // busy machine (Wine's sleeps are coarser); one stuck at its 16 ms pause, a sixteenth.
+            let least = if woken { WRITES / 2 } else { WRITES / 10 };
             if field("seen")? < least {
                 return Err(format!("{kind}: a reader saw too few writes: {answer}").into());
             }
