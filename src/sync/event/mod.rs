@@ -7,6 +7,8 @@ use super::Failure;
 use crate::name::RegionName;
 use crate::{Options, SharedMemoryError};
 
+#[cfg(wsm_holder_locks)]
+mod slots;
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]
