@@ -172,14 +172,15 @@ impl Event {
     #[cfg(wsm_holder_locks)]
     fn set_slotted(&self, slots: &Slots<'_>) -> Result<(), Failure> {
         let word = self.word();
-        for _ in 0..HAND_ATTEMPTS {
+        for attempt in 1..=HAND_ATTEMPTS {
             if slots.release_oldest()? || !set_word(word)? {
                 return Ok(());
             }
             // This `set` signalled the event. A waiter that registered after the slots were
             // looked at may have looked at the signal before it was there: take it back for
-            // that waiter, unless someone took it first.
-            if !slots.anyone_waiting() || !take_signal(word) {
+            // that waiter, unless someone took it first (and for good, the last time round,
+            // when others keep rewriting the slots).
+            if attempt == HAND_ATTEMPTS || !slots.anyone_waiting() || !take_signal(word) {
                 return Ok(());
             }
         }
