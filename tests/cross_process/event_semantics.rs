@@ -11,7 +11,7 @@ use std::time::Duration;
 use libtest_mimic::Failed;
 use win_shared_memory::sync::{EventReset, NamedEvent};
 
-use crate::harness::{Outcome, Peer, expect_eq, spawn_child, unique_name};
+use crate::harness::{Outcome, Peer, expect_eq, run_child, spawn_child, unique_name};
 
 tests! {
     a_pulse_releases_one_waiting_process,
@@ -25,9 +25,13 @@ tests! {
     // The portable backend counts releases (README, "What differs by OS").
     #[cfg(any(windows, wsm_holder_locks))]
     a_release_goes_to_the_waiter_asleep_not_to_one_that_comes_after_the_set,
+    #[cfg(unix)]
+    a_forked_child_waiting_on_its_parents_handle_is_released_by_the_parent,
 }
 
 roles! {
+    #[cfg(unix)]
+    "fork-wait-event" => fork_wait_event,
     #[cfg(any(windows, wsm_holder_locks))]
     "wait-event-rounds" => wait_event_rounds,
 }
@@ -216,6 +220,59 @@ fn wait_event_rounds(name: &str, args: &[String]) -> crate::harness::RoleResult 
         }
         std::io::stdout().flush()?;
     }
+    Ok(())
+}
+
+/// A process forks two children, which wait on the handle they inherited, while the parent
+/// sets the event twice through the same handle: both children are released, and the event is
+/// not left set. (On Linux each wait locks its slot through a description of its own: through
+/// the handle's, which parent and children share, the parent would take the children for dead,
+/// and its second `set` would find the event already set.)
+#[cfg(unix)]
+fn a_forked_child_waiting_on_its_parents_handle_is_released_by_the_parent() -> Outcome {
+    let name = unique_name("auto_forked");
+    expect_eq(
+        run_child("fork-wait-event", &[&name])?,
+        "children woken 2, event unset",
+    )
+}
+
+#[cfg(unix)]
+fn fork_wait_event(name: &str, _: &[String]) -> crate::harness::RoleResult {
+    let event = NamedEvent::new(name, EventReset::Auto)?;
+    let mut children = Vec::new();
+    for _ in 0..2 {
+        // SAFETY: a role's process runs one thread, so its child may do what the parent may.
+        let child = unsafe { libc::fork() };
+        if child == 0 {
+            let woken = event.wait_timeout(Duration::from_secs(20)).unwrap_or(false);
+            // SAFETY: ends the child without running the role's own exit a second time.
+            unsafe { libc::_exit(if woken { 0 } else { 1 }) };
+        }
+        if child < 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        children.push(child);
+    }
+    std::thread::sleep(FALL_ASLEEP);
+    event.set()?;
+    event.set()?;
+    let mut woken = 0;
+    for child in children {
+        let mut status = 0;
+        // SAFETY: waits for a child just forked, into a local.
+        if unsafe { libc::waitpid(child, &mut status, 0) } != child {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+            woken += 1;
+        }
+    }
+    let set = event.wait_timeout(Duration::ZERO)?;
+    println!(
+        "children woken {woken}, event {}",
+        if set { "set" } else { "unset" }
+    );
     Ok(())
 }
 
