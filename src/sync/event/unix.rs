@@ -570,6 +570,56 @@ mod tests {
         assert_eq!(polls(&event), [false, false]);
     }
 
+    /// Waiters whose short waits keep timing out as `set`s come: each `set` is taken exactly
+    /// once, by a waiter whose wait returns true (a release addressed to a waiter whose time
+    /// ran out counts for it, or goes on), never lost and never twice.
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot make shared memory objects")]
+    fn every_set_is_taken_once_by_waiters_that_time_out_around_it() {
+        use std::sync::atomic::AtomicBool;
+        const SETS: u32 = 2_000;
+        let name = name("races");
+        let setter = auto(&name);
+        let taken = AtomicU32::new(0);
+        let done = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            for waiter in 0..4_u64 {
+                let (name, taken, done) = (&name, &taken, &done);
+                scope.spawn(move || {
+                    let event = auto(name);
+                    let mut round = waiter;
+                    while !done.load(Ordering::SeqCst) {
+                        round += 1;
+                        // 0 to 300 microseconds: many waits end just as a release comes.
+                        let timeout = Duration::from_micros(round * 37 % 300);
+                        if event.wait(Some(timeout)).ok().unwrap() {
+                            taken.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                });
+            }
+            let outcome = (1..=SETS).try_for_each(|set| {
+                setter.set().ok().unwrap();
+                let started = Instant::now();
+                while taken.load(Ordering::SeqCst) < set {
+                    if started.elapsed() > Duration::from_secs(10) {
+                        return Err(format!("set {set} was never taken"));
+                    }
+                    std::hint::spin_loop();
+                }
+                match taken.load(Ordering::SeqCst) {
+                    now if now == set => Ok(()),
+                    now => Err(format!("set {set}: {now} taken")),
+                }
+            });
+            // The waiters stop before any verdict, so that a failure ends the test.
+            done.store(true, Ordering::SeqCst);
+            outcome.unwrap();
+        });
+        assert_eq!(taken.load(Ordering::SeqCst), SETS);
+        assert_eq!(polls(&setter), [false, false]);
+    }
+
     /// A companion of 0.2's size, without room for slots, is used with the word alone.
     #[test]
     #[cfg_attr(miri, ignore = "Miri cannot make shared memory objects")]
