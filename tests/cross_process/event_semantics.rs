@@ -11,7 +11,7 @@ use std::time::Duration;
 use libtest_mimic::Failed;
 use win_shared_memory::sync::{EventReset, NamedEvent};
 
-use crate::harness::{Outcome, Peer, expect_eq, run_child, spawn_child, unique_name};
+use crate::harness::{Outcome, Peer, expect_eq, spawn_child, unique_name};
 
 tests! {
     a_pulse_releases_one_waiting_process,
@@ -232,7 +232,7 @@ fn wait_event_rounds(name: &str, args: &[String]) -> crate::harness::RoleResult 
 fn a_forked_child_waiting_on_its_parents_handle_is_released_by_the_parent() -> Outcome {
     let name = unique_name("auto_forked");
     expect_eq(
-        run_child("fork-wait-event", &[&name])?,
+        crate::harness::run_child("fork-wait-event", &[&name])?,
         "children woken 2, event unset",
     )
 }
