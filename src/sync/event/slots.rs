@@ -22,6 +22,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 
 use crate::sync::{Failure, futex};
+use crate::sys::fork_watch;
 use crate::sys::ofd_lock::{self, GETLK, Lock, SETLK};
 
 /// Slots of an event: more waiters at once wait in the event's word, as before slots.
@@ -71,16 +72,18 @@ impl<'a> Slots<'a> {
                 return Ok(false);
             };
             let slot = &self.table.slot[index];
-            if !self.alive(index)? {
-                // Killed mid-wait: forgotten, as Windows forgets a dead thread's wait.
-                let _ = slot.compare_exchange(seen, 0, SeqCst, SeqCst);
+            let released = seen | RELEASED;
+            if slot
+                .compare_exchange(seen, released, SeqCst, SeqCst)
+                .is_err()
+            {
                 continue;
             }
-            if slot
-                .compare_exchange(seen, seen | RELEASED, SeqCst, SeqCst)
-                .is_ok()
-            {
-                futex::wake(slot, 1)?;
+            futex::wake(slot, 1)?;
+            // A waiter holds its lock until it has cleared its slot: with the lock gone and
+            // the release still there, it died mid-wait. Forgotten, as Windows forgets a dead
+            // thread's wait, and the release goes to the next one.
+            if self.alive(index)? || slot.compare_exchange(released, 0, SeqCst, SeqCst).is_err() {
                 return Ok(true);
             }
         }
@@ -121,34 +124,59 @@ impl<'a> Slots<'a> {
             .map_err(|errno| Failure::Os(GETLK, errno.into()))
     }
 
-    /// Registers a waiter: locks a slot's byte through a new description and writes a ticket
-    /// there. `None` when every slot is taken, or no description of its own can be opened
-    /// (no `/proc`): the waiter then waits in the event's word.
-    pub(super) fn register(&self) -> Result<Option<Registration<'a>>, Failure> {
+    /// Registers a waiter: writes a ticket into the slot that `spare` (the handle's
+    /// description from its last wait) still locks, or else locks a slot's byte through a new
+    /// description. `None` when every slot is taken, or no description of its own can be
+    /// opened (no `/proc`, no descriptor left): the waiter then waits in the event's word.
+    pub(super) fn register(
+        &self,
+        spare: Option<Held>,
+    ) -> Result<Option<Registration<'a>>, Failure> {
+        if let Some(held) = spare.filter(Held::is_this_processes_alone) {
+            let registration = Registration {
+                slot: &self.table.slot[held.index],
+                ticket: self.draw_ticket(),
+                held,
+            };
+            if registration.claim() {
+                return Ok(Some(registration));
+            }
+            return Ok(None);
+        }
         let Ok(lock) = ofd_lock::new_description(self.object) else {
             return Ok(None);
         };
+        let mut lock = Some(lock);
         // Free slots first; then any other whose byte nobody locks (a dead waiter's).
         for any in [false, true] {
             for (index, slot) in self.table.slot.iter().enumerate() {
                 if !any && slot.load(SeqCst) != 0 {
                     continue;
                 }
-                match ofd_lock::try_lock(&lock, Lock::Write, lock_byte(index)) {
+                let Some(description) = lock.take() else {
+                    return Ok(None);
+                };
+                match ofd_lock::try_lock(&description, Lock::Write, lock_byte(index)) {
                     Ok(()) => {}
-                    Err(errno) if ofd_lock::is_conflict(errno) => continue,
+                    Err(errno) if ofd_lock::is_conflict(errno) => {
+                        lock = Some(description);
+                        continue;
+                    }
                     Err(errno) => return Err(Failure::Os(SETLK, errno.into())),
                 }
                 let registration = Registration {
                     slot,
                     ticket: self.draw_ticket(),
-                    lock,
-                    index,
+                    held: Held {
+                        lock: description,
+                        index,
+                        process: fork_watch::process_id(),
+                        forks: fork_watch::forks(),
+                    },
                 };
                 if registration.claim() {
                     return Ok(Some(registration));
                 }
-                let _ = ofd_lock::unlock(&registration.lock, lock_byte(index));
                 return Ok(None);
             }
         }
@@ -165,12 +193,38 @@ impl<'a> Slots<'a> {
     }
 }
 
-/// A waiter's slot, locked through its own description until it leaves.
+/// A description of the event's object of a handle's own, and the slot whose byte it locks.
+pub(super) struct Held {
+    lock: OwnedFd,
+    index: usize,
+    /// The process that opened it, and its forks then: a child forked since shares it.
+    process: u32,
+    forks: u32,
+}
+
+impl Held {
+    /// Whether only this process has the description (no child forked since it was opened):
+    /// its lock then says that this process's waiter lives.
+    fn is_this_processes_alone(&self) -> bool {
+        self.process == fork_watch::process_id() && self.forks == fork_watch::forks()
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        // Closing lets go too, unless a forked child shares the description: then this
+        // process lets go, but a copy in a child must not take its parent's lock away.
+        if self.process == fork_watch::process_id() {
+            let _ = ofd_lock::unlock(self.lock.as_fd(), lock_byte(self.index));
+        }
+    }
+}
+
+/// A waiter's slot, locked through a description of the handle's own until it leaves.
 pub(super) struct Registration<'a> {
     slot: &'a AtomicU32,
     ticket: u32,
-    lock: OwnedFd,
-    index: usize,
+    held: Held,
 }
 
 impl Registration<'_> {
@@ -203,9 +257,9 @@ impl Registration<'_> {
         }
     }
 
-    /// Clears the slot, then lets go of its lock (for a forked child's copy of the description
-    /// too); says whether a release was addressed to this waiter, which it thereby takes.
-    pub(super) fn leave(self) -> bool {
+    /// Clears the slot, keeping its lock for the handle's next wait; says whether a release was
+    /// addressed to this waiter, which it thereby takes.
+    pub(super) fn leave(self) -> (bool, Held) {
         let released = match self.slot.compare_exchange(self.ticket, 0, SeqCst, SeqCst) {
             Ok(_) => false,
             Err(seen) => {
@@ -213,8 +267,6 @@ impl Registration<'_> {
                     && self.slot.compare_exchange(seen, 0, SeqCst, SeqCst).is_ok()
             }
         };
-        // Closing the description lets go too; this is for clarity and forked copies.
-        let _ = ofd_lock::unlock(self.lock.as_fd(), lock_byte(self.index));
-        released
+        (released, self.held)
     }
 }

@@ -88,6 +88,10 @@ pub(super) struct Event {
     /// Keeps the region mapped (and alive) while the handle lives.
     region: SharedMemory<ReadWrite>,
     manual: bool,
+    /// The description of the last wait in a slot, still locking it, for the next wait (only
+    /// ever tried, never waited for: a fork may copy it locked).
+    #[cfg(wsm_holder_locks)]
+    spare: std::sync::Mutex<Option<slots::Held>>,
 }
 
 impl Event {
@@ -145,7 +149,12 @@ impl Event {
                 });
             }
         };
-        Ok(Self { region, manual })
+        Ok(Self {
+            region,
+            manual,
+            #[cfg(wsm_holder_locks)]
+            spare: std::sync::Mutex::new(None),
+        })
     }
 
     fn word(&self) -> &AtomicU32 {
@@ -237,10 +246,17 @@ impl Event {
             {
                 return Ok(false);
             }
-            if let Some(registration) = slots.register()? {
+            let spare = self
+                .spare
+                .try_lock()
+                .ok()
+                .and_then(|mut spare| spare.take());
+            if let Some(registration) = slots.register(spare)? {
                 let took_signal = waiting.in_slot(&registration);
-                // Cleared before its lock goes, so that nobody takes it for a dead waiter's.
-                let released = registration.leave();
+                let (released, held) = registration.leave();
+                if let Ok(mut spare) = self.spare.try_lock() {
+                    spare.get_or_insert(held);
+                }
                 return match took_signal {
                     Ok(false) => Ok(released),
                     outcome => {
@@ -539,7 +555,7 @@ mod tests {
         let event = auto(&name("dead_slot"));
         let slots = event.slots().unwrap();
         // Registered, then its description closes without clearing the slot.
-        drop(slots.register().ok().unwrap().unwrap());
+        drop(slots.register(None).ok().unwrap().unwrap());
         assert!(slots.anyone_waiting());
         event.set().ok().unwrap();
         event.set().ok().unwrap();
