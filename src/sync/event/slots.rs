@@ -8,12 +8,18 @@
 //!
 //! A waiter first locks its slot's byte of the object (`F_OFD_SETLK`, write lock, bytes 1 to
 //! [`SLOTS`]: byte 0 is the region's holder lock) through an open file description of its own,
-//! then writes its ticket, and clears the slot before it lets go of the lock. So a slot with a
-//! ticket whose byte nobody locks belongs to a waiter that died mid-wait (the kernel dropped
-//! its lock): a `set` forgets it (`F_OFD_GETLK`) and addresses the next one, and a waiter that
-//! locks the byte may take the slot whatever it holds. A release addressed to a waiter that
-//! died after the `set` looked at its lock was taken by it, as a Windows thread killed just
-//! after its wait was satisfied took its release.
+//! then writes its ticket, and clears the slot before it ever lets go of the lock. So a slot
+//! with a ticket whose byte nobody locks belongs to a waiter that died mid-wait (the kernel
+//! dropped its lock): a `set` forgets it (`F_OFD_GETLK`), and a waiter that locks the byte may
+//! take the slot whatever it holds. A `set` addresses and wakes first and looks at the lock
+//! after, off the woken waiter's path: a release still in the slot of a waiter whose lock is
+//! gone is taken back and addressed to the next.
+//!
+//! A handle keeps one description, still locking its slot, between waits ([`Held`]), so that
+//! a wait costs no system call beyond the futex's; a wait opens another when that one is in
+//! use, and a new one after a fork (a child shares the old one, and must not take its lock for
+//! its own). A child forked mid-wait shares the waiter's description: if the waiter then dies,
+//! it counts as waiting while the child lives.
 //!
 //! Hostile bytes: every value is an integer that is compared, never followed; a scribbled slot
 //! costs at most a release that goes nowhere or a waiter that writes its ticket back.
