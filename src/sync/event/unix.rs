@@ -636,6 +636,29 @@ mod tests {
         assert_eq!(polls(&setter), [false, false]);
     }
 
+    /// A 0.2 program's `set` writes 1 into the word and wakes whoever sleeps on the word: a
+    /// waiter in a slot sees it at its next look, within a slice.
+    #[test]
+    #[cfg_attr(miri, ignore = "Miri cannot make shared memory objects")]
+    fn a_signal_written_without_the_slots_reaches_a_slot_waiter_within_a_slice() {
+        let event = auto(&name("word_only_set"));
+        std::thread::scope(|scope| {
+            let waiter = scope.spawn(|| {
+                let started = Instant::now();
+                let woken = event.wait(Some(Duration::from_secs(5))).ok().unwrap();
+                (woken, started.elapsed())
+            });
+            while event.slots().unwrap().taken() < 1 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            event.word().store(SIGNALLED, Ordering::SeqCst);
+            let (woken, waited) = waiter.join().unwrap();
+            assert!(woken);
+            assert!(waited < Duration::from_secs(2), "{waited:?}");
+        });
+        assert_eq!(polls(&event), [false, false]);
+    }
+
     /// A companion of 0.2's size, without room for slots, is used with the word alone.
     #[test]
     #[cfg_attr(miri, ignore = "Miri cannot make shared memory objects")]
