@@ -7,6 +7,8 @@ use super::Failure;
 use crate::name::RegionName;
 use crate::{Options, SharedMemoryError};
 
+#[cfg(wsm_holder_locks)]
+mod slots;
 #[cfg(unix)]
 mod unix;
 #[cfg(unix)]
@@ -33,7 +35,8 @@ pub enum EventReset {
 /// - Windows: a named event (`CreateEventExW`, `OpenEventW`), so it interoperates with
 ///   programs that signal one, such as iRacing's `Local\IRSDKDataValidEvent`.
 /// - Linux: a futex on a word in a region of the crate's own named `<name>#event`, with the
-///   crate's region lifetime. A waiter sleeps on whatever value the word holds, so no value
+///   crate's region lifetime; an auto-reset event's waiters register in slots after the word
+///   and sleep on their own. A waiter sleeps on whatever value its word holds, so no value
 ///   another process writes makes it spin.
 /// - Other Unix systems (macOS): the same word, polled every millisecond while waiting, as
 ///   they have no futex that processes can share.
@@ -45,15 +48,17 @@ pub enum EventReset {
 /// that moment, however soon a [`reset`](Self::reset) follows (a pulse of a manual-reset
 /// event); each `set` of an auto-reset event releases exactly one waiter, or leaves the event
 /// set for the next wait, and setting a set event changes nothing. A conformance suite checks
-/// this natively, on the portable backend and under Wine. Two differences remain on Unix,
-/// where the event is a word that waiters register in rather than a kernel object: a
-/// release that a `set` hands to the waiters may be taken by a thread that starts waiting
-/// after the `set` (a poll with a zero timeout, say) rather than by the one already asleep;
-/// and a waiter killed mid-wait stays registered, so that each such death makes one more
-/// `set` of an idle event release a waiter rather than find the event set. An event says "something new"; keep
-/// the data itself in a region (a [`SeqLock`](super::SeqLock)), as the example does. On macOS
-/// the event's region belongs to the handle that created it: once that handle drops, later
-/// handles get a new event.
+/// this natively, on the portable backend and under Wine. On Linux an auto-reset waiter
+/// registers in a slot of the event's object and locks it while it waits: a `set` releases the
+/// oldest waiter asleep, never one that comes after it, and forgets one that was killed. Two
+/// differences remain on macOS (and on Linux beyond 128 waiters at once), where waiters
+/// register in a word rather than in the kernel: a release that a `set` hands to the waiters
+/// may be taken by a thread that starts waiting after the `set` (a poll with a zero timeout,
+/// say) rather than by the one already asleep; and a waiter killed mid-wait stays registered,
+/// so that each such death makes one more `set` of an idle event release a waiter rather than
+/// find the event set. An event says "something new"; keep the data itself in a region (a
+/// [`SeqLock`](super::SeqLock)), as the example does. On macOS the event's region belongs to
+/// the handle that created it: once that handle drops, later handles get a new event.
 ///
 /// ```
 /// use std::time::Duration;

@@ -1,13 +1,13 @@
 //! Open-file-description locks on single bytes (`F_OFD_SETLK`, `F_OFD_GETLK`): the holder
-//! locks of regions (byte 0) and the slot locks of a `NamedMutex` (its companion's bytes from 1
-//! up). One wrapper, so that every lock call has the same `EINTR` policy: resumed.
+//! locks of regions (byte 0), the slot locks of a `NamedMutex` and of an auto-reset
+//! `NamedEvent`'s waiters (their companion's bytes from 1 up). One wrapper, so that every lock call has the same `EINTR` policy: resumed.
 //!
 //! OFD locks belong to the open file description, not to the process: they end when its last
 //! descriptor closes, however the process ends, and a lock of one kind turns into the other
 //! atomically. They conflict with classic POSIX `fcntl` locks, which wineserver sets for
 //! `LockFileEx`, so Windows programs under Wine take part with the same lock types.
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use rustix::io::Errno;
 
@@ -16,6 +16,21 @@ use super::restart_on_interrupt;
 /// The calls named in errors.
 pub(crate) const SETLK: &str = "fcntl(F_OFD_SETLK)";
 pub(crate) const GETLK: &str = "fcntl(F_OFD_GETLK)";
+
+/// A new open file description of `fd`'s file, opened again read-write through this process's
+/// own descriptor (`/proc/self/fd`): its locks conflict with every other description's, this
+/// process's included, and a description of its own is never shared with a child forked before
+/// it was made.
+pub(crate) fn new_description(fd: impl AsFd) -> Result<OwnedFd, Errno> {
+    let path = format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd());
+    restart_on_interrupt(|| {
+        rustix::fs::open(
+            &path,
+            rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+    })
+}
 
 /// A kind of lock on a byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
