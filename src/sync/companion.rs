@@ -68,14 +68,22 @@ fn check_len(
     Ok(region)
 }
 
+/// Why a companion too small for the object's state is refused.
+pub(super) const TOO_SMALL: &str = "the region that holds its state on Unix is smaller than the \
+                                    state: another program made or shrank it";
+
 /// The refusal of a companion too small for the object's state, named as the user named it.
 fn too_small(name: &RegionName) -> SharedMemoryError {
     SharedMemoryError::SynchronizationRefused {
         name: name.as_str().to_owned(),
         call: "open",
-        reason: "the region that holds its state on Unix is smaller than the state: another \
-                 program made or shrank it",
+        reason: TOO_SMALL,
     }
+}
+
+/// Whether `error` is [`too_small`]'s.
+pub(super) fn is_too_small(error: &SharedMemoryError) -> bool {
+    matches!(error, SharedMemoryError::SynchronizationRefused { reason, .. } if *reason == TOO_SMALL)
 }
 
 /// The companion's error as the user's: named as the user named the mutex or event, and for a

@@ -288,11 +288,7 @@ fn with_room(
     open: impl Fn(usize) -> Result<SharedMemory<ReadWrite>, SharedMemoryError>,
 ) -> Result<SharedMemory<ReadWrite>, SharedMemoryError> {
     match open(FULL_LEN) {
-        Err(SharedMemoryError::SizeMismatch { actual, .. })
-            if actual >= size_of::<Shared>() as u64 =>
-        {
-            open(size_of::<Shared>())
-        }
+        Err(error) if companion::is_too_small(&error) => open(size_of::<Shared>()),
         opened => opened,
     }
 }
