@@ -25,12 +25,12 @@ tests! {
     // The portable backend counts releases (README, "What differs by OS").
     #[cfg(any(windows, wsm_holder_locks))]
     a_release_goes_to_the_waiter_asleep_not_to_one_that_comes_after_the_set,
-    #[cfg(unix)]
+    #[cfg(target_os = "linux")]
     a_forked_child_waiting_on_its_parents_handle_is_released_by_the_parent,
 }
 
 roles! {
-    #[cfg(unix)]
+    #[cfg(target_os = "linux")]
     "fork-wait-event" => fork_wait_event,
     #[cfg(any(windows, wsm_holder_locks))]
     "wait-event-rounds" => wait_event_rounds,
@@ -228,7 +228,7 @@ fn wait_event_rounds(name: &str, args: &[String]) -> crate::harness::RoleResult 
 /// not left set. (On Linux each wait locks its slot through a description of its own: through
 /// the handle's, which parent and children share, the parent would take the children for dead,
 /// and its second `set` would find the event already set.)
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 fn a_forked_child_waiting_on_its_parents_handle_is_released_by_the_parent() -> Outcome {
     let name = unique_name("auto_forked");
     expect_eq(
@@ -237,7 +237,7 @@ fn a_forked_child_waiting_on_its_parents_handle_is_released_by_the_parent() -> O
     )
 }
 
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 fn fork_wait_event(name: &str, _: &[String]) -> crate::harness::RoleResult {
     let event = NamedEvent::new(name, EventReset::Auto)?;
     let mut children = Vec::new();
