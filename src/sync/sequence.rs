@@ -80,23 +80,7 @@ impl Sequence {
     /// returns the even value it started from.
     #[inline]
     pub(super) fn begin_write(&self, patience: Duration) -> Result<u32, SeqLockError> {
-        let start = wait(patience, || {
-            let current = self.counter.load(Ordering::Relaxed);
-            if is_odd(current) {
-                return Err(Seen::odd_even(current.into()));
-            }
-            self.counter
-                .compare_exchange_weak(
-                    current,
-                    current.wrapping_add(1),
-                    Ordering::Acquire,
-                    Ordering::Relaxed,
-                )
-                .map_err(|now| Seen::odd_even(now.into()))
-        })?;
-        // Keeps the data stores after the odd value for any reader that sees one of them.
-        fence(Ordering::Release);
-        Ok(start)
+        begin_odd_even_write(&self.counter, patience)
     }
 
     /// Takes the sequence from whatever it is to a new odd value, unconditionally; returns the
@@ -134,11 +118,7 @@ impl Sequence {
     /// take-over that came before it, as `recover`'s contract (the old writer is dead) asks.
     #[inline]
     pub(super) fn end_write(&self, start: u32) -> Result<(), SeqLockError> {
-        if self.counter.load(Ordering::Relaxed) != start.wrapping_add(1) {
-            return Err(SeqLockError::Superseded);
-        }
-        self.counter.store(start.wrapping_add(2), Ordering::Release);
-        Ok(())
+        end_odd_even_write(&self.counter, start)
     }
 
     /// Runs `copy` until it ran while no write was in progress, waiting at most `patience`.
@@ -186,6 +166,60 @@ impl Sequence {
             }
         })
     }
+}
+
+/// [`Sequence::begin_write`] on any 32-bit counter, such as a game's sequence number at an
+/// offset of its own ([`write_versioned`](crate::SharedMemory::write_versioned)).
+#[inline]
+pub(super) fn begin_odd_even_write(
+    counter: &AtomicU32,
+    patience: Duration,
+) -> Result<u32, SeqLockError> {
+    let start = wait(patience, || {
+        let current = counter.load(Ordering::Relaxed);
+        if is_odd(current) {
+            return Err(Seen::odd_even(current.into()));
+        }
+        counter
+            .compare_exchange_weak(
+                current,
+                current.wrapping_add(1),
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
+            .map_err(|now| Seen::odd_even(now.into()))
+    })?;
+    // Keeps the data stores after the odd value for any reader that sees one of them.
+    fence(Ordering::Release);
+    Ok(start)
+}
+
+/// [`Sequence::end_write`] on any 32-bit counter.
+#[inline]
+pub(super) fn end_odd_even_write(counter: &AtomicU32, start: u32) -> Result<(), SeqLockError> {
+    if counter.load(Ordering::Relaxed) != start.wrapping_add(1) {
+        return Err(SeqLockError::Superseded);
+    }
+    counter.store(start.wrapping_add(2), Ordering::Release);
+    Ok(())
+}
+
+/// The writer's side of a begin and an end counter (rFactor 2's): takes `begin` one past
+/// `end`, so readers refuse copies from now on, and returns the value that `end` takes when
+/// the write is done ([`end_begin_end_write`]). A writer that died mid-write left them apart:
+/// they are equal again after this one's write. One writer at a time, as the games have.
+#[inline]
+pub(super) fn begin_begin_end_write(begin: &AtomicU32) -> u32 {
+    let started = begin.fetch_add(1, Ordering::Acquire).wrapping_add(1);
+    // As in `begin_odd_even_write`: the data stores stay after the new begin value.
+    fence(Ordering::Release);
+    started
+}
+
+/// Publishes the write that [`begin_begin_end_write`] began: `end` catches up with `begin`.
+#[inline]
+pub(super) fn end_begin_end_write(end: &AtomicU32, started: u32) {
+    end.store(started, Ordering::Release);
 }
 
 /// What a reader saw of a writer's version counters.

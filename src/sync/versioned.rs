@@ -4,9 +4,15 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use zerocopy::{FromBytes, IntoBytes};
+use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use super::sequence::{Seen, read_consistent};
+#[cfg(not(loom))]
+use super::sequence::{
+    begin_begin_end_write, begin_odd_even_write, end_begin_end_write, end_odd_even_write,
+};
+#[cfg(not(loom))]
+use crate::ReadWrite;
 use crate::{Access, SharedMemory, SharedMemoryError, copy};
 
 /// How a publisher marks its updates, for
@@ -153,5 +159,128 @@ impl<A: Access> SharedMemory<A> {
             name: self.name().to_owned(),
             source,
         })
+    }
+}
+
+// Not in the loom build, whose counters are loom's own type and not at an address.
+#[cfg(not(loom))]
+impl SharedMemory<ReadWrite> {
+    /// Writes `bytes` at `offset` the way a publisher that marks its updates as `versioning`
+    /// says does, so that [`read_versioned`](Self::read_versioned) readers (and the games' own
+    /// reader code) never take a torn copy: the counters say "writing" before the first byte
+    /// changes and "done" after the last. For a program that republishes a game's region,
+    /// such as a mirror of it on another machine.
+    ///
+    /// `BeginEnd`: `begin` is incremented, then the data written, then `end` set equal to
+    /// `begin` (a writer that died mid-write left them apart: they are equal again after).
+    /// `OddEven`: the sequence is taken from even to odd (waiting at most `patience` for
+    /// another writer, which a [`SeqLock`](super::SeqLock) at `sequence` also excludes), then
+    /// the data written, then the sequence taken to the next even value. A `SeqLock` whose
+    /// data starts 8 bytes after its sequence is written so with `OddEven`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use win_shared_memory::sync::Versioning;
+    /// use win_shared_memory::{ReadWrite, SharedMemory};
+    ///
+    /// # let name = format!("Local\\doc_write_versioned_{}", std::process::id());
+    /// let mut buffer = SharedMemory::<ReadWrite>::create(&name, 8 + 16)?;
+    /// let versioning = Versioning::BeginEnd { begin: 0, end: 4 };
+    /// let patience = Duration::from_millis(100);
+    /// buffer.write_versioned(8, versioning, [2.5_f64, 4.0].as_slice(), patience)?;
+    /// assert_eq!(buffer.read_at::<[u32; 2]>(0)?, [1, 1]);
+    /// let data: [f64; 2] = buffer.read_versioned(8, versioning, patience)?;
+    /// assert_eq!(data, [2.5, 4.0]);
+    /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
+    /// ```
+    pub fn write_versioned<T: IntoBytes + Immutable + ?Sized>(
+        &mut self,
+        offset: usize,
+        versioning: Versioning,
+        value: &T,
+        patience: Duration,
+    ) -> Result<(), SharedMemoryError> {
+        let bytes = value.as_bytes();
+        let counter = |at: usize| -> Result<&AtomicU32, SharedMemoryError> {
+            let counter = self.checked::<u32>(at, 1)?;
+            // SAFETY: in bounds and aligned (checked), in the writable view that `self` keeps
+            // mapped; other processes access the counters only atomically.
+            Ok(unsafe { AtomicU32::from_ptr(counter.as_ptr()) })
+        };
+        let target = self.bounds(offset, bytes.len())?;
+        let inconsistent = |source| SharedMemoryError::Inconsistent {
+            name: self.name().to_owned(),
+            source,
+        };
+        match versioning {
+            Versioning::BeginEnd { begin, end } => {
+                let (begin, end) = (counter(begin)?, counter(end)?);
+                let started = begin_begin_end_write(begin);
+                // SAFETY: `bounds` proved the range inside the writable view; `bytes` is
+                // memory of this process that `&T` keeps stable (`T: Immutable`).
+                unsafe { copy::to_shared(bytes.as_ptr(), target.as_ptr(), bytes.len()) };
+                end_begin_end_write(end, started);
+            }
+            Versioning::OddEven { sequence } => {
+                let sequence = counter(sequence)?;
+                let start = begin_odd_even_write(sequence, patience).map_err(inconsistent)?;
+                // SAFETY: as for `BeginEnd`.
+                unsafe { copy::to_shared(bytes.as_ptr(), target.as_ptr(), bytes.len()) };
+                end_odd_even_write(sequence, start).map_err(inconsistent)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A writer republishing with `write_versioned` while a reader copies with
+    /// `read_versioned`: every copy the reader accepts is one whole write (all its words
+    /// equal), for both schemes, and the counters end as one finished write leaves them.
+    #[test]
+    fn a_reader_never_accepts_a_torn_write() {
+        const WORDS: usize = 4096;
+        for versioning in [
+            Versioning::BeginEnd { begin: 0, end: 4 },
+            Versioning::OddEven { sequence: 0 },
+        ] {
+            let name = format!("wsm_write_versioned_{}_{versioning:?}", std::process::id())
+                .replace([' ', '{', '}', ':', ','], "");
+            let mut writer = SharedMemory::<ReadWrite>::create(&name, 8 + WORDS * 8).unwrap();
+            let reader = SharedMemory::<crate::ReadOnly>::open(&name).unwrap();
+            let writes = 2000_u64;
+            std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    for round in 1..=writes {
+                        let words = [round; WORDS];
+                        writer
+                            .write_versioned(8, versioning, &words, Duration::from_secs(1))
+                            .unwrap();
+                    }
+                });
+                let mut copy = Box::new([0_u64; WORDS]);
+                let mut accepted = 0;
+                while copy[0] < writes {
+                    let patience = Duration::from_millis(100);
+                    if reader
+                        .read_versioned_into(8, versioning, &mut *copy, patience)
+                        .is_ok()
+                    {
+                        assert!(copy.iter().all(|&w| w == copy[0]), "torn: {versioning:?}");
+                        accepted += 1;
+                    }
+                }
+                assert!(accepted > 0);
+            });
+            let counters: [u32; 2] = reader.read_at(0).unwrap();
+            let expected = match versioning {
+                Versioning::BeginEnd { .. } => [writes as u32, writes as u32],
+                Versioning::OddEven { .. } => [2 * writes as u32, 0],
+            };
+            assert_eq!(counters, expected, "{versioning:?}");
+        }
     }
 }
