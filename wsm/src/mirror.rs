@@ -158,6 +158,11 @@ struct Source<'a> {
     last: Vec<u8>,
     next: Vec<u8>,
     counters: Option<[u32; 2]>,
+    /// Whether `last` holds a consistent copy of the region (sent whole).
+    has_copy: bool,
+    /// Whether a subscriber asked for a full frame: the next change is sent whole, in order
+    /// with the deltas after it (the query's own reply may arrive after newer deltas).
+    full_asked: bool,
     number: u64,
     last_full: Instant,
     /// When to look for the region again, while it is missing.
@@ -178,8 +183,9 @@ impl Source<'_> {
         }
     }
 
-    /// Opens the region if it is there, with a first copy; `Ok(false)` while it is missing.
-    fn open(&mut self, instance: u64) -> Result<bool, String> {
+    /// Opens the region if it is there and sends its first copy (at the first poll that gets
+    /// a consistent one); `Ok(false)` while it is missing.
+    fn open(&mut self, instance: u64, full_every: Duration) -> Result<bool, String> {
         let region = match SharedMemory::<ReadOnly>::open(&self.name) {
             Ok(region) => region,
             Err(error) if error.is_not_found() => return Ok(false),
@@ -188,15 +194,10 @@ impl Source<'_> {
         let data_len = self.layout.data_len(&self.name, region.len())?;
         self.last = vec![0; data_len];
         self.next = vec![0; data_len];
-        if self.layout.snapshot(&region, &mut self.last).is_err() {
-            // A writer mid-update: the next poll copies it.
-            self.counters = None;
-        } else {
-            self.counters = self.layout.counters(&region);
-        }
+        self.counters = None;
+        self.has_copy = false;
         self.region = Some(region);
-        self.number += 1;
-        self.send(instance, Kind::Full)?;
+        self.poll(instance, full_every)?;
         Ok(true)
     }
 
@@ -225,6 +226,17 @@ impl Source<'_> {
             return Ok(());
         };
         let counters = self.layout.counters(region);
+        if !self.has_copy {
+            // The first copy goes whole, once one comes out consistent (a writer mid-update
+            // refuses it: the next poll tries again).
+            if self.layout.snapshot(region, &mut self.last).is_ok() {
+                self.has_copy = true;
+                self.counters = counters;
+                self.number += 1;
+                self.send(instance, Kind::Full)?;
+            }
+            return Ok(());
+        }
         if counters.is_some() && counters == self.counters {
             return Ok(());
         }
@@ -238,7 +250,8 @@ impl Source<'_> {
         }
         self.counters = counters;
         self.number += 1;
-        if self.last_full.elapsed() >= full_every {
+        if self.full_asked || self.last_full.elapsed() >= full_every {
+            self.full_asked = false;
             std::mem::swap(&mut self.last, &mut self.next);
             return self.send(instance, Kind::Full);
         }
@@ -292,6 +305,8 @@ fn publish(options: &Options, session: &zenoh::Session, stop: &AtomicBool) -> Re
             last: Vec::new(),
             next: Vec::new(),
             counters: None,
+            has_copy: false,
+            full_asked: false,
             number: 0,
             last_full: Instant::now(),
             retry_at: Instant::now(),
@@ -309,7 +324,7 @@ fn publish(options: &Options, session: &zenoh::Session, stop: &AtomicBool) -> Re
             if source.region.is_none() {
                 if now >= source.retry_at {
                     source.retry_at = now + Duration::from_millis(100);
-                    if source.open(instance)? {
+                    if source.open(instance, options.full_every)? {
                         eprintln!("wsm: publishing `{}`", source.name);
                     }
                 }
@@ -331,9 +346,10 @@ fn publish(options: &Options, session: &zenoh::Session, stop: &AtomicBool) -> Re
         while let Ok(Some(query)) = queries.try_recv() {
             let asked = query.key_expr().as_str().to_owned();
             if let Some(source) = sources
-                .iter()
-                .find(|s| s.key == asked && s.region.is_some())
+                .iter_mut()
+                .find(|s| s.key == asked && s.region.is_some() && s.has_copy)
             {
+                source.full_asked = true;
                 let header = Header {
                     instance,
                     ..source.header(Kind::Full)
@@ -345,12 +361,8 @@ fn publish(options: &Options, session: &zenoh::Session, stop: &AtomicBool) -> Re
         }
         std::thread::sleep(options.poll);
     }
-    for source in &mut sources {
-        if source.region.take().is_some() {
-            source.number += 1;
-            let _ = source.send(instance, Kind::Gone);
-        }
-    }
+    // The regions are not gone, only this publisher: the subscribers keep their copies and
+    // follow the next publisher's frames.
     Ok(())
 }
 
@@ -388,6 +400,14 @@ impl Copy {
                     say(&format!("gone {}", self.name));
                 }
                 self.applied = None;
+                return Ok(true);
+            }
+            // Older than what the region holds (a query's reply that came after newer
+            // frames): never written back.
+            _ if self.applied.is_some_and(|(instance, number)| {
+                instance == header.instance && header.number <= number
+            }) =>
+            {
                 return Ok(true);
             }
             Kind::Delta { base } if self.applied != Some((header.instance, base)) => {
@@ -520,7 +540,14 @@ fn subscribe(options: &Options, session: &zenoh::Session, stop: &AtomicBool) -> 
             match copy.take(&bytes, options.max_size) {
                 Ok(true) => {}
                 // A missed frame: the next round asks for a full one.
-                Ok(false) => copy.applied = None,
+                Ok(false) => {
+                    if copy.applied.take().is_some() {
+                        eprintln!(
+                            "wsm: `{}`: a frame was missed; asking for a full one",
+                            copy.name
+                        );
+                    }
+                }
                 Err(message) => eprintln!("wsm: {message}"),
             }
         }
@@ -535,6 +562,82 @@ fn subscribe(options: &Options, session: &zenoh::Session, stop: &AtomicBool) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A frame for a 16-byte versioned region (8 bytes of data): `kind`, number `number`.
+    fn frame_of(kind: Kind, number: u64, data: &[u8; 8]) -> Vec<u8> {
+        let header = Header {
+            kind,
+            layout: Layout::Versioned.code(),
+            instance: 42,
+            number,
+            region_len: 16,
+            data_len: 8,
+        };
+        frame::encode(&header, data)
+    }
+
+    #[test]
+    fn frames_apply_in_order_and_old_or_unrooted_ones_do_not() {
+        let name = format!("wsm_mirror_unit_{}", std::process::id());
+        let mut copy = Copy {
+            name: name.clone(),
+            layout: Layout::Versioned,
+            region: None,
+            data: Vec::new(),
+            scratch: Vec::new(),
+            applied: None,
+            asked_at: None,
+        };
+        let value = |copy: &Copy| -> [u8; 8] {
+            let mut data = [0; 8];
+            Layout::Versioned
+                .snapshot(copy.region.as_ref().unwrap(), &mut data)
+                .unwrap();
+            data
+        };
+        // A delta before any full frame has nothing to apply to.
+        assert_eq!(
+            copy.take(&frame_of(Kind::Delta { base: 0 }, 1, &[1; 8]), 1 << 20),
+            Ok(false)
+        );
+        assert!(copy.region.is_none());
+        assert_eq!(
+            copy.take(&frame_of(Kind::Full, 1, &[5; 8]), 1 << 20),
+            Ok(true)
+        );
+        assert_eq!(value(&copy), [5; 8]);
+        // Frame 2 is frame 1 XOR the delta.
+        assert_eq!(
+            copy.take(&frame_of(Kind::Delta { base: 1 }, 2, &[3; 8]), 1 << 20),
+            Ok(true)
+        );
+        assert_eq!(value(&copy), [6; 8]);
+        // A reply holding frame 1 that arrives late is not written back.
+        assert_eq!(
+            copy.take(&frame_of(Kind::Full, 1, &[5; 8]), 1 << 20),
+            Ok(true)
+        );
+        assert_eq!(value(&copy), [6; 8]);
+        // A delta on a frame this copy missed asks for a full one, and leaves the region.
+        assert_eq!(
+            copy.take(&frame_of(Kind::Delta { base: 3 }, 4, &[1; 8]), 1 << 20),
+            Ok(false)
+        );
+        assert_eq!(value(&copy), [6; 8]);
+        // Too large a region is refused before anything is created.
+        let mut big = frame_of(Kind::Full, 9, &[0; 8]);
+        big[32..40].copy_from_slice(&(2_u64 << 20).to_le_bytes());
+        assert!(copy.take(&big, 1 << 20).unwrap_err().contains("--max-size"));
+        assert_eq!(
+            copy.take(&frame_of(Kind::Gone, 10, &[0; 8]), 1 << 20),
+            Ok(true)
+        );
+        assert!(copy.region.is_none());
+        assert!(
+            SharedMemory::<ReadOnly>::open(&name).is_err(),
+            "the copy stayed"
+        );
+    }
 
     #[test]
     fn keys_are_hex_of_the_name() {

@@ -31,8 +31,10 @@ usage:
       Run a Windows program in the prepared Wine prefix (WSM_C_PEER_DIR set).
   cargo xtask example [NAME] [-- <program args>]
       Run an example (default: telemetry) for x86_64-pc-windows-gnu under Wine.
-  cargo xtask bench
+  cargo xtask bench [--mirror]
       Run the benchmarks, natively and under Wine, and write BENCHMARKS.md.
+      --mirror runs only the wsm mirror's (as root on Linux: network
+      namespaces) and replaces its section of BENCHMARKS.md.
   cargo xtask fuzz [--runs N]
       Fuzz names and sizes through to real regions (default 10 000 000 inputs;
       needs a nightly toolchain, installs cargo-fuzz when missing).
@@ -60,6 +62,8 @@ pub(crate) enum Cli {
     },
     /// `cargo xtask bench`: the benchmarks, into BENCHMARKS.md.
     Bench,
+    /// `cargo xtask bench --mirror`: the wsm mirror's figures, into BENCHMARKS.md.
+    BenchMirror,
     /// `cargo xtask fuzz`: the fuzz target, long.
     Fuzz {
         /// How many inputs to run.
@@ -107,6 +111,7 @@ pub(crate) fn parse_cli(args: Vec<OsString>) -> Result<Cli> {
         }
         Some("bench") => match args.next() {
             None => Ok(Cli::Bench),
+            Some(arg) if arg == "--mirror" => Ok(Cli::BenchMirror),
             Some(arg) => bail!("unknown argument {arg:?} for `bench`"),
         },
         Some("fuzz") => match (args.next(), args.next()) {

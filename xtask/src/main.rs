@@ -24,6 +24,7 @@ mod error;
 
 mod bench;
 mod cli;
+mod mirror;
 mod outside;
 mod process;
 mod proton;
@@ -54,6 +55,7 @@ fn main() -> ExitCode {
         Cli::Wine { program, args } => wine::cmd_wine(&ws, &program, &args),
         Cli::Example { name, args } => wine::cmd_example(&ws, &name, &args),
         Cli::Bench => bench::cmd_bench(&ws),
+        Cli::BenchMirror => mirror::cmd_bench_mirror(&ws),
         Cli::Fuzz { runs } => run(&mut test::fuzz(&ws, runs)?).map(|()| ExitCode::SUCCESS),
         Cli::Help => {
             println!("{USAGE}");
