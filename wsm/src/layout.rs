@@ -119,18 +119,18 @@ impl Layout {
         }
     }
 
-    /// Writes `data` as the region's data by the layout's protocol, so that its readers never
-    /// take a torn copy (raw: no protocol, a plain write).
+    /// Writes `bytes` at `at` in the region's data by the layout's protocol, so that its
+    /// readers never take a torn copy (raw: no protocol, a plain write).
     pub fn publish(
         self,
         region: &mut SharedMemory<ReadWrite>,
-        data: &[u8],
+        at: usize,
+        bytes: &[u8],
     ) -> Result<(), SharedMemoryError> {
+        let offset = self.data_offset() + at;
         match self.versioning() {
-            Some(versioning) => {
-                region.write_versioned(self.data_offset(), versioning, data, PATIENCE)
-            }
-            None => region.write_at(0, data),
+            Some(versioning) => region.write_versioned(offset, versioning, bytes, PATIENCE),
+            None => region.write_at(offset, bytes),
         }
     }
 }
@@ -180,17 +180,20 @@ mod tests {
         for layout in [Layout::Versioned, Layout::Seqlock, Layout::Raw] {
             let name = format!("wsm_layout_unit_{}_{}", layout.name(), std::process::id());
             let mut region = SharedMemory::<ReadWrite>::create(&name, 8 + 16).unwrap();
-            let data: Vec<u8> = (0..layout.data_len(&name, 24).unwrap() as u8).collect();
-            layout.publish(&mut region, &data).unwrap();
+            let mut data: Vec<u8> = (0..layout.data_len(&name, 24).unwrap() as u8).collect();
+            layout.publish(&mut region, 0, &data).unwrap();
+            // A part, at an offset in the data.
+            layout.publish(&mut region, 2, &[99, 99]).unwrap();
+            data[2..4].copy_from_slice(&[99, 99]);
             let mut copy = vec![0; data.len()];
             layout.snapshot(&region, &mut copy).unwrap();
             assert_eq!(copy, data, "{layout:?}");
             if layout != Layout::Raw {
-                // One write: the counters say so (begin = end = 1, or the sequence at 2).
+                // Two writes: the counters say so (begin = end = 2, or the sequence at 4).
                 let expected = if layout == Layout::Versioned {
-                    [1, 1]
+                    [2, 2]
                 } else {
-                    [2, 0]
+                    [4, 0]
                 };
                 assert_eq!(layout.counters(&region), Some(expected));
             }

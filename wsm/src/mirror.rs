@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -154,9 +155,10 @@ struct Source<'a> {
     key: String,
     publisher: zenoh::pubsub::Publisher<'a>,
     region: Option<SharedMemory<ReadOnly>>,
-    /// The previous copy's data, and the new one's.
+    /// The previous copy's data, the new one's, and the XOR of the two.
     last: Vec<u8>,
     next: Vec<u8>,
+    xor: Vec<u8>,
     counters: Option<[u32; 2]>,
     /// Whether `last` holds a consistent copy of the region (sent whole).
     has_copy: bool,
@@ -172,14 +174,17 @@ struct Source<'a> {
 }
 
 impl Source<'_> {
-    fn header(&self, kind: Kind) -> Header {
+    /// The header of a frame of this publisher `instance` (a full frame's span is all the
+    /// data, a delta's the span that changed).
+    fn header(&self, instance: u64, kind: Kind, span: Range<usize>) -> Header {
         Header {
             kind,
             layout: self.layout.code(),
-            instance: 0,
+            instance,
             number: self.number,
             region_len: self.region.as_ref().map_or(0, |r| r.len() as u64),
             data_len: self.last.len() as u64,
+            span: span.start as u64..span.end as u64,
         }
     }
 
@@ -194,6 +199,7 @@ impl Source<'_> {
         let data_len = self.layout.data_len(&self.name, region.len())?;
         self.last = vec![0; data_len];
         self.next = vec![0; data_len];
+        self.xor = vec![0; data_len];
         self.counters = None;
         self.has_copy = false;
         self.region = Some(region);
@@ -201,14 +207,12 @@ impl Source<'_> {
         Ok(true)
     }
 
-    fn send(&mut self, instance: u64, kind: Kind) -> Result<(), String> {
-        let header = Header {
-            instance,
-            ..self.header(kind)
-        };
+    /// Sends a frame: `Full` of `last`, `Delta` of `xor` over `span`, or `Gone`.
+    fn send(&mut self, instance: u64, kind: Kind, span: Range<usize>) -> Result<(), String> {
+        let header = self.header(instance, kind, span.clone());
         let payload = match kind {
             Kind::Full => frame::encode(&header, &self.last),
-            Kind::Delta { .. } => frame::encode(&header, &self.next),
+            Kind::Delta { .. } => frame::encode(&header, &self.xor[span]),
             Kind::Gone => frame::encode(&header, &[]),
         };
         if kind == Kind::Full {
@@ -226,6 +230,7 @@ impl Source<'_> {
             return Ok(());
         };
         let counters = self.layout.counters(region);
+        let whole = 0..self.last.len();
         if !self.has_copy {
             // The first copy goes whole, once one comes out consistent (a writer mid-update
             // refuses it: the next poll tries again).
@@ -233,39 +238,30 @@ impl Source<'_> {
                 self.has_copy = true;
                 self.counters = counters;
                 self.number += 1;
-                self.send(instance, Kind::Full)?;
+                self.send(instance, Kind::Full, whole)?;
             }
             return Ok(());
         }
         if counters.is_some() && counters == self.counters {
             return Ok(());
         }
-        if self.layout.snapshot(region, &mut self.next).is_err() || self.next == self.last {
-            // A writer mid-update (the next poll looks again), or counters that moved with
-            // no change of the data.
-            if self.next == self.last {
-                self.counters = counters;
-            }
+        if self.layout.snapshot(region, &mut self.next).is_err() {
+            // A writer mid-update: the next poll looks again.
             return Ok(());
         }
         self.counters = counters;
+        let Some(span) = frame::difference(&self.last, &self.next, &mut self.xor) else {
+            // Counters that moved with no change of the data.
+            return Ok(());
+        };
         self.number += 1;
+        std::mem::swap(&mut self.last, &mut self.next);
         if self.full_asked || self.last_full.elapsed() >= full_every {
             self.full_asked = false;
-            std::mem::swap(&mut self.last, &mut self.next);
-            return self.send(instance, Kind::Full);
+            return self.send(instance, Kind::Full, whole);
         }
-        // `next` becomes the delta for the frame, then the new copy again.
-        frame::xor_into(&mut self.next, &self.last);
-        self.send(
-            instance,
-            Kind::Delta {
-                base: self.number - 1,
-            },
-        )?;
-        frame::xor_into(&mut self.next, &self.last);
-        std::mem::swap(&mut self.last, &mut self.next);
-        Ok(())
+        let base = self.number - 1;
+        self.send(instance, Kind::Delta { base }, span)
     }
 
     /// Whether the region's writer left: nobody but this process holds it (Linux, the
@@ -304,6 +300,7 @@ fn publish(options: &Options, session: &zenoh::Session, stop: &AtomicBool) -> Re
             region: None,
             last: Vec::new(),
             next: Vec::new(),
+            xor: Vec::new(),
             counters: None,
             has_copy: false,
             full_asked: false,
@@ -336,7 +333,7 @@ fn publish(options: &Options, session: &zenoh::Session, stop: &AtomicBool) -> Re
                     // Dropping the last hold removes a stale object, as the crate's rules say.
                     source.region = None;
                     source.number += 1;
-                    source.send(instance, Kind::Gone)?;
+                    source.send(instance, Kind::Gone, 0..0)?;
                     eprintln!("wsm: `{}` is gone: its writer left", source.name);
                     continue;
                 }
@@ -350,10 +347,7 @@ fn publish(options: &Options, session: &zenoh::Session, stop: &AtomicBool) -> Re
                 .find(|s| s.key == asked && s.region.is_some() && s.has_copy)
             {
                 source.full_asked = true;
-                let header = Header {
-                    instance,
-                    ..source.header(Kind::Full)
-                };
+                let header = source.header(instance, Kind::Full, 0..source.last.len());
                 let _ = query
                     .reply(asked, frame::encode(&header, &source.last))
                     .wait();
@@ -450,15 +444,19 @@ impl Copy {
                 self.region.insert(region)
             }
         };
-        self.scratch.resize(data_len, 0);
+        // Decoded aside first: a corrupt frame leaves the copy as it was.
+        let span = header.span.start as usize..header.span.end as usize;
+        self.scratch.resize(span.len(), 0);
         frame::decode_payload(sample, &mut self.scratch)
             .map_err(|error| format!("a frame for `{}`: {error}", self.name))?;
-        if matches!(header.kind, Kind::Delta { .. }) {
-            frame::xor_into(&mut self.scratch, &self.data);
+        if header.kind == Kind::Full {
+            std::mem::swap(&mut self.data, &mut self.scratch);
+        } else {
+            frame::xor_into(&mut self.data[span.clone()], &self.scratch);
         }
-        std::mem::swap(&mut self.data, &mut self.scratch);
+        // Only the span changed: only the span is written, under the layout's counters.
         self.layout
-            .publish(region, &self.data)
+            .publish(region, span.start, &self.data[span])
             .map_err(|error| describe(&self.name, "writing", &error))?;
         self.applied = Some((header.instance, header.number));
         Ok(true)
@@ -572,6 +570,12 @@ mod tests {
             number,
             region_len: 16,
             data_len: 8,
+            span: 0..if kind == Kind::Gone { 0 } else { 8 },
+        };
+        let data = if kind == Kind::Gone {
+            &[][..]
+        } else {
+            &data[..]
         };
         frame::encode(&header, data)
     }

@@ -76,7 +76,7 @@ fn fast(k: u64, v: usize, i: usize) -> f64 {
 /// Slow double `i`, updated every tenth update.
 fn slow(k: u64, v: usize, i: usize) -> f64 {
     let k = k - k % 10;
-    80.0 + 5.0 * (k as f64 * 0.001 + (i + v) as f64).sin()
+    80.0 + 5.0 * (k as f64 * 0.001 + i as f64 * 0.37 + v as f64 * 1.13).sin()
 }
 
 /// Fills `data` (the region from offset 8) with update `k`, stamped `stamp`.
