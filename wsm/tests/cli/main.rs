@@ -19,8 +19,10 @@ use roles::{Summary, TELEMETRY, TELEMETRY_SIZE, rf2_names};
 
 type TestResult = Result<(), String>;
 
-/// The tests, and whether each needs the namespaces.
-const TESTS: &[(&str, bool, fn() -> TestResult)] = &[
+/// A test: its name, whether it needs the namespaces, and its body.
+type Test = (&'static str, bool, fn() -> TestResult);
+
+const TESTS: &[Test] = &[
     (
         "usage_and_missing_names_are_clear_errors",
         false,

@@ -171,7 +171,7 @@ pub fn game(args: &[String]) -> Result<(), String> {
             .write_versioned(8, VERSIONING, data.as_slice(), Duration::from_secs(1))
             .map_err(|e| e.to_string())?;
         for (region, rate) in &mut others {
-            if k == 1 || (*rate > 0 && k % u64::from(100 / *rate) == 0) {
+            if k == 1 || (*rate > 0 && k.is_multiple_of(u64::from(100 / *rate))) {
                 let len = region.len() - 8;
                 let bytes: Vec<u8> = (0..len).map(|i| (i as u64 ^ k) as u8).collect();
                 region
@@ -263,10 +263,10 @@ pub fn reader(args: &[String]) -> Result<(), String> {
                 updates += 1;
                 latencies.push(seen_at.saturating_sub(stamp) / 1000);
                 last = (k, stamp);
-                if seen_at.saturating_sub(stamp) <= stale_ms * 1_000_000 {
-                    if let Some(since) = stale_since.take() {
-                        stale.push((since, seen_at / 1_000_000));
-                    }
+                if seen_at.saturating_sub(stamp) <= stale_ms * 1_000_000
+                    && let Some(since) = stale_since.take()
+                {
+                    stale.push((since, seen_at / 1_000_000));
                 }
             }
         }
