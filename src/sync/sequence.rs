@@ -208,6 +208,7 @@ pub(super) fn end_odd_even_write(counter: &AtomicU32, start: u32) -> Result<(), 
 /// `end`, so readers refuse copies from now on, and returns the value that `end` takes when
 /// the write is done ([`end_begin_end_write`]). A writer that died mid-write left them apart:
 /// they are equal again after this one's write. One writer at a time, as the games have.
+#[cfg(not(loom))]
 #[inline]
 pub(super) fn begin_begin_end_write(begin: &AtomicU32) -> u32 {
     let started = begin.fetch_add(1, Ordering::Acquire).wrapping_add(1);
@@ -217,6 +218,7 @@ pub(super) fn begin_begin_end_write(begin: &AtomicU32) -> u32 {
 }
 
 /// Publishes the write that [`begin_begin_end_write`] began: `end` catches up with `begin`.
+#[cfg(not(loom))]
 #[inline]
 pub(super) fn end_begin_end_write(end: &AtomicU32, started: u32) {
     end.store(started, Ordering::Release);

@@ -4,7 +4,9 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use zerocopy::{FromBytes, Immutable, IntoBytes};
+#[cfg(not(loom))]
+use zerocopy::Immutable;
+use zerocopy::{FromBytes, IntoBytes};
 
 use super::sequence::{Seen, read_consistent};
 #[cfg(not(loom))]

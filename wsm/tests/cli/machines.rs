@@ -244,8 +244,14 @@ impl Running {
         loop {
             match self.child.try_wait() {
                 Ok(Some(status)) => {
-                    std::thread::sleep(Duration::from_millis(20));
-                    self.seen.extend(self.lines.try_iter());
+                    // Its last lines: until the output's end (its reader thread then ends).
+                    let drained = Instant::now() + Duration::from_secs(5);
+                    while let Ok(line) = self
+                        .lines
+                        .recv_timeout(drained.saturating_duration_since(Instant::now()))
+                    {
+                        self.seen.push(line);
+                    }
                     let output = self.seen.join("\n");
                     return if status.success() {
                         Ok(output)

