@@ -11,6 +11,7 @@ use std::process::Command;
 use crate::error::{Error, Result};
 use crate::process::capture;
 use crate::step::{Need, Step};
+use crate::toolchain::Host;
 use crate::workspace::Workspace;
 
 /// The package of the tool and the mirror.
@@ -26,12 +27,23 @@ fn tool_test(ws: &Workspace, extra: &[std::ffi::OsString]) -> Command {
     cargo
 }
 
+/// Why the tool's tests run on Linux only: they drive `/dev/shm`, `/proc/locks` and, as
+/// root, network and mount namespaces.
+const LINUX_TOOL: &str = "the wsm tool's tests drive Linux's /dev/shm and namespaces";
+
+/// Where the tool's build and tests run: natively, on Linux.
+const ON_LINUX: [Need; 3] = [
+    Need::Native,
+    Need::NotOn(Host::Windows, LINUX_TOOL),
+    Need::NotOn(Host::OtherUnix, LINUX_TOOL),
+];
+
 /// The steps of the tool, after the native tests.
 pub(crate) fn steps() -> Vec<Step> {
     vec![
         Step::command(
             "wsm: build the tool and the Zenoh mirror (release)",
-            &[Need::Native],
+            &ON_LINUX,
             |cx| {
                 let mut cargo = cx.ws.cargo();
                 cargo.args([
@@ -47,10 +59,10 @@ pub(crate) fn steps() -> Vec<Step> {
         ),
         Step::command(
             "wsm: unit tests, the commands, the mirror between network namespaces",
-            &[Need::Native],
+            &ON_LINUX,
             |cx| tool_test(cx.ws, cx.extra),
         ),
-        Step::command("clippy (wsm, with Zenoh)", &[], |cx| {
+        Step::command("clippy (wsm, with Zenoh)", &ON_LINUX[1..], |cx| {
             let mut cargo = cx.ws.cargo();
             cargo.args([
                 "clippy",
