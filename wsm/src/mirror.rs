@@ -108,9 +108,11 @@ fn zenoh_config(options: &Options) -> Result<zenoh::Config, String> {
     Ok(config)
 }
 
-/// The key expression of a region.
+/// The key expression of a region: `Local\x` and `x` are one region (on Windows too), so
+/// one key, whichever form each side was given.
 fn key_of(prefix: &str, name: &str) -> String {
-    let hex: String = name.bytes().map(|byte| format!("{byte:02x}")).collect();
+    let object = name.strip_prefix("Local\\").unwrap_or(name);
+    let hex: String = object.bytes().map(|byte| format!("{byte:02x}")).collect();
     format!("{prefix}/{hex}")
 }
 
@@ -646,6 +648,7 @@ mod tests {
     #[test]
     fn keys_are_hex_of_the_name() {
         assert_eq!(key_of("wsm/region", "$a*"), "wsm/region/24612a");
+        assert_eq!(key_of("p", "Local\\ab"), key_of("p", "ab"));
     }
 
     #[test]
