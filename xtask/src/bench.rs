@@ -89,6 +89,7 @@ pub(super) fn cmd_bench(ws: &Workspace) -> Result<ExitCode> {
         native_waits = bench(ws.cargo(), "waits", None, &mut targets)?;
     }
     let get = disassemble_get(ws)?;
+    let mirror = crate::mirror::section(ws)?;
 
     let env = prepare_wine(ws)?;
     let mut wine = ws.cargo();
@@ -123,7 +124,9 @@ pub(super) fn cmd_bench(ws: &Workspace) -> Result<ExitCode> {
          `wsm_bench_get_score` in `benches/lifecycle.rs` reads a field through\n\
          `SharedMemoryLink::get`; on x86_64 it compiles to loading the view's address from the\n\
          link and loading the field from it:\n\n```text\n{get}```\n\
-         \n## Reading\n\n{READING}\n"
+         \n{mirror_heading}\n\n{mirror}\n\
+         \n## Reading\n\n{READING}\n",
+        mirror_heading = crate::mirror::HEADING,
     );
     std::fs::write(ws.root.join("BENCHMARKS.md"), page)
         .map_err(|error| Error(format!("cannot write BENCHMARKS.md: {error}")))?;

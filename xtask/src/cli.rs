@@ -31,8 +31,10 @@ usage:
       Run a Windows program in the prepared Wine prefix (WSM_C_PEER_DIR set).
   cargo xtask example [NAME] [-- <program args>]
       Run an example (default: telemetry) for x86_64-pc-windows-gnu under Wine.
-  cargo xtask bench
+  cargo xtask bench [--mirror]
       Run the benchmarks, natively and under Wine, and write BENCHMARKS.md.
+      --mirror runs only the wsm mirror's (as root on Linux: network
+      namespaces) and replaces its section of BENCHMARKS.md.
   cargo xtask bridge-release
       Build wsm-bridge.exe for release into target/bridge-release/: a folder
       and a .tar.gz with the exe, the bcryptprimitives.dll that Wine 8.0
@@ -66,6 +68,8 @@ pub(crate) enum Cli {
     Bench,
     /// `cargo xtask bridge-release`: the bridge as users get it.
     BridgeRelease,
+    /// `cargo xtask bench --mirror`: the wsm mirror's figures, into BENCHMARKS.md.
+    BenchMirror,
     /// `cargo xtask fuzz`: the fuzz target, long.
     Fuzz {
         /// How many inputs to run.
@@ -113,6 +117,7 @@ pub(crate) fn parse_cli(args: Vec<OsString>) -> Result<Cli> {
         }
         Some("bench") => match args.next() {
             None => Ok(Cli::Bench),
+            Some(arg) if arg == "--mirror" => Ok(Cli::BenchMirror),
             Some(arg) => bail!("unknown argument {arg:?} for `bench`"),
         },
         Some("bridge-release") => match args.next() {

@@ -25,6 +25,7 @@ mod error;
 
 mod bench;
 mod cli;
+mod mirror;
 mod outside;
 mod process;
 mod proton;
@@ -57,6 +58,7 @@ fn main() -> ExitCode {
         Cli::Example { name, args } => wine::cmd_example(&ws, &name, &args),
         Cli::Bench => bench::cmd_bench(&ws),
         Cli::BridgeRelease => release::build_release(&ws).map(|_| ExitCode::SUCCESS),
+        Cli::BenchMirror => mirror::cmd_bench_mirror(&ws),
         Cli::Fuzz { runs } => run(&mut test::fuzz(&ws, runs)?).map(|()| ExitCode::SUCCESS),
         Cli::Help => {
             println!("{USAGE}");

@@ -11,6 +11,7 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::mirror;
 use crate::outside::{
     outside_cargo, package, rust_version, write_outside_crate, write_windows_user_crate,
 };
@@ -285,11 +286,18 @@ pub(crate) fn test_steps(host: Host, windows: bool) -> Vec<Step> {
     }
     // The native tests.
     steps.extend([
-        Step::command("native tests: cargo test --workspace", &[Native], |cx| {
-            let mut cargo = native_cargo(cx);
-            cargo.args(["test", "--workspace"]).args(cx.extra);
-            cargo
-        }),
+        // `wsm` builds Zenoh: its own steps below.
+        Step::command(
+            "native tests: cargo test --workspace --exclude wsm",
+            &[Native],
+            |cx| {
+                let mut cargo = native_cargo(cx);
+                cargo
+                    .args(["test", "--workspace", "--exclude", mirror::TOOL_PACKAGE])
+                    .args(cx.extra);
+                cargo
+            },
+        ),
         Step::command(
             PORTABLE_STEP,
             &[
@@ -317,6 +325,7 @@ pub(crate) fn test_steps(host: Host, windows: bool) -> Vec<Step> {
             },
         ),
     ]);
+    steps.extend(mirror::steps());
     // The Windows tests under Wine.
     steps.extend([
         Step::new(
@@ -388,6 +397,8 @@ pub(crate) fn test_steps(host: Host, windows: bool) -> Vec<Step> {
             cargo.args([
                 "clippy",
                 "--workspace",
+                "--exclude",
+                mirror::TOOL_PACKAGE,
                 "--all-targets",
                 "--",
                 "-D",
