@@ -401,9 +401,7 @@ impl<T: FromBytes + IntoBytes + Immutable> DoubleBufferReader<'_, T> {
         seen: u64,
         timeout: Duration,
     ) -> Result<Option<u64>, SeqLockError> {
-        let waiting = self.buffer.sequence.waiting_word();
-        let waiting = waiting.and_then(|waiting| self.view.writable_word(waiting));
-        self.buffer.sequence.wait_for_change(seen, timeout, waiting)
+        self.buffer.sequence.wait_in_view(self.view, seen, timeout)
     }
 }
 

@@ -528,9 +528,7 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLockReader<'_, T> {
         seen: u64,
         timeout: Duration,
     ) -> Result<Option<u64>, SeqLockError> {
-        let waiting = self.lock.sequence.waiting_word();
-        let waiting = waiting.and_then(|waiting| self.view.writable_word(waiting));
-        self.lock.sequence.wait_for_change(seen, timeout, waiting)
+        self.lock.sequence.wait_in_view(self.view, seen, timeout)
     }
 
     /// As [`SeqLock::read_within`].

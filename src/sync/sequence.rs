@@ -63,6 +63,7 @@ use std::sync::atomic::AtomicU32 as StdAtomicU32;
 
 use super::poll::{Backoff, POLL};
 use crate::error::SeqLockError;
+use crate::{ReadOnly, SharedMemory};
 
 /// How long [`SeqLock::read`](super::SeqLock::read) and [`SeqLock::write`](super::SeqLock::write)
 /// (and a [`DoubleBuffer`](super::DoubleBuffer)'s) wait for a writer before they report it
@@ -270,6 +271,20 @@ impl Sequence {
         return Some(&self.waiting);
         #[cfg(loom)]
         None
+    }
+
+    /// [`wait_for_change`](Self::wait_for_change) for a reader of the read-only `view` this
+    /// sequence is in: it registers through the view's writable alias of the word, where the
+    /// OS and the region's permissions allow one.
+    pub(super) fn wait_in_view(
+        &self,
+        view: &SharedMemory<ReadOnly>,
+        seen: u64,
+        timeout: Duration,
+    ) -> Result<Option<u64>, SeqLockError> {
+        let waiting = self.waiting_word();
+        let waiting = waiting.and_then(|waiting| view.writable_word(waiting));
+        self.wait_for_change(seen, timeout, waiting)
     }
 
     /// Waits until the completed writes are no longer `seen` (a [`completed_writes`]), and

@@ -12,7 +12,7 @@ use libtest_mimic::Failed;
 use win_shared_memory::sync::{DoubleBuffer, SeqLock, SeqLockError, Versioning};
 use win_shared_memory::{ReadOnly, ReadWrite, SharedMemory, SharedMemoryLink};
 
-use crate::harness::{Outcome, Peer, RoleResult, expect_eq, spawn_child, unique_name};
+use crate::harness::{Outcome, Peer, RoleResult, answers, expect_eq, spawn_child, unique_name};
 
 tests! {
     every_reader_follows_a_1khz_writer_and_counts_what_it_skipped,
@@ -529,20 +529,6 @@ fn start_waiters(name: &str, kind: &str, seen: &str, count: usize) -> Result<Vec
     }
     std::thread::sleep(FALL_ASLEEP);
     Ok(waiters)
-}
-
-/// What each waiter answered once it ended (after its "waiting", if not read yet).
-fn answers(waiters: Vec<Peer>) -> Result<Vec<String>, Failed> {
-    let mut answers = Vec::with_capacity(waiters.len());
-    for mut waiter in waiters {
-        let mut answer = waiter.read_line()?;
-        if answer == "waiting" {
-            answer = waiter.read_line()?;
-        }
-        answers.push(answer);
-        waiter.finish()?;
-    }
-    Ok(answers)
 }
 
 /// The versions that waiters' answers ("changed VERSION") report; `None` for other answers.

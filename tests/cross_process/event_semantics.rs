@@ -11,7 +11,7 @@ use std::time::Duration;
 use libtest_mimic::Failed;
 use win_shared_memory::sync::{EventReset, NamedEvent};
 
-use crate::harness::{Outcome, Peer, expect_eq, spawn_child, unique_name};
+use crate::harness::{Outcome, Peer, answers, expect_eq, spawn_child, unique_name};
 
 tests! {
     a_pulse_releases_one_waiting_process,
@@ -287,21 +287,6 @@ fn start_waiters(name: &str, mode: &str, count: usize) -> Result<Vec<Peer>, Fail
     }
     std::thread::sleep(FALL_ASLEEP);
     Ok(waiters)
-}
-
-/// What each waiter said ("woken MILLIS" or "timed-out"), once it ended (after its
-/// "waiting", if that was not read yet).
-fn answers(waiters: Vec<Peer>) -> Result<Vec<String>, Failed> {
-    let mut answers = Vec::with_capacity(waiters.len());
-    for mut waiter in waiters {
-        let mut answer = waiter.read_line()?;
-        if answer == "waiting" {
-            answer = waiter.read_line()?;
-        }
-        answers.push(answer);
-        waiter.finish()?;
-    }
-    Ok(answers)
 }
 
 /// How many waiters were released, well before their patience ran out.

@@ -309,3 +309,18 @@ impl Drop for Peer {
         let _ = self.child.wait();
     }
 }
+
+/// What each waiting child answered once it ended, after the "waiting" it says when it starts
+/// to wait (if that was not read yet).
+pub(crate) fn answers(waiters: Vec<Peer>) -> Result<Vec<String>, Failed> {
+    let mut answers = Vec::with_capacity(waiters.len());
+    for mut waiter in waiters {
+        let mut answer = waiter.read_line()?;
+        if answer == "waiting" {
+            answer = waiter.read_line()?;
+        }
+        answers.push(answer);
+        waiter.finish()?;
+    }
+    Ok(answers)
+}
