@@ -51,6 +51,8 @@ tests! {
     #[cfg(target_os = "linux")]
     wine_linux_host_refuses_a_prefix_section_without_the_file ignored_if no_wine(),
     #[cfg(target_os = "linux")]
+    wine_a_symbolic_link_under_the_name_is_refused_on_windows ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
     wine_every_preset_serves_its_titles_stand_in_game ignored_if no_wine(),
     #[cfg(target_os = "linux")]
     wine_lockless_reader_started_first_is_adopted_and_kept_across_game_restarts ignored_if no_wine(),
@@ -566,6 +568,27 @@ fn wine_linux_host_refuses_a_prefix_section_without_the_file() -> Outcome {
     expect_eq(std::path::Path::new(&shm_path(&name)).exists(), true)?;
     drop(native);
     expect_no_shm_object(&name)
+}
+
+/// A symbolic link planted under a region's name in /dev/shm, to a file elsewhere: Wine
+/// follows it (where protected_symlinks does not stop it), and the Windows open of the name
+/// refuses the file it leads to instead of mapping it; the file and the link stay as they were.
+#[cfg(target_os = "linux")]
+fn wine_a_symbolic_link_under_the_name_is_refused_on_windows() -> Outcome {
+    let name = unique_name("wine_link");
+    let target = format!("/tmp/wsm_link_target_{}", std::process::id());
+    std::fs::write(&target, vec![0x5A_u8; 8192])?;
+    std::os::unix::fs::symlink(&target, shm_path(&name))?;
+    let answer = windows_role("wine-open", &[&name]).output();
+    let link = std::fs::symlink_metadata(shm_path(&name)).map(|meta| meta.file_type().is_symlink());
+    let untouched = std::fs::read(&target).map(|bytes| bytes == vec![0x5A_u8; 8192]);
+    let _ = std::fs::remove_file(shm_path(&name));
+    let _ = std::fs::remove_file(&target);
+    let answer = String::from_utf8_lossy(&answer?.stdout).trim().to_owned();
+    if answer.starts_with("opened") {
+        return Err(format!("the Windows open mapped the link's target: {answer}").into());
+    }
+    expect_eq((link?, untouched?), (true, true))
 }
 
 // ---------------------------------------------------------------------------------------------

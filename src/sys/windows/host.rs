@@ -23,17 +23,18 @@
 use std::ffi::c_void;
 
 use windows_sys::Win32::Foundation::{
-    ERROR_FILE_EXISTS, ERROR_FILE_NOT_FOUND, ERROR_FILE_TOO_LARGE, ERROR_LOCK_VIOLATION,
-    ERROR_PATH_NOT_FOUND, GENERIC_READ, GENERIC_WRITE, HANDLE,
+    ERROR_CANT_RESOLVE_FILENAME, ERROR_FILE_EXISTS, ERROR_FILE_NOT_FOUND, ERROR_FILE_TOO_LARGE,
+    ERROR_LOCK_VIOLATION, ERROR_PATH_NOT_FOUND, GENERIC_READ, GENERIC_WRITE, HANDLE,
 };
 use windows_sys::Win32::Storage::FileSystem::{
     BY_HANDLE_FILE_INFORMATION, CREATE_NEW, CreateFileW, DELETE, FILE_ATTRIBUTE_HIDDEN,
     FILE_ATTRIBUTE_NORMAL, FILE_ATTRIBUTE_SYSTEM, FILE_BASIC_INFO, FILE_CREATION_DISPOSITION,
-    FILE_DISPOSITION_INFO, FILE_END_OF_FILE_INFO, FILE_INFO_BY_HANDLE_CLASS, FILE_SHARE_DELETE,
-    FILE_SHARE_READ, FILE_SHARE_WRITE, FileBasicInfo, FileDispositionInfo, FileEndOfFileInfo,
-    GetFileInformationByHandle, GetFileInformationByHandleEx, GetFileSizeEx, LOCK_FILE_FLAGS,
-    LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY, LockFileEx, OPEN_EXISTING,
-    SetFileInformationByHandle, UnlockFileEx,
+    FILE_DISPOSITION_INFO, FILE_END_OF_FILE_INFO, FILE_FLAG_BACKUP_SEMANTICS,
+    FILE_INFO_BY_HANDLE_CLASS, FILE_NAME_NORMALIZED, FILE_SHARE_DELETE, FILE_SHARE_READ,
+    FILE_SHARE_WRITE, FileBasicInfo, FileDispositionInfo, FileEndOfFileInfo,
+    GetFileInformationByHandle, GetFileInformationByHandleEx, GetFileSizeEx,
+    GetFinalPathNameByHandleW, LOCK_FILE_FLAGS, LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY,
+    LockFileEx, OPEN_EXISTING, SetFileInformationByHandle, UnlockFileEx,
 };
 use windows_sys::Win32::System::IO::OVERLAPPED;
 use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
@@ -148,6 +149,9 @@ impl HostFile {
             }
             Err(error) => return Err(error),
         };
+        // Wine follows a symbolic link under the name (where the kernel's protected_symlinks
+        // does not stop it): another user's link would hand this process their target.
+        check_not_a_link(&handle, name)?;
         let file = Self {
             handle,
             path,
@@ -334,6 +338,64 @@ fn path(name: &str) -> Vec<u16> {
         .chain(name.encode_utf16())
         .chain([0])
         .collect()
+}
+
+/// Refuses a file that the name reached through a symbolic link (`ERROR_CANT_RESOLVE_FILENAME`,
+/// Windows' word for too many links): its final path, as Wine resolves it, must be that of the
+/// shared memory directory (itself perhaps a link, as `/dev/shm` to `/run/shm` is on some
+/// systems), then the name.
+fn check_not_a_link(file: &Handle, name: &str) -> Result<(), OsError> {
+    let directory: Vec<u16> = HOST_SHM_DIR.encode_utf16().chain([0]).collect();
+    // SAFETY: a NUL-terminated path that outlives the call; no access asked, only a handle to
+    // name the directory (backup semantics open directories).
+    let directory = opened(unsafe {
+        CreateFileW(
+            directory.as_ptr(),
+            0,
+            FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+            std::ptr::null(),
+            OPEN_EXISTING,
+            FILE_FLAG_BACKUP_SEMANTICS,
+            std::ptr::null_mut(),
+        )
+    })?;
+    let mut expected = final_path(&directory)?;
+    if expected.last() != Some(&u16::from(b'\\')) {
+        expected.push(u16::from(b'\\'));
+    }
+    expected.extend(name.encode_utf16());
+    if final_path(file)? == expected {
+        Ok(())
+    } else {
+        Err(host_error(ERROR_CANT_RESOLVE_FILENAME))
+    }
+}
+
+/// The final path of an open file or directory, symbolic links followed (`\\?\Z:\…` under
+/// Wine).
+fn final_path(file: &Handle) -> Result<Vec<u16>, OsError> {
+    let mut path = vec![0_u16; 512];
+    loop {
+        let capacity = u32::try_from(path.len()).unwrap_or(u32::MAX);
+        // SAFETY: an open handle; the buffer is writable for `capacity` characters.
+        let length = unsafe {
+            GetFinalPathNameByHandleW(
+                file.raw(),
+                path.as_mut_ptr(),
+                capacity,
+                FILE_NAME_NORMALIZED,
+            )
+        } as usize;
+        if length == 0 {
+            return Err(OsError::from_thread());
+        }
+        if length < path.len() {
+            path.truncate(length);
+            return Ok(path);
+        }
+        // Too small: `length` is the size it needs, the terminating NUL included.
+        path.resize(length + 1, 0);
+    }
 }
 
 /// Opens `path` for reading (and writing and deleting), shared with every other opener.
