@@ -836,34 +836,8 @@ fn wine_lockless_reader_started_first_is_adopted_and_kept_across_game_restarts()
     let mut bridged = Peer::spawn(bridge(&[&format!("{name}={bytes}")]))?;
     bridged.expect_line("ready")?;
     expect_eq(file.metadata()?.len(), GAME_BYTES as u64)?;
-    // SAFETY: a shared, read-only mapping of the whole file, which the bridge has grown to
-    // GAME_BYTES bytes and never shrinks; unmapped below, after its last use.
-    let view = unsafe {
-        rustix::mm::mmap(
-            std::ptr::null_mut(),
-            GAME_BYTES,
-            rustix::mm::ProtFlags::READ,
-            rustix::mm::MapFlags::SHARED,
-            &file,
-            0,
-        )?
-    };
-    // SAFETY: offset 4 is in the mapping and aligned for a u32, which the game updates with
-    // InterlockedIncrement only; the mapping lives until the munmap below.
-    let updates_done =
-        || unsafe { AtomicU32::from_ptr(view.cast::<u32>().add(1)) }.load(Ordering::Acquire);
-    let run_game = |run: &str| -> Outcome {
-        let mut game = Peer::spawn(game(&["publish", &name, &bytes]))?;
-        game.expect_line("ready existed=1")?;
-        let before = updates_done();
-        eventually(
-            &format!("the reader's own mapping sees the {run} game's updates"),
-            || updates_done().wrapping_sub(before) > 1000,
-        )?;
-        game.send("stop")?;
-        eprintln!("{run} game: {}", game.read_line()?);
-        game.finish()
-    };
+    let reader = LocklessReader::map(&file)?;
+    let run_game = |run: &str| reader.sees_a_game_run(&name, run);
     run_game("first")?;
     run_game("second")?;
     bridged.finish()?;
@@ -875,9 +849,7 @@ fn wine_lockless_reader_started_first_is_adopted_and_kept_across_game_restarts()
     run_game("next session's")?;
     bridged.finish()?;
     expect_eq(std::path::Path::new(&path).exists(), true)?;
-    // SAFETY: the mapping made above, no longer used.
-    unsafe { rustix::mm::munmap(view, GAME_BYTES)? };
-    drop(file);
+    drop((reader, file));
     std::fs::remove_file(&path)?;
     expect_no_shm_object(&name)
 }
@@ -1211,6 +1183,60 @@ fn wine_pulses_of_a_manual_reset_event_reach_native_waiters() -> Outcome {
     Ok(())
 }
 
+/// A native reader in the style of the overlays: its own read-only mapping of a game's file
+/// (`GAME_BYTES` bytes, the bridge's), with no lock and without this crate.
+#[cfg(target_os = "linux")]
+struct LocklessReader(*mut std::ffi::c_void);
+
+#[cfg(target_os = "linux")]
+impl LocklessReader {
+    fn map(file: &std::fs::File) -> Result<Self, libtest_mimic::Failed> {
+        // SAFETY: a shared, read-only mapping of the whole file, which the bridge has made (or
+        // grown to) GAME_BYTES bytes and never shrinks; unmapped when the reader drops.
+        let view = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                GAME_BYTES,
+                rustix::mm::ProtFlags::READ,
+                rustix::mm::MapFlags::SHARED,
+                file,
+                0,
+            )?
+        };
+        Ok(Self(view))
+    }
+
+    /// The game's end counter: the updates it completed.
+    fn updates_done(&self) -> u32 {
+        // SAFETY: offset 4 is in the mapping and aligned for a u32, which the game updates
+        // with InterlockedIncrement only; the mapping lives as long as `self`.
+        unsafe { AtomicU32::from_ptr(self.0.cast::<u32>().add(1)) }.load(Ordering::Acquire)
+    }
+
+    /// Runs the stand-in game once under `name` (its `run`, for the messages) and checks this
+    /// mapping sees it advance.
+    fn sees_a_game_run(&self, name: &str, run: &str) -> Outcome {
+        let mut game = Peer::spawn(game(&["publish", name, &GAME_BYTES.to_string()]))?;
+        game.expect_line("ready existed=1")?;
+        let before = self.updates_done();
+        eventually(
+            &format!("the reader's own mapping sees the {run} game's updates"),
+            || self.updates_done().wrapping_sub(before) > 1000,
+        )?;
+        game.send("stop")?;
+        eprintln!("{run} game: {}", game.read_line()?);
+        game.finish()
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for LocklessReader {
+    fn drop(&mut self) {
+        // SAFETY: the mapping `map` made, unmapped once, here.
+        let _ = unsafe { rustix::mm::munmap(self.0, GAME_BYTES) };
+    }
+}
+
 /// The usual order with Steam's launcher: the bridge first, then a lockless native reader that
 /// maps the bridge's file itself. When the bridge ends (with the game) while the reader still
 /// maps the file, the bridge keeps it rather than remove its name; the next session's bridge
@@ -1225,43 +1251,15 @@ fn wine_lockless_reader_started_after_the_bridge_keeps_its_file_across_sessions(
     let mut bridged = Peer::spawn(bridge(&[&region]))?;
     bridged.expect_line("ready")?;
     let file = std::fs::File::open(&path)?;
-    // SAFETY: a shared, read-only mapping of the whole file, which has GAME_BYTES bytes and is
-    // never shrunk; unmapped below, after its last use.
-    let view = unsafe {
-        rustix::mm::mmap(
-            std::ptr::null_mut(),
-            GAME_BYTES,
-            rustix::mm::ProtFlags::READ,
-            rustix::mm::MapFlags::SHARED,
-            &file,
-            0,
-        )?
-    };
-    // SAFETY: offset 4 is in the mapping and aligned for a u32, which the game updates with
-    // InterlockedIncrement only; the mapping lives until the munmap below.
-    let updates_done =
-        || unsafe { AtomicU32::from_ptr(view.cast::<u32>().add(1)) }.load(Ordering::Acquire);
-    let run_game = |session: &str| -> Outcome {
-        let mut game = Peer::spawn(game(&["publish", &name, &bytes]))?;
-        game.expect_line("ready existed=1")?;
-        let before = updates_done();
-        eventually(
-            &format!("the reader's own mapping sees the {session} session's game"),
-            || updates_done().wrapping_sub(before) > 1000,
-        )?;
-        game.send("stop")?;
-        game.read_line()?;
-        game.finish()
-    };
+    let reader = LocklessReader::map(&file)?;
+    let run_game = |session: &str| reader.sees_a_game_run(&name, session);
     run_game("first")?;
     bridged.finish()?;
     expect_eq(std::path::Path::new(&path).exists(), true)?;
     let mut bridged = Peer::spawn(bridge(&[&region]))?;
     bridged.expect_line("ready")?;
     run_game("second")?;
-    // SAFETY: the mapping made above, no longer used.
-    unsafe { rustix::mm::munmap(view, GAME_BYTES)? };
-    drop(file);
+    drop((reader, file));
     bridged.finish()?;
     expect_no_shm_object(&name)
 }

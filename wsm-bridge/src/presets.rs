@@ -15,7 +15,7 @@ use win_shared_memory::sync::EventReset;
 pub const PAGE: usize = 4096;
 
 /// One section of a title.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Region {
     /// Its name, as the game passes it to `CreateFileMappingW`.
     pub name: &'static str,
@@ -56,7 +56,9 @@ pub struct Preset {
 /// rFactor 2 Shared Memory Map Plugin's buffers: each is `rF2MappedBufferVersionBlock` (8
 /// bytes) and the buffer's structure (`MappedBuffer.h`, `sizeof(rF2MappedBufferVersionBlock) +
 /// sizeof(BuffT)`).
-const RFACTOR2_PLUGIN: &[Region] = &[
+const RFACTOR2_PLUGIN: &[Region] = &RFACTOR2_BUFFERS;
+
+const RFACTOR2_BUFFERS: [Region; 13] = [
     paged("$rFactor2SMMP_Telemetry$", 241_680),
     paged("$rFactor2SMMP_Scoring$", 75_312),
     paged("$rFactor2SMMP_Rules$", 45_272),
@@ -76,24 +78,30 @@ const RFACTOR2_SOURCE: &str = "TheIronWolfModding/rF2SharedMemoryMapPlugin (comm
 
 /// Le Mans Ultimate's own interface, and the rF2 plugin's buffers for the versions that load
 /// it.
-const LMU_REGIONS: &[Region] = &[
-    paged("LMU_Data", 324_824),
-    paged("LMU_SharedMemoryLockData", 8),
-    paged("$rFactor2SMMP_Telemetry$", 241_680),
-    paged("$rFactor2SMMP_Scoring$", 75_312),
-    paged("$rFactor2SMMP_Rules$", 45_272),
-    paged("$rFactor2SMMP_MultiRules$", 39_792),
-    paged("$rFactor2SMMP_ForceFeedback$", 16),
-    paged("$rFactor2SMMP_Graphics$", 272),
-    paged("$rFactor2SMMP_PitInfo$", 340),
-    paged("$rFactor2SMMP_Weather$", 632),
-    paged("$rFactor2SMMP_Extended$", 10_152),
-    paged("$rFactor2SMMP_HWControl$", 116),
-    paged("$rFactor2SMMP_WeatherControl$", 628),
-    paged("$rFactor2SMMP_RulesControl$", 45_272),
-    paged("$rFactor2SMMP_PluginControl$", 20),
-];
+const LMU_REGIONS: &[Region] = &LMU_SECTIONS;
 
+const LMU_SECTIONS: [Region; 15] = followed_by(
+    [
+        paged("LMU_Data", 324_824),
+        paged("LMU_SharedMemoryLockData", 8),
+    ],
+    RFACTOR2_BUFFERS,
+);
+
+/// `first` then `then`, as one array (presets that share another's sections).
+const fn followed_by<const A: usize, const B: usize, const C: usize>(
+    first: [Region; A],
+    then: [Region; B],
+) -> [Region; C] {
+    assert!(A > 0 && A + B == C, "the lengths add up");
+    let mut all = [first[0]; C];
+    let mut at = 0;
+    while at < C {
+        all[at] = if at < A { first[at] } else { then[at - A] };
+        at += 1;
+    }
+    all
+}
 /// Every preset.
 pub const PRESETS: &[Preset] = &[
     Preset {

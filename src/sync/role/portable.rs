@@ -4,7 +4,7 @@
 
 use std::os::fd::OwnedFd;
 
-use rustix::fs::{FlockOperation, Mode, OFlags};
+use rustix::fs::{FileType, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::sync::{Failure, companion};
@@ -27,6 +27,7 @@ fn path<A: Access>(region: &SharedMemory<A>) -> String {
 pub(super) fn take(region: &SharedMemory<ReadWrite>) -> Result<Option<Held>, Failure> {
     let fd = companion::open_lock_file(&path(region), &Options::new())
         .map_err(|error| Failure::Os("open", error.into()))?;
+    check_is_ours(&fd)?;
     match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(Some(Held { _locked: fd })),
         Err(Errno::WOULDBLOCK) => Ok(None),
@@ -43,9 +44,29 @@ pub(super) fn held_by_anyone<A: Access>(region: &SharedMemory<A>) -> Result<bool
         Err(Errno::NOENT) => return Ok(false),
         Err(error) => return Err(Failure::Os("open", error.into())),
     };
+    check_is_ours(&fd)?;
     match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockShared) {
         Ok(()) => Ok(false),
         Err(Errno::WOULDBLOCK) => Ok(true),
         Err(error) => Err(Failure::Os("flock", error.into())),
     }
+}
+
+/// Refuses a lock file that is not a regular file of this process's user: another user's
+/// would let them hold the role, or fake a live writer, for every writer of the region.
+fn check_is_ours(fd: &OwnedFd) -> Result<(), Failure> {
+    let stat = rustix::fs::fstat(fd).map_err(|error| Failure::Os("fstat", error.into()))?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+        return Err(Failure::Refused(
+            "open",
+            "the writer role's lock file in /tmp is not a regular file",
+        ));
+    }
+    if stat.st_uid != rustix::process::geteuid().as_raw() {
+        return Err(Failure::Refused(
+            "open",
+            "the writer role's lock file in /tmp belongs to another user",
+        ));
+    }
+    Ok(())
 }

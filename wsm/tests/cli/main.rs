@@ -375,14 +375,7 @@ fn start_publisher(
     extra: &[&str],
     names: &[&str],
 ) -> Result<Running, String> {
-    let mut command = machine.command(env!("CARGO_BIN_EXE_wsm"));
-    command
-        .args(["mirror", "publish", "--listen", endpoint])
-        .args(extra)
-        .args(names);
-    let mut publisher = Running::start(command, "publisher")?;
-    publisher.expect("ready", Duration::from_secs(20))?;
-    Ok(publisher)
+    start_mirror(machine, ["publish", "--listen", endpoint], extra, names)
 }
 
 fn start_subscriber(
@@ -391,14 +384,29 @@ fn start_subscriber(
     extra: &[&str],
     names: &[&str],
 ) -> Result<Running, String> {
+    start_mirror(machine, ["subscribe", "--connect", endpoint], extra, names)
+}
+
+/// `wsm mirror SIDE --listen|--connect ENDPOINT EXTRA… NAMES…`, once it says `ready`.
+fn start_mirror(
+    machine: &Machine,
+    [side, flag, endpoint]: [&str; 3],
+    extra: &[&str],
+    names: &[&str],
+) -> Result<Running, String> {
     let mut command = machine.command(env!("CARGO_BIN_EXE_wsm"));
     command
-        .args(["mirror", "subscribe", "--connect", endpoint])
+        .args(["mirror", side, flag, endpoint])
         .args(extra)
         .args(names);
-    let mut subscriber = Running::start(command, "subscriber")?;
-    subscriber.expect("ready", Duration::from_secs(20))?;
-    Ok(subscriber)
+    let label = if side == "publish" {
+        "publisher"
+    } else {
+        "subscriber"
+    };
+    let mut mirror = Running::start(command, label)?;
+    mirror.expect("ready", Duration::from_secs(20))?;
+    Ok(mirror)
 }
 
 fn start_reader(machine: &Machine, seconds: u64) -> Result<Running, String> {
