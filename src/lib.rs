@@ -83,6 +83,7 @@ mod backoff;
 mod boundary;
 mod copy;
 mod error;
+pub mod follow;
 mod link;
 mod name;
 mod options;

@@ -153,8 +153,7 @@ impl Options {
     }
 
     /// These options without [`wait_for_creation`](Self::wait_for_creation), for the Unix
-    /// companions of mutexes and events.
-    #[cfg(unix)]
+    /// companions of mutexes and events, and for followers, which wait their own way.
     pub(crate) fn opening_once(mut self) -> Self {
         self.wait_for_creation = None;
         self

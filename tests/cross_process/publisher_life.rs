@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use win_shared_memory::follow::{Followed, Follower};
 use win_shared_memory::sync::{DoubleBuffer, EventReset, NamedEvent, SeqLock, Versioning};
 use win_shared_memory::zerocopy::{FromBytes, Immutable, IntoBytes};
 use win_shared_memory::{Options, ReadOnly, ReadWrite, SharedMemory, SharedMemoryLink};
@@ -19,17 +20,22 @@ tests! {
     the_versioned_writer_keeps_rfactor2s_order_for_typed_and_untyped_readers,
     a_writers_role_is_alive_until_its_writer_is_killed,
     a_new_writer_takes_over_a_dead_writers_half_done_write_at_once,
+    a_follower_reports_each_life_of_a_publisher_killed_and_restarted,
+    a_follower_of_a_game_reports_it_stale_once_its_counters_stop,
 }
 
 roles! {
     "open-when-created" => open_when_created,
     "watch-versioned" => watch_versioned,
     "hold-role" => hold_role,
+    "follow-lives" => follow_lives,
+    "publish-life" => publish_life,
+    "versioned-game" => versioned_game,
 }
 
 /// rFactor 2's layout: the version block (begin, end), then the data.
 #[repr(C)]
-#[derive(FromBytes, IntoBytes, Immutable, Clone, Copy)]
+#[derive(FromBytes, IntoBytes, Immutable, Clone, Copy, Debug, PartialEq)]
 #[zerocopy(crate = "win_shared_memory::zerocopy")]
 struct Versioned {
     begin: u32,
@@ -315,5 +321,228 @@ fn open_when_created(name: &str, args: &[String]) -> RoleResult {
             Ok(())
         }
         Err(error) => Err(error.into()),
+    }
+}
+
+/// What the publisher of a life publishes: its life, its update count, when it published (in
+/// microseconds of the system clock, which every process shares), and words that must all say
+/// `life * UPDATES_PER_LIFE + update` (a torn copy mixes two).
+type Frame = [u64; 64];
+const UPDATES_PER_LIFE: u64 = 1 << 32;
+
+/// The longest a follower may take to report a death, or to deliver an update.
+const MOST_STALL: Duration = Duration::from_millis(100);
+
+/// A follower started before its publisher reports waiting, then each life: live, updates,
+/// gone once the publisher is killed (no drop runs). The first restart makes a new region (the
+/// follower closed the dead one's, and nobody else held it), where regions live as long as
+/// their holders (on macOS a killed creator leaves its name behind, and the restart finds the
+/// old region); the second finds the old region, kept by this process, with a new writer. The
+/// follower never copies a torn frame, its updates go forward, it sees each update at most
+/// `MOST_STALL` after it was published, and it reports each death within `MOST_STALL`.
+fn a_follower_reports_each_life_of_a_publisher_killed_and_restarted() -> Outcome {
+    let name = unique_name("follower_lives");
+    let mut follower = spawn_child("follow-lives", &[&name, "3"])?;
+    follower.expect_line("waiting")?;
+    let mut kept = None;
+    let regions_end_with_their_holders = cfg!(any(windows, wsm_holder_locks));
+    for (life, expect_created) in [(1, true), (2, regions_end_with_their_holders), (3, false)] {
+        let mut publisher = spawn_child("publish-life", &[&name, &life.to_string()])?;
+        expect_eq(
+            (life, publisher.read_line()?),
+            (life, format!("created {expect_created}")),
+        )?;
+        expect_eq(
+            (life, follower.read_line()?),
+            (life, format!("live {life}")),
+        )?;
+        if life == 2 {
+            // Keeps the region of life 2 for life 3.
+            kept = Some(SharedMemory::<ReadOnly>::open(&name)?);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        publisher.kill()?;
+        let killed = Instant::now();
+        let updates = follower.read_line()?;
+        expect_eq((life, follower.read_line()?), (life, "gone".to_owned()))?;
+        let noticed = killed.elapsed();
+        eprintln!("life {life}: {updates}, the death reported {noticed:?} after the kill");
+        let field = |key: &str| -> u64 {
+            updates
+                .split_whitespace()
+                .find_map(|field| field.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+                .unwrap_or(u64::MAX)
+        };
+        let latest = Duration::from_micros(field("latest_us"));
+        if field("updates") < 10
+            || field("torn") != 0
+            || field("backwards") != 0
+            || latest > MOST_STALL
+            || noticed > MOST_STALL
+        {
+            return Err(format!(
+                "life {life}: {updates}, the death reported {noticed:?} after the kill"
+            )
+            .into());
+        }
+    }
+    drop(kept);
+    follower.finish()
+}
+
+/// Microseconds of the system clock.
+fn clock_us() -> Result<u64, Box<dyn std::error::Error>> {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    Ok(u64::try_from(since_epoch.as_micros())?)
+}
+
+/// Follows `name` (a `SeqLock<Frame>`) for `args[1]` lives: says "waiting", then for each life
+/// "live N", and once it is gone a line of what its updates were (how many of the life's own,
+/// how many torn, how many went backwards, the latest it saw one, in microseconds after it was
+/// published) and "gone". The first update of a life may be the last of the life before,
+/// found in the same region.
+fn follow_lives(name: &str, args: &[String]) -> RoleResult {
+    let lives: u64 = args[1].parse()?;
+    let mut follower = Follower::<Frame>::seqlock(name)?;
+    let (mut updates, mut torn, mut backwards, mut latest_us, mut last_key) = (0, 0, 0, 0, 0);
+    let mut gone = 0;
+    while gone < lives {
+        match follower.next(Duration::from_secs(30))? {
+            Some(Followed::Waiting) => println!("waiting"),
+            Some(Followed::Live { generation }) => {
+                println!("live {generation}");
+                (updates, torn, backwards, latest_us) = (0, 0, 0, 0);
+            }
+            Some(Followed::Update(frame)) => {
+                let key = frame[0] * UPDATES_PER_LIFE + frame[1];
+                torn += u64::from(frame[3..].iter().any(|&word| word != key));
+                backwards += u64::from(key < last_key);
+                last_key = key;
+                if frame[0] == gone + 1 {
+                    updates += 1;
+                    latest_us = latest_us.max(clock_us()?.saturating_sub(frame[2]));
+                }
+            }
+            Some(Followed::Gone) => {
+                println!(
+                    "updates={updates} torn={torn} backwards={backwards} latest_us={latest_us}"
+                );
+                println!("gone");
+                gone += 1;
+            }
+            other => return Err(format!("unexpected {other:?}").into()),
+        }
+    }
+    Ok(())
+}
+
+/// Publishes life `args[1]` of `name`: opens or creates the `SeqLock<Frame>`, says whether it
+/// created it, takes the writer role and publishes a frame every millisecond until killed.
+fn publish_life(name: &str, args: &[String]) -> RoleResult {
+    let life: u64 = args[1].parse()?;
+    let link = SharedMemoryLink::<SeqLock<Frame>, ReadWrite>::get_or_create(name)?;
+    println!("created {}", link.created());
+    let role = link.take_writer_role()?;
+    for update in 1.. {
+        let key = life * UPDATES_PER_LIFE + update;
+        let mut frame = [key; 64];
+        (frame[0], frame[1], frame[2]) = (life, update, clock_us()?);
+        link.seqlock().write_as(&role, &frame)?;
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(())
+}
+
+/// How long without an update makes the stand-in game stale, and the most its follower may
+/// take beyond that to say so.
+const GAME_STALE_AFTER: Duration = Duration::from_millis(200);
+
+/// A game that versions its region itself and takes no role (rFactor 2's protocol, 100 updates
+/// a second): its follower reports it live while its counters move, stale once they stop
+/// (paused, then killed), live again when they move, and reads only whole updates.
+fn a_follower_of_a_game_reports_it_stale_once_its_counters_stop() -> Outcome {
+    let name = unique_name("follower_game");
+    let mut follower =
+        Follower::<Versioned>::versioned(&name, RFACTOR2)?.stale_after(GAME_STALE_AFTER);
+    let wait = Duration::from_secs(20);
+    expect_eq(follower.next(wait)?, Some(Followed::Waiting))?;
+    let mut game = spawn_child("versioned-game", &[&name])?;
+    game.expect_line("publishing")?;
+    let expect_life = |follower: &mut Follower<Versioned>, generation: u64| -> Outcome {
+        expect_eq(follower.next(wait)?, Some(Followed::Live { generation }))?;
+        for _ in 0..10 {
+            match follower.next(wait)? {
+                Some(Followed::Update(copy))
+                    if copy.begin == copy.end
+                        && copy.data.iter().all(|&word| word == u64::from(copy.end)) => {}
+                other => return Err(format!("life {generation}: {other:?}").into()),
+            }
+        }
+        Ok(())
+    };
+    expect_life(&mut follower, 1)?;
+    let stale = |follower: &mut Follower<Versioned>, what: &str| -> Outcome {
+        let stopped = Instant::now();
+        loop {
+            match follower.next(wait)? {
+                Some(Followed::Update(_)) => continue,
+                Some(Followed::Stale) => break,
+                other => return Err(format!("{what}: {other:?}").into()),
+            }
+        }
+        let took = stopped.elapsed();
+        if took < GAME_STALE_AFTER - Duration::from_millis(20)
+            || took > GAME_STALE_AFTER + MOST_STALL
+        {
+            return Err(format!("{what}: stale after {took:?}").into());
+        }
+        Ok(())
+    };
+    game.send("pause")?;
+    game.expect_line("paused")?;
+    stale(&mut follower, "paused")?;
+    game.send("resume")?;
+    expect_life(&mut follower, 2)?;
+    game.kill()?;
+    stale(&mut follower, "killed")
+}
+
+/// A stand-in game: creates `name` and publishes rFactor 2's way 100 times a second, without a
+/// writer role; says "publishing"; stops on "pause" (saying "paused") until "resume".
+fn versioned_game(name: &str, _args: &[String]) -> RoleResult {
+    let mut game = SharedMemoryLink::<Versioned, ReadWrite>::create(name)?;
+    let (commands, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines().map_while(Result::ok) {
+            if commands.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    println!("publishing");
+    let mut update = 0_u32;
+    loop {
+        match received.try_recv() {
+            Ok(command) if command == "pause" => {
+                println!("paused");
+                if received.recv()? != "resume" {
+                    return Err("expected resume".into());
+                }
+            }
+            Ok(command) => return Err(format!("unknown command {command}").into()),
+            Err(std::sync::mpsc::TryRecvError::Empty) => {}
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => return Ok(()),
+        }
+        update = update.wrapping_add(1);
+        let data = [u64::from(update); 64];
+        game.write_versioned(
+            RFACTOR2,
+            &Versioned {
+                begin: 0,
+                end: 0,
+                data,
+            },
+        )?;
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
