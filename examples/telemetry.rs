@@ -1,17 +1,22 @@
-//! Live telemetry between two processes, the way a game publishes it to an overlay: this
-//! program is the publisher. It writes a `Telemetry` through a `SeqLock` 300 times a second;
-//! it starts itself again as the reader, which waits for each change (`wait_for_change`: no
-//! polling loop, no event to signal), takes consistent snapshots, counts any update it missed
-//! and prints them.
+//! Live telemetry between two processes, the way a game publishes it to a dashboard, across the
+//! game's whole life. This program is the dashboard, and starts first: a `Follower` waits for
+//! the game's region, reports the game live, takes each consistent snapshot it publishes (no
+//! polling loop: it sleeps until each write), and reports the game gone when it dies. The
+//! program starts itself again as the game, which takes the region's writer role and publishes
+//! 300 times a second; it kills that game (`kill -9` on Unix, `TerminateProcess` on Windows:
+//! no destructor runs), starts it again, and lets the second one finish its session. The
+//! dashboard prints waiting, live, snapshots, gone, live again, snapshots, gone.
 //!
-//! Run it with `cargo run --example telemetry`.
+//! Run it with `cargo run --example telemetry` (`cargo xtask example telemetry` runs it as a
+//! Windows program under Wine).
 
-use std::process::Command;
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use win_shared_memory::follow::{Followed, Follower};
 use win_shared_memory::sync::SeqLock;
 use win_shared_memory::zerocopy::{FromBytes, Immutable, IntoBytes};
-use win_shared_memory::{ReadOnly, ReadWrite, SharedMemoryLink};
+use win_shared_memory::{ReadWrite, SharedMemoryLink};
 
 /// What the "game" publishes.
 #[repr(C)]
@@ -25,40 +30,93 @@ struct Telemetry {
     speed_kmh: f32,
     rpm: f32,
     gear: i32,
-    /// 1 while the session runs, 0 once it is over.
-    running: u32,
+    _padding: u32,
 }
 
 const REGION: &str = "Local\\wsm_example_telemetry";
 const RATE_HZ: u32 = 300;
-const SESSION: Duration = Duration::from_secs(2);
+/// How long the first game runs before it is killed, and how long the second one's session
+/// lasts.
+const SESSION: Duration = Duration::from_secs(1);
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     match std::env::args().nth(1).as_deref() {
-        Some("reader") => reader(),
-        _ => publisher(),
+        Some("game") => game(std::env::args().nth(2).as_deref() == Some("until-killed")),
+        _ => dashboard(),
     }
 }
 
-fn publisher() -> Result<(), Box<dyn std::error::Error>> {
-    let link = SharedMemoryLink::<SeqLock<Telemetry>, ReadWrite>::create(REGION)?;
-    // Running before the reader can look: a new region is all zeros, `running` included.
-    let starting = Telemetry {
-        time: 0.0,
-        speed_kmh: 0.0,
-        rpm: 800.0,
-        gear: 0,
-        running: 1,
-    };
-    link.seqlock().write(&starting)?;
-    let mut reader = Command::new(std::env::current_exe()?)
-        .arg("reader")
-        .spawn()?;
+fn dashboard() -> Result<(), Box<dyn std::error::Error>> {
+    let mut follower = Follower::<Telemetry>::seqlock(REGION)?;
+    // The game's two lives, started (and the first killed) by a thread of their own while
+    // this one follows them.
+    let lives = std::thread::spawn(|| -> Result<(), String> {
+        let start = |how: &str| -> Result<Child, String> {
+            let exe = std::env::current_exe().map_err(|error| error.to_string())?;
+            Command::new(exe)
+                .args(["game", how])
+                .spawn()
+                .map_err(|error| error.to_string())
+        };
+        std::thread::sleep(Duration::from_millis(300)); // the dashboard starts first
+        let mut first = start("until-killed")?;
+        std::thread::sleep(SESSION);
+        first.kill().map_err(|error| error.to_string())?; // a crash: nothing is dropped
+        first.wait().map_err(|error| error.to_string())?;
+        std::thread::sleep(Duration::from_millis(300));
+        let status = start("one-session")?
+            .wait()
+            .map_err(|error| error.to_string())?;
+        status
+            .success()
+            .then_some(())
+            .ok_or(format!("the game failed: {status}"))
+    });
 
+    let (mut snapshots, mut first_update) = (0, None);
+    let mut deaths = 0;
+    while deaths < 2 {
+        match follower.next(Duration::from_secs(10))? {
+            Some(Followed::Waiting) => println!("dashboard: waiting for the game"),
+            Some(Followed::Live { generation }) => {
+                println!("dashboard: the game is live (life {generation})");
+                (snapshots, first_update) = (0, None);
+            }
+            Some(Followed::Update(telemetry)) => {
+                snapshots += 1;
+                if snapshots % 100 == 1 {
+                    println!(
+                        "dashboard: t={:.2}s speed={:5.1} km/h rpm={:4.0} gear={}",
+                        telemetry.time, telemetry.speed_kmh, telemetry.rpm, telemetry.gear
+                    );
+                }
+                first_update.get_or_insert(follower.updates());
+            }
+            Some(Followed::Gone) => {
+                // Updates the game completed that the dashboard never copied: none, unless
+                // the machine kept it from running for a whole frame (3.3 ms).
+                let published = follower.updates() - first_update.unwrap_or(0) + 1;
+                let missed = published.saturating_sub(snapshots);
+                println!("dashboard: the game is gone: {snapshots} snapshots, {missed} missed");
+                deaths += 1;
+            }
+            // Stale is for publishers followed by their counters; this one has a writer role.
+            Some(Followed::Stale) | None => return Err("no news of the game for 10 s".into()),
+        }
+    }
+    lives.join().map_err(|_| "the game's thread panicked")??;
+    Ok(())
+}
+
+/// Publishes for a session, or until killed.
+fn game(until_killed: bool) -> Result<(), Box<dyn std::error::Error>> {
+    // A restarted game finds the region if the dashboard still holds it: it takes it over.
+    let link = SharedMemoryLink::<SeqLock<Telemetry>, ReadWrite>::get_or_create(REGION)?;
+    let role = link.take_writer_role()?;
     let started = Instant::now();
     let period = Duration::from_secs(1) / RATE_HZ;
     let mut updates = 0;
-    while started.elapsed() < SESSION {
+    while until_killed || started.elapsed() < SESSION {
         let time = started.elapsed().as_secs_f64();
         // A car accelerating through the gears.
         let speed_kmh = (time * 60.0) as f32;
@@ -69,9 +127,9 @@ fn publisher() -> Result<(), Box<dyn std::error::Error>> {
             speed_kmh,
             rpm,
             gear,
-            running: 1,
+            _padding: 0,
         };
-        link.seqlock().write(&telemetry)?;
+        link.seqlock().write_as(&role, &telemetry)?;
         updates += 1;
         // The next frame's slot, as a game keeps its frame rate: a frame the OS made late
         // moves the next one on rather than doubling up (two writes back to back would leave
@@ -80,45 +138,9 @@ fn publisher() -> Result<(), Box<dyn std::error::Error>> {
         let next = started + period * u32::try_from(frames)?;
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
     }
-    let last = Telemetry {
-        running: 0,
-        ..link.seqlock().read()?
-    };
-    link.seqlock().write(&last)?;
-    println!("publisher: {updates} updates in {:.2?}", started.elapsed());
-
-    let status = reader.wait()?;
-    if !status.success() {
-        return Err(format!("the reader failed: {status}").into());
-    }
-    Ok(())
-}
-
-fn reader() -> Result<(), Box<dyn std::error::Error>> {
-    let link = SharedMemoryLink::<SeqLock<Telemetry>, ReadOnly>::open(REGION)?;
-    let telemetry = link.seqlock();
-    let (mut snapshots, mut missed) = (0, 0);
-    let mut seen = telemetry.version();
-    loop {
-        // Asleep until the publisher's next write; a second without one means it is gone.
-        let Some(now) = telemetry.wait_for_change(seen, Duration::from_secs(1))? else {
-            return Err("no update for a second: the publisher stopped".into());
-        };
-        // A restarted publisher counts from 0 again: nothing was missed then.
-        missed += now.saturating_sub(seen + 1);
-        seen = now;
-        let snapshot = telemetry.read()?;
-        snapshots += 1;
-        if snapshot.running == 0 {
-            break;
-        }
-        if snapshots % 60 == 0 {
-            println!(
-                "reader: t={:.2}s speed={:5.1} km/h rpm={:4.0} gear={}",
-                snapshot.time, snapshot.speed_kmh, snapshot.rpm, snapshot.gear
-            );
-        }
-    }
-    println!("reader: {snapshots} consistent snapshots, {missed} updates missed, session over");
+    println!(
+        "game: {updates} updates in {:.2?}, session over",
+        started.elapsed()
+    );
     Ok(())
 }
