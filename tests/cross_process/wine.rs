@@ -68,6 +68,8 @@ tests! {
     wine_pulses_of_a_manual_reset_event_reach_native_waiters ignored_if no_wine() || std::env::var_os("WSM_NATIVE_BRIDGE").is_none(),
     #[cfg(target_os = "linux")]
     wine_game_started_first_is_bridged_from_its_next_start ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
+    wine_native_follower_follows_a_bridged_games_lives ignored_if no_wine(),
 }
 
 roles! {
@@ -1261,5 +1263,72 @@ fn wine_lockless_reader_started_after_the_bridge_keeps_its_file_across_sessions(
     run_game("second")?;
     drop((reader, file));
     bridged.finish()?;
+    expect_no_shm_object(&name)
+}
+
+/// A Linux dashboard of a game under Proton: a native `Follower` of the game's versioned
+/// section (bridged, updated 100 times a second) waits for it, sees it live, copies only whole
+/// updates, reports it stale
+/// once it is killed (the counters stop; the game takes no role), and live again when it
+/// starts again in the section the bridge kept.
+#[cfg(target_os = "linux")]
+fn wine_native_follower_follows_a_bridged_games_lives() -> Outcome {
+    use win_shared_memory::follow::{Followed, Follower};
+    use win_shared_memory::zerocopy::{FromBytes, Immutable, IntoBytes};
+
+    /// `wine_game.c`'s layout.
+    #[repr(C)]
+    #[derive(FromBytes, IntoBytes, Immutable, Debug)]
+    #[zerocopy(crate = "win_shared_memory::zerocopy")]
+    struct Game {
+        begin: u32,
+        end: u32,
+        words: Words,
+    }
+    const STALE_AFTER: Duration = Duration::from_millis(300);
+
+    let name = unique_name("wine_followed_game");
+    let versioning = Versioning::BeginEnd { begin: 0, end: 4 };
+    let mut follower = Follower::<Game>::versioned(&name, versioning)?.stale_after(STALE_AFTER);
+    let wait = Duration::from_secs(20);
+    expect_eq(
+        matches!(follower.next(Duration::ZERO)?, Some(Followed::Waiting)),
+        true,
+    )?;
+    let bytes = GAME_BYTES.to_string();
+    let mut bridge = Peer::spawn(bridge(&[&format!("{name}={bytes}")]))?;
+    bridge.expect_line("ready")?;
+    for life in 1..=2 {
+        let mut game = Peer::spawn(game(&["publish", &name, &bytes, "100"]))?;
+        game.expect_line("ready existed=1")?;
+        match follower.next(wait)? {
+            Some(Followed::Live { generation }) if generation == life => {}
+            other => return Err(format!("life {life}: {other:?}").into()),
+        }
+        for _ in 0..20 {
+            match follower.next(wait)? {
+                Some(Followed::Update(game))
+                    if game.begin == game.end
+                        && game.words[0] != 0
+                        && game.words.iter().all(|&word| word == game.words[0]) => {}
+                Some(Followed::Update(_)) => return Err(format!("life {life}: torn").into()),
+                other => return Err(format!("life {life}: {other:?}").into()),
+            }
+        }
+        game.kill()?;
+        let killed = Instant::now();
+        loop {
+            match follower.next(wait)? {
+                Some(Followed::Update(_)) => {}
+                Some(Followed::Stale) => break,
+                other => return Err(format!("life {life}, killed: {other:?}").into()),
+            }
+        }
+        if killed.elapsed() > STALE_AFTER + Duration::from_millis(100) {
+            return Err(format!("life {life}: stale {:?} after the kill", killed.elapsed()).into());
+        }
+    }
+    bridge.finish()?;
+    drop(follower);
     expect_no_shm_object(&name)
 }
