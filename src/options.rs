@@ -35,6 +35,7 @@ pub struct Options {
     /// a `NamedMutex` or `NamedEvent` make it.
     require_owner: Option<bool>,
     linux_host: bool,
+    host_file_only: bool,
     wait_for_creation: Option<Duration>,
 }
 
@@ -116,6 +117,34 @@ impl Options {
     /// ```
     pub fn linux_host(mut self, linux_host: bool) -> Self {
         self.linux_host = linux_host;
+        self
+    }
+
+    /// With [`linux_host`](Self::linux_host), under Wine: the region is its `/dev/shm` file
+    /// alone, and the section this process maps from it gets no name in the Wine prefix, so
+    /// that the prefix's programs do not find it (native programs do, by the name) and a
+    /// section of the prefix may have the name meanwhile: `wsm-bridge` copies a game's own
+    /// section into the native region of the same name this way. Opens and creates of the file
+    /// work as with `linux_host` alone (a live file is joined, a stale one reclaimed). Without
+    /// `linux_host` it is refused with [`SharedMemoryError::InvalidOptions`]; on Linux it
+    /// changes nothing, as `linux_host` does not.
+    ///
+    /// ```
+    /// use win_shared_memory::{Options, ReadWrite, SharedMemory, SharedMemoryError};
+    ///
+    /// # let name = format!("Local\\doc_host_file_only_{}", std::process::id());
+    /// let native_only = Options::new().linux_host(true).host_file_only(true);
+    /// match SharedMemory::<ReadWrite>::create_with(&name, 64, &native_only) {
+    ///     Ok(region) => assert_eq!(region.len(), 64), // Linux, or Windows under Wine
+    ///     Err(SharedMemoryError::InvalidOptions { .. }) => {} // Windows, macOS
+    ///     Err(other) => return Err(other),
+    /// }
+    /// let alone = SharedMemory::<ReadWrite>::create_with(&name, 64, &Options::new().host_file_only(true));
+    /// assert!(matches!(alone, Err(SharedMemoryError::InvalidOptions { .. })));
+    /// # Ok::<(), SharedMemoryError>(())
+    /// ```
+    pub fn host_file_only(mut self, host_file_only: bool) -> Self {
+        self.host_file_only = host_file_only;
         self
     }
 
@@ -202,6 +231,11 @@ impl Options {
         if self.mode.is_some_and(|mode| mode > 0o777) {
             return Err(invalid("a mode has permission bits only, at most 0o777"));
         }
+        if self.host_file_only && !self.linux_host {
+            return Err(invalid(
+                "host_file_only is a way of sharing the host file: it needs linux_host",
+            ));
+        }
         let requested = crate::sys::Requested {
             owner_check: self.require_owner == Some(true),
             linux_host: self.linux_host,
@@ -215,6 +249,11 @@ impl Options {
     /// Whether the region is shared across the Wine boundary through a host file.
     pub(crate) fn linux_host_chosen(&self) -> bool {
         self.linux_host
+    }
+
+    /// Whether a region shared through a host file gets no name in the Wine prefix.
+    pub(crate) fn host_file_only_chosen(&self) -> bool {
+        self.host_file_only
     }
 
     /// Who may use a new region: both OSes' parts, for the platform to take its own.

@@ -741,6 +741,7 @@ fn place<'a>(name: &'a RegionName, options: &Options) -> Result<sys::Place<'a>, 
     Ok(sys::Place {
         name: name.encoded(),
         host_file,
+        name_in_prefix: !options.host_file_only_chosen(),
     })
 }
 

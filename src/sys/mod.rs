@@ -80,6 +80,13 @@ pub(crate) struct Place<'a> {
         reason = "only the Windows backend has a second kind of section"
     )]
     pub(crate) host_file: Option<&'a str>,
+    /// Whether a section backed by the host file is named in the Wine prefix too; without
+    /// ([`Options::host_file_only`](crate::Options::host_file_only)) it is the file's alone.
+    #[allow(
+        dead_code,
+        reason = "only the Windows backend names sections in a prefix"
+    )]
+    pub(crate) name_in_prefix: bool,
 }
 
 /// Who may use a new region, as the options give it.

@@ -128,7 +128,9 @@ impl Section {
         access: &CreateAccess,
     ) -> Result<(Self, Disposition), OsError> {
         match place.host_file {
-            Some(file_name) => Self::create_or_open_host(file_name, place.name, size, access),
+            Some(file_name) => {
+                Self::create_or_open_host(file_name, prefix_name(place), size, access)
+            }
             None => Self::create_or_open_paged(place.name, size, access),
         }
     }
@@ -136,7 +138,7 @@ impl Section {
     /// Opens the section that has the name (its host file's, when the place has one).
     pub(crate) fn open(place: super::Place<'_>, writable: bool) -> Result<Self, OsError> {
         match place.host_file {
-            Some(file_name) => Self::open_host(file_name, place.name, writable),
+            Some(file_name) => Self::open_host(file_name, prefix_name(place), writable),
             None => Self::open_paged(place.name, writable),
         }
     }
@@ -191,7 +193,7 @@ impl Section {
     /// ERROR_ALREADY_EXISTS: native programs could not reach it.
     fn create_or_open_host(
         file_name: &str,
-        name: &[u16],
+        name: Option<&[u16]>,
         size: u64,
         access: &CreateAccess,
     ) -> Result<(Self, Disposition), OsError> {
@@ -217,14 +219,17 @@ impl Section {
 
     /// The named section made from (or, when the prefix has it already, found for) a host
     /// file this process holds; ERROR_ALREADY_EXISTS when the prefix's section of the name is
-    /// backed by the paging file.
+    /// backed by the paging file. Without a name, a section of the file alone, always new.
     fn from_host_file(
-        name: &[u16],
+        name: Option<&[u16]>,
         file: host::HostFile,
         writable: bool,
         access: &CreateAccess,
     ) -> Result<(Self, Disposition), OsError> {
-        let name = wide(name)?;
+        let name = match name {
+            Some(name) => wide(name)?,
+            None => std::ptr::null(),
+        };
         let attributes = access.attributes();
         let protection = if writable {
             PAGE_READWRITE
@@ -232,7 +237,7 @@ impl Section {
             PAGE_READONLY
         };
         // SAFETY: an open file handle that outlives the call; size 0 maps the whole file; the
-        // name is NUL-terminated UTF-16 and the attributes, if any, point into `access`, both
+        // name is null or NUL-terminated UTF-16 and the attributes, if any, point into `access`, both
         // outliving the call. SetLastError first, as in `create_or_open_paged`.
         let handle = opened(unsafe {
             SetLastError(ERROR_SUCCESS);
@@ -265,7 +270,7 @@ impl Section {
 
     /// Opens the section backed by the host file `file_name` (a [`windows_file_name`](crate::boundary::windows_file_name)), which
     /// must exist.
-    fn open_host(file_name: &str, name: &[u16], writable: bool) -> Result<Self, OsError> {
+    fn open_host(file_name: &str, name: Option<&[u16]>, writable: bool) -> Result<Self, OsError> {
         for _ in 0..host::MAX_ATTEMPTS {
             match host::HostFile::open(file_name, writable)? {
                 host::Found::Joined(file) => {
@@ -388,6 +393,11 @@ impl Section {
             None => Err(OsError::from_thread()),
         }
     }
+}
+
+/// The name a section backed by the place's host file gets in the Wine prefix, if any.
+fn prefix_name<'a>(place: super::Place<'a>) -> Option<&'a [u16]> {
+    place.name_in_prefix.then_some(place.name.as_slice())
 }
 
 /// A name for the `W` functions, which read it up to its NUL: a name without one is refused

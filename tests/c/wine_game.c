@@ -6,12 +6,18 @@
  * both with InterlockedIncrement; the data, 64-bit words, from offset 8 on).
  *
  * Usage:
- *   wine_game publish NAME BYTES [HZ]
+ *   wine_game publish NAME BYTES
  *     CreateFileMappingW(INVALID_HANDLE_VALUE, ..., BYTES, NAME); prints "ready existed=E"
  *     (E: 1 when the section already existed, as when wsm-bridge made it), then publishes
- *     updates as fast as it can, or HZ a second as a game's frames come (update i sets every
- *     data word to i), until a line or the end of standard input; prints "published N" and
- *     exits.
+ *     updates as fast as it can until a line or the end of standard input; prints
+ *     "published N" and exits. An update sets every data word to the begin counter it took,
+ *     so the data matches the counters, and keeps going up when a later run finds the section
+ *     (held by wsm-bridge) with the last run's counters.
+ *   wine_game paced NAME=BYTES@HZ...
+ *     Makes each section as publish does, prints "ready existed=E" (E: how many existed),
+ *     then updates each HZ times a second until a line or the end of standard input: the
+ *     first data word is the time the update started (GetSystemTimePreciseAsFileTime, 100 ns
+ *     units since 1601), every other word the begin counter it took. Prints "published N".
  *   wine_game read NAME SNAPSHOTS
  *     OpenFileMappingW(NAME) (made by wsm-bridge --expose), then takes SNAPSHOTS consistent
  *     copies (counters equal and unchanged around the copy), and more until the values
@@ -47,23 +53,48 @@ static DWORD WINAPI wait_for_stdin_line(LPVOID unused)
     return 0;
 }
 
-static int publish(const wchar_t *name, unsigned long long bytes, unsigned hz)
+/* A section of the game: its counters and data words, mapped whole. */
+struct Section {
+    struct Header *header;
+    unsigned long long *words;
+    size_t count;
+};
+
+/* CreateFileMappingW(INVALID_HANDLE_VALUE, ..., name) mapped whole; 1 if it existed, 0 if
+   made, -1 on failure (said). */
+static int make_section(const wchar_t *name, unsigned long long bytes, struct Section *section)
 {
     HANDLE mapping = CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE,
                                         (DWORD)(bytes >> 32), (DWORD)bytes, name);
     if (mapping == NULL) {
         fprintf(stderr, "wine_game: CreateFileMappingW failed: %lu\n", GetLastError());
-        return 2;
+        return -1;
     }
     int existed = GetLastError() == ERROR_ALREADY_EXISTS;
     unsigned char *view = MapViewOfFile(mapping, FILE_MAP_ALL_ACCESS, 0, 0, (SIZE_T)bytes);
     if (view == NULL) {
         fprintf(stderr, "wine_game: MapViewOfFile failed: %lu\n", GetLastError());
-        return 2;
+        return -1;
     }
-    struct Header *header = (struct Header *)view;
-    unsigned long long *words = (unsigned long long *)(view + sizeof *header);
-    size_t count = (size_t)((bytes - sizeof *header) / sizeof *words);
+    /* The process keeps its handle and view until it exits, as games do. */
+    section->header = (struct Header *)view;
+    section->words = (unsigned long long *)(view + sizeof *section->header);
+    section->count = (size_t)((bytes - sizeof *section->header) / sizeof *section->words);
+    return existed;
+}
+
+/* One update, rFactor 2's way; the data words from `first` on take the begin counter. */
+static void update(struct Section *section, size_t first)
+{
+    unsigned long long version = (ULONG)InterlockedIncrement(&section->header->begin);
+    for (size_t word = first; word < section->count; word++)
+        section->words[word] = version;
+    InterlockedIncrement(&section->header->end);
+}
+
+/* Says "ready existed=E" and starts waiting for the line that stops the updates. */
+static int announce(int existed)
+{
     printf("ready existed=%d\n", existed);
     fflush(stdout);
     HANDLE waiter = CreateThread(NULL, 0, wait_for_stdin_line, NULL, 0, NULL);
@@ -71,20 +102,79 @@ static int publish(const wchar_t *name, unsigned long long bytes, unsigned hz)
         fprintf(stderr, "wine_game: CreateThread failed: %lu\n", GetLastError());
         return 2;
     }
-    unsigned long long update = 0;
+    return 0;
+}
+
+static int publish(const wchar_t *name, unsigned long long bytes)
+{
+    struct Section section;
+    int existed = make_section(name, bytes, &section);
+    if (existed < 0)
+        return 2;
+    if (announce(existed) != 0)
+        return 2;
+    unsigned long long updates = 0;
     while (!stop_publishing) {
-        update++;
-        InterlockedIncrement(&header->begin);
-        for (size_t word = 0; word < count; word++)
-            words[word] = update;
-        InterlockedIncrement(&header->end);
-        if (hz != 0)
-            Sleep(1000 / hz);
+        update(&section, 0);
+        updates++;
     }
-    printf("published %llu\n", update);
+    printf("published %llu\n", updates);
     fflush(stdout);
-    UnmapViewOfFile(view);
-    CloseHandle(mapping);
+    return 0;
+}
+
+#define MAX_PACED 32
+
+/* NAME=BYTES@HZ arguments: sections updated HZ times a second, the first data word the
+   update's start time. */
+static int paced(int count, wchar_t **specs)
+{
+    struct Section sections[MAX_PACED];
+    ULONGLONG period[MAX_PACED], due[MAX_PACED];
+    int existed = 0;
+    if (count > MAX_PACED) {
+        fprintf(stderr, "wine_game: at most %d sections\n", MAX_PACED);
+        return 1;
+    }
+    for (int at = 0; at < count; at++) {
+        wchar_t *equals = wcsrchr(specs[at], L'='), *rate = wcsrchr(specs[at], L'@');
+        if (equals == NULL || rate == NULL || rate < equals) {
+            fprintf(stderr, "wine_game: %ls is not NAME=BYTES@HZ\n", specs[at]);
+            return 1;
+        }
+        *equals = 0;
+        unsigned long long bytes = _wcstoui64(equals + 1, NULL, 10);
+        unsigned long long hz = _wcstoui64(rate + 1, NULL, 10);
+        if (bytes < sizeof(struct Header) + 16 || hz == 0 || hz > 1000) {
+            fprintf(stderr, "wine_game: BYTES at least 24, HZ 1 to 1000\n");
+            return 1;
+        }
+        int made = make_section(specs[at], bytes, &sections[at]);
+        if (made < 0)
+            return 2;
+        existed += made;
+        period[at] = 10000000 / hz;
+        due[at] = 0;
+    }
+    if (announce(existed) != 0)
+        return 2;
+    unsigned long long updates = 0;
+    while (!stop_publishing) {
+        FILETIME now;
+        GetSystemTimePreciseAsFileTime(&now);
+        ULONGLONG stamp = (ULONGLONG)now.dwHighDateTime << 32 | now.dwLowDateTime;
+        for (int at = 0; at < count; at++) {
+            if (stamp < due[at])
+                continue;
+            due[at] = (due[at] == 0 ? stamp : due[at]) + period[at];
+            sections[at].words[0] = stamp;
+            update(&sections[at], 1);
+            updates++;
+        }
+        Sleep(1);
+    }
+    printf("published %llu\n", updates);
+    fflush(stdout);
     return 0;
 }
 
@@ -151,21 +241,19 @@ static int read_snapshots(const wchar_t *name, long long snapshots)
 int wmain(int argc, wchar_t **argv)
 {
     _setmode(_fileno(stdout), _O_BINARY);
-    if ((argc == 4 || argc == 5) && wcscmp(argv[1], L"publish") == 0) {
+    if (argc == 4 && wcscmp(argv[1], L"publish") == 0) {
         unsigned long long bytes = _wcstoui64(argv[3], NULL, 10);
         if (bytes < sizeof(struct Header) + 8) {
             fprintf(stderr, "wine_game: BYTES must be at least 16\n");
             return 1;
         }
-        unsigned hz = argc == 5 ? (unsigned)_wtoi(argv[4]) : 0;
-        if (argc == 5 && (hz == 0 || hz > 1000)) {
-            fprintf(stderr, "wine_game: HZ must be 1 to 1000\n");
-            return 1;
-        }
-        return publish(argv[2], bytes, hz);
+        return publish(argv[2], bytes);
     }
     if (argc == 4 && wcscmp(argv[1], L"read") == 0)
         return read_snapshots(argv[2], _wtoi64(argv[3]));
-    fprintf(stderr, "usage: wine_game publish NAME BYTES [HZ] | wine_game read NAME SNAPSHOTS\n");
+    if (argc >= 3 && wcscmp(argv[1], L"paced") == 0)
+        return paced(argc - 2, argv + 2);
+    fprintf(stderr, "usage: wine_game publish NAME BYTES | wine_game read NAME SNAPSHOTS | "
+                    "wine_game paced NAME=BYTES@HZ...\n");
     return 1;
 }

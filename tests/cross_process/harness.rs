@@ -265,6 +265,12 @@ impl Peer {
         })
     }
 
+    /// The child's process id (under Wine, that of the Windows program `wine` became).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn id(&self) -> u32 {
+        self.child.id()
+    }
+
     pub(crate) fn read_line(&mut self) -> Result<String, Failed> {
         let mut line = String::new();
         self.stdout.read_line(&mut line)?;

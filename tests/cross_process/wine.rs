@@ -70,6 +70,10 @@ tests! {
     wine_game_started_first_is_bridged_from_its_next_start ignored_if no_wine(),
     #[cfg(target_os = "linux")]
     wine_native_follower_follows_a_bridged_games_lives ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
+    wine_game_started_first_is_copied_whole_to_native_readers_across_its_restart ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
+    wine_copies_of_rf2_sections_follow_the_game_at_its_rates ignored_if no_wine(),
 }
 
 roles! {
@@ -175,7 +179,12 @@ impl Tally {
     /// Whether to take another copy: until there are enough copies and advances, for at
     /// most a minute.
     fn wants_more(&self, snapshots: usize) -> Result<bool, String> {
-        if self.snapshots >= snapshots && self.advanced >= ADVANCES {
+        self.wants_more_advances(snapshots, ADVANCES)
+    }
+
+    /// [`wants_more`](Self::wants_more) with `advances` wanted.
+    fn wants_more_advances(&self, snapshots: usize, advances: usize) -> Result<bool, String> {
+        if self.snapshots >= snapshots && self.advanced >= advances {
             return Ok(false);
         }
         if self.started.elapsed() > std::time::Duration::from_secs(60) {
@@ -209,8 +218,14 @@ impl Tally {
     /// The figures, or why they fail: no torn copy, enough copies, values that moved.
     #[cfg(target_os = "linux")]
     fn check(&self, what: &str) -> Outcome {
+        self.check_advances(what, ADVANCES)
+    }
+
+    /// [`check`](Self::check) with `advances` wanted.
+    #[cfg(target_os = "linux")]
+    fn check_advances(&self, what: &str, advances: usize) -> Outcome {
         eprintln!("{what}: {}", self.line());
-        if self.torn > 0 || self.snapshots < SNAPSHOTS || self.advanced < ADVANCES {
+        if self.torn > 0 || self.snapshots < SNAPSHOTS || self.advanced < advances {
             return Err(format!("{what}: {}", self.line()).into());
         }
         Ok(())
@@ -510,36 +525,32 @@ fn plain_file_is_left_alone(name: &str, path: &str) -> Outcome {
     expect_eq(std::fs::read(path).ok(), Some(PLAIN_FILE_BYTES.to_vec()))
 }
 
-/// Clear refusals: a name the prefix has already (the game started first), a name bridged
-/// already, and a name given twice.
+/// Clear refusals: a name a native region has already (with the game's section in the
+/// prefix, which the bridge would copy into it, or without), and a name given twice.
 #[cfg(target_os = "linux")]
 fn wine_bridge_refuses_names_already_taken() -> Outcome {
     let name = unique_name("wine_taken");
     let bytes = GAME_BYTES.to_string();
     let region = format!("{name}={bytes}");
+    let held = SharedMemory::<ReadWrite>::create(&name, GAME_BYTES)?;
+    let refused_with = |case: &str| -> Outcome {
+        let refused = bridge(&[&region])
+            .stdin(std::process::Stdio::null())
+            .output()?;
+        let message = String::from_utf8_lossy(&refused.stderr);
+        expect_eq(refused.status.code(), Some(1))?;
+        if !message.contains("already bridged") {
+            return Err(format!("{case}: {message}").into());
+        }
+        Ok(())
+    };
     let mut first = Peer::spawn(game(&["publish", &name, &bytes]))?;
     first.expect_line("ready existed=0")?;
-    let refused = bridge(&[&region])
-        .stdin(std::process::Stdio::null())
-        .output()?;
-    let message = String::from_utf8_lossy(&refused.stderr);
-    expect_eq(refused.status.code(), Some(1))?;
-    if !message.contains("already exists in this Wine prefix") {
-        return Err(format!("the game's name: {message}").into());
-    }
+    refused_with("the game's section and a native region's name")?;
     first.send("stop")?;
     first.read_line()?;
     first.finish()?;
-
-    let held = SharedMemory::<ReadWrite>::create(&name, GAME_BYTES)?;
-    let refused = bridge(&[&region])
-        .stdin(std::process::Stdio::null())
-        .output()?;
-    let message = String::from_utf8_lossy(&refused.stderr);
-    expect_eq(refused.status.code(), Some(1))?;
-    if !message.contains("already bridged") {
-        return Err(format!("a native region's name: {message}").into());
-    }
+    refused_with("a native region's name")?;
     drop(held);
 
     let usage = bridge(&[&region, &region])
@@ -1080,10 +1091,11 @@ fn tmpmap_counters(bytes: u64) -> Vec<(String, u32)> {
 }
 
 /// A game that started before the bridge: with `--when-free` the bridge waits instead of
-/// refusing, makes the section once the game has exited, and the game's next start is
+/// copying, makes the section once the game has exited, and the game's next start is
 /// bridged. Before that, the test checks where Wine 8 keeps the game's own section: a deleted
 /// `tmpmap-*` file that `wineserver` holds, whose counter a native process of the same user
-/// sees advance through `/proc/<pid>/fd/<n>`.
+/// sees advance through `/proc/<pid>/fd/<n>`, and which cannot be given a name in `/dev/shm`
+/// (`linkat` of a deleted file fails), so native programs cannot reach it by name zero-copy.
 #[cfg(target_os = "linux")]
 fn wine_game_started_first_is_bridged_from_its_next_start() -> Outcome {
     let name = unique_name("wine_game_first");
@@ -1100,11 +1112,25 @@ fn wine_game_started_first_is_bridged_from_its_next_start() -> Outcome {
             .iter()
             .any(|(seen, then)| seen == fd && now.wrapping_sub(*then) > 0)
     });
-    if advancing.count() == 0 {
+    let advancing: Vec<&(String, u32)> = advancing.collect();
+    if advancing.is_empty() {
         return Err(format!(
             "no deleted tmpmap file of {section} bytes advances: before {before:?}, after {after:?}"
         )
         .into());
+    }
+    for (fd, _) in advancing {
+        let linked = rustix::fs::linkat(
+            rustix::fs::CWD,
+            fd.as_str(),
+            rustix::fs::CWD,
+            shm_path(&name).as_str(),
+            rustix::fs::AtFlags::SYMLINK_FOLLOW,
+        );
+        eprintln!("linkat {fd} to {}: {linked:?}", shm_path(&name));
+        if linked.is_ok() {
+            return Err(format!("the game's deleted section file {fd} was given a name").into());
+        }
     }
     expect_eq(std::path::Path::new(&shm_path(&name)).exists(), false)?;
 
@@ -1268,8 +1294,7 @@ fn wine_lockless_reader_started_after_the_bridge_keeps_its_file_across_sessions(
 
 /// A Linux dashboard of a game under Proton: a native `Follower` of the game's versioned
 /// section (bridged, updated 100 times a second) waits for it, sees it live, copies only whole
-/// updates, reports it stale
-/// once it is killed (the counters stop; the game takes no role), and live again when it
+/// updates, reports it stale once it is killed (the counters stop; the game takes no role), and live again when it
 /// starts again in the section the bridge kept.
 #[cfg(target_os = "linux")]
 fn wine_native_follower_follows_a_bridged_games_lives() -> Outcome {
@@ -1299,7 +1324,7 @@ fn wine_native_follower_follows_a_bridged_games_lives() -> Outcome {
     let mut bridge = Peer::spawn(bridge(&[&format!("{name}={bytes}")]))?;
     bridge.expect_line("ready")?;
     for life in 1..=2 {
-        let mut game = Peer::spawn(game(&["publish", &name, &bytes, "100"]))?;
+        let mut game = Peer::spawn(game(&["paced", &format!("{name}={bytes}@100")]))?;
         game.expect_line("ready existed=1")?;
         match follower.next(wait)? {
             Some(Followed::Live { generation }) if generation == life => {}
@@ -1307,10 +1332,12 @@ fn wine_native_follower_follows_a_bridged_games_lives() -> Outcome {
         }
         for _ in 0..20 {
             match follower.next(wait)? {
+                // The first word is the update's time, the others its begin counter.
                 Some(Followed::Update(game))
                     if game.begin == game.end
-                        && game.words[0] != 0
-                        && game.words.iter().all(|&word| word == game.words[0]) => {}
+                        && game.words[1..]
+                            .iter()
+                            .all(|&word| word == u64::from(game.begin)) => {}
                 Some(Followed::Update(_)) => return Err(format!("life {life}: torn").into()),
                 other => return Err(format!("life {life}: {other:?}").into()),
             }
@@ -1331,4 +1358,245 @@ fn wine_native_follower_follows_a_bridged_games_lives() -> Outcome {
     bridge.finish()?;
     drop(follower);
     expect_no_shm_object(&name)
+}
+/// The data words of `wine_game.c`'s layout with the counters before them, as one copy.
+#[cfg(target_os = "linux")]
+type CountedWords = [u64; WORDS + 1];
+
+/// A game that started first (its section is in the prefix, backed by a deleted file of
+/// `wineserver`'s): the bridge attaches, copies each update into `/dev/shm` by the game's
+/// begin and end counters, and a native reader of this crate checks every copy: whole (every
+/// word equal: the game sets them all to the counter it took), matching the native counters
+/// (a new copy's counter brings new data, the same counter the same data) and advancing. The
+/// game exits and starts again: the bridge held its section, so the game gets it back
+/// (`existed=1`) and the copy goes on, still only going up. A game that writes flat out
+/// leaves the copy few gaps to fit in (a consistent copy about once a second here, where the
+/// paced test's games are followed within milliseconds), so 20 advances per run are asked.
+#[cfg(target_os = "linux")]
+fn wine_game_started_first_is_copied_whole_to_native_readers_across_its_restart() -> Outcome {
+    let name = unique_name("wine_attach");
+    let bytes = GAME_BYTES.to_string();
+    let mut game_run = Peer::spawn(game(&["publish", &name, &bytes]))?;
+    game_run.expect_line("ready existed=0")?;
+    let mut bridged = Peer::spawn(bridge(&[
+        &format!("{name}={bytes}"),
+        "--versioning",
+        &format!("{name}=begin-end"),
+    ]))?;
+    bridged.expect_line("ready")?;
+    let reader = SharedMemory::<ReadOnly>::open(&name)?;
+    // The game's section, rounded up to whole pages by Wine.
+    expect_eq(reader.len(), GAME_BYTES.next_multiple_of(4096))?;
+    let versioning = Versioning::BeginEnd { begin: 0, end: 4 };
+    let mut tally = Tally::new();
+    let mut last_copy = (0_u64, 0_u64);
+    const COPY_ADVANCES: usize = 20;
+    let mut read_copies = |tally: &mut Tally| -> Outcome {
+        while tally.wants_more_advances(SNAPSHOTS, COPY_ADVANCES)? {
+            let copy: CountedWords =
+                reader.read_versioned(0, versioning, Duration::from_secs(2))?;
+            let counter = copy[0] >> 32;
+            let words: &Words = copy[1..].try_into()?;
+            tally.count(words);
+            let (last_counter, last_data) = last_copy;
+            let matches = match counter.cmp(&last_counter) {
+                std::cmp::Ordering::Equal => words[0] == last_data,
+                std::cmp::Ordering::Greater => words[0] > last_data,
+                std::cmp::Ordering::Less => false,
+            };
+            if !matches {
+                return Err(format!(
+                    "copy {counter} holds {}, after copy {last_counter} with {last_data}",
+                    words[0]
+                )
+                .into());
+            }
+            last_copy = (counter, words[0]);
+        }
+        Ok(())
+    };
+    read_copies(&mut tally)?;
+    tally.check_advances(
+        "native copies of the game that started first",
+        COPY_ADVANCES,
+    )?;
+    game_run.send("stop")?;
+    eprintln!("first run: {}", game_run.read_line()?);
+    game_run.finish()?;
+
+    let mut again = Peer::spawn(game(&["publish", &name, &bytes]))?;
+    again.expect_line("ready existed=1")?;
+    let mut after = Tally::new();
+    read_copies(&mut after)?;
+    after.check_advances("native copies after the game's restart", COPY_ADVANCES)?;
+    if after.first < tally.last {
+        return Err(format!("the copy went back at the restart: {}", after.line()).into());
+    }
+    again.send("stop")?;
+    eprintln!("second run: {}", again.read_line()?);
+    again.finish()?;
+    drop(reader);
+    bridged.finish()?;
+    expect_no_shm_object(&name)
+}
+
+/// The CPU time a process has used so far (user and system, in clock ticks of 10 ms).
+#[cfg(target_os = "linux")]
+fn cpu_ticks(pid: u32) -> Result<u64, libtest_mimic::Failed> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The fields after the command's closing parenthesis: utime and stime are the 12th and
+    // 13th of them.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    match (fields.get(11), fields.get(12)) {
+        (Some(user), Some(system)) => Ok(user.parse::<u64>()? + system.parse::<u64>()?),
+        _ => Err(format!("unreadable /proc/{pid}/stat").into()),
+    }
+}
+
+/// The time now as a Windows file time (100 ns units since 1601), as the paced game stamps
+/// its updates.
+#[cfg(target_os = "linux")]
+fn file_time_now() -> u64 {
+    const UNIX_EPOCH_AS_FILE_TIME: u64 = 116_444_736_000_000_000;
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    UNIX_EPOCH_AS_FILE_TIME + (since.as_nanos() / 100) as u64
+}
+
+/// The value at `fraction` of sorted `samples`.
+#[cfg(target_os = "linux")]
+fn percentile(samples: &[u64], fraction: f64) -> u64 {
+    let at = ((samples.len() as f64 - 1.0) * fraction).round() as usize;
+    samples.get(at).copied().unwrap_or(0)
+}
+
+/// The measurement the README gives: rFactor 2's thirteen buffers (their names made unique,
+/// their section sizes from `--list-presets`) made first by a stand-in game that updates the
+/// telemetry 50 times a second, the scoring 5 times, and the rest once, each update stamped
+/// with its start time; the bridge attaches and copies; a native reader sees each copy and
+/// takes the latency from the game's write to its own read (p50, p99, max). Every copy it sees
+/// must be whole, every section must follow the game (at least 80% of its updates seen: a
+/// copy follows within milliseconds, long before the next update), and the latencies stay
+/// below 100 ms at p99. The bridge's CPU time over the run is reported beside.
+#[cfg(target_os = "linux")]
+fn wine_copies_of_rf2_sections_follow_the_game_at_its_rates() -> Outcome {
+    const SECONDS: u64 = 15;
+    let listing = bridge(&["--list-presets"]).output()?;
+    let presets = listed_presets(&String::from_utf8_lossy(&listing.stdout))?;
+    let rf2 = presets
+        .iter()
+        .find(|preset| preset.title == "rfactor2")
+        .ok_or("no rfactor2 preset listed")?;
+    let sections: Vec<(String, usize, u64)> = rf2
+        .regions
+        .iter()
+        .map(|(name, size, _)| {
+            let short = name.trim_matches('$').trim_start_matches("rFactor2SMMP_");
+            let hz = match short {
+                "Telemetry" => 50,
+                "Scoring" => 5,
+                _ => 1,
+            };
+            (unique_name(&format!("wine_rates_{short}")), *size, hz)
+        })
+        .collect();
+    let specs: Vec<String> = sections
+        .iter()
+        .map(|(name, size, hz)| format!("{name}={size}@{hz}"))
+        .collect();
+    let mut game_run = Peer::spawn({
+        let mut command = game(&["paced"]);
+        command.args(&specs);
+        command
+    })?;
+    game_run.expect_line("ready existed=0")?;
+    let mut args = Vec::new();
+    for (name, size, _) in &sections {
+        args.push(format!("{name}={size}"));
+        args.extend(["--versioning".to_owned(), format!("{name}=begin-end")]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut bridged = Peer::spawn(bridge(&args))?;
+    bridged.expect_line("ready")?;
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", bridged.id()))?;
+    if !String::from_utf8_lossy(&cmdline).contains("wsm-bridge") {
+        return Err("the bridge's process id is not the bridge's".into());
+    }
+    let readers: Vec<SharedMemory<ReadOnly>> = sections
+        .iter()
+        .map(|(name, _, _)| SharedMemory::<ReadOnly>::open(name))
+        .collect::<Result<_, _>>()?;
+    let versioning = Versioning::BeginEnd { begin: 0, end: 4 };
+    let mut seen: Vec<u64> = readers
+        .iter()
+        .map(|reader| reader.versioned_updates(versioning))
+        .collect::<Result<_, _>>()?;
+    let mut latencies: Vec<Vec<u64>> = vec![Vec::new(); readers.len()];
+    let mut copy = Vec::new();
+    let cpu_before = cpu_ticks(bridged.id())?;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(SECONDS) {
+        for (at, reader) in readers.iter().enumerate() {
+            let now = reader.versioned_updates(versioning)?;
+            if now == seen[at] {
+                continue;
+            }
+            seen[at] = now;
+            copy.resize(reader.len() / 8 - 1, 0_u64);
+            reader.read_versioned_into(8, versioning, &mut copy[..], Duration::from_secs(1))?;
+            let arrived = file_time_now();
+            if copy[1..].iter().any(|&word| word != copy[1]) {
+                return Err(format!("a torn copy of {}", sections[at].0).into());
+            }
+            latencies[at].push(arrived.saturating_sub(copy[0]) / 10);
+        }
+        std::thread::sleep(Duration::from_micros(100));
+    }
+    let elapsed = started.elapsed();
+    let cpu = cpu_ticks(bridged.id())? - cpu_before;
+    drop(readers);
+    game_run.send("stop")?;
+    eprintln!("paced game: {}", game_run.read_line()?);
+    game_run.finish()?;
+    bridged.finish()?;
+
+    let mut by_rate: Vec<(u64, Vec<u64>)> = Vec::new();
+    for ((name, _, hz), samples) in sections.iter().zip(latencies) {
+        let expected = hz * SECONDS;
+        if (samples.len() as u64) * 10 < expected * 8 {
+            return Err(format!(
+                "{name}: {} copies seen of about {expected} updates",
+                samples.len()
+            )
+            .into());
+        }
+        match by_rate.iter_mut().find(|(rate, _)| rate == hz) {
+            Some((_, all)) => all.extend(samples),
+            None => by_rate.push((*hz, samples)),
+        }
+    }
+    for (hz, samples) in &mut by_rate {
+        samples.sort_unstable();
+        let (p50, p99) = (percentile(samples, 0.5), percentile(samples, 0.99));
+        eprintln!(
+            "{hz} Hz sections: {} copies, latency p50 {p50} us, p99 {p99} us, max {} us",
+            samples.len(),
+            samples.last().copied().unwrap_or(0)
+        );
+        if p99 > 100_000 {
+            return Err(format!("{hz} Hz sections: p99 latency {p99} us").into());
+        }
+    }
+    let ticks_per_second = 100.0;
+    eprintln!(
+        "the bridge's CPU: {:.2} s over {:.1} s, {:.1}% of a core",
+        cpu as f64 / ticks_per_second,
+        elapsed.as_secs_f64(),
+        100.0 * cpu as f64 / ticks_per_second / elapsed.as_secs_f64()
+    );
+    Ok(())
 }

@@ -72,10 +72,12 @@ impl Drop for Owned {
     }
 }
 
-/// An adopted file and the prefix's section made from it, held until dropped.
+/// An adopted file and the prefix's section made from it (none when the game's section has
+/// the name, and the bridge maps the file itself to copy the game's data in), held until
+/// dropped.
 pub struct Adopted {
     // Dropped in this order: the section, then the file (whose close drops the lock).
-    section: Owned,
+    section: Option<Owned>,
     file: Owned,
     /// The bridge made it and kept it for a reader (rather than a reader made it).
     kept: bool,
@@ -84,6 +86,11 @@ pub struct Adopted {
 }
 
 impl Adopted {
+    /// Whether this is the file `/dev/shm/<file_name>`.
+    pub fn is(&self, file_name: &str) -> bool {
+        self.file_name == file_name
+    }
+
     /// Lets go of the file at the bridge's end: a file a bridge made and kept for a reader is
     /// removed once no native program maps it; a reader's own file is left to it.
     pub fn leave(self) -> Result<(), String> {
@@ -219,10 +226,14 @@ fn file_identity(file: &Owned) -> Result<(u64, BY_HANDLE_FILE_INFORMATION), NotA
 /// Why a file was not adopted: it is not a reader's empty file, or something failed.
 pub type NotAdopted = String;
 
-/// Adopts the file `/dev/shm/<file_name>` as the section `name` of `size` bytes, if it is a
-/// reader's empty file (see the module's doc); `None` if there is no such file; else says why
-/// not.
-pub fn adopt(name: &str, file_name: &str, size: u64) -> Result<Option<Adopted>, NotAdopted> {
+/// Adopts the file `/dev/shm/<file_name>`, grown to `size` bytes, as the prefix's section
+/// `section_name` (or as the file alone, with `None`), if it is a reader's empty file (see the
+/// module's doc); `None` if there is no such file; else says why not.
+pub fn adopt(
+    section_name: Option<&str>,
+    file_name: &str,
+    size: u64,
+) -> Result<Option<Adopted>, NotAdopted> {
     let Some(file) = open_host_file(file_name)? else {
         return Ok(None);
     };
@@ -234,6 +245,30 @@ pub fn adopt(name: &str, file_name: &str, size: u64) -> Result<Option<Adopted>, 
         set_size(&file, bytes)
             .map_err(|error| format!("cannot grow it to {size} bytes ({error})"))?;
     }
+    let section = section_name
+        .map(|name| name_section(&file, name, size))
+        .transpose()?;
+    let accessed = if kept { KEPT_ACCESS } else { ADOPTED_ACCESS };
+    let mark = FILETIME {
+        dwLowDateTime: accessed as u32,
+        dwHighDateTime: (accessed >> 32) as u32,
+    };
+    // SAFETY: the handle is open for writing; only the access time is given, alive through the
+    // call.
+    if unsafe { SetFileTime(file.0, null(), &mark, null()) } == 0 {
+        return Err(format!("cannot mark it as adopted ({})", last_error()));
+    }
+    Ok(Some(Adopted {
+        section,
+        file,
+        kept,
+        file_name: file_name.to_owned(),
+        inode,
+    }))
+}
+
+/// Makes the prefix's section `name` of `size` bytes from the file.
+fn name_section(file: &Owned, name: &str, size: u64) -> Result<Owned, NotAdopted> {
     let wide_name: Vec<u16> = name.encode_utf16().chain([0]).collect();
     // SAFETY: the file handle is open for reading and writing, the name NUL-terminated and
     // alive through the call, no security attributes.
@@ -259,23 +294,7 @@ pub fn adopt(name: &str, file_name: &str, size: u64) -> Result<Option<Adopted>, 
     if existed {
         return Err("the prefix made a section of the name meanwhile".into());
     }
-    let accessed = if kept { KEPT_ACCESS } else { ADOPTED_ACCESS };
-    let mark = FILETIME {
-        dwLowDateTime: accessed as u32,
-        dwHighDateTime: (accessed >> 32) as u32,
-    };
-    // SAFETY: the handle is open for writing; only the access time is given, alive through the
-    // call.
-    if unsafe { SetFileTime(file.0, null(), &mark, null()) } == 0 {
-        return Err(format!("cannot mark it as adopted ({})", last_error()));
-    }
-    Ok(Some(Adopted {
-        section,
-        file,
-        kept,
-        file_name: file_name.to_owned(),
-        inode,
-    }))
+    Ok(section)
 }
 
 /// Sets the file's size.

@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use win_shared_memory::sync::EventReset;
+use win_shared_memory::sync::{EventReset, Versioning};
 
 use crate::presets;
 
@@ -11,7 +11,8 @@ use crate::presets;
 pub const USAGE: &str = "\
 usage: wsm-bridge.exe [--preset TITLE]... [--pid PID] [NAME=BYTES]... [--expose NAME]...
                       [--event NAME=auto|manual]... [--event-to-windows NAME=auto|manual]...
-                      [--until-killed] [--when-free]
+                      [--versioning NAME=begin-end|odd-even@OFFSET]... [--until-killed]
+                      [--when-free]
        wsm-bridge.exe --list-presets | --version | --help
        wsm-bridge launch [--exe PATH] [--wine PATH] [BRIDGE OPTIONS] -- COMMAND...   (native)
 
@@ -21,7 +22,11 @@ programs using win-shared-memory (or mapping /dev/shm/NAME) see the game's data;
 once all exist and holds them until standard input closes (or until terminated, with
 --until-killed). An empty /dev/shm/NAME that a native reader made first is adopted (grown, used,
 never removed); at the end, a file that a native reader still maps without win-shared-memory's
-lock is kept for it, and the next wsm-bridge adopts it.
+lock is kept for it, and the next wsm-bridge adopts it. A section the game made already (it
+started first) is attached to: the bridge makes /dev/shm/NAME (or adopts a reader's empty file)
+of the section's size and copies the game's data into it at each change, by the game's own
+versioning when known (the presets', or --versioning), so native readers never see a torn copy;
+it holds the game's section until it ends, so a game that restarts meanwhile gets it again.
 
   NAME=BYTES       a section the game will make: its name (`Local\\x` is /dev/shm/x) and size
   --preset TITLE   the sections of a known title (see --list-presets)
@@ -36,9 +41,14 @@ lock is kept for it, and the next wsm-bridge adopts it.
   --event-to-windows NAME=auto|manual
                    the reverse: each `set NAME` line on standard input sets the prefix's
                    event (pulses a manual-reset one)
+  --versioning NAME=begin-end|odd-even@OFFSET
+                   how the game marks its updates of section NAME, for a copy when it made
+                   the section first: begin and end counters at 0 and 4 (rFactor 2's), or a
+                   sequence number at OFFSET, odd while the game writes (Project CARS 2's);
+                   without it a section no preset knows is copied when its bytes change
   --until-killed   ignore standard input; hold until the bridge is terminated
   --when-free      a name the game already made (it started first) is bridged as soon as the
-                   game has exited, for its next start, instead of refused
+                   game has exited, for its next start, instead of copied from now on
 
 `launch` (the native Linux wsm-bridge, for Steam's launch options: `wsm-bridge launch
 --preset lmu -- %command%`) starts wsm-bridge.exe (--exe, default: beside the launcher) with
@@ -86,12 +96,34 @@ pub struct Plan {
     pub expose: Vec<String>,
     /// Hold until terminated rather than until standard input closes.
     pub until_killed: bool,
-    /// Wait for a name the prefix has (the game started first) to be free, rather than refuse.
+    /// Wait for a name the prefix has (the game started first) to be free, rather than copy
+    /// the game's section.
     pub when_free: bool,
+    /// How the game marks its updates of a section, for a copy of a section it made first:
+    /// the presets' and `--versioning`'s, by name.
+    pub versioning: Vec<(String, Versioning)>,
     /// Events set in the prefix, forwarded to native waiters.
     pub events_to_native: Vec<(String, EventReset)>,
     /// Native events forwarded to the prefix's waiters.
     pub events_to_windows: Vec<(String, EventReset)>,
+}
+
+impl Plan {
+    /// How the game marks its updates of section `name`, if a preset or `--versioning` says.
+    #[cfg_attr(
+        not(windows),
+        allow(
+            dead_code,
+            reason = "the copy of a game's section is the Windows bridge's"
+        )
+    )]
+    pub fn versioning_of(&self, name: &str) -> Option<Versioning> {
+        let object = |name: &str| name.strip_prefix("Local\\").unwrap_or(name).to_owned();
+        self.versioning
+            .iter()
+            .find(|(known, _)| object(known) == object(name))
+            .map(|(_, versioning)| *versioning)
+    }
 }
 
 /// Parses the arguments (without the program name), or says what is wrong with them.
@@ -162,7 +194,8 @@ fn parse_bridge(args: impl IntoIterator<Item = OsString>) -> Result<Command, Str
             "--version" | "-V" => return Ok(Command::Version),
             "--until-killed" => plan.until_killed = true,
             "--when-free" => plan.when_free = true,
-            "--preset" | "--expose" | "--pid" | "--event" | "--event-to-windows" => {
+            "--preset" | "--expose" | "--pid" | "--event" | "--event-to-windows"
+            | "--versioning" => {
                 let value = args
                     .next()
                     .ok_or_else(|| format!("{arg} needs a value"))?
@@ -172,6 +205,7 @@ fn parse_bridge(args: impl IntoIterator<Item = OsString>) -> Result<Command, Str
                     "--expose" => plan.expose.push(value),
                     "--event" => plan.events_to_native.push(event_and_reset(&value)?),
                     "--event-to-windows" => plan.events_to_windows.push(event_and_reset(&value)?),
+                    "--versioning" => plan.versioning.push(name_and_versioning(&value)?),
                     "--pid" if pid.is_some() => return Err("--pid is given twice".into()),
                     "--pid" => pid = Some(process_id(&value)?),
                     _ => presets.push(
@@ -238,6 +272,9 @@ fn add_presets(
                 Some(pid) if preset.pid_suffix => format!("{}{pid}", region.name),
                 _ => region.name.to_owned(),
             };
+            if let Some(versioning) = region.versioning {
+                plan.versioning.push((name.clone(), versioning));
+            }
             plan.create.push((name, region.size));
         }
     }
@@ -260,6 +297,37 @@ fn event_and_reset(arg: &str) -> Result<(String, EventReset), String> {
     Ok((name.to_owned(), reset))
 }
 
+/// `NAME=begin-end` or `NAME=odd-even@OFFSET` (the offset in decimal or `0x` hexadecimal).
+fn name_and_versioning(arg: &str) -> Result<(String, Versioning), String> {
+    let (name, how) = arg
+        .rsplit_once('=')
+        .ok_or_else(|| format!("{arg:?} is not NAME=begin-end or NAME=odd-even@OFFSET"))?;
+    if name.is_empty() {
+        return Err(format!("{arg:?} has no name before `=`"));
+    }
+    let versioning = match how.split_once('@') {
+        None if how == "begin-end" => Versioning::BeginEnd { begin: 0, end: 4 },
+        Some(("odd-even", offset)) => Versioning::OddEven {
+            sequence: number(offset)
+                .map_err(|error| format!("{arg:?}: {offset:?} is not an offset ({error})"))?,
+        },
+        _ => {
+            return Err(format!(
+                "{arg:?}: the versioning is begin-end or odd-even@OFFSET"
+            ));
+        }
+    };
+    Ok((name.to_owned(), versioning))
+}
+
+/// A number in decimal or `0x` hexadecimal.
+fn number(text: &str) -> Result<usize, std::num::ParseIntError> {
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => usize::from_str_radix(hex, 16),
+        None => text.parse(),
+    }
+}
+
 /// `NAME=BYTES`, the size in decimal or `0x` hexadecimal.
 fn region_and_size(arg: &str) -> Result<(String, usize), String> {
     let (name, bytes) = arg
@@ -268,14 +336,7 @@ fn region_and_size(arg: &str) -> Result<(String, usize), String> {
     if name.is_empty() {
         return Err(format!("{arg:?} has no name before `=`"));
     }
-    let parsed = match bytes
-        .strip_prefix("0x")
-        .or_else(|| bytes.strip_prefix("0X"))
-    {
-        Some(hex) => usize::from_str_radix(hex, 16),
-        None => bytes.parse(),
-    };
-    match parsed {
+    match number(bytes) {
         Ok(0) => Err(format!("{arg:?}: a section needs at least one byte")),
         Ok(size) => Ok((name.to_owned(), size)),
         Err(error) => Err(format!(
@@ -437,6 +498,40 @@ mod tests {
     }
 
     #[test]
+    fn versionings_from_presets_and_the_command_line() {
+        let plan = plan_of(&[
+            "--preset",
+            "rf2",
+            "--versioning",
+            "Local\\mine=odd-even@0x10",
+            "--preset",
+            "ams2",
+        ]);
+        let rf2 = Versioning::BeginEnd { begin: 0, end: 4 };
+        assert_eq!(plan.versioning_of("$rFactor2SMMP_Telemetry$"), Some(rf2));
+        assert_eq!(
+            plan.versioning_of("Local\\$rFactor2SMMP_Scoring$"),
+            Some(rf2)
+        );
+        assert_eq!(
+            plan.versioning_of("mine"),
+            Some(Versioning::OddEven { sequence: 16 })
+        );
+        assert_eq!(
+            plan.versioning_of("$pcars2$"),
+            Some(Versioning::OddEven { sequence: 7_320 })
+        );
+        assert_eq!(plan.versioning_of("other"), None);
+        assert_eq!(
+            plan_of(&["x=1", "--versioning", "x=begin-end"]).versioning_of("x"),
+            Some(rf2)
+        );
+        let dedicated = plan_of(&["--preset", "rf2-dedicated", "--pid", "7"]);
+        assert_eq!(dedicated.versioning_of("$rFactor2SMMP_Rules$7"), Some(rf2));
+        assert_eq!(dedicated.versioning_of("$rFactor2SMMP_Rules$"), None);
+    }
+
+    #[test]
     fn a_name_may_contain_an_equals_sign() {
         assert_eq!(plan_of(&["a=b=8"]).create, [("a=b".to_owned(), 8)]);
     }
@@ -469,6 +564,14 @@ mod tests {
             ),
             (&["--pid", "8", "--pid", "8"], "given twice"),
             (&["--event", "e"], "not NAME=auto"),
+            (&["x=1", "--versioning", "x"], "not NAME=begin-end"),
+            (&["x=1", "--versioning", "=begin-end"], "no name"),
+            (
+                &["x=1", "--versioning", "x=seqlock"],
+                "begin-end or odd-even",
+            ),
+            (&["x=1", "--versioning", "x=odd-even@"], "not an offset"),
+            (&["x=1", "--versioning", "x=odd-even@-4"], "not an offset"),
             (&["--event", "e=sometimes"], "auto or manual"),
             (&["--event", "=auto"], "no name"),
             (

@@ -9,6 +9,8 @@
 
 #[cfg(windows)]
 mod adopt;
+#[cfg(windows)]
+mod attach;
 mod cli;
 #[cfg(windows)]
 mod events;
@@ -104,27 +106,46 @@ mod bridge {
 
     use win_shared_memory::{Options, ReadOnly, ReadWrite, SharedMemory, SharedMemoryError};
 
+    use crate::attach::Attached;
     use crate::cli::Plan;
     use crate::events::PrefixEvent;
 
-    /// Makes and exposes every region of `plan`, says `ready`, and holds them until standard
-    /// input closes (or forever, with `until_killed`). Regions made before an error are
-    /// removed again: all or nothing.
+    /// Writes `wsm-bridge: MESSAGE` to standard error (a closed one is no reason to stop).
+    pub fn say(message: &str) {
+        let _ = writeln!(std::io::stderr(), "wsm-bridge: {message}");
+    }
+
+    /// Makes and exposes every region of `plan` (attaching to the sections the game made
+    /// already), says `ready`, and holds them until standard input closes (or forever, with
+    /// `until_killed`). Regions made before an error are removed again: all or nothing.
     pub fn run(plan: &Plan) -> Result<(), String> {
         let host = Options::new().linux_host(true);
         let mut made = Vec::new();
         let mut held = Vec::new();
         let mut adopted = Vec::new();
+        let mut attached = Vec::new();
         for (name, size) in &plan.create {
+            let file_name = name.strip_prefix("Local\\").unwrap_or(name);
             if plan.when_free {
                 wait_until_free(name);
-            } else {
-                refuse_if_in_prefix(name)?;
+            } else if let Some(game) = crate::attach::game_section(name)? {
+                let (section, reader_file) = Attached::new(name, game, plan.versioning_of(name))?;
+                let into = match reader_file {
+                    Some(_) => "the /dev/shm file a native reader made (adopted)",
+                    None => "/dev/shm",
+                };
+                say(&format!(
+                    "{name}: {} bytes, the game's own section (it started first): copied to {into} {}",
+                    section.len(),
+                    section.protocol()
+                ));
+                adopted.extend(reader_file);
+                attached.push((file_name, section));
+                continue;
             }
             // A native reader that started first may have left an empty file under the name (or
             // kept the one an earlier bridge adopted).
-            let file_name = name.strip_prefix("Local\\").unwrap_or(name);
-            let not_adopted = match crate::adopt::adopt(name, file_name, *size as u64) {
+            let not_adopted = match crate::adopt::adopt(Some(name), file_name, *size as u64) {
                 Ok(Some(file)) => {
                     let _ = writeln!(
                         std::io::stderr(),
@@ -164,6 +185,8 @@ mod bridge {
         }
         let to_native = make_events(&plan.events_to_native)?;
         let to_windows = make_events(&plan.events_to_windows)?;
+        let (names, sections): (Vec<_>, Vec<_>) = attached.into_iter().unzip();
+        let (stop_copying, copier) = crate::attach::spawn(sections);
         let mut stdout = std::io::stdout();
         writeln!(stdout, "ready")
             .and_then(|()| stdout.flush())
@@ -185,6 +208,18 @@ mod bridge {
             {}
         } else {
             forward_to_windows(&to_windows);
+        }
+        stop_copying.store(true, std::sync::atomic::Ordering::Relaxed);
+        let sections = copier
+            .join()
+            .map_err(|_| "the copier of the game's sections failed".to_owned())?;
+        for (file_name, section) in names.into_iter().zip(sections) {
+            say(&format!("{}: {} copies made", section.name, section.copies));
+            // A reader's adopted file is left to `leave` below; a made one is as the others.
+            match adopted.iter().any(|file| file.is(file_name)) {
+                true => held.push(section.into_native()),
+                false => made.push((file_name, section.into_native())),
+            }
         }
         drop(held);
         leave(made, adopted);
@@ -270,12 +305,12 @@ mod bridge {
         SharedMemory::<ReadOnly>::open(name).is_ok()
     }
 
-    /// Refuses a name that a section of the prefix already has: made by the game (which then
-    /// started before the bridge) or by another bridge, it cannot be backed by /dev/shm now.
+    /// Refuses to expose a name that a section of the prefix already has (the game's, or
+    /// another bridge's): its programs would not find the native region under it.
     fn refuse_if_in_prefix(name: &str) -> Result<(), String> {
         if in_prefix(name) {
             return Err(format!(
-                "{name} already exists in this Wine prefix: the game made it (start wsm-bridge before the game, or give --when-free to bridge its next start) or another wsm-bridge bridges it"
+                "{name} already exists in this Wine prefix (a program of the prefix made it, or another wsm-bridge bridges it)"
             ));
         }
         Ok(())

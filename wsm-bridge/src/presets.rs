@@ -9,7 +9,7 @@
 //! fits, and a game update that grows a structure by a few bytes does not break the bridge. A
 //! smaller section would not serve: the game's `MapViewOfFile` fails with error 5.
 
-use win_shared_memory::sync::EventReset;
+use win_shared_memory::sync::{EventReset, Versioning};
 
 /// The page size of x86_64 Windows and Linux, the unit sections are rounded up to.
 pub const PAGE: usize = 4096;
@@ -23,6 +23,9 @@ pub struct Region {
     pub exact: Option<usize>,
     /// The size of the section the bridge makes: at least `exact`, in whole pages.
     pub size: usize,
+    /// How the game marks its updates (offsets from the start of the section), so that a
+    /// copy of a section the game made first is never torn; `None`: no protocol is known.
+    pub versioning: Option<Versioning>,
 }
 
 /// A region of the game's exact size, made as a section of whole pages.
@@ -31,6 +34,29 @@ const fn paged(name: &'static str, exact: usize) -> Region {
         name,
         exact: Some(exact),
         size: exact.next_multiple_of(PAGE),
+        versioning: None,
+    }
+}
+
+/// An rF2 plugin's buffer: `rF2MappedBufferVersionBlock` first (`mVersionUpdateBegin` at 0,
+/// `mVersionUpdateEnd` at 4, each `InterlockedIncrement`ed around an update).
+const fn rf2_buffer(name: &'static str, exact: usize) -> Region {
+    Region {
+        versioning: Some(RF2_VERSIONING),
+        ..paged(name, exact)
+    }
+}
+
+/// The rF2 plugin's version block.
+pub const RF2_VERSIONING: Versioning = Versioning::BeginEnd { begin: 0, end: 4 };
+
+/// Project CARS 2's and Automobilista 2's `$pcars2$`: `mSequenceNumber`, odd while the game
+/// writes, follows the version 6 structure (7 320 bytes; added in version 8, the same offset
+/// in 9 and in AMS2's 14, whose additions come after it; MinGW x86_64 `offsetof`).
+const fn pcars2(exact: usize) -> Region {
+    Region {
+        versioning: Some(Versioning::OddEven { sequence: 7_320 }),
+        ..paged("$pcars2$", exact)
     }
 }
 
@@ -59,19 +85,19 @@ pub struct Preset {
 const RFACTOR2_PLUGIN: &[Region] = &RFACTOR2_BUFFERS;
 
 const RFACTOR2_BUFFERS: [Region; 13] = [
-    paged("$rFactor2SMMP_Telemetry$", 241_680),
-    paged("$rFactor2SMMP_Scoring$", 75_312),
-    paged("$rFactor2SMMP_Rules$", 45_272),
-    paged("$rFactor2SMMP_MultiRules$", 39_792),
-    paged("$rFactor2SMMP_ForceFeedback$", 16),
-    paged("$rFactor2SMMP_Graphics$", 272),
-    paged("$rFactor2SMMP_PitInfo$", 340),
-    paged("$rFactor2SMMP_Weather$", 632),
-    paged("$rFactor2SMMP_Extended$", 10_152),
-    paged("$rFactor2SMMP_HWControl$", 116),
-    paged("$rFactor2SMMP_WeatherControl$", 628),
-    paged("$rFactor2SMMP_RulesControl$", 45_272),
-    paged("$rFactor2SMMP_PluginControl$", 20),
+    rf2_buffer("$rFactor2SMMP_Telemetry$", 241_680),
+    rf2_buffer("$rFactor2SMMP_Scoring$", 75_312),
+    rf2_buffer("$rFactor2SMMP_Rules$", 45_272),
+    rf2_buffer("$rFactor2SMMP_MultiRules$", 39_792),
+    rf2_buffer("$rFactor2SMMP_ForceFeedback$", 16),
+    rf2_buffer("$rFactor2SMMP_Graphics$", 272),
+    rf2_buffer("$rFactor2SMMP_PitInfo$", 340),
+    rf2_buffer("$rFactor2SMMP_Weather$", 632),
+    rf2_buffer("$rFactor2SMMP_Extended$", 10_152),
+    rf2_buffer("$rFactor2SMMP_HWControl$", 116),
+    rf2_buffer("$rFactor2SMMP_WeatherControl$", 628),
+    rf2_buffer("$rFactor2SMMP_RulesControl$", 45_272),
+    rf2_buffer("$rFactor2SMMP_PluginControl$", 20),
 ];
 
 const RFACTOR2_SOURCE: &str = "TheIronWolfModding/rF2SharedMemoryMapPlugin (commit 102b667, 2024-03-21, GPL-3.0): Include/rF2State.h with Include/InternalsPlugin.hpp, MappedBuffer.h; MinGW x86_64 sizeof";
@@ -143,7 +169,7 @@ pub const PRESETS: &[Preset] = &[
     Preset {
         titles: &["ams2", "automobilista2"],
         about: "Automobilista 2",
-        regions: &[paged("$pcars2$", 20_700)],
+        regions: &[pcars2(20_700)],
         pid_suffix: false,
         events: &[],
         source: "viper4gh/CREST2-AMS2 (commit 534ed28, 2024-01-26): SharedMemory.h, SHARED_MEMORY_VERSION 14, sizeof(SharedMemory), MinGW x86_64 (header \"Copyright MWL, all rights reserved\": not committed)",
@@ -151,7 +177,7 @@ pub const PRESETS: &[Preset] = &[
     Preset {
         titles: &["pcars2", "project-cars-2"],
         about: "Project CARS 2 (final shared memory API, version 9)",
-        regions: &[paged("$pcars2$", 20_576)],
+        regions: &[pcars2(20_576)],
         pid_suffix: false,
         events: &[],
         source: "viper4gh/CREST2-AMS2 (commit 534ed28, 2024-01-26): SharedMemory_v9.h, SHARED_MEMORY_VERSION 9, sizeof(SharedMemory), MinGW x86_64 (not committed, as ams2)",
@@ -171,6 +197,7 @@ pub const PRESETS: &[Preset] = &[
             name: "Local\\IRSDKMemMapFileName",
             exact: None,
             size: 2 << 20,
+            versioning: None,
         }],
         pid_suffix: false,
         events: &[("Local\\IRSDKDataValidEvent", EventReset::Manual)],
@@ -188,6 +215,7 @@ pub const PRESETS: &[Preset] = &[
             name: "Local\\SCSTelemetry",
             exact: Some(32_768),
             size: 32_768,
+            versioning: None,
         }],
         pid_suffix: false,
         events: &[],
