@@ -165,6 +165,15 @@ pub(crate) fn expect_no_shm_object(_name: &str) -> Outcome {
     Ok(())
 }
 
+/// Removes the name that a killed creator left behind on the portable backend (macOS, and
+/// Linux with `--cfg wsm_portable`), where only the creator's drop removes it; then checks that
+/// nothing is left. Elsewhere regions end with their last holder, and only the check runs.
+pub(crate) fn remove_name_of_killed_creator(name: &str) -> Outcome {
+    #[cfg(all(unix, not(wsm_holder_locks)))]
+    rustix::shm::unlink(format!("/{}", name.trim_start_matches("Local\\")))?;
+    expect_no_shm_object(name)
+}
+
 fn pattern_byte(index: usize, seed: u8) -> u8 {
     (index.wrapping_mul(31).wrapping_add(seed as usize) & 0xFF) as u8
 }

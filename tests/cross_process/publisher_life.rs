@@ -11,7 +11,9 @@ use win_shared_memory::sync::{DoubleBuffer, EventReset, NamedEvent, SeqLock, Ver
 use win_shared_memory::zerocopy::{FromBytes, Immutable, IntoBytes};
 use win_shared_memory::{Options, ReadOnly, ReadWrite, SharedMemory, SharedMemoryLink};
 
-use crate::harness::{Outcome, RoleResult, expect_eq, spawn_child, unique_name};
+use crate::harness::{
+    Outcome, RoleResult, expect_eq, remove_name_of_killed_creator, spawn_child, unique_name,
+};
 
 tests! {
     a_reader_started_first_opens_the_region_once_it_is_created,
@@ -387,7 +389,8 @@ fn a_follower_reports_each_life_of_a_publisher_killed_and_restarted() -> Outcome
         }
     }
     drop(kept);
-    follower.finish()
+    follower.finish()?;
+    remove_name_of_killed_creator(&name)
 }
 
 /// Microseconds of the system clock.
@@ -504,7 +507,9 @@ fn a_follower_of_a_game_reports_it_stale_once_its_counters_stop() -> Outcome {
     game.send("resume")?;
     expect_life(&mut follower, 2)?;
     game.kill()?;
-    stale(&mut follower, "killed")
+    stale(&mut follower, "killed")?;
+    drop(follower);
+    remove_name_of_killed_creator(&name)
 }
 
 /// A stand-in game: creates `name` and publishes rFactor 2's way 100 times a second, without a
