@@ -11,7 +11,10 @@
 //!   follower looks every [`LIVENESS_CHECK`] while live, so a death is reported at most that
 //!   long after it. Gone, the follower closes the region (it would otherwise keep a dead
 //!   publisher's region alive, as Windows does) and opens the name again until a writer holds
-//!   its role: a new region under the name, or the same one with a new writer.
+//!   its role: a new region under the name, or the same one with a new writer. Each look holds
+//!   the region for a moment, so a publisher that restarts opens it with `get_or_create` (a
+//!   `create` in that moment would find the name taken). A writer that dies and is replaced
+//!   within one look is one life.
 //! - [`Liveness::Updates`], for publishers that know nothing of roles (games): live while
 //!   their counters move, stale once they have not moved for the threshold given
 //!   ([`DEFAULT_STALE_AFTER`] unless told), live again when they move. A pause longer than the
