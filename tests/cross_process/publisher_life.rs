@@ -47,6 +47,20 @@ struct Versioned {
 
 const RFACTOR2: Versioning = Versioning::BeginEnd { begin: 0, end: 4 };
 
+/// Publishes update `update` rFactor 2's way: every data word says it.
+fn publish_update(
+    game: &mut SharedMemoryLink<Versioned, ReadWrite>,
+    update: u32,
+) -> Result<(), win_shared_memory::SharedMemoryError> {
+    let data = [u64::from(update); 64];
+    let value = Versioned {
+        begin: 0,
+        end: 0,
+        data,
+    };
+    game.write_versioned(RFACTOR2, &value)
+}
+
 /// Different updates a reader copies whole while the versioned writer publishes, and the
 /// longest it tries.
 const WATCHED_UPDATES: u64 = 5_000;
@@ -117,15 +131,7 @@ fn the_versioned_writer_keeps_rfactor2s_order_for_typed_and_untyped_readers() ->
             let mut update = 0_u32;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 update = update.wrapping_add(1);
-                let data = [u64::from(update); 64];
-                game.write_versioned(
-                    RFACTOR2,
-                    &Versioned {
-                        begin: 0,
-                        end: 0,
-                        data,
-                    },
-                )?;
+                publish_update(&mut game, update)?;
             }
             Ok(())
         });
@@ -539,15 +545,7 @@ fn versioned_game(name: &str, _args: &[String]) -> RoleResult {
             Err(std::sync::mpsc::TryRecvError::Disconnected) => return Ok(()),
         }
         update = update.wrapping_add(1);
-        let data = [u64::from(update); 64];
-        game.write_versioned(
-            RFACTOR2,
-            &Versioned {
-                begin: 0,
-                end: 0,
-                data,
-            },
-        )?;
+        publish_update(&mut game, update)?;
         std::thread::sleep(Duration::from_millis(10));
     }
 }
