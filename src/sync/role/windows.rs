@@ -1,5 +1,14 @@
 //! The writer role on Windows: a named mutex `<name>#writer`, owned by the thread that took the
 //! role; Windows releases it (abandoned) when that thread's process dies.
+//!
+//! Under Wine, a region backed by a file of the Linux host
+//! ([`Options::linux_host`](crate::Options::linux_host)) also has its role as the native side
+//! keeps it: an exclusive `LockFileEx` of the file's role byte
+//! ([`WRITER_ROLE_BYTE`](crate::boundary::WRITER_ROLE_BYTE)), which wineserver holds as a POSIX
+//! write lock of that byte. Native processes' open file description locks conflict with it both
+//! ways, and wineserver drops it when the Windows process ends, however it ends. The mutex
+//! stays, for Windows programs that open the region by its name alone: the role is taken only
+//! if both are, and is held while either is.
 
 use std::cell::RefCell;
 
@@ -8,10 +17,15 @@ use windows_sys::Win32::System::Threading::{
     CreateMutexExW, MUTEX_MODIFY_STATE, OpenMutexW, ReleaseMutex, SYNCHRONIZATION_SYNCHRONIZE,
 };
 
+use crate::boundary::WRITER_ROLE_BYTE;
 use crate::sync::Failure;
 use crate::sync::win32::wait_for_object;
-use crate::sys::{Handle, opened};
+use crate::sys::{Handle, opened, try_lock_byte, unlock_byte};
 use crate::{Access, OsError, ReadWrite, SharedMemory};
+
+/// The calls that the role's errors on a host file name.
+const DUPLICATE_CALL: &str = "DuplicateHandle";
+const LOCK_CALL: &str = "LockFileEx";
 
 thread_local! {
     /// The mutexes of the roles this thread holds: a wait on a mutex one owns succeeds (they
@@ -19,11 +33,26 @@ thread_local! {
     static HELD_HERE: RefCell<Vec<Vec<u16>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The role, held: the mutex, owned by the thread that took it.
+/// The role, held: the mutex, owned by the thread that took it, and on a host file the lock
+/// of its role byte.
 pub(super) struct Held {
+    /// Dropped before the mutex, as fields drop in order: while the role holds the byte, the
+    /// mutex keeps this process's other threads from probing the byte through the same open
+    /// file, a shared lock that wineserver would grant over the exclusive one (see
+    /// [`HostFile::duplicate`](crate::sys::HostFile::duplicate)).
+    _file_lock: Option<FileLock>,
+    _mutex: OwnedMutex,
+}
+
+/// The mutex of a role, owned by this thread until dropped.
+struct OwnedMutex {
     mutex: Handle,
     name: Vec<u16>,
 }
+
+/// The exclusive lock of a host file's role byte, through a handle of the role's own (the
+/// region may go before the role) of the region's open file.
+struct FileLock(Handle);
 
 /// `<name>#writer`, NUL-terminated UTF-16.
 fn mutex_name<A: Access>(region: &SharedMemory<A>) -> Vec<u16> {
@@ -33,8 +62,34 @@ fn mutex_name<A: Access>(region: &SharedMemory<A>) -> Vec<u16> {
         .collect()
 }
 
-/// Takes the role; `None` when a live thread holds it.
+/// Takes the role; `None` when a live thread, or a native process, holds it.
 pub(super) fn take(region: &SharedMemory<ReadWrite>) -> Result<Option<Held>, Failure> {
+    let Some(mutex) = take_mutex(region)? else {
+        return Ok(None);
+    };
+    // The mutex first: of two Windows takers, the one refused there never touches the file.
+    // Refused at the file, `mutex` drops and is released: all or nothing.
+    let file_lock = match region.mapping().host_file() {
+        None => None,
+        Some(file) => {
+            let handle = file
+                .duplicate()
+                .map_err(|error| Failure::Os(DUPLICATE_CALL, error))?;
+            match try_lock_byte(&handle, WRITER_ROLE_BYTE, true) {
+                Ok(true) => Some(FileLock(handle)),
+                Ok(false) => return Ok(None),
+                Err(error) => return Err(Failure::Os(LOCK_CALL, error)),
+            }
+        }
+    };
+    Ok(Some(Held {
+        _file_lock: file_lock,
+        _mutex: mutex,
+    }))
+}
+
+/// Takes the role's mutex; `None` when a live thread holds it.
+fn take_mutex(region: &SharedMemory<ReadWrite>) -> Result<Option<OwnedMutex>, Failure> {
     let name = mutex_name(region);
     if HELD_HERE.with_borrow(|held| held.contains(&name)) {
         return Ok(None);
@@ -54,20 +109,42 @@ pub(super) fn take(region: &SharedMemory<ReadWrite>) -> Result<Option<Held>, Fai
         // Abandoned: its holder died, which the role's next writes repair.
         WAIT_OBJECT_0 | WAIT_ABANDONED => {
             HELD_HERE.with_borrow_mut(|held| held.push(name.clone()));
-            Ok(Some(Held { mutex, name }))
+            Ok(Some(OwnedMutex { mutex, name }))
         }
         WAIT_TIMEOUT => Ok(None),
         _ => Err(Failure::Os("WaitForSingleObject", OsError::from_thread())),
     }
 }
 
-/// Whether a live thread (of this process too) holds the role.
+/// Whether a live thread (of this process too), or a native process, holds the role.
 pub(super) fn held_by_anyone<A: Access>(region: &SharedMemory<A>) -> Result<bool, Failure> {
+    if mutex_held(region)? {
+        return Ok(true);
+    }
+    let Some(file) = region.mapping().host_file() else {
+        return Ok(false);
+    };
+    // A shared lock is refused while anyone else holds the exclusive one, and no role of this
+    // process holds it through this open file (the mutex was free); granted, it is let go at
+    // once (a taker in between is refused, as it is by the mutex's probe).
+    match try_lock_byte(file.handle(), WRITER_ROLE_BYTE, false) {
+        Ok(true) => {
+            let _ = unlock_byte(file.handle(), WRITER_ROLE_BYTE);
+            Ok(false)
+        }
+        Ok(false) => Ok(true),
+        Err(error) => Err(Failure::Os(LOCK_CALL, error)),
+    }
+}
+
+/// Whether a live thread (of this process too) holds the role's mutex.
+fn mutex_held<A: Access>(region: &SharedMemory<A>) -> Result<bool, Failure> {
     let name = mutex_name(region);
     if HELD_HERE.with_borrow(|held| held.contains(&name)) {
         return Ok(true);
     }
-    // SAFETY: as in `take`; opening, never creating, so that a probe leaves nothing behind.
+    // SAFETY: as in `take_mutex`; opening, never creating, so that a probe leaves nothing
+    // behind.
     let mutex = match opened(unsafe {
         OpenMutexW(
             SYNCHRONIZATION_SYNCHRONIZE | MUTEX_MODIFY_STATE,
@@ -92,11 +169,18 @@ pub(super) fn held_by_anyone<A: Access>(region: &SharedMemory<A>) -> Result<bool
     }
 }
 
-impl Drop for Held {
+impl Drop for OwnedMutex {
     fn drop(&mut self) {
         HELD_HERE.with_borrow_mut(|held| held.retain(|name| *name != self.name));
         // SAFETY: the role stays on the thread that took it (it is not `Send`), which owns the
         // mutex; releasing a mutex one owns cannot fail.
         unsafe { ReleaseMutex(self.mutex.raw()) };
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        // Closing the handle would let the lock go too; the unlock says so at once.
+        let _ = unlock_byte(&self.0, WRITER_ROLE_BYTE);
     }
 }
