@@ -68,6 +68,10 @@ tests! {
     wine_pulses_of_a_manual_reset_event_reach_native_waiters ignored_if no_wine() || std::env::var_os("WSM_NATIVE_BRIDGE").is_none(),
     #[cfg(target_os = "linux")]
     wine_game_started_first_is_bridged_from_its_next_start ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
+    wine_windows_writer_is_seen_natively_until_killed ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
+    wine_native_writer_is_seen_on_windows_until_killed ignored_if no_wine(),
 }
 
 roles! {
@@ -76,6 +80,7 @@ roles! {
     #[cfg(windows)]
     "wine-read" => windows_read,
         "wine-hold" => hold,
+        "wine-writer-role" => writer_role,
     #[cfg(windows)]
     "wine-open" => windows_open,
     #[cfg(windows)]
@@ -234,6 +239,15 @@ fn shm_path(name: &str) -> String {
     format!("/dev/shm/{}", name.trim_start_matches("Local\\"))
 }
 
+/// Waits for the host file of `name` to go: `remover` removes it as it ends, a moment after
+/// its process.
+#[cfg(target_os = "linux")]
+fn eventually_removed(name: &str, remover: &str) -> Outcome {
+    eventually(&format!("{remover} removes the file"), || {
+        !std::path::Path::new(&shm_path(name)).exists()
+    })
+}
+
 /// Publishes updates as a native program into a region with `wine_game.c`'s layout until
 /// `stop`; the counters and words are atomics, the way a Rust publisher shares them.
 #[cfg(target_os = "linux")]
@@ -331,9 +345,7 @@ fn wine_exposed_native_region_is_read_whole_by_a_windows_program() -> Outcome {
     // The native publisher has gone: the bridge is the last holder.
     expect_eq(std::path::Path::new(&shm_path(&name)).exists(), true)?;
     bridge.finish()?;
-    eventually("the bridge, last holder, removes the file", || {
-        !std::path::Path::new(&shm_path(&name)).exists()
-    })
+    eventually_removed(&name, "the bridge, last holder")
 }
 
 /// The library option, Windows to Linux: a Windows program creates a `SeqLock` region with
@@ -418,9 +430,7 @@ fn wine_killed_native_holder_leaves_the_region_to_windows_holders() -> Outcome {
     expect_eq(kind(SharedMemory::<ReadOnly>::open(&name)), "opened")?;
     expect_eq(std::path::Path::new(&shm_path(&name)).exists(), true)?;
     windows.finish()?;
-    eventually("the Windows holder, last, removes the file", || {
-        !std::path::Path::new(&shm_path(&name)).exists()
-    })
+    eventually_removed(&name, "the Windows holder, last")
 }
 
 /// Every holder on both sides killed: the file is left unheld, and the next native use of the
@@ -693,6 +703,140 @@ fn hold(name: &str, _args: &[String]) -> RoleResult {
     let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
     drop(region);
     Ok(())
+}
+
+/// Either side: holds the region (`linux_host`), says `ready`, then answers each line of
+/// standard input until it closes: `take` (the writer role: `taken` or `refused`), `drop`
+/// (`dropped`) and `alive` (`writer_alive`: `true` or `false`).
+fn writer_role(name: &str, _args: &[String]) -> RoleResult {
+    let options = Options::new().linux_host(true);
+    let region =
+        win_shared_memory::SharedMemory::<ReadWrite>::get_or_create_with(name, 4096, &options)?;
+    println!("ready");
+    let mut role = None;
+    for line in std::io::stdin().lines() {
+        match line?.as_str() {
+            "take" => match region.take_writer_role() {
+                Ok(taken) => {
+                    role = Some(taken);
+                    println!("taken");
+                }
+                Err(win_shared_memory::SharedMemoryError::SynchronizationRefused { .. }) => {
+                    println!("refused");
+                }
+                Err(error) => return Err(error.into()),
+            },
+            "drop" => {
+                role = None;
+                println!("dropped");
+            }
+            "alive" => println!("{}", region.writer_alive()?),
+            other => return Err(format!("no such command: {other}").into()),
+        }
+    }
+    drop(role);
+    Ok(())
+}
+
+/// Asks a `writer_role` peer `command` and checks its answer.
+#[cfg(target_os = "linux")]
+fn ask(peer: &mut Peer, command: &str, expected: &str) -> Outcome {
+    peer.send(command)?;
+    peer.expect_line(expected)
+        .map_err(|failed| format!("{command}: {failed:?}").into())
+}
+
+/// Whether a `writer_role` peer answers `alive` with `false`; a peer that does not answer
+/// (dead, or saying something else) is no such answer.
+#[cfg(target_os = "linux")]
+fn sees_no_writer(peer: &mut Peer) -> bool {
+    peer.send("alive").is_ok() && peer.read_line().is_ok_and(|answer| answer == "false")
+}
+
+/// The writer role across the boundary, Windows to Linux: a Windows writer under Wine is seen
+/// alive by a native reader and refuses a native writer (and a second Windows one); killed,
+/// while the second Windows process keeps wineserver running (whose own POSIX locks would
+/// otherwise go with it and prove nothing), it is seen gone natively and a native writer may
+/// take the role.
+#[cfg(target_os = "linux")]
+fn wine_windows_writer_is_seen_natively_until_killed() -> Outcome {
+    let name = unique_name("wine_role_w");
+    let mut windows = Peer::spawn(windows_role("wine-writer-role", &[&name]))?;
+    windows.expect_line("ready")?;
+    let options = Options::new().linux_host(true);
+    let native = SharedMemory::<ReadWrite>::open_existing_with(&name, &options)?;
+    let reader = SharedMemory::<ReadOnly>::open_with(&name, &options)?;
+    expect_eq(reader.writer_alive()?, false)?;
+    ask(&mut windows, "take", "taken")?;
+    expect_eq(reader.writer_alive()?, true)?;
+    let second = native.take_writer_role();
+    if !matches!(
+        second,
+        Err(SharedMemoryError::SynchronizationRefused { .. })
+    ) {
+        return Err(format!("a native writer beside the Windows one: {second:?}").into());
+    }
+    // Dropped, the role is free at once; taken again, it is held until the kill.
+    ask(&mut windows, "drop", "dropped")?;
+    expect_eq(reader.writer_alive()?, false)?;
+    ask(&mut windows, "take", "taken")?;
+    let mut other_windows = Peer::spawn(windows_role("wine-writer-role", &[&name]))?;
+    other_windows.expect_line("ready")?;
+    ask(&mut other_windows, "alive", "true")?;
+    ask(&mut other_windows, "take", "refused")?;
+    expect_eq(reader.writer_alive()?, true)?;
+    windows.kill()?;
+    let killed = Instant::now();
+    eventually("the killed Windows writer is seen gone natively", || {
+        reader.writer_alive().is_ok_and(|alive| !alive)
+    })?;
+    eprintln!(
+        "killed Windows writer seen gone natively after {:?}",
+        killed.elapsed()
+    );
+    // Still running: wineserver, not its exit, let the killed process's lock go.
+    ask(&mut other_windows, "alive", "false")?;
+    let role = native.take_writer_role()?;
+    expect_eq(reader.writer_alive()?, true)?;
+    ask(&mut other_windows, "alive", "true")?;
+    ask(&mut other_windows, "take", "refused")?;
+    drop((role, reader, native));
+    other_windows.finish()?;
+    eventually_removed(&name, "the Windows holder, last")
+}
+
+/// The writer role across the boundary, Linux to Windows: a native writer is seen alive by a
+/// Windows reader under Wine and refuses a Windows writer; killed, it is seen gone there, and
+/// the Windows writer that then takes the role is seen natively until it drops it.
+#[cfg(target_os = "linux")]
+fn wine_native_writer_is_seen_on_windows_until_killed() -> Outcome {
+    let name = unique_name("wine_role_l");
+    let mut native = crate::harness::spawn_child("wine-writer-role", &[&name])?;
+    native.expect_line("ready")?;
+    let mut windows = Peer::spawn(windows_role("wine-writer-role", &[&name]))?;
+    windows.expect_line("ready")?;
+    ask(&mut windows, "alive", "false")?;
+    ask(&mut native, "take", "taken")?;
+    ask(&mut windows, "alive", "true")?;
+    ask(&mut windows, "take", "refused")?;
+    native.kill()?;
+    let killed = Instant::now();
+    eventually("the killed native writer is seen gone on Windows", || {
+        sees_no_writer(&mut windows)
+    })?;
+    eprintln!(
+        "killed native writer seen gone on Windows after {:?}",
+        killed.elapsed()
+    );
+    ask(&mut windows, "take", "taken")?;
+    let options = Options::new().linux_host(true);
+    let reader = SharedMemory::<ReadOnly>::open_with(&name, &options)?;
+    expect_eq(reader.writer_alive()?, true)?;
+    ask(&mut windows, "drop", "dropped")?;
+    expect_eq(reader.writer_alive()?, false)?;
+    drop(reader);
+    windows.finish()?;
+    eventually_removed(&name, "the Windows holder, last")
 }
 
 /// One preset as `wsm-bridge --list-presets` shows it: the title, and each region's name, the
