@@ -15,7 +15,8 @@
 //!   also an exclusive `LockFileEx` of byte 1 of the file, which `wineserver` sets as a POSIX
 //!   lock that conflicts with the Linux side's: either side sees and refuses the other's
 //!   writer, and `wineserver` frees it when the Windows process dies. The role is taken only
-//!   if the mutex and the byte both are, and is alive while either is held.
+//!   if the mutex and the byte both are, and is alive while either is held; it holds the file
+//!   as one of the region's holders, so the file stays while the role does.
 //!
 //! The role is advisory: writers that do not take it are not stopped by it. A child made by
 //! `fork` on Linux shares its parent's role (one open file description holds the lock).

@@ -3,12 +3,11 @@
 //!
 //! Under Wine, a region backed by a file of the Linux host
 //! ([`Options::linux_host`](crate::Options::linux_host)) also has its role as the native side
-//! keeps it: an exclusive `LockFileEx` of the file's role byte
-//! ([`WRITER_ROLE_BYTE`](crate::boundary::WRITER_ROLE_BYTE)), which wineserver holds as a POSIX
-//! write lock of that byte. Native processes' open file description locks conflict with it both
-//! ways, and wineserver drops it when the Windows process ends, however it ends. The mutex
-//! stays, for Windows programs that open the region by its name alone: the role is taken only
-//! if both are, and is held while either is.
+//! keeps it: an exclusive `LockFileEx` of the file's role byte ([`WRITER_ROLE_BYTE`]), which
+//! wineserver holds as a POSIX write lock of that byte. Native processes' open file description
+//! locks conflict with it both ways, and wineserver drops it when the Windows process ends,
+//! however it ends. The mutex stays, for Windows programs that open the region by its name
+//! alone: the role is taken only if both are, and is held while either is.
 
 use std::cell::RefCell;
 
@@ -20,11 +19,11 @@ use windows_sys::Win32::System::Threading::{
 use crate::boundary::WRITER_ROLE_BYTE;
 use crate::sync::Failure;
 use crate::sync::win32::wait_for_object;
-use crate::sys::{Handle, opened, try_lock_byte, unlock_byte};
+use crate::sys::{Handle, HostFile, opened, try_lock_byte, unlock_byte};
 use crate::{Access, OsError, ReadWrite, SharedMemory};
 
 /// The calls that the role's errors on a host file name.
-const DUPLICATE_CALL: &str = "DuplicateHandle";
+const OPEN_CALL: &str = "CreateFileW";
 const LOCK_CALL: &str = "LockFileEx";
 
 thread_local! {
@@ -36,12 +35,8 @@ thread_local! {
 /// The role, held: the mutex, owned by the thread that took it, and on a host file the lock
 /// of its role byte.
 pub(super) struct Held {
-    /// Dropped before the mutex, as fields drop in order: while the role holds the byte, the
-    /// mutex keeps this process's other threads from probing the byte through the same open
-    /// file, a shared lock that wineserver would grant over the exclusive one (see
-    /// [`HostFile::duplicate`](crate::sys::HostFile::duplicate)).
-    _file_lock: Option<FileLock>,
     _mutex: OwnedMutex,
+    _file_lock: Option<FileLock>,
 }
 
 /// The mutex of a role, owned by this thread until dropped.
@@ -50,9 +45,15 @@ struct OwnedMutex {
     name: Vec<u16>,
 }
 
-/// The exclusive lock of a host file's role byte, through a handle of the role's own (the
-/// region may go before the role) of the region's open file.
-struct FileLock(Handle);
+/// The exclusive lock of a host file's role byte, through a holder of the file of the role's
+/// own ([`HostFile::join_again`]), so the file stays while the role does. Not through the
+/// region's open file: wineserver would grant a probe through it a shared lock over the
+/// exclusive one (and turn its POSIX lock of the byte shared). Nor through an open that holds
+/// no share: the region's last holder could leave while the role lives, and wineserver, closing
+/// an open file whose only lock is the one byte at offset 0, skips the POSIX unlock and relies
+/// on closing the descriptor, which it defers while the file has other locks: the leaver's
+/// exclusive lock would stay, and native opens wait, for as long as the role.
+struct FileLock(HostFile);
 
 /// `<name>#writer`, NUL-terminated UTF-16.
 fn mutex_name<A: Access>(region: &SharedMemory<A>) -> Vec<u16> {
@@ -72,19 +73,23 @@ pub(super) fn take(region: &SharedMemory<ReadWrite>) -> Result<Option<Held>, Fai
     let file_lock = match region.mapping().host_file() {
         None => None,
         Some(file) => {
-            let handle = file
-                .duplicate()
-                .map_err(|error| Failure::Os(DUPLICATE_CALL, error))?;
-            match try_lock_byte(&handle, WRITER_ROLE_BYTE, true) {
-                Ok(true) => Some(FileLock(handle)),
+            let holder = file
+                .join_again()
+                .map_err(|error| Failure::Os(OPEN_CALL, error))?
+                .ok_or(Failure::Refused(
+                    OPEN_CALL,
+                    "the region's file in /dev/shm no longer has the region's name",
+                ))?;
+            match try_lock_byte(holder.handle(), WRITER_ROLE_BYTE, true) {
+                Ok(true) => Some(FileLock(holder)),
                 Ok(false) => return Ok(None),
                 Err(error) => return Err(Failure::Os(LOCK_CALL, error)),
             }
         }
     };
     Ok(Some(Held {
-        _file_lock: file_lock,
         _mutex: mutex,
+        _file_lock: file_lock,
     }))
 }
 
@@ -124,9 +129,9 @@ pub(super) fn held_by_anyone<A: Access>(region: &SharedMemory<A>) -> Result<bool
     let Some(file) = region.mapping().host_file() else {
         return Ok(false);
     };
-    // A shared lock is refused while anyone else holds the exclusive one, and no role of this
-    // process holds it through this open file (the mutex was free); granted, it is let go at
-    // once (a taker in between is refused, as it is by the mutex's probe).
+    // A shared lock is refused while anyone holds the exclusive one (roles lock through opens of
+    // their own, never the region's); granted, it is let go at once (a taker in between is
+    // refused, as it is by the mutex's probe).
     match try_lock_byte(file.handle(), WRITER_ROLE_BYTE, false) {
         Ok(true) => {
             let _ = unlock_byte(file.handle(), WRITER_ROLE_BYTE);
@@ -180,7 +185,8 @@ impl Drop for OwnedMutex {
 
 impl Drop for FileLock {
     fn drop(&mut self) {
-        // Closing the handle would let the lock go too; the unlock says so at once.
-        let _ = unlock_byte(&self.0, WRITER_ROLE_BYTE);
+        // Before the holder leaves (its drop comes after this), so that a last holder's check
+        // for others finds no lock of this process's left.
+        let _ = unlock_byte(self.0.handle(), WRITER_ROLE_BYTE);
     }
 }

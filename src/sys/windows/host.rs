@@ -23,9 +23,8 @@
 use std::ffi::c_void;
 
 use windows_sys::Win32::Foundation::{
-    DUPLICATE_SAME_ACCESS, DuplicateHandle, ERROR_CANT_RESOLVE_FILENAME, ERROR_FILE_EXISTS,
-    ERROR_FILE_NOT_FOUND, ERROR_FILE_TOO_LARGE, ERROR_LOCK_VIOLATION, ERROR_PATH_NOT_FOUND,
-    GENERIC_READ, GENERIC_WRITE, HANDLE,
+    ERROR_CANT_RESOLVE_FILENAME, ERROR_FILE_EXISTS, ERROR_FILE_NOT_FOUND, ERROR_FILE_TOO_LARGE,
+    ERROR_LOCK_VIOLATION, ERROR_PATH_NOT_FOUND, GENERIC_READ, GENERIC_WRITE, HANDLE,
 };
 use windows_sys::Win32::Storage::FileSystem::{
     BY_HANDLE_FILE_INFORMATION, CREATE_NEW, CreateFileW, DELETE, FILE_ATTRIBUTE_HIDDEN,
@@ -39,7 +38,7 @@ use windows_sys::Win32::Storage::FileSystem::{
 };
 use windows_sys::Win32::System::IO::OVERLAPPED;
 use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
-use windows_sys::Win32::System::Threading::{GetCurrentProcess, Sleep};
+use windows_sys::Win32::System::Threading::Sleep;
 use windows_sys::core::{s, w};
 
 use super::{Handle, OsError, host_error, is_win32, opened, succeeded};
@@ -291,26 +290,28 @@ impl HostFile {
         unlock_byte(&self.handle, HOLDERS_BYTE)
     }
 
-    /// A second handle of this file's open file, which outlives this one. Windows, and
-    /// wineserver, keep locks per open file: its locks are this holder's, and a shared lock
-    /// of a byte that it holds exclusively is granted (wineserver then turns its POSIX lock of
-    /// the byte into a shared one, which native processes no longer see as exclusive).
-    pub(crate) fn duplicate(&self) -> Result<Handle, OsError> {
-        let mut duplicate: HANDLE = std::ptr::null_mut();
-        // SAFETY: an open handle, duplicated within this process with its own access into a
-        // valid out pointer; the new handle is not inherited and `Handle` closes it.
-        succeeded(unsafe {
-            DuplicateHandle(
-                GetCurrentProcess(),
-                self.handle.raw(),
-                GetCurrentProcess(),
-                &mut duplicate,
-                0,
-                0,
-                DUPLICATE_SAME_ACCESS,
-            )
-        })?;
-        opened(duplicate)
+    /// This file joined again by this process, as another holder with an open of its own, whose
+    /// locks are its own (Windows, and wineserver, keep locks per open file); `None` when the
+    /// path no longer names this file. Opened by the path, as Wine 8's `ReOpenFile` is a stub
+    /// that fails.
+    pub(crate) fn join_again(&self) -> Result<Option<Self>, OsError> {
+        let handle = match open_file(&self.path, true, OPEN_EXISTING) {
+            Ok(handle) => handle,
+            Err(error) if is_win32(&error, ERROR_FILE_NOT_FOUND) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        // The same file, whatever link the path went through.
+        if identity(handle.raw())? != identity(self.handle.raw())? {
+            return Ok(None);
+        }
+        let again = Self {
+            handle,
+            path: self.path.clone(),
+            deletable: true,
+        };
+        // At once: this holder's shared lock keeps leavers from locking the file exclusively.
+        again.lock(SHARED)?;
+        Ok(Some(again))
     }
 
     /// Removes the file's name when the last Windows handle of it is closed (Wine has no
