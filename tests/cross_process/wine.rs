@@ -72,6 +72,8 @@ tests! {
     wine_windows_writer_is_seen_natively_until_killed ignored_if no_wine(),
     #[cfg(target_os = "linux")]
     wine_native_writer_is_seen_on_windows_until_killed ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
+    wine_windows_role_that_outlives_its_region_keeps_the_file_until_dropped ignored_if no_wine(),
 }
 
 roles! {
@@ -707,16 +709,24 @@ fn hold(name: &str, _args: &[String]) -> RoleResult {
 
 /// Either side: holds the region (`linux_host`), says `ready`, then answers each line of
 /// standard input until it closes: `take` (the writer role: `taken` or `refused`), `drop`
-/// (`dropped`) and `alive` (`writer_alive`: `true` or `false`).
+/// (`dropped`), `alive` (`writer_alive`: `true` or `false`) and `close` (lets the region go,
+/// keeping the role: `closed`).
 fn writer_role(name: &str, _args: &[String]) -> RoleResult {
     let options = Options::new().linux_host(true);
-    let region =
-        win_shared_memory::SharedMemory::<ReadWrite>::get_or_create_with(name, 4096, &options)?;
+    let mut region = Some(
+        win_shared_memory::SharedMemory::<ReadWrite>::get_or_create_with(name, 4096, &options)?,
+    );
     println!("ready");
     let mut role = None;
     for line in std::io::stdin().lines() {
-        match line?.as_str() {
-            "take" => match region.take_writer_role() {
+        let line = line?;
+        let open = || {
+            region
+                .as_ref()
+                .ok_or(format!("{line}: the region is closed"))
+        };
+        match line.as_str() {
+            "take" => match open()?.take_writer_role() {
                 Ok(taken) => {
                     role = Some(taken);
                     println!("taken");
@@ -730,12 +740,24 @@ fn writer_role(name: &str, _args: &[String]) -> RoleResult {
                 role = None;
                 println!("dropped");
             }
-            "alive" => println!("{}", region.writer_alive()?),
+            "alive" => println!("{}", open()?.writer_alive()?),
+            "close" => {
+                region = None;
+                println!("closed");
+            }
             other => return Err(format!("no such command: {other}").into()),
         }
     }
     drop(role);
     Ok(())
+}
+
+/// A Windows `writer_role` peer under Wine, ready.
+#[cfg(target_os = "linux")]
+fn windows_writer_role(name: &str) -> Result<Peer, libtest_mimic::Failed> {
+    let mut peer = Peer::spawn(windows_role("wine-writer-role", &[name]))?;
+    peer.expect_line("ready")?;
+    Ok(peer)
 }
 
 /// Asks a `writer_role` peer `command` and checks its answer.
@@ -761,8 +783,7 @@ fn sees_no_writer(peer: &mut Peer) -> bool {
 #[cfg(target_os = "linux")]
 fn wine_windows_writer_is_seen_natively_until_killed() -> Outcome {
     let name = unique_name("wine_role_w");
-    let mut windows = Peer::spawn(windows_role("wine-writer-role", &[&name]))?;
-    windows.expect_line("ready")?;
+    let mut windows = windows_writer_role(&name)?;
     let options = Options::new().linux_host(true);
     let native = SharedMemory::<ReadWrite>::open_existing_with(&name, &options)?;
     let reader = SharedMemory::<ReadOnly>::open_with(&name, &options)?;
@@ -780,8 +801,7 @@ fn wine_windows_writer_is_seen_natively_until_killed() -> Outcome {
     ask(&mut windows, "drop", "dropped")?;
     expect_eq(reader.writer_alive()?, false)?;
     ask(&mut windows, "take", "taken")?;
-    let mut other_windows = Peer::spawn(windows_role("wine-writer-role", &[&name]))?;
-    other_windows.expect_line("ready")?;
+    let mut other_windows = windows_writer_role(&name)?;
     ask(&mut other_windows, "alive", "true")?;
     ask(&mut other_windows, "take", "refused")?;
     expect_eq(reader.writer_alive()?, true)?;
@@ -813,8 +833,7 @@ fn wine_native_writer_is_seen_on_windows_until_killed() -> Outcome {
     let name = unique_name("wine_role_l");
     let mut native = crate::harness::spawn_child("wine-writer-role", &[&name])?;
     native.expect_line("ready")?;
-    let mut windows = Peer::spawn(windows_role("wine-writer-role", &[&name]))?;
-    windows.expect_line("ready")?;
+    let mut windows = windows_writer_role(&name)?;
     ask(&mut windows, "alive", "false")?;
     ask(&mut native, "take", "taken")?;
     ask(&mut windows, "alive", "true")?;
@@ -837,6 +856,30 @@ fn wine_native_writer_is_seen_on_windows_until_killed() -> Outcome {
     drop(reader);
     windows.finish()?;
     eventually_removed(&name, "the Windows holder, last")
+}
+
+/// A Windows role that outlives its region holds the region's file as one of its holders:
+/// native openers join it at once and see the role alive, and the file goes with the role.
+/// (Had the role locked its byte through an open that holds no share of the file, the region's
+/// leaving holder would have kept its exclusive lock of the holders' byte while the role lived,
+/// and native opens waited.)
+#[cfg(target_os = "linux")]
+fn wine_windows_role_that_outlives_its_region_keeps_the_file_until_dropped() -> Outcome {
+    let name = unique_name("wine_role_outlives");
+    let mut windows = windows_writer_role(&name)?;
+    ask(&mut windows, "take", "taken")?;
+    ask(&mut windows, "close", "closed")?;
+    let started = Instant::now();
+    let reader = SharedMemory::<ReadOnly>::open_with(&name, &Options::new().linux_host(true))?;
+    let took = started.elapsed();
+    if took > Duration::from_millis(500) {
+        return Err(format!("the native open waited {took:?} for the Windows role").into());
+    }
+    expect_eq(reader.writer_alive()?, true)?;
+    drop(reader);
+    ask(&mut windows, "drop", "dropped")?;
+    eventually_removed(&name, "the Windows role, last holder")?;
+    windows.finish()
 }
 
 /// One preset as `wsm-bridge --list-presets` shows it: the title, and each region's name, the
