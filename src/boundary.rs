@@ -92,6 +92,17 @@ pub(crate) fn windows_file_name(name: &str) -> Result<&str, &'static str> {
     Ok(rest)
 }
 
+/// The byte of a region's file that every holder locks shared for as long as it holds the
+/// region (and a leaving one tries to lock exclusively: whether it is the last). Both sides take
+/// the same byte ranges: Linux as open-file-description locks, Windows under Wine as
+/// `LockFileEx`, which wineserver turns into POSIX locks of the file, and the two kinds
+/// conflict.
+pub(crate) const HOLDERS_BYTE: u32 = 0;
+
+/// The byte of a region's file that the writer role locks exclusively (see
+/// [`HOLDERS_BYTE`] for why both sides see each other's).
+pub(crate) const WRITER_ROLE_BYTE: u32 = 1;
+
 /// The DOS attributes of the mark: `HIDDEN | SYSTEM`.
 pub(crate) const MARK_ATTRIBUTES: u32 = 0x2 | 0x4;
 

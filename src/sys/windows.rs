@@ -6,7 +6,7 @@
 
 mod host;
 
-pub(crate) use host::is_wine;
+pub(crate) use host::{HostFile, is_wine, try_lock_byte, unlock_byte};
 
 use std::ffi::c_void;
 use std::ptr::NonNull;
@@ -386,10 +386,7 @@ impl Section {
         // against the section's size. The system picks the address, overlapping nothing.
         let address = unsafe { MapViewOfFile(self.handle.raw(), map_access(writable), 0, 0, len) };
         match NonNull::new(address.Value.cast()) {
-            Some(ptr) => Ok(Mapping {
-                ptr,
-                _section: self,
-            }),
+            Some(ptr) => Ok(Mapping { ptr, section: self }),
             None => Err(OsError::from_thread()),
         }
     }
@@ -524,13 +521,19 @@ fn map_access(writable: bool) -> FILE_MAP {
 pub(crate) struct Mapping {
     ptr: NonNull<u8>,
     /// Closed after the view is unmapped, as fields drop after `drop`.
-    _section: Section,
+    section: Section,
 }
 
 impl Mapping {
     /// The first byte of the view.
     pub(crate) fn as_ptr(&self) -> NonNull<u8> {
         self.ptr
+    }
+
+    /// The file of the Linux host that backs the region under Wine
+    /// ([`Options::linux_host`](crate::Options::linux_host)), if one does.
+    pub(crate) fn host_file(&self) -> Option<&HostFile> {
+        self.section.host.as_ref()
     }
 
     /// Never one: Windows processes share no futex, so no one needs to write a read-only view.

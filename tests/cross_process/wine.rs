@@ -74,6 +74,12 @@ tests! {
     wine_game_started_first_is_copied_whole_to_native_readers_across_its_restart ignored_if no_wine(),
     #[cfg(target_os = "linux")]
     wine_copies_of_rf2_sections_follow_the_game_at_its_rates ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
+    wine_windows_writer_is_seen_natively_until_killed ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
+    wine_native_writer_is_seen_on_windows_until_killed ignored_if no_wine(),
+    #[cfg(target_os = "linux")]
+    wine_windows_role_that_outlives_its_region_keeps_the_file_until_dropped ignored_if no_wine(),
 }
 
 roles! {
@@ -82,6 +88,7 @@ roles! {
     #[cfg(windows)]
     "wine-read" => windows_read,
         "wine-hold" => hold,
+        "wine-writer-role" => writer_role,
     #[cfg(windows)]
     "wine-open" => windows_open,
     #[cfg(windows)]
@@ -251,6 +258,15 @@ fn shm_path(name: &str) -> String {
     format!("/dev/shm/{}", name.trim_start_matches("Local\\"))
 }
 
+/// Waits for the host file of `name` to go: `remover` removes it as it ends, a moment after
+/// its process.
+#[cfg(target_os = "linux")]
+fn eventually_removed(name: &str, remover: &str) -> Outcome {
+    eventually(&format!("{remover} removes the file"), || {
+        !std::path::Path::new(&shm_path(name)).exists()
+    })
+}
+
 /// Publishes updates as a native program into a region with `wine_game.c`'s layout until
 /// `stop`; the counters and words are atomics, the way a Rust publisher shares them.
 #[cfg(target_os = "linux")]
@@ -348,9 +364,7 @@ fn wine_exposed_native_region_is_read_whole_by_a_windows_program() -> Outcome {
     // The native publisher has gone: the bridge is the last holder.
     expect_eq(std::path::Path::new(&shm_path(&name)).exists(), true)?;
     bridge.finish()?;
-    eventually("the bridge, last holder, removes the file", || {
-        !std::path::Path::new(&shm_path(&name)).exists()
-    })
+    eventually_removed(&name, "the bridge, last holder")
 }
 
 /// The library option, Windows to Linux: a Windows program creates a `SeqLock` region with
@@ -435,9 +449,7 @@ fn wine_killed_native_holder_leaves_the_region_to_windows_holders() -> Outcome {
     expect_eq(kind(SharedMemory::<ReadOnly>::open(&name)), "opened")?;
     expect_eq(std::path::Path::new(&shm_path(&name)).exists(), true)?;
     windows.finish()?;
-    eventually("the Windows holder, last, removes the file", || {
-        !std::path::Path::new(&shm_path(&name)).exists()
-    })
+    eventually_removed(&name, "the Windows holder, last")
 }
 
 /// Every holder on both sides killed: the file is left unheld, and the next native use of the
@@ -706,6 +718,181 @@ fn hold(name: &str, _args: &[String]) -> RoleResult {
     let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
     drop(region);
     Ok(())
+}
+
+/// Either side: holds the region (`linux_host`), says `ready`, then answers each line of
+/// standard input until it closes: `take` (the writer role: `taken` or `refused`), `drop`
+/// (`dropped`), `alive` (`writer_alive`: `true` or `false`) and `close` (lets the region go,
+/// keeping the role: `closed`).
+fn writer_role(name: &str, _args: &[String]) -> RoleResult {
+    let options = Options::new().linux_host(true);
+    let mut region = Some(
+        win_shared_memory::SharedMemory::<ReadWrite>::get_or_create_with(name, 4096, &options)?,
+    );
+    println!("ready");
+    let mut role = None;
+    for line in std::io::stdin().lines() {
+        let line = line?;
+        let open = || {
+            region
+                .as_ref()
+                .ok_or(format!("{line}: the region is closed"))
+        };
+        match line.as_str() {
+            "take" => match open()?.take_writer_role() {
+                Ok(taken) => {
+                    role = Some(taken);
+                    println!("taken");
+                }
+                Err(win_shared_memory::SharedMemoryError::SynchronizationRefused { .. }) => {
+                    println!("refused");
+                }
+                Err(error) => return Err(error.into()),
+            },
+            "drop" => {
+                role = None;
+                println!("dropped");
+            }
+            "alive" => println!("{}", open()?.writer_alive()?),
+            "close" => {
+                region = None;
+                println!("closed");
+            }
+            other => return Err(format!("no such command: {other}").into()),
+        }
+    }
+    drop(role);
+    Ok(())
+}
+
+/// A Windows `writer_role` peer under Wine, ready.
+#[cfg(target_os = "linux")]
+fn windows_writer_role(name: &str) -> Result<Peer, libtest_mimic::Failed> {
+    let mut peer = Peer::spawn(windows_role("wine-writer-role", &[name]))?;
+    peer.expect_line("ready")?;
+    Ok(peer)
+}
+
+/// Asks a `writer_role` peer `command` and checks its answer.
+#[cfg(target_os = "linux")]
+fn ask(peer: &mut Peer, command: &str, expected: &str) -> Outcome {
+    peer.send(command)?;
+    peer.expect_line(expected)
+        .map_err(|failed| format!("{command}: {failed:?}").into())
+}
+
+/// Whether a `writer_role` peer answers `alive` with `false`; a peer that does not answer
+/// (dead, or saying something else) is no such answer.
+#[cfg(target_os = "linux")]
+fn sees_no_writer(peer: &mut Peer) -> bool {
+    peer.send("alive").is_ok() && peer.read_line().is_ok_and(|answer| answer == "false")
+}
+
+/// The writer role across the boundary, Windows to Linux: a Windows writer under Wine is seen
+/// alive by a native reader and refuses a native writer (and a second Windows one); killed,
+/// while the second Windows process keeps wineserver running (whose own POSIX locks would
+/// otherwise go with it and prove nothing), it is seen gone natively and a native writer may
+/// take the role.
+#[cfg(target_os = "linux")]
+fn wine_windows_writer_is_seen_natively_until_killed() -> Outcome {
+    let name = unique_name("wine_role_w");
+    let mut windows = windows_writer_role(&name)?;
+    let options = Options::new().linux_host(true);
+    let native = SharedMemory::<ReadWrite>::open_existing_with(&name, &options)?;
+    let reader = SharedMemory::<ReadOnly>::open_with(&name, &options)?;
+    expect_eq(reader.writer_alive()?, false)?;
+    ask(&mut windows, "take", "taken")?;
+    expect_eq(reader.writer_alive()?, true)?;
+    let second = native.take_writer_role();
+    if !matches!(
+        second,
+        Err(SharedMemoryError::SynchronizationRefused { .. })
+    ) {
+        return Err(format!("a native writer beside the Windows one: {second:?}").into());
+    }
+    // Dropped, the role is free at once; taken again, it is held until the kill.
+    ask(&mut windows, "drop", "dropped")?;
+    expect_eq(reader.writer_alive()?, false)?;
+    ask(&mut windows, "take", "taken")?;
+    let mut other_windows = windows_writer_role(&name)?;
+    ask(&mut other_windows, "alive", "true")?;
+    ask(&mut other_windows, "take", "refused")?;
+    expect_eq(reader.writer_alive()?, true)?;
+    windows.kill()?;
+    let killed = Instant::now();
+    eventually("the killed Windows writer is seen gone natively", || {
+        reader.writer_alive().is_ok_and(|alive| !alive)
+    })?;
+    eprintln!(
+        "killed Windows writer seen gone natively after {:?}",
+        killed.elapsed()
+    );
+    // Still running: wineserver, not its exit, let the killed process's lock go.
+    ask(&mut other_windows, "alive", "false")?;
+    let role = native.take_writer_role()?;
+    expect_eq(reader.writer_alive()?, true)?;
+    ask(&mut other_windows, "alive", "true")?;
+    ask(&mut other_windows, "take", "refused")?;
+    drop((role, reader, native));
+    other_windows.finish()?;
+    eventually_removed(&name, "the Windows holder, last")
+}
+
+/// The writer role across the boundary, Linux to Windows: a native writer is seen alive by a
+/// Windows reader under Wine and refuses a Windows writer; killed, it is seen gone there, and
+/// the Windows writer that then takes the role is seen natively until it drops it.
+#[cfg(target_os = "linux")]
+fn wine_native_writer_is_seen_on_windows_until_killed() -> Outcome {
+    let name = unique_name("wine_role_l");
+    let mut native = crate::harness::spawn_child("wine-writer-role", &[&name])?;
+    native.expect_line("ready")?;
+    let mut windows = windows_writer_role(&name)?;
+    ask(&mut windows, "alive", "false")?;
+    ask(&mut native, "take", "taken")?;
+    ask(&mut windows, "alive", "true")?;
+    ask(&mut windows, "take", "refused")?;
+    native.kill()?;
+    let killed = Instant::now();
+    eventually("the killed native writer is seen gone on Windows", || {
+        sees_no_writer(&mut windows)
+    })?;
+    eprintln!(
+        "killed native writer seen gone on Windows after {:?}",
+        killed.elapsed()
+    );
+    ask(&mut windows, "take", "taken")?;
+    let options = Options::new().linux_host(true);
+    let reader = SharedMemory::<ReadOnly>::open_with(&name, &options)?;
+    expect_eq(reader.writer_alive()?, true)?;
+    ask(&mut windows, "drop", "dropped")?;
+    expect_eq(reader.writer_alive()?, false)?;
+    drop(reader);
+    windows.finish()?;
+    eventually_removed(&name, "the Windows holder, last")
+}
+
+/// A Windows role that outlives its region holds the region's file as one of its holders:
+/// native openers join it at once and see the role alive, and the file goes with the role.
+/// (Had the role locked its byte through an open that holds no share of the file, the region's
+/// leaving holder would have kept its exclusive lock of the holders' byte while the role lived,
+/// and native opens waited.)
+#[cfg(target_os = "linux")]
+fn wine_windows_role_that_outlives_its_region_keeps_the_file_until_dropped() -> Outcome {
+    let name = unique_name("wine_role_outlives");
+    let mut windows = windows_writer_role(&name)?;
+    ask(&mut windows, "take", "taken")?;
+    ask(&mut windows, "close", "closed")?;
+    let started = Instant::now();
+    let reader = SharedMemory::<ReadOnly>::open_with(&name, &Options::new().linux_host(true))?;
+    let took = started.elapsed();
+    if took > Duration::from_millis(500) {
+        return Err(format!("the native open waited {took:?} for the Windows role").into());
+    }
+    expect_eq(reader.writer_alive()?, true)?;
+    drop(reader);
+    ask(&mut windows, "drop", "dropped")?;
+    eventually_removed(&name, "the Windows role, last holder")?;
+    windows.finish()
 }
 
 /// One preset as `wsm-bridge --list-presets` shows it: the title, and each region's name, the

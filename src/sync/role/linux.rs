@@ -10,8 +10,8 @@ use crate::sync::Failure;
 use crate::sys::ofd_lock::{self, GETLK, Lock, SETLK};
 use crate::{Access, ReadWrite, SharedMemory};
 
-/// The byte whose write lock is the role.
-const ROLE_BYTE: u32 = 1;
+/// The byte whose write lock is the role, the one a Windows writer under Wine locks too.
+const ROLE_BYTE: u32 = crate::boundary::WRITER_ROLE_BYTE;
 
 /// The role, held: the description that holds the lock.
 pub(super) struct Held(OwnedFd);

@@ -10,7 +10,13 @@
 //! - macOS (and the portable backend): `flock` on a lock file `/tmp/wsm-writer<name>`, refused
 //!   when another user owns it (it would let them hold the role, or fake a live writer).
 //! - Windows: a named mutex `<name>#writer`, abandoned when its holder dies. The role stays on
-//!   the thread that took it, as a Windows mutex does (the role is not `Send`).
+//!   the thread that took it, as a Windows mutex does (the role is not `Send`). Under Wine, on a
+//!   region backed by a file of the Linux host ([`Options::linux_host`](crate::Options::linux_host)),
+//!   also an exclusive `LockFileEx` of byte 1 of the file, which `wineserver` sets as a POSIX
+//!   lock that conflicts with the Linux side's: either side sees and refuses the other's
+//!   writer, and `wineserver` frees it when the Windows process dies. The role is taken only
+//!   if the mutex and the byte both are, and is alive while either is held; it holds the file
+//!   as one of the region's holders, so the file stays while the role does.
 //!
 //! The role is advisory: writers that do not take it are not stopped by it. A child made by
 //! `fork` on Linux shares its parent's role (one open file description holds the lock).

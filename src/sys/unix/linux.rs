@@ -32,7 +32,7 @@ const SHM_DIR: &str = "/dev/shm";
 const PATIENCE: Duration = Duration::from_secs(2);
 
 /// The byte of the holder and remover locks.
-const HOLDER_BYTE: u32 = 0;
+const HOLDER_BYTE: u32 = crate::boundary::HOLDERS_BYTE;
 
 /// What one attempt to join the object under a name found.
 enum Join {

@@ -42,7 +42,7 @@ use windows_sys::Win32::System::Threading::Sleep;
 use windows_sys::core::{s, w};
 
 use super::{Handle, OsError, host_error, is_win32, opened, succeeded};
-use crate::boundary;
+use crate::boundary::{self, HOLDERS_BYTE};
 
 /// The directory of the host's POSIX shared memory objects, as Windows programs under Wine
 /// see it.
@@ -266,7 +266,11 @@ impl HostFile {
     /// holder holds it exclusively for a moment.
     fn lock(&self, flags: LOCK_FILE_FLAGS) -> Result<(), OsError> {
         for _ in 0..LOCK_ROUNDS {
-            match self.lock_once(flags | LOCKFILE_FAIL_IMMEDIATELY) {
+            match lock_byte(
+                &self.handle,
+                HOLDERS_BYTE,
+                flags | LOCKFILE_FAIL_IMMEDIATELY,
+            ) {
                 Err(error) if is_win32(&error, ERROR_LOCK_VIOLATION) => {
                     // SAFETY: a plain sleep.
                     unsafe { Sleep(1) }
@@ -279,25 +283,35 @@ impl HostFile {
 
     /// Tries once to lock byte 0 exclusively: whether nobody else holds the file.
     fn try_lock_exclusive(&self) -> Result<bool, OsError> {
-        match self.lock_once(LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY) {
-            Ok(()) => Ok(true),
-            Err(error) if is_win32(&error, ERROR_LOCK_VIOLATION) => Ok(false),
-            Err(error) => Err(error),
-        }
-    }
-
-    fn lock_once(&self, flags: LOCK_FILE_FLAGS) -> Result<(), OsError> {
-        let mut overlapped = byte_zero();
-        // SAFETY: an open file handle, not opened for overlapped I/O, so the call completes
-        // before it returns and `overlapped` (offset 0) outlives it. The range is byte 0, the
-        // protocol's, which Wine turns into a POSIX lock of that byte.
-        succeeded(unsafe { LockFileEx(self.handle.raw(), flags, 0, 1, 0, &mut overlapped) })
+        try_lock_byte(&self.handle, HOLDERS_BYTE, true)
     }
 
     fn unlock(&self) -> Result<(), OsError> {
-        let mut overlapped = byte_zero();
-        // SAFETY: as in `lock_once`, for the range locked there.
-        succeeded(unsafe { UnlockFileEx(self.handle.raw(), 0, 1, 0, &mut overlapped) })
+        unlock_byte(&self.handle, HOLDERS_BYTE)
+    }
+
+    /// This file joined again by this process, as another holder with an open of its own, whose
+    /// locks are its own (Windows, and wineserver, keep locks per open file); `None` when the
+    /// path no longer names this file. Opened by the path, as Wine 8's `ReOpenFile` is a stub
+    /// that fails.
+    pub(crate) fn join_again(&self) -> Result<Option<Self>, OsError> {
+        let handle = match open_file(&self.path, true, OPEN_EXISTING) {
+            Ok(handle) => handle,
+            Err(error) if is_win32(&error, ERROR_FILE_NOT_FOUND) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        // The same file, whatever link the path went through.
+        if identity(handle.raw())? != identity(self.handle.raw())? {
+            return Ok(None);
+        }
+        let again = Self {
+            handle,
+            path: self.path.clone(),
+            deletable: true,
+        };
+        // At once: this holder's shared lock keeps leavers from locking the file exclusively.
+        again.lock(SHARED)?;
+        Ok(Some(again))
     }
 
     /// Removes the file's name when the last Windows handle of it is closed (Wine has no
@@ -325,10 +339,42 @@ impl Drop for HostFile {
     }
 }
 
-/// The OVERLAPPED of a synchronous call on byte 0: offset 0, no event.
-fn byte_zero() -> OVERLAPPED {
+/// Tries once to lock byte `byte` of `file` (exclusively or not): `false` when another open
+/// file holds a lock that conflicts, a native process's open-file-description lock included.
+pub(crate) fn try_lock_byte(file: &Handle, byte: u32, exclusive: bool) -> Result<bool, OsError> {
+    let kind = if exclusive {
+        LOCKFILE_EXCLUSIVE_LOCK
+    } else {
+        SHARED
+    };
+    match lock_byte(file, byte, kind | LOCKFILE_FAIL_IMMEDIATELY) {
+        Ok(()) => Ok(true),
+        Err(error) if is_win32(&error, ERROR_LOCK_VIOLATION) => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+fn lock_byte(file: &Handle, byte: u32, flags: LOCK_FILE_FLAGS) -> Result<(), OsError> {
+    let mut overlapped = at_byte(byte);
+    // SAFETY: an open file handle, not opened for overlapped I/O, so the call completes before
+    // it returns and `overlapped` (the offset) outlives it. The range is one byte of the
+    // protocol's, which Wine turns into a POSIX lock of that byte.
+    succeeded(unsafe { LockFileEx(file.raw(), flags, 0, 1, 0, &mut overlapped) })
+}
+
+/// Lets go of `file`'s lock on byte `byte`.
+pub(crate) fn unlock_byte(file: &Handle, byte: u32) -> Result<(), OsError> {
+    let mut overlapped = at_byte(byte);
+    // SAFETY: as in `lock_byte`, for the range locked there.
+    succeeded(unsafe { UnlockFileEx(file.raw(), 0, 1, 0, &mut overlapped) })
+}
+
+/// The OVERLAPPED of a synchronous call at byte `byte`: that offset, no event.
+fn at_byte(byte: u32) -> OVERLAPPED {
     // SAFETY: integers, a union of integers and a pointer, all of which are valid zero.
-    unsafe { std::mem::zeroed() }
+    let mut overlapped: OVERLAPPED = unsafe { std::mem::zeroed() };
+    overlapped.Anonymous.Anonymous.Offset = byte;
+    overlapped
 }
 
 /// `Z:\dev\shm\<name>`, NUL-terminated UTF-16.
