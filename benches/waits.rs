@@ -2,10 +2,12 @@
 //! and what waiting readers cost a writer.
 //!
 //! - Wake-up latency: from a signal to the waiting process running, the waiter asleep, through
-//!   `NamedEvent`, `SeqLock::wait_for_change` (read-write and read-only handles) and the raw
-//!   primitive beneath (a futex on Linux, a Win32 event on Windows).
-//! - Idle CPU: four processes wait 10 s for news that never comes (an event, the change waits
-//!   of both handles, a versioned region's) and report the CPU time they used.
+//!   `NamedEvent`, `SeqLock::wait_for_change` (read-write and read-only handles), a `Follower`
+//!   of a publisher holding its writer role, and the raw primitive beneath (a futex on Linux, a
+//!   Win32 event on Windows).
+//! - Idle CPU: five processes wait 10 s for news that never comes (an event, the change waits
+//!   of both handles, a versioned region's, a follower of a live but quiet publisher) and
+//!   report the CPU time they used.
 //! - Writer cost: nanoseconds per 64-byte `SeqLock::write` with no reader waiting and with four
 //!   reader processes waiting for each write, and two hand-written seqlocks for scale (0.2's
 //!   compare-exchange protocol, and the minimal one with a plain store).
@@ -18,8 +20,9 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering, fence};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use win_shared_memory::sync::{EventReset, NamedEvent, SeqLock, Versioning};
-use win_shared_memory::{ReadOnly, ReadWrite, SharedMemory};
+use win_shared_memory::follow::{Followed, Follower};
+use win_shared_memory::sync::{EventReset, NamedEvent, SeqLock, Versioning, WriterRole};
+use win_shared_memory::{ReadOnly, ReadWrite, SharedMemory, SharedMemoryLink};
 
 const ROLE: &str = "WSM_BENCH_ROLE";
 
@@ -47,6 +50,10 @@ const WAKERS: &[(&str, &str)] = &[
     (
         "change-read-only",
         "`SeqLock::wait_for_change`, read-only handle",
+    ),
+    (
+        "follower",
+        "`Follower::next` of a `SeqLock` (role checked every 16 ms)",
     ),
 ];
 
@@ -125,6 +132,7 @@ fn waker(role: &str, name: &str, ping: bool) -> Box<dyn Waker> {
         "change" | "change-read-only" => {
             Box::new(ChangeWaker::new(name, ping, role == "change-read-only"))
         }
+        "follower" => Box::new(FollowWaker::new(name, ping)),
         #[cfg(target_os = "linux")]
         "futex" => Box::new(futex::FutexWaker::new(name, ping)),
         #[cfg(windows)]
@@ -201,6 +209,48 @@ impl Waker for ChangeWaker {
                     lock.wait_for_change(lock.version(), patience)
                         .expect("wait");
                 }
+            }
+        }
+    }
+}
+
+/// One way only, as a publisher and its follower: the signalling side holds the writer role
+/// of a `SeqLock<u64>` and writes the round with it; the woken side follows the region.
+enum FollowWaker {
+    Publisher(SharedMemoryLink<SeqLock<u64>, ReadWrite>, WriterRole),
+    Follower(Follower<u64>),
+}
+
+impl FollowWaker {
+    fn new(name: &str, ping: bool) -> Self {
+        let name = format!("{name}_followed");
+        if ping {
+            let link = SharedMemoryLink::create(&name).expect("create");
+            let role = link.take_writer_role().expect("role");
+            Self::Publisher(link, role)
+        } else {
+            Self::Follower(Follower::seqlock(&name).expect("follower"))
+        }
+    }
+}
+
+impl Waker for FollowWaker {
+    fn signal(&mut self, round: u64) {
+        if let Self::Publisher(link, role) = self {
+            link.seqlock().write_as(role, &round).expect("write");
+        }
+    }
+
+    fn wait(&mut self, round: u64) {
+        let Self::Follower(follower) = self else {
+            return;
+        };
+        loop {
+            match follower.next(Duration::from_millis(100)).expect("follow") {
+                Some(Followed::Update(&value)) if value >= round => return,
+                // A round that never came counts its timeout.
+                None => return,
+                Some(_) => {}
             }
         }
     }
@@ -424,6 +474,19 @@ fn idle(kind: &str, name: &str) {
             let lock = region.seqlock_at::<u64>(0).expect("lock");
             assert_eq!(lock.wait_for_change(1, IDLE).expect("wait"), None);
         }
+        "follower" => {
+            let mut follower = Follower::<u64>::seqlock(name).expect("follower");
+            let mut events = Vec::new();
+            while let Some(left) = IDLE.checked_sub(started.elapsed()) {
+                match follower.next(left).expect("follow") {
+                    Some(Followed::Live { .. }) => events.push("live"),
+                    Some(Followed::Update(_)) => events.push("update"),
+                    Some(other) => panic!("the publisher is live: {other:?}"),
+                    None => {}
+                }
+            }
+            assert_eq!(events, ["live", "update"]);
+        }
         _ => {
             let region = SharedMemory::<ReadOnly>::open(name).expect("open");
             let versioning = Versioning::BeginEnd { begin: 0, end: 4 };
@@ -468,7 +531,7 @@ fn cpu_seconds() -> f64 {
     seconds(kernel) + seconds(user)
 }
 
-/// Prints the idle waiters' CPU, measured at once (four processes, `IDLE` each).
+/// Prints the idle waiters' CPU, measured at once (five processes, `IDLE` each).
 fn idle_cpu() {
     let event = name("idle_event");
     let _event = NamedEvent::new(&event, EventReset::Auto).expect("event");
@@ -481,6 +544,8 @@ fn idle_cpu() {
         .expect("lock")
         .write(&0)
         .expect("write");
+    // The publisher that the follower sees live, and quiet.
+    let _role = lock_region.take_writer_role().expect("role");
     let versioned = name("idle_versioned");
     let _versioned = SharedMemory::<ReadWrite>::create(&versioned, 8).expect("versioned");
     let waiters: Vec<(&str, Child, BufReader<ChildStdout>)> = [
@@ -499,6 +564,11 @@ fn idle_cpu() {
             "versioned",
             &versioned,
             "`wait_for_versioned_change` (a game's counters)",
+        ),
+        (
+            "follower",
+            &lock,
+            "`Follower::next` of a live, quiet publisher (role checked every 16 ms)",
         ),
     ]
     .into_iter()

@@ -160,19 +160,26 @@ impl<T: FromBytes + IntoBytes + Immutable> Source<T> {
     }
 
     /// The updates once they differ from `seen`; `None` after `timeout` without a change, or
-    /// while a write stays in progress.
-    fn wait(&self, seen: u64, timeout: Duration) -> Result<Option<u64>, SharedMemoryError> {
+    /// while a write stays in progress. Where it polls, `backoff` paces its looks across the
+    /// follower's waits.
+    fn wait(
+        &self,
+        seen: u64,
+        timeout: Duration,
+        backoff: &mut Backoff,
+    ) -> Result<Option<u64>, SharedMemoryError> {
         let in_progress = |result: Result<Option<u64>, SeqLockError>| match result {
             Err(SeqLockError::Stalled { .. }) => Ok(None),
             other => other.map_err(|source| self.inconsistent(source)),
         };
         match self {
-            Self::SeqLock(link) => in_progress(link.seqlock().wait_for_change(seen, timeout)),
+            Self::SeqLock(link) => in_progress(link.seqlock().wait_paced(seen, timeout, backoff)),
             Self::DoubleBuffer(link) => {
-                in_progress(link.double_buffer().wait_for_change(seen, timeout))
+                in_progress(link.double_buffer().wait_paced(seen, timeout, backoff))
             }
             Self::Versioned(link, versioning) => {
-                link.wait_for_versioned_change(*versioning, seen, timeout)
+                link.region()
+                    .wait_for_versioned_change_paced(*versioning, seen, timeout, backoff)
             }
         }
     }
@@ -257,7 +264,8 @@ pub struct Follower<T> {
     source: Option<Source<T>>,
     phase: Phase,
     generation: u64,
-    /// The pauses between looks for a publisher that is not live.
+    /// The pauses between looks (for a publisher, or where waits poll, for its news), longer
+    /// the longer nothing happens.
     backoff: Backoff,
     track: Track<T>,
 }
@@ -608,6 +616,7 @@ impl<T: FromBytes + IntoBytes + Immutable> Follower<T> {
 
     /// The publisher is live again; its values count from `seen` updates.
     fn revive(&mut self, seen: u64) -> Found {
+        self.backoff = Backoff::default();
         self.phase = Phase::Live;
         self.generation += 1;
         self.track.seen = seen;
@@ -651,7 +660,12 @@ impl<T: FromBytes + IntoBytes + Immutable> Follower<T> {
             Liveness::Updates { .. } => Duration::MAX,
         }
         .saturating_sub(track.last_sign.elapsed());
-        source.wait(track.seen, left.min(until_check))?;
+        if source
+            .wait(track.seen, left.min(until_check), &mut self.backoff)?
+            .is_some()
+        {
+            self.backoff = Backoff::default();
+        }
         Ok(())
     }
 }

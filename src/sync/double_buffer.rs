@@ -9,6 +9,7 @@ use std::time::Duration;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use super::WriterRole;
+use super::poll::Backoff;
 use super::sequence::{DEFAULT_PATIENCE, Sequence};
 use crate::error::SeqLockError;
 use crate::{ReadOnly, ReadWrite, SharedMemory, SharedMemoryLink, copy};
@@ -269,7 +270,8 @@ impl<T: FromBytes + IntoBytes + Immutable> DoubleBuffer<T> {
         timeout: Duration,
     ) -> Result<Option<u64>, SeqLockError> {
         let waiting = self.sequence.waiting_word();
-        self.sequence.wait_for_change(seen, timeout, waiting)
+        self.sequence
+            .wait_for_change(seen, timeout, waiting, &mut Backoff::default())
     }
 
     /// Copies `value` into the slot of the write that began at `start`.
@@ -401,7 +403,20 @@ impl<T: FromBytes + IntoBytes + Immutable> DoubleBufferReader<'_, T> {
         seen: u64,
         timeout: Duration,
     ) -> Result<Option<u64>, SeqLockError> {
-        self.buffer.sequence.wait_in_view(self.view, seen, timeout)
+        self.wait_paced(seen, timeout, &mut Backoff::default())
+    }
+
+    /// The wait, paced by `backoff` where it polls: for a caller that waits in short waits
+    /// again and again ([`Follower`](crate::follow::Follower)).
+    pub(crate) fn wait_paced(
+        &self,
+        seen: u64,
+        timeout: Duration,
+        backoff: &mut Backoff,
+    ) -> Result<Option<u64>, SeqLockError> {
+        self.buffer
+            .sequence
+            .wait_in_view(self.view, seen, timeout, backoff)
     }
 }
 

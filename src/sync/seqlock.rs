@@ -15,6 +15,7 @@ use std::time::Duration;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use super::WriterRole;
+use super::poll::Backoff;
 use super::sequence::{DEFAULT_PATIENCE, Sequence};
 use crate::copy;
 use crate::error::SeqLockError;
@@ -301,7 +302,8 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLock<T> {
         timeout: Duration,
     ) -> Result<Option<u64>, SeqLockError> {
         let waiting = self.sequence.waiting_word();
-        self.sequence.wait_for_change(seen, timeout, waiting)
+        self.sequence
+            .wait_for_change(seen, timeout, waiting, &mut Backoff::default())
     }
 
     /// Copies `value` into the lock; only between `begin_write` and `end_write`.
@@ -528,7 +530,20 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLockReader<'_, T> {
         seen: u64,
         timeout: Duration,
     ) -> Result<Option<u64>, SeqLockError> {
-        self.lock.sequence.wait_in_view(self.view, seen, timeout)
+        self.wait_paced(seen, timeout, &mut Backoff::default())
+    }
+
+    /// The wait, paced by `backoff` where it polls: for a caller that waits in short waits
+    /// again and again ([`Follower`](crate::follow::Follower)).
+    pub(crate) fn wait_paced(
+        &self,
+        seen: u64,
+        timeout: Duration,
+        backoff: &mut Backoff,
+    ) -> Result<Option<u64>, SeqLockError> {
+        self.lock
+            .sequence
+            .wait_in_view(self.view, seen, timeout, backoff)
     }
 
     /// As [`SeqLock::read_within`].

@@ -281,10 +281,11 @@ impl Sequence {
         view: &SharedMemory<ReadOnly>,
         seen: u64,
         timeout: Duration,
+        backoff: &mut Backoff,
     ) -> Result<Option<u64>, SeqLockError> {
         let waiting = self.waiting_word();
         let waiting = waiting.and_then(|waiting| view.writable_word(waiting));
-        self.wait_for_change(seen, timeout, waiting)
+        self.wait_for_change(seen, timeout, waiting, backoff)
     }
 
     /// Waits until the completed writes are no longer `seen` (a [`completed_writes`]), and
@@ -292,7 +293,9 @@ impl Sequence {
     /// it completes; one that stays in progress for [`DEFAULT_PATIENCE`] is a stalled writer.
     /// `waiting`: this sequence's `waiting` word where this reader may write it (its own view,
     /// or another, writable view of the same memory), to register and be woken; `None`: it
-    /// polls. The protocol is the module's.
+    /// polls, paced by `backoff` (a caller that waits again and again in short waits passes
+    /// the same one, so that its looks grow apart as a long wait's do). The protocol is the
+    /// module's.
     ///
     /// [`completed_writes`]: Self::completed_writes
     pub(super) fn wait_for_change(
@@ -300,6 +303,7 @@ impl Sequence {
         seen: u64,
         timeout: Duration,
         waiting: Option<&StdAtomicU32>,
+        backoff: &mut Backoff,
     ) -> Result<Option<u64>, SeqLockError> {
         // Where processes share no futex, writers wake nobody: registering would be wasted.
         let waiting = waiting.filter(|_| cfg!(wsm_holder_locks));
@@ -309,7 +313,6 @@ impl Sequence {
         let mut in_progress: Option<(u32, Instant)> = None;
         let mut round: u32 = 0;
         let mut slept_out = false;
-        let mut backoff = Backoff::default();
         loop {
             // Slept out registered, and nobody cleared the registration: if there is a change,
             // its writer does not wake readers.

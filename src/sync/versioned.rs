@@ -164,9 +164,20 @@ impl<A: Access> SharedMemory<A> {
         seen: u64,
         timeout: Duration,
     ) -> Result<Option<u64>, SharedMemoryError> {
+        self.wait_for_versioned_change_paced(versioning, seen, timeout, &mut Backoff::default())
+    }
+
+    /// The wait, its looks paced by `backoff`: for a caller that waits in short waits again and
+    /// again ([`Follower`](crate::follow::Follower)).
+    pub(crate) fn wait_for_versioned_change_paced(
+        &self,
+        versioning: Versioning,
+        seen: u64,
+        timeout: Duration,
+        backoff: &mut Backoff,
+    ) -> Result<Option<u64>, SharedMemoryError> {
         let version = self.version_counters(versioning)?;
         let deadline = Instant::now().checked_add(timeout);
-        let mut backoff = Backoff::default();
         loop {
             let now = version().completed();
             if now != seen {

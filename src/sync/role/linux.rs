@@ -34,10 +34,11 @@ pub(super) fn take(region: &SharedMemory<ReadWrite>) -> Result<Option<Held>, Fai
     }
 }
 
-/// Whether a live process (this one included) holds the role.
+/// Whether a live process (this one included) holds the role. Asked through the region's own
+/// description, which never holds the role (a role has a description of its own), so every
+/// holder shows; no open per question, since followers ask every few milliseconds.
 pub(super) fn held_by_anyone<A: Access>(region: &SharedMemory<A>) -> Result<bool, Failure> {
-    let fd = reopen(region, OFlags::RDONLY)?;
-    ofd_lock::conflicting(&fd, Lock::Read, ROLE_BYTE)
+    ofd_lock::conflicting(region.mapping().as_fd(), Lock::Read, ROLE_BYTE)
         .map(|holder| holder.is_some())
         .map_err(|error| Failure::Os(GETLK, error.into()))
 }
