@@ -957,6 +957,8 @@ fn wine_every_preset_serves_its_titles_stand_in_game() -> Outcome {
         "iracing",
         "ets2",
         "rfactor1",
+        "acc",
+        "acevo",
     ] {
         if !titles.contains(&expected) {
             return Err(format!("--list-presets has no {expected}: {titles:?}").into());

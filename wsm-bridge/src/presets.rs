@@ -152,7 +152,7 @@ pub const PRESETS: &[Preset] = &[
         regions: LMU_REGIONS,
         pid_suffix: false,
         events: &[("LMU_Data_Event", EventReset::Auto)],
-        source: "S397 SharedMemoryInterface.hpp (LMU plugin SDK, 2025; licence forbids redistribution, not committed): sizeof(SharedMemoryLayout) with the rF2 plugin's InternalsPlugin.hpp V01 structures (same sizes as LMU's) and ApplicationStateV01, MinGW x86_64; LockData is two LONGs; plugin buffers as rfactor2; LMU_Data_Event (LMU_SHARED_MEMORY_EVENT) is waited on as an auto-reset event in the header's example",
+        source: "S397 SharedMemoryInterface.hpp (LMU plugin SDK, 2025, shipped in the game's Support folder; licence forbids redistribution, not committed): sizeof(SharedMemoryLayout) with the rF2 plugin's InternalsPlugin.hpp V01 structures (same sizes as LMU's) and ApplicationStateV01 (260 bytes), MinGW x86_64, recompiled from a public copy of the header's text (scoring at 1632, telemetry at 128464); LockData is two LONGs; plugin buffers as rfactor2; LMU_Data_Event (LMU_SHARED_MEMORY_EVENT) is waited on as an auto-reset event in the header's example",
     },
     Preset {
         titles: &["acc", "ac", "assetto-corsa", "assetto-corsa-competizione"],
@@ -164,7 +164,19 @@ pub const PRESETS: &[Preset] = &[
         ],
         pid_suffix: false,
         events: &[],
-        source: "ACC Shared Memory Documentation v1.8.12 (Kunos): SPageFilePhysics, SPageFileGraphic, SPageFileStatic, #pragma pack(4) (from the document, not recompiled)",
+        source: "Kunos SharedFileOut.h of ACC (no licence: not committed), SPageFilePhysics, SPageFileGraphic, SPageFileStatic under #pragma pack(4), MinGW x86_64 sizeof, the same from two public copies: SeriousOldMan/Simulator-Controller (commit 240d612, 2026-07-24) Sources/Special/ACC SHM Provider/ACC SHM Provider/SharedFileOut.h and gabbo76/ACC-TX-UDP (commit ba4abb9, 2026-06-23) include/Models/ACC/SharedFileOut.h; as ACC Shared Memory Documentation v1.8.12; Kunos' older ACCSM_Example header (documentation 1.6) is 712, 1320 and 688; TinyPedal/pyACCSharedMemory maps the three structures' sizes",
+    },
+    Preset {
+        titles: &["acevo", "ac-evo", "assetto-corsa-evo"],
+        about: "Assetto Corsa EVO (shared memory since 0.6)",
+        regions: &[
+            paged("Local\\acevo_pmf_physics", 800),
+            paged("Local\\acevo_pmf_graphics", 4900),
+            paged("Local\\acevo_pmf_static", 208),
+        ],
+        pid_suffix: false,
+        events: &[],
+        source: "Kunos SharedFileOut.h of AC EVO (ACE shared memory documentation v1, change log 2026-04-01: car_ids added to SPageFileGraphicEvo; no licence: not committed), SPageFilePhysics, SPageFileGraphicEvo, SPageFileStaticEvo under #pragma pack(4), MinGW x86_64 sizeof, the same from two public copies: SeriousOldMan/Simulator-Controller (commit baa53b1, 2026-05-06) Sources/Special/ACE SHM Provider/ACE SHM Provider/SharedFileOut.h and dSyncro/acevo-shared-memory (commit 9d54c2f, 2026-05-06) src/bindings/source/wrapper.hpp; before car_ids the graphics page was 3940; readers that map 4096, 8192 and 2048 bytes fit",
     },
     Preset {
         titles: &["ams2", "automobilista2"],
@@ -310,6 +322,33 @@ mod tests {
         assert_eq!(region("ets2", "Local\\SCSTelemetry").size, 32_768);
         assert_eq!(region("ams1", "$rFactorShared$").exact, Some(11_367));
         assert_eq!(region("r3e", "$R3E").size, 45_056);
+    }
+
+    /// Kunos' SharedFileOut.h of ACC and of AC EVO (see the sources): ACC's three pages, and AC
+    /// EVO's graphics page that car_ids grew past one page (3 940 bytes before); readers that
+    /// map AC EVO's pages at 4 096, 8 192 and 2 048 bytes fit.
+    #[test]
+    fn the_kunos_pages_of_acc_and_ac_evo() {
+        for (title, name, exact) in [
+            ("acc", "Local\\acpmf_physics", 800),
+            ("acc", "Local\\acpmf_graphics", 1588),
+            ("acc", "Local\\acpmf_static", 820),
+            ("acevo", "Local\\acevo_pmf_physics", 800),
+            ("acevo", "Local\\acevo_pmf_graphics", 4900),
+            ("acevo", "Local\\acevo_pmf_static", 208),
+        ] {
+            assert_eq!(region(title, name).exact, Some(exact), "{title} {name}");
+        }
+        assert_eq!(region("acevo", "Local\\acevo_pmf_graphics").size, 8192);
+        for (name, mapped) in [
+            ("Local\\acevo_pmf_physics", 4096),
+            ("Local\\acevo_pmf_graphics", 8192),
+            ("Local\\acevo_pmf_static", 2048),
+        ] {
+            assert!(region("acevo", name).size >= mapped, "{name}");
+        }
+        assert_eq!(find("assetto-corsa-evo"), find("ACEVO"));
+        assert_ne!(find("ac"), find("acevo"));
     }
 
     #[test]
