@@ -22,7 +22,7 @@ absolute times vary between runs and machines, and even ratios move by several p
 tables are those of the last run. Wine's absolute times are not Windows': its table is worth
 its ratios against raw Win32 under the same Wine. Two targets are not ratios: one is a time (its
 name ends in `_ms`), what a process's first create or open costs above its second with /dev/shm
-crowded; one a share of a core (`_pct`), what the costliest of four idle waiters uses.";
+crowded; one a share of a core (`_pct`), what the costliest of five idle waiters uses (a follower among them).";
 
 /// What the figures mean, from what each operation does (this holds from run to run; the
 /// figures above it say by how much).
