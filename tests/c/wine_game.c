@@ -6,11 +6,12 @@
  * both with InterlockedIncrement; the data, 64-bit words, from offset 8 on).
  *
  * Usage:
- *   wine_game publish NAME BYTES
+ *   wine_game publish NAME BYTES [PAUSE_MS]
  *     CreateFileMappingW(INVALID_HANDLE_VALUE, ..., BYTES, NAME); prints "ready existed=E"
  *     (E: 1 when the section already existed, as when wsm-bridge made it), then publishes
- *     updates as fast as it can (update i sets every data word to i) until a line or the end
- *     of standard input; prints "published N" and exits.
+ *     updates as fast as it can (update i sets every data word to i), or with Sleep(PAUSE_MS)
+ *     after each as a game's plugin does, until a line or the end of standard input; prints
+ *     "published N" and exits.
  *   wine_game read NAME SNAPSHOTS
  *     OpenFileMappingW(NAME) (made by wsm-bridge --expose), then takes SNAPSHOTS consistent
  *     copies (counters equal and unchanged around the copy), and more until the values
@@ -46,7 +47,7 @@ static DWORD WINAPI wait_for_stdin_line(LPVOID unused)
     return 0;
 }
 
-static int publish(const wchar_t *name, unsigned long long bytes)
+static int publish(const wchar_t *name, unsigned long long bytes, DWORD pause_ms)
 {
     HANDLE mapping = CreateFileMappingW(INVALID_HANDLE_VALUE, NULL, PAGE_READWRITE,
                                         (DWORD)(bytes >> 32), (DWORD)bytes, name);
@@ -77,6 +78,8 @@ static int publish(const wchar_t *name, unsigned long long bytes)
         for (size_t word = 0; word < count; word++)
             words[word] = update;
         InterlockedIncrement(&header->end);
+        if (pause_ms > 0)
+            Sleep(pause_ms);
     }
     printf("published %llu\n", update);
     fflush(stdout);
@@ -148,16 +151,17 @@ static int read_snapshots(const wchar_t *name, long long snapshots)
 int wmain(int argc, wchar_t **argv)
 {
     _setmode(_fileno(stdout), _O_BINARY);
-    if (argc == 4 && wcscmp(argv[1], L"publish") == 0) {
+    if ((argc == 4 || argc == 5) && wcscmp(argv[1], L"publish") == 0) {
         unsigned long long bytes = _wcstoui64(argv[3], NULL, 10);
         if (bytes < sizeof(struct Header) + 8) {
             fprintf(stderr, "wine_game: BYTES must be at least 16\n");
             return 1;
         }
-        return publish(argv[2], bytes);
+        DWORD pause_ms = argc == 5 ? (DWORD)_wtoi(argv[4]) : 0;
+        return publish(argv[2], bytes, pause_ms);
     }
     if (argc == 4 && wcscmp(argv[1], L"read") == 0)
         return read_snapshots(argv[2], _wtoi64(argv[3]));
-    fprintf(stderr, "usage: wine_game publish NAME BYTES | wine_game read NAME SNAPSHOTS\n");
+    fprintf(stderr, "usage: wine_game publish NAME BYTES [PAUSE_MS] | wine_game read NAME SNAPSHOTS\n");
     return 1;
 }
