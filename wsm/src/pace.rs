@@ -15,6 +15,11 @@ pub const FINE: Duration = Duration::from_micros(100);
 /// jitters more is caught by the coarse looks, rather than by many fine ones.
 const WIDEST_MARGIN: Duration = Duration::from_micros(500);
 
+/// Writers faster than this are left to the coarse looks, which see nearly every change of
+/// theirs anyway: fine looks at them would cost a wake-up every [`FINE`] (and a frame each
+/// time), whatever their pace.
+const SHORTEST_PACED_PERIOD: Duration = Duration::from_millis(2);
+
 /// Intervals longer than this between two changes are a pause of the writer (a game in its
 /// menus), not its period.
 const LONGEST_PERIOD: Duration = Duration::from_secs(1);
@@ -51,6 +56,9 @@ impl Pace {
         let (Some(last), Some(period)) = (self.last_change, self.period) else {
             return None;
         };
+        if period < SHORTEST_PACED_PERIOD {
+            return None;
+        }
         // Around the due time, as wide as the writer's jitter (its deviation, twice) each side,
         // from a fine period to the widest margin or a quarter of the period.
         let due = last + period;
@@ -162,6 +170,14 @@ mod tests {
         let (count, delays) = looks(ms(1.0), &writes, ms(3000.0));
         assert_eq!(delays.len(), 3);
         assert!(count <= 3_001, "{count} looks");
+    }
+
+    #[test]
+    fn a_fast_writer_is_left_to_the_coarse_looks() {
+        // 2 kHz: every coarse look sees a change, and no fine look is made.
+        let writes: Vec<Duration> = (1..2000).map(|k| ms(0.5 * k as f64)).collect();
+        let (count, _) = looks(ms(1.0), &writes, ms(1000.0));
+        assert!(count <= 1_001, "{count} looks");
     }
 
     #[test]
