@@ -14,7 +14,7 @@ mod roles;
 use std::process::{Command, ExitCode, Output};
 use std::time::{Duration, Instant};
 
-use machines::{Machine, Netns, Running, Veth, sh, unavailable};
+use machines::{Machine, Netns, Running, Veth, clock_ticks_per_s, is_root, sh, unavailable};
 use roles::{Summary, TELEMETRY, TELEMETRY_SIZE, rf2_names};
 
 type TestResult = Result<(), String>;
@@ -331,7 +331,7 @@ fn rm_refuses() -> TestResult {
     })?;
 
     // Another user's stale region: refused with the reason, and kept.
-    if unsafe_is_root() && Command::new("setpriv").arg("--help").output().is_ok() {
+    if is_root() && Command::new("setpriv").arg("--help").output().is_ok() {
         let name = format!("wsm_test_other_user_{}", std::process::id());
         let mut holder = Running::start(
             {
@@ -353,11 +353,6 @@ fn rm_refuses() -> TestResult {
         ensure(kept, || "another user removed the region".into())?;
     }
     Ok(())
-}
-
-fn unsafe_is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }
 
 /// Two machines joined by a veth pair: A (the game's) and B.
@@ -855,8 +850,7 @@ fn measure(names: &[&str], game_args: &[&str], seconds: u64) -> Result<Measured,
     let summary = summary(start_reader(&pair.b, seconds)?, seconds)?;
     let elapsed = started.elapsed().as_secs_f64();
     let wire = (bytes()? - bytes_before) as f64 / elapsed;
-    // SAFETY: sysconf has no preconditions.
-    let ticks_per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let ticks_per_s = clock_ticks_per_s();
     let cpu_percent = (cpu(publisher.pid())? - cpu_before) as f64 / ticks_per_s / elapsed * 100.0;
     Ok(Measured {
         summary,
