@@ -38,7 +38,9 @@ mirror OPTIONS:
   --config FILE         a Zenoh configuration file (TLS certificates), read first
   --scouting            allow Zenoh's multicast scouting (off by default)
   --prefix KEY          the key expression prefix (wsm/region)
-  --poll-us N           how often the publisher looks at the counters (500)
+  --poll-us N           how often the publisher looks at every region's counters; a region
+                        changing at a steady rate is looked at more often near its next
+                        change (1000)
   --full-every-ms N     a full copy at most this often while a region changes (1000)
   --max-size BYTES      the largest region a subscriber creates (268435456)";
 

@@ -110,29 +110,29 @@ pub fn decode_payload(frame: &[u8], span: &mut [u8]) -> Result<(), String> {
     }
 }
 
-/// Writes `old ^ new` into `xor` (all three of one length) and returns the span where it is
-/// not zero; `None` when they are equal. One pass, by 8-byte words.
+/// The span where `old` and `new` (of one length) differ, `None` where nowhere, with
+/// `old ^ new` written into `xor` (of their length) over it. The search compares blocks (a
+/// `memcmp` each) from either end, then bytes within the first and last changed block: most
+/// of a large region, unchanged, is only read.
 pub fn difference(old: &[u8], new: &[u8], xor: &mut [u8]) -> Option<Range<usize>> {
-    let (mut first, mut last) = (usize::MAX, 0);
-    let words = old.len() / 8;
-    for i in 0..words {
-        let at = i * 8;
-        let word = u64::from_ne_bytes(old[at..at + 8].try_into().expect("8 bytes"))
-            ^ u64::from_ne_bytes(new[at..at + 8].try_into().expect("8 bytes"));
-        xor[at..at + 8].copy_from_slice(&word.to_ne_bytes());
-        if word != 0 {
-            first = first.min(at);
-            last = at + 8;
-        }
+    const BLOCK: usize = 256;
+    let blocks = || old.chunks(BLOCK).zip(new.chunks(BLOCK));
+    let differs = |(a, b): (&[u8], &[u8])| a != b;
+    let first_block = blocks().position(differs)?;
+    let last_block = blocks().rposition(differs)?;
+    let changed = first_block * BLOCK..((last_block + 1) * BLOCK).min(old.len());
+    let bytes = || old[changed.clone()].iter().zip(&new[changed.clone()]);
+    let first = changed.start + bytes().position(|(a, b)| a != b)?;
+    let last = changed.start + bytes().rposition(|(a, b)| a != b)?;
+    let span = first..last + 1;
+    for ((x, o), n) in xor[span.clone()]
+        .iter_mut()
+        .zip(&old[span.clone()])
+        .zip(&new[span.clone()])
+    {
+        *x = o ^ n;
     }
-    for at in words * 8..old.len() {
-        xor[at] = old[at] ^ new[at];
-        if xor[at] != 0 {
-            first = first.min(at);
-            last = at + 1;
-        }
-    }
-    (first != usize::MAX).then_some(first..last)
+    Some(span)
 }
 
 /// `target[i] ^= source[i]`: applies a delta's span to a copy.
@@ -173,7 +173,7 @@ mod tests {
         new[60_001] = 1;
         let mut xor = vec![0; old.len()];
         let span = difference(&old, &new, &mut xor).unwrap();
-        assert_eq!(span, 496..60_008);
+        assert_eq!(span, 500..60_002);
         let span64 = span.start as u64..span.end as u64;
         let delta = header(Kind::Delta { base: 8 }, 100_000, span64.clone());
         let frame = encode(&delta, &xor[span.clone()]);
@@ -186,6 +186,12 @@ mod tests {
         xor_into(&mut data[span], &payload);
         assert!(data == new, "the delta did not make the new copy");
         assert_eq!(difference(&old, &old, &mut xor), None);
+        // The first and the last byte, in a length that is no multiple of the blocks.
+        let mut ends = old.clone();
+        ends[0] ^= 1;
+        ends[99_999] ^= 1;
+        assert_eq!(difference(&old, &ends, &mut xor), Some(0..100_000));
+        assert_eq!((xor[0], xor[99_999], xor[50_000]), (1, 1, 0));
     }
 
     #[test]

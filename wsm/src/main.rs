@@ -11,6 +11,7 @@ mod layout;
 mod mirror;
 #[cfg(target_os = "linux")]
 mod objects;
+mod pace;
 
 use std::io::Write;
 use std::process::ExitCode;

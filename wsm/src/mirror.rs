@@ -1,6 +1,7 @@
 //! `wsm mirror`: live regions copied to other machines over Zenoh.
 //!
-//! The publisher polls each region's counters; when they moved, it takes a consistent copy
+//! The publisher polls each region's counters, at the pace of its writer (see `pace`); when
+//! they moved, it takes a consistent copy
 //! with the region's own protocol and sends what changed since its previous copy (see
 //! `frame`), and every `full_every` a full copy instead, while the region changes. It also
 //! answers queries for a region's current full copy, which a subscriber makes when it starts
@@ -15,8 +16,8 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::ops::Range;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use win_shared_memory::{ReadOnly, ReadWrite, SharedMemory};
@@ -25,6 +26,7 @@ use zenoh::Wait;
 use crate::frame::{self, Header, Kind};
 use crate::inspect::describe;
 use crate::layout::Layout;
+use crate::pace::{FINE, Pace, Seen};
 
 /// The mirror's options, from the command line.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,7 +43,7 @@ pub struct Options {
     pub scouting: bool,
     /// The key expression prefix of the regions.
     pub prefix: String,
-    /// How often the publisher looks at each region's counters.
+    /// How often the publisher looks at every region's counters (the coarse looks of `pace`).
     pub poll: Duration,
     /// How often, at most, a changing region is sent whole rather than as a delta.
     pub full_every: Duration,
@@ -60,7 +62,7 @@ impl Default for Options {
             config: None,
             scouting: false,
             prefix: "wsm/region".to_owned(),
-            poll: Duration::from_micros(500),
+            poll: Duration::from_millis(1),
             full_every: Duration::from_secs(1),
             max_size: 256 << 20,
             regions: Vec::new(),
@@ -173,6 +175,9 @@ struct Source<'a> {
     retry_at: Instant,
     /// When to check again that a writer still holds it (Linux).
     check_at: Instant,
+    /// Its writer's pace, and the look it asks for before the next coarse one.
+    pace: Pace,
+    look_at: Option<Instant>,
 }
 
 impl Source<'_> {
@@ -190,9 +195,9 @@ impl Source<'_> {
         }
     }
 
-    /// Opens the region if it is there and sends its first copy (at the first poll that gets
-    /// a consistent one); `Ok(false)` while it is missing.
-    fn open(&mut self, instance: u64, full_every: Duration) -> Result<bool, String> {
+    /// Opens the region if it is there (its first copy goes at the first poll that gets a
+    /// consistent one); `Ok(false)` while it is missing.
+    fn open(&mut self) -> Result<bool, String> {
         let region = match SharedMemory::<ReadOnly>::open(&self.name) {
             Ok(region) => region,
             Err(error) if error.is_not_found() => return Ok(false),
@@ -205,7 +210,6 @@ impl Source<'_> {
         self.counters = None;
         self.has_copy = false;
         self.region = Some(region);
-        self.poll(instance, full_every)?;
         Ok(true)
     }
 
@@ -227,43 +231,46 @@ impl Source<'_> {
     }
 
     /// Looks at the region; sends what changed, if anything did.
-    fn poll(&mut self, instance: u64, full_every: Duration) -> Result<(), String> {
+    fn poll(&mut self, instance: u64, full_every: Duration) -> Result<Seen, String> {
         let Some(region) = &self.region else {
-            return Ok(());
+            return Ok(Seen::Nothing);
         };
         let counters = self.layout.counters(region);
         let whole = 0..self.last.len();
         if !self.has_copy {
             // The first copy goes whole, once one comes out consistent (a writer mid-update
             // refuses it: the next poll tries again).
-            if self.layout.snapshot(region, &mut self.last).is_ok() {
-                self.has_copy = true;
-                self.counters = counters;
-                self.number += 1;
-                self.send(instance, Kind::Full, whole)?;
+            if self.layout.snapshot(region, &mut self.last).is_err() {
+                return Ok(Seen::Writing);
             }
-            return Ok(());
+            self.has_copy = true;
+            self.counters = counters;
+            self.number += 1;
+            self.send(instance, Kind::Full, whole)?;
+            return Ok(Seen::Change);
         }
         if counters.is_some() && counters == self.counters {
-            return Ok(());
+            return Ok(Seen::Nothing);
         }
         if self.layout.snapshot(region, &mut self.next).is_err() {
             // A writer mid-update: the next poll looks again.
-            return Ok(());
+            return Ok(Seen::Writing);
         }
         self.counters = counters;
         let Some(span) = frame::difference(&self.last, &self.next, &mut self.xor) else {
             // Counters that moved with no change of the data.
-            return Ok(());
+            return Ok(Seen::Nothing);
         };
         self.number += 1;
         std::mem::swap(&mut self.last, &mut self.next);
         if self.full_asked || self.last_full.elapsed() >= full_every {
             self.full_asked = false;
-            return self.send(instance, Kind::Full, whole);
+            self.send(instance, Kind::Full, whole)?;
+            return Ok(Seen::Change);
         }
         let base = self.number - 1;
-        self.send(instance, Kind::Delta { base }, span)
+        self.send(instance, Kind::Delta { base }, span)?;
+        Ok(Seen::Change)
     }
 
     /// Whether the region's writer left: nobody but this process holds it (Linux, the
@@ -310,6 +317,8 @@ fn publish(options: &Options, session: &zenoh::Session, stop: &AtomicBool) -> Re
             last_full: Instant::now(),
             retry_at: Instant::now(),
             check_at: Instant::now(),
+            pace: Pace::default(),
+            look_at: None,
         });
     }
     let queries = session
@@ -317,19 +326,27 @@ fn publish(options: &Options, session: &zenoh::Session, stop: &AtomicBool) -> Re
         .wait()
         .map_err(|error| format!("declaring the queryable: {error}"))?;
     say("ready");
+    let mut tick = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
+        // Every region's coarse look, on one schedule (within half a fine period: looks that
+        // close are taken at one wake-up).
+        let coarse = now + FINE / 2 >= tick;
+        if coarse {
+            tick = (tick + options.poll).max(now + options.poll / 2);
+        }
         for source in &mut sources {
             if source.region.is_none() {
-                if now >= source.retry_at {
-                    source.retry_at = now + Duration::from_millis(100);
-                    if source.open(instance, options.full_every)? {
-                        eprintln!("wsm: publishing `{}`", source.name);
-                    }
+                if now < source.retry_at {
+                    continue;
                 }
-                continue;
-            }
-            if now >= source.check_at {
+                source.retry_at = now + Duration::from_millis(100);
+                if !source.open()? {
+                    continue;
+                }
+                eprintln!("wsm: publishing `{}`", source.name);
+                source.look_at = Some(now);
+            } else if now >= source.check_at {
                 source.check_at = now + Duration::from_millis(500);
                 if source.abandoned() {
                     // Dropping the last hold removes a stale object, as the crate's rules say.
@@ -340,7 +357,10 @@ fn publish(options: &Options, session: &zenoh::Session, stop: &AtomicBool) -> Re
                     continue;
                 }
             }
-            source.poll(instance, options.full_every)?;
+            if coarse || source.look_at.is_some_and(|at| now + FINE / 2 >= at) {
+                let seen = source.poll(instance, options.full_every)?;
+                source.look_at = source.pace.next_look(now, seen);
+            }
         }
         while let Ok(Some(query)) = queries.try_recv() {
             let asked = query.key_expr().as_str().to_owned();
@@ -355,7 +375,16 @@ fn publish(options: &Options, session: &zenoh::Session, stop: &AtomicBool) -> Re
                     .wait();
             }
         }
-        std::thread::sleep(options.poll);
+        // Until the next look that is due, a coarse period at most: queries, missing regions
+        // and the end of input wait for no longer.
+        let next = sources
+            .iter()
+            .filter(|source| source.region.is_some())
+            .filter_map(|source| source.look_at)
+            .chain([tick])
+            .min()
+            .unwrap_or(tick);
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
     }
     // The regions are not gone, only this publisher: the subscribers keep their copies and
     // follow the next publisher's frames.
@@ -465,96 +494,98 @@ impl Copy {
     }
 }
 
+/// The subscriber's copies, by key: written from Zenoh's receiving thread as each frame
+/// arrives (no hand-over to another thread on the way to the readers), and looked at by the
+/// subscriber's loop.
+type Copies = Mutex<HashMap<String, Copy>>;
+
+/// Writes a frame into its copy, if it is for one.
+fn take_sample(copies: &Copies, sample: &zenoh::sample::Sample, max_size: usize) {
+    let mut copies = copies.lock().unwrap_or_else(PoisonError::into_inner);
+    let Some(copy) = copies.get_mut(sample.key_expr().as_str()) else {
+        return;
+    };
+    match copy.take(&sample.payload().to_bytes(), max_size) {
+        Ok(true) => {}
+        // A missed frame: the subscriber's loop asks for a full one.
+        Ok(false) => {
+            if copy.applied.take().is_some() {
+                eprintln!(
+                    "wsm: `{}`: a frame was missed; asking for a full one",
+                    copy.name
+                );
+            }
+        }
+        Err(message) => eprintln!("wsm: {message}"),
+    }
+}
+
 fn subscribe(options: &Options, session: &zenoh::Session, stop: &AtomicBool) -> Result<(), String> {
-    let subscriber = session
+    let copies: Arc<Copies> = Arc::new(Mutex::new(
+        options
+            .regions
+            .iter()
+            .map(|(name, layout)| {
+                let copy = Copy {
+                    name: name.clone(),
+                    layout: *layout,
+                    region: None,
+                    data: Vec::new(),
+                    scratch: Vec::new(),
+                    applied: None,
+                    asked_at: None,
+                };
+                (key_of(&options.prefix, name), copy)
+            })
+            .collect(),
+    ));
+    let max_size = options.max_size;
+    let _subscriber = session
         .declare_subscriber(format!("{}/*", options.prefix))
+        .callback({
+            let copies = Arc::clone(&copies);
+            move |sample| take_sample(&copies, &sample, max_size)
+        })
         .wait()
         .map_err(|error| format!("declaring the subscriber: {error}"))?;
-    let mut copies: HashMap<String, Copy> = options
-        .regions
-        .iter()
-        .map(|(name, layout)| {
-            let copy = Copy {
-                name: name.clone(),
-                layout: *layout,
-                region: None,
-                data: Vec::new(),
-                scratch: Vec::new(),
-                applied: None,
-                asked_at: None,
-            };
-            (key_of(&options.prefix, name), copy)
-        })
-        .collect();
-    let mut replies = Vec::new();
     let mut ready = false;
     while !stop.load(Ordering::Relaxed) {
-        // Ask for a full frame where one is needed, at most every 200 ms per region.
-        for (key, copy) in &mut copies {
-            if copy.applied.is_none()
-                && copy
-                    .asked_at
-                    .is_none_or(|at| at.elapsed() >= Duration::from_millis(200))
-            {
-                copy.asked_at = Some(Instant::now());
-                match session
-                    .get(key.as_str())
-                    .timeout(Duration::from_millis(500))
-                    .wait()
+        // Ask for a full frame where one is needed, at most every 200 ms per region (outside
+        // the lock: the replies take it).
+        let mut wanted = Vec::new();
+        {
+            let mut copies = copies.lock().unwrap_or_else(PoisonError::into_inner);
+            for (key, copy) in copies.iter_mut() {
+                if copy.applied.is_none()
+                    && copy
+                        .asked_at
+                        .is_none_or(|at| at.elapsed() >= Duration::from_millis(200))
                 {
-                    Ok(receiver) => replies.push(receiver),
-                    Err(error) => eprintln!("wsm: asking for `{}`: {error}", copy.name),
+                    copy.asked_at = Some(Instant::now());
+                    wanted.push((key.clone(), copy.name.clone()));
                 }
             }
-        }
-        let mut samples = Vec::new();
-        if let Ok(Some(sample)) = subscriber.recv_timeout(Duration::from_millis(5)) {
-            samples.push(sample);
-        }
-        while let Ok(Some(sample)) = subscriber.try_recv() {
-            samples.push(sample);
-        }
-        replies.retain(|receiver| {
-            let mut open = true;
-            loop {
-                match receiver.try_recv() {
-                    Ok(Some(reply)) => {
-                        if let Ok(sample) = reply.result() {
-                            samples.push(sample.clone());
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(_) => {
-                        open = false;
-                        break;
-                    }
-                }
-            }
-            open
-        });
-        for sample in samples {
-            let Some(copy) = copies.get_mut(sample.key_expr().as_str()) else {
-                continue;
-            };
-            let bytes = sample.payload().to_bytes();
-            match copy.take(&bytes, options.max_size) {
-                Ok(true) => {}
-                // A missed frame: the next round asks for a full one.
-                Ok(false) => {
-                    if copy.applied.take().is_some() {
-                        eprintln!(
-                            "wsm: `{}`: a frame was missed; asking for a full one",
-                            copy.name
-                        );
-                    }
-                }
-                Err(message) => eprintln!("wsm: {message}"),
+            if !ready && copies.values().all(|copy| copy.applied.is_some()) {
+                ready = true;
+                say("ready");
             }
         }
-        if !ready && copies.values().all(|copy| copy.applied.is_some()) {
-            ready = true;
-            say("ready");
+        for (key, name) in wanted {
+            let copies = Arc::clone(&copies);
+            let asked = session
+                .get(key.as_str())
+                .timeout(Duration::from_millis(500))
+                .callback(move |reply| {
+                    if let Ok(sample) = reply.result() {
+                        take_sample(&copies, sample, max_size);
+                    }
+                })
+                .wait();
+            if let Err(error) = asked {
+                eprintln!("wsm: asking for `{name}`: {error}");
+            }
         }
+        std::thread::sleep(Duration::from_millis(5));
     }
     Ok(())
 }

@@ -124,7 +124,9 @@ pub(crate) fn section(ws: &Workspace) -> Result<String> {
          doubles change at every update and 60 at every tenth, each with a phase of its own), the\n\
          publisher mirrors it, the subscriber re-creates it, and an unmodified reader there checks\n\
          every copy (consistent and advancing) and its latency, from the game's write to the\n\
-         reader's copy (the reader polls every 0.1 ms, the publisher every 0.5 ms). The second run\n\
+         reader's copy (the reader polls every 0.1 ms; the publisher looks at every buffer every\n\
+         1 ms, and every 0.1 ms around the moment a steadily written one's next change is due).\n\
+         The second run\n\
          adds the plugin's 12 other buffers (scoring and extended at 5 Hz, force feedback and\n\
          graphics at 100 Hz, the rest once) for the publisher's CPU. Bytes on the wire are the\n\
          veth's own counters (both directions, Zenoh's and TCP's overhead included); \"full\n\
@@ -132,7 +134,11 @@ pub(crate) fn section(ws: &Workspace) -> Result<String> {
          LZ4-compressed. The machine is shared with other builds: latencies are those of a busy\n\
          two-core host. Building Zenoh is the tool's cost: its release build with wsm's tests took\n\
          14 min 15 s on this host on 2026-12-03 (load average 5-7, other engineers building), and\n\
-         `cargo check -p wsm --target x86_64-pc-windows-gnu` 16 min.\n"
+         `cargo check -p wsm --target x86_64-pc-windows-gnu` 16 min. The table is one run's, and\n\
+         runs differ on this shared host: on 2026-12-03, three runs at load average 1.1-1.8 gave\n\
+         a latency p50 of 0.79-0.85 ms, a p99 of 5.0-6.2 ms (4.6-5.1 ms in the 13-buffer runs)\n\
+         and the publisher 4.5-5.5% of a core for the 13 buffers; the version before (a fixed\n\
+         0.5 ms poll), in runs taking turns with them, 1.09-1.18 ms, 4.7-6.9 ms and 5.6-5.8%.\n"
     );
     let _ = writeln!(text, "| figure | value | target |\n|---|---|---|");
     let rows = [

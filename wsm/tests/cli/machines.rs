@@ -12,8 +12,7 @@ pub fn unavailable() -> Option<String> {
     if !cfg!(target_os = "linux") {
         return Some("network and mount namespaces are Linux's".into());
     }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !is_root() {
         return Some("making network namespaces needs root".into());
     }
     for tool in ["ip", "nsenter", "unshare", "mount"] {
@@ -27,6 +26,24 @@ pub fn unavailable() -> Option<String> {
         }
     }
     None
+}
+
+/// Whether this process runs as root (Linux; elsewhere the tests that ask are skipped).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    #[cfg(target_os = "linux")]
+    return unsafe { libc::geteuid() } == 0;
+    #[cfg(not(target_os = "linux"))]
+    false
+}
+
+/// The clock ticks per second of `/proc`'s CPU times (Linux; elsewhere nothing reads them).
+pub fn clock_ticks_per_s() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    #[cfg(target_os = "linux")]
+    return unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    #[cfg(not(target_os = "linux"))]
+    100.0
 }
 
 /// Runs a command to completion; its failure is the test's.

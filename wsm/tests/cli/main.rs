@@ -14,48 +14,70 @@ mod roles;
 use std::process::{Command, ExitCode, Output};
 use std::time::{Duration, Instant};
 
-use machines::{Machine, Netns, Running, Veth, sh, unavailable};
+use machines::{Machine, Netns, Running, Veth, clock_ticks_per_s, is_root, sh, unavailable};
 use roles::{Summary, TELEMETRY, TELEMETRY_SIZE, rf2_names};
 
 type TestResult = Result<(), String>;
 
-/// A test: its name, whether it needs the namespaces, and its body.
-type Test = (&'static str, bool, fn() -> TestResult);
+/// A test: its name, why it cannot run here (if it cannot), and its body.
+type Test = (&'static str, fn() -> Option<String>, fn() -> TestResult);
+
+/// The tests of the commands on this machine run anywhere the tool does.
+fn runs_anywhere() -> Option<String> {
+    None
+}
 
 const TESTS: &[Test] = &[
     (
         "usage_and_missing_names_are_clear_errors",
-        false,
+        runs_anywhere,
         usage_and_missing_names,
     ),
     (
         "ls_show_watch_and_rm_follow_a_region_to_its_removal",
-        false,
+        runs_anywhere,
         ls_show_watch_rm,
     ),
     (
         "rm_refuses_other_programs_and_other_users",
-        false,
+        runs_anywhere,
         rm_refuses,
     ),
     (
         "mirror_keeps_a_reader_consistent_and_current",
-        true,
+        unavailable,
         mirror_rf2,
     ),
     (
         "mirror_catches_up_after_the_link_was_down_5s",
-        true,
+        unavailable,
         link_down_and_up,
     ),
     (
         "mirror_follows_restarts_of_subscriber_and_publisher",
-        true,
+        unavailable,
         restarts,
     ),
-    ("mirror_serves_three_subscribers", true, three_subscribers),
-    ("mirror_over_tls_with_a_test_made_certificate", true, tls),
-    ("mirror_reports_a_region_gone_at_the_source", true, gone),
+    (
+        "mirror_serves_three_subscribers",
+        unavailable,
+        three_subscribers,
+    ),
+    (
+        "mirror_over_tls_with_a_test_made_certificate",
+        unavailable,
+        tls,
+    ),
+    (
+        "mirror_reports_a_region_gone_at_the_source",
+        unavailable,
+        gone,
+    ),
+    (
+        "mirror_publishes_a_windows_game_section_from_wine",
+        wine_unavailable,
+        wine_publisher,
+    ),
 ];
 
 fn main() -> ExitCode {
@@ -89,13 +111,12 @@ fn main() -> ExitCode {
     }
     // libtest's flags (cargo test passes some) are not filters.
     let filters: Vec<&String> = args.iter().filter(|arg| !arg.starts_with('-')).collect();
-    let why_not = unavailable();
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
-    for (name, namespaces, test) in TESTS {
+    for (name, why_not, test) in TESTS {
         if !filters.is_empty() && !filters.iter().any(|filter| name.contains(filter.as_str())) {
             continue;
         }
-        if *namespaces && let Some(reason) = &why_not {
+        if let Some(reason) = why_not() {
             println!("test {name} ... skipped: {reason}");
             skipped += 1;
             continue;
@@ -310,7 +331,7 @@ fn rm_refuses() -> TestResult {
     })?;
 
     // Another user's stale region: refused with the reason, and kept.
-    if unsafe_is_root() && Command::new("setpriv").arg("--help").output().is_ok() {
+    if is_root() && Command::new("setpriv").arg("--help").output().is_ok() {
         let name = format!("wsm_test_other_user_{}", std::process::id());
         let mut holder = Running::start(
             {
@@ -332,11 +353,6 @@ fn rm_refuses() -> TestResult {
         ensure(kept, || "another user removed the region".into())?;
     }
     Ok(())
-}
-
-fn unsafe_is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }
 
 /// Two machines joined by a veth pair: A (the game's) and B.
@@ -399,6 +415,11 @@ fn start_mirror(
         .args(["mirror", side, flag, endpoint])
         .args(extra)
         .args(names);
+    ready_mirror(command, side)
+}
+
+/// A `wsm mirror SIDE …` command started, once it says `ready`.
+fn ready_mirror(command: Command, side: &str) -> Result<Running, String> {
     let label = if side == "publish" {
         "publisher"
     } else {
@@ -829,8 +850,7 @@ fn measure(names: &[&str], game_args: &[&str], seconds: u64) -> Result<Measured,
     let summary = summary(start_reader(&pair.b, seconds)?, seconds)?;
     let elapsed = started.elapsed().as_secs_f64();
     let wire = (bytes()? - bytes_before) as f64 / elapsed;
-    // SAFETY: sysconf has no preconditions.
-    let ticks_per_s = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let ticks_per_s = clock_ticks_per_s();
     let cpu_percent = (cpu(publisher.pid())? - cpu_before) as f64 / ticks_per_s / elapsed * 100.0;
     Ok(Measured {
         summary,
@@ -842,4 +862,115 @@ fn measure(names: &[&str], game_args: &[&str], seconds: u64) -> Result<Measured,
 /// The size of one telemetry update's full frame, LZ4-compressed (the stand-in's update 1000).
 fn compressed_telemetry_frame() -> usize {
     roles::compressed_frame_len(1000)
+}
+
+/// Why the Windows publisher cannot be run here, if it cannot: it needs Wine, the Windows
+/// `wsm.exe` (`WSM_WINE_PUBLISHER`, a build for x86_64-pc-windows-gnu) and the C peers'
+/// directory (`WSM_C_PEER_DIR`, as `cargo xtask` sets it, with `wine_game.exe`), in a prefix
+/// where Rust's programs start (the shim DLL that `cargo xtask wine` installs).
+fn wine_unavailable() -> Option<String> {
+    let found = |tool: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|output| output.status.success())
+    };
+    if !found("wine") {
+        return Some("no `wine` on PATH".into());
+    }
+    for variable in ["WSM_WINE_PUBLISHER", "WSM_C_PEER_DIR", "WINEPREFIX"] {
+        if std::env::var_os(variable).is_none() {
+            return Some(format!("{variable} is not set"));
+        }
+    }
+    None
+}
+
+/// A Windows program under Wine, quiet.
+fn wine(program: &str) -> Command {
+    let mut command = Command::new("wine");
+    command.arg(program);
+    if std::env::var_os("WINEDEBUG").is_none() {
+        command.env("WINEDEBUG", "-all");
+    }
+    command
+}
+
+/// The Windows side: a stand-in game (plain Win32, rF2's counters) writes its named
+/// section at 100 Hz under Wine, the Windows `wsm.exe` publishes it from Wine on loopback,
+/// and the native subscriber's copy, read here by the protocol, is whole and advancing.
+fn wine_publisher() -> TestResult {
+    let publisher_exe = std::env::var("WSM_WINE_PUBLISHER").unwrap_or_default();
+    let peers = std::env::var("WSM_C_PEER_DIR").unwrap_or_default();
+    let name = format!("wsm_wine_mirror_{}", std::process::id());
+    let region = format!("{name}:versioned");
+    let endpoint = format!("tcp/127.0.0.1:{}", 20_000 + std::process::id() % 20_000);
+    let mut game = {
+        let mut command = wine(&format!("{peers}\\wine_game.exe"));
+        command.args(["paced", &format!("{name}=4096@100")]);
+        Running::start(command, "the Windows game")?
+    };
+    game.expect("ready existed=0", Duration::from_secs(60))?;
+    let mut publisher = {
+        let mut command = wine(&publisher_exe);
+        command.args(["mirror", "publish", "--listen", &endpoint, &region]);
+        Running::start(command, "the Windows publisher")?
+    };
+    publisher.expect("ready", Duration::from_secs(60))?;
+    let subscriber = {
+        let mut command = wsm();
+        command.args(["mirror", "subscribe", "--connect", &endpoint, &region]);
+        ready_mirror(command, "subscribe")?
+    };
+    let result = read_words_advancing(&name, Duration::from_secs(3));
+    subscriber.finish(Duration::from_secs(10))?;
+    publisher.finish(Duration::from_secs(30))?;
+    game.finish(Duration::from_secs(30))?;
+    let (copies, advances) = result?;
+    println!("  {copies} copies, {advances} advances, none torn");
+    ensure(
+        win_shared_memory::SharedMemory::<win_shared_memory::ReadOnly>::open(&name).is_err(),
+        || format!("the subscriber left `{name}` behind"),
+    )
+}
+
+/// Reads `name` (rF2's counters, then the update's time and words that each update sets all
+/// to its begin counter: `wine_game paced`) for `span` by the protocol: every copy's words
+/// after the time equal, none smaller than the copy before; how many copies, and how many of
+/// them advanced, at least one every 50 ms.
+fn read_words_advancing(name: &str, span: Duration) -> Result<(u64, u64), String> {
+    use win_shared_memory::sync::Versioning;
+    let region = win_shared_memory::SharedMemory::<win_shared_memory::ReadOnly>::open(name)
+        .map_err(|error| format!("the copy of `{name}`: {error}"))?;
+    let mut words = vec![0_u64; region.len().saturating_sub(8) / 8];
+    let (mut copies, mut advances, mut last) = (0, 0, 0);
+    let end = Instant::now() + span;
+    while Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(1));
+        region
+            .read_versioned_into(
+                8,
+                Versioning::BeginEnd { begin: 0, end: 4 },
+                words.as_mut_slice(),
+                Duration::from_millis(50),
+            )
+            .map_err(|error| format!("reading the copy: {error}"))?;
+        copies += 1;
+        let counters = words.get(1..).unwrap_or_default();
+        let first = counters.first().copied().unwrap_or_default();
+        ensure(counters.iter().all(|&word| word == first), || {
+            format!(
+                "a torn copy: words from {first} to {:?}",
+                counters.iter().max()
+            )
+        })?;
+        ensure(first >= last, || format!("update {first} after {last}"))?;
+        advances += u64::from(first > last);
+        last = first;
+    }
+    let least = span.as_millis() as u64 / 50;
+    ensure(advances >= least, || {
+        format!("{advances} advances in {span:?}, fewer than {least}")
+    })?;
+    Ok((copies, advances))
 }
