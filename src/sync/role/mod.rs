@@ -13,7 +13,8 @@
 //!   the thread that took it, as a Windows mutex does (the role is not `Send`).
 //!
 //! The role is advisory: writers that do not take it are not stopped by it. A child made by
-//! `fork` on Linux shares its parent's role (one open file description holds the lock).
+//! `fork` on Linux shares its parent's role (one open file description holds the lock); the
+//! child dropping its copy leaves the parent's role held.
 
 use std::fmt;
 use std::marker::PhantomData;
