@@ -19,7 +19,9 @@
 //!   their counters move, stale once they have not moved for the threshold given
 //!   ([`DEFAULT_STALE_AFTER`] unless told), live again when they move. A pause longer than the
 //!   threshold and a restart look the same from the counters; each return counts as a new
-//!   life.
+//!   life. Stale, the follower closes the region as a gone one's, and opens the name again at
+//!   each look until the counters differ from the last it saw: the same region moving again,
+//!   or a new one under the name.
 //!
 //! ```
 //! use std::time::Duration;
@@ -102,7 +104,8 @@ pub enum Followed<'a, T> {
     /// The writer dropped its role or died ([`Liveness::WriterRole`]). The follower has closed
     /// the region and looks for the next publisher.
     Gone,
-    /// No update for the threshold ([`Liveness::Updates`]): the publisher paused or died.
+    /// No update for the threshold ([`Liveness::Updates`]): the publisher paused or died. The
+    /// follower has closed the region and looks for its counters to move.
     Stale,
 }
 
@@ -558,28 +561,23 @@ impl<T: FromBytes + IntoBytes + Immutable> Follower<T> {
                 }
                 Ok(None)
             }
-            (_, Liveness::WriterRole) => {
-                if source.writer_alive()? {
-                    return Ok(Some(self.revive(0)));
-                }
+            (_, Liveness::WriterRole) if source.writer_alive()? => Ok(Some(self.revive(0))),
+            // Moving: a new life, whose first value is this update.
+            (_, Liveness::Updates { .. }) if source.updates()? != self.track.seen => {
+                let seen = self.track.seen;
+                Ok(Some(self.revive(seen)))
+            }
+            _ => {
                 // Not ours to keep alive: look again later.
                 self.source = None;
                 Ok(self.report_waiting())
             }
-            (_, Liveness::Updates { .. }) => {
-                if source.updates()? == self.track.seen {
-                    return Ok(self.report_waiting());
-                }
-                // Moving: a new life, whose first value is this update.
-                let seen = self.track.seen;
-                Ok(Some(self.revive(seen)))
-            }
         }
     }
 
-    /// Opens the region if it exists and is not open; whether it is open. A region opened to
-    /// follow by updates starts from its counters as found: they are where the publisher
-    /// stands, not an update.
+    /// Opens the region if it exists and is not open; whether it is open. A region found at
+    /// the first look, to follow by updates, starts from its counters as found: they are where
+    /// the publisher stands, not an update. Later looks compare with the counters last seen.
     fn attach(&mut self) -> Result<bool, SharedMemoryError> {
         if self.source.is_some() {
             return Ok(true);
@@ -591,7 +589,7 @@ impl<T: FromBytes + IntoBytes + Immutable> Follower<T> {
             Err(SharedMemoryError::EmptyRegion { .. }) => return Ok(false),
             Err(error) => return Err(error),
         };
-        if matches!(self.liveness, Liveness::Updates { .. }) {
+        if matches!(self.liveness, Liveness::Updates { .. }) && self.phase == Phase::Start {
             self.track.seen = source.updates()?;
         }
         self.source = Some(source);
@@ -616,12 +614,13 @@ impl<T: FromBytes + IntoBytes + Immutable> Follower<T> {
         Found::Live
     }
 
-    /// The publisher is gone or stale: reports it, closing a gone one's region.
+    /// The publisher is gone or stale: reports it, and closes its region, which a dead
+    /// publisher's follower must not keep alive.
     fn lose(&mut self) -> Found {
         self.backoff = Backoff::default();
+        self.source = None;
         match self.liveness {
             Liveness::WriterRole => {
-                self.source = None;
                 self.phase = Phase::Gone;
                 Found::Gone
             }
@@ -632,23 +631,23 @@ impl<T: FromBytes + IntoBytes + Immutable> Follower<T> {
         }
     }
 
-    /// Waits at most `left` for something to look at: a change of the publisher's updates (no
-    /// longer than its next liveness check), or the next look for a publisher.
+    /// Waits at most `left` for something to look at: a change of the live publisher's updates
+    /// (no longer than its next liveness check), or the next look for a publisher (the region
+    /// is open only while its publisher is live).
     fn idle(&mut self, left: Duration) -> Result<(), SharedMemoryError> {
         let Some(source) = &self.source else {
             std::thread::sleep(left.min(self.backoff.pause()));
             return Ok(());
         };
         let track = &self.track;
-        if self.phase == Phase::Live && !track.delivered && track.seen != 0 {
+        if !track.delivered && track.seen != 0 {
             // A copy that a write overlapped: try again soon.
             std::thread::sleep(left.min(crate::backoff::POLL));
             return Ok(());
         }
         let until_check = match self.liveness {
             Liveness::WriterRole => LIVENESS_CHECK,
-            Liveness::Updates { stale_after } if self.phase == Phase::Live => stale_after,
-            Liveness::Updates { .. } => Duration::MAX,
+            Liveness::Updates { stale_after } => stale_after,
         }
         .saturating_sub(track.last_sign.elapsed());
         source.wait(track.seen, left.min(until_check))?;

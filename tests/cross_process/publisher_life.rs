@@ -468,7 +468,9 @@ const GAME_STALE_AFTER: Duration = Duration::from_millis(200);
 
 /// A game that versions its region itself and takes no role (rFactor 2's protocol, 100 updates
 /// a second): its follower reports it live while its counters move, stale once they stop
-/// (paused, then killed), live again when they move, and reads only whole updates.
+/// (paused, then killed), live again when they move, and reads only whole updates. The follower
+/// of a killed game does not keep its region: the restarted game makes a new one, where regions
+/// live as long as their holders, and is followed as a new life.
 fn a_follower_of_a_game_reports_it_stale_once_its_counters_stop() -> Outcome {
     let name = unique_name("follower_game");
     let mut follower =
@@ -476,7 +478,7 @@ fn a_follower_of_a_game_reports_it_stale_once_its_counters_stop() -> Outcome {
     let wait = Duration::from_secs(20);
     expect_eq(follower.next(wait)?, Some(Followed::Waiting))?;
     let mut game = spawn_child("versioned-game", &[&name])?;
-    game.expect_line("publishing")?;
+    expect_eq(game.read_line()?, "publishing created=true".to_owned())?;
     let expect_life = |follower: &mut Follower<Versioned>, generation: u64| -> Outcome {
         expect_eq(follower.next(wait)?, Some(Followed::Live { generation }))?;
         for _ in 0..10 {
@@ -514,14 +516,23 @@ fn a_follower_of_a_game_reports_it_stale_once_its_counters_stop() -> Outcome {
     expect_life(&mut follower, 2)?;
     game.kill()?;
     stale(&mut follower, "killed")?;
+    let mut restarted = spawn_child("versioned-game", &[&name])?;
+    let regions_end_with_their_holders = cfg!(any(windows, wsm_holder_locks));
+    expect_eq(
+        restarted.read_line()?,
+        format!("publishing created={regions_end_with_their_holders}"),
+    )?;
+    expect_life(&mut follower, 3)?;
+    restarted.kill()?;
     drop(follower);
     remove_name_of_killed_creator(&name)
 }
 
-/// A stand-in game: creates `name` and publishes rFactor 2's way 100 times a second, without a
-/// writer role; says "publishing"; stops on "pause" (saying "paused") until "resume".
+/// A stand-in game: opens or creates `name` (as a game's `CreateFileMapping` does) and
+/// publishes rFactor 2's way 100 times a second, without a writer role; says "publishing
+/// created=" whether it created the region; stops on "pause" (saying "paused") until "resume".
 fn versioned_game(name: &str, _args: &[String]) -> RoleResult {
-    let mut game = SharedMemoryLink::<Versioned, ReadWrite>::create(name)?;
+    let mut game = SharedMemoryLink::<Versioned, ReadWrite>::get_or_create(name)?;
     let (commands, received) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in std::io::stdin().lines().map_while(Result::ok) {
@@ -530,8 +541,9 @@ fn versioned_game(name: &str, _args: &[String]) -> RoleResult {
             }
         }
     });
-    println!("publishing");
-    let mut update = 0_u32;
+    println!("publishing created={}", game.created());
+    // Counts on from the region's updates, which a region found again already has.
+    let mut update = game.read().end;
     loop {
         match received.try_recv() {
             Ok(command) if command == "pause" => {
