@@ -66,8 +66,9 @@ pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(1);
 /// live ([`Liveness::WriterRole`]): the longest a death goes unreported.
 pub const LIVENESS_CHECK: Duration = Duration::from_millis(16);
 
-/// How long a follower retries a copy that a write overlapped, before it waits for the next
-/// change instead (a writer that died mid-write is told by its role, or by its counters).
+/// How long a follower retries a copy that writes overlap. Then writes that kept coming are
+/// tried again soon, and a write that stayed in progress is waited out until the next update
+/// (a writer that died mid-write is told by its role, or by its counters).
 const READ_PATIENCE: Duration = Duration::from_millis(20);
 
 /// How a [`Follower`] tells whether its publisher lives.
@@ -180,21 +181,22 @@ impl<T: FromBytes + IntoBytes + Immutable> Source<T> {
         }
     }
 
-    /// A consistent copy into `target`; `false` when none came out in [`READ_PATIENCE`].
-    fn read_into(&self, target: &mut T) -> Result<bool, SharedMemoryError> {
+    /// A consistent copy into `target`, tried for at most [`READ_PATIENCE`].
+    fn read_into(&self, target: &mut T) -> Result<Copied, SharedMemoryError> {
         let copied = match self {
             Self::SeqLock(link) => link.seqlock().read_into(target, READ_PATIENCE),
             Self::DoubleBuffer(link) => link.double_buffer().read_into(target, READ_PATIENCE),
             Self::Versioned(link, versioning) => {
-                return match link.read_versioned_into(*versioning, target, READ_PATIENCE) {
-                    Err(SharedMemoryError::Inconsistent { .. }) => Ok(false),
-                    other => other.map(|()| true),
-                };
+                match link.read_versioned_into(*versioning, target, READ_PATIENCE) {
+                    Err(SharedMemoryError::Inconsistent { source, .. }) => Err(source),
+                    other => Ok(other?),
+                }
             }
         };
         match copied {
-            Ok(()) => Ok(true),
-            Err(SeqLockError::Stalled { .. } | SeqLockError::Starved { .. }) => Ok(false),
+            Ok(()) => Ok(Copied::Whole),
+            Err(SeqLockError::Starved { .. }) => Ok(Copied::Overlapped),
+            Err(SeqLockError::Stalled { .. }) => Ok(Copied::Stalled),
             Err(source) => Err(self.inconsistent(source)),
         }
     }
@@ -205,6 +207,17 @@ impl<T: FromBytes + IntoBytes + Immutable> Source<T> {
             source,
         }
     }
+}
+
+/// What came of a copy of the latest value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Copied {
+    Whole,
+    /// Writes kept overlapping it: tried again soon.
+    Overlapped,
+    /// A write in progress did not move: tried again after the next update, as that write may
+    /// never end (a writer stopped mid-write, a peer that scribbled the counters).
+    Stalled,
 }
 
 /// Where the follower is in the publisher's life, as last reported.
@@ -271,8 +284,8 @@ struct Track<T> {
     value: Box<T>,
     /// The publisher's completed updates at the last look.
     seen: u64,
-    /// Whether `seen`'s value was copied out (a copy a write overlapped is tried again).
-    delivered: bool,
+    /// What came of the copy of `seen`'s value (`None`: not tried yet).
+    copied: Option<Copied>,
     /// When the publisher's updates last moved, or its role was last seen held.
     last_sign: Instant,
 }
@@ -286,12 +299,12 @@ impl<T: FromBytes + IntoBytes + Immutable> Track<T> {
         liveness: Liveness,
     ) -> Result<bool, SharedMemoryError> {
         let updates = source.updates()?;
-        if updates == self.seen && self.delivered {
+        if updates == self.seen && matches!(self.copied, Some(Copied::Whole | Copied::Stalled)) {
             return Ok(false);
         }
         if updates != self.seen {
             self.seen = updates;
-            self.delivered = false;
+            self.copied = None;
             if matches!(liveness, Liveness::Updates { .. }) {
                 self.last_sign = Instant::now();
             }
@@ -300,8 +313,9 @@ impl<T: FromBytes + IntoBytes + Immutable> Track<T> {
         if updates == 0 {
             return Ok(false);
         }
-        self.delivered = source.read_into(&mut self.value)?;
-        Ok(self.delivered)
+        let copied = source.read_into(&mut self.value)?;
+        self.copied = Some(copied);
+        Ok(copied == Copied::Whole)
     }
 
     /// Whether the live publisher is dead (or stale), looking at its role at most every
@@ -408,7 +422,7 @@ impl<T: FromBytes + IntoBytes + Immutable> Follower<T> {
             track: Track {
                 value,
                 seen: 0,
-                delivered: false,
+                copied: None,
                 last_sign: Instant::now(),
             },
         })
@@ -497,7 +511,7 @@ impl<T: FromBytes + IntoBytes + Immutable> Follower<T> {
     /// The latest value reported in the publisher's current life (or its last, once it is gone
     /// or stale). Example on [`updates`](Self::updates).
     pub fn latest(&self) -> Option<&T> {
-        self.track.delivered.then_some(&*self.track.value)
+        (self.track.copied == Some(Copied::Whole)).then_some(&*self.track.value)
     }
 
     /// Waits at most `timeout` for the next thing to report, and reports it; `None` when
@@ -609,7 +623,7 @@ impl<T: FromBytes + IntoBytes + Immutable> Follower<T> {
         self.phase = Phase::Live;
         self.generation += 1;
         self.track.seen = seen;
-        self.track.delivered = false;
+        self.track.copied = None;
         self.track.last_sign = Instant::now();
         Found::Live
     }
@@ -635,16 +649,22 @@ impl<T: FromBytes + IntoBytes + Immutable> Follower<T> {
     /// (no longer than its next liveness check), or the next look for a publisher (the region
     /// is open only while its publisher is live).
     fn idle(&mut self, left: Duration) -> Result<(), SharedMemoryError> {
-        let Some(source) = &self.source else {
-            std::thread::sleep(left.min(self.backoff.pause()));
-            return Ok(());
-        };
         let track = &self.track;
-        if !track.delivered && track.seen != 0 {
-            // A copy that a write overlapped: try again soon.
-            std::thread::sleep(left.min(crate::backoff::POLL));
-            return Ok(());
-        }
+        let source = match (&self.source, track.copied) {
+            // A copy that writes overlapped: try again soon.
+            (Some(_), Some(Copied::Overlapped)) => {
+                std::thread::sleep(left.min(crate::backoff::POLL));
+                return Ok(());
+            }
+            // No region, or a write in progress that does not move (where a wait for the next
+            // update would look at the counter every millisecond): look again, less and less
+            // often.
+            (None, _) | (Some(_), Some(Copied::Stalled)) => {
+                std::thread::sleep(left.min(self.backoff.pause()));
+                return Ok(());
+            }
+            (Some(source), _) => source,
+        };
         let until_check = match self.liveness {
             Liveness::WriterRole => LIVENESS_CHECK,
             Liveness::Updates { stale_after } => stale_after,

@@ -24,6 +24,8 @@ tests! {
     a_new_writer_takes_over_a_dead_writers_half_done_write_at_once,
     a_follower_reports_each_life_of_a_publisher_killed_and_restarted,
     a_follower_of_a_game_reports_it_stale_once_its_counters_stop,
+    #[cfg(target_os = "linux")]
+    a_follower_sleeps_through_a_write_that_never_ends,
 }
 
 roles! {
@@ -33,6 +35,8 @@ roles! {
     "follow-lives" => follow_lives,
     "publish-life" => publish_life,
     "versioned-game" => versioned_game,
+    #[cfg(target_os = "linux")]
+    "follow-cpu" => follow_cpu,
 }
 
 /// rFactor 2's layout: the version block (begin, end), then the data.
@@ -560,4 +564,78 @@ fn versioned_game(name: &str, _args: &[String]) -> RoleResult {
         publish_update(&mut game, update)?;
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// How long the follower of a write that never ends is watched, and the most CPU time it may
+/// spend meanwhile (a look every millisecond costs about a tenth of that).
+#[cfg(target_os = "linux")]
+const STALLED_WATCH: Duration = Duration::from_secs(2);
+#[cfg(target_os = "linux")]
+const STALLED_MOST_CPU: Duration = Duration::from_millis(60);
+
+/// A live writer's sequence is left odd at a new count (a writer stopped in the middle of its
+/// take-over of a dead one's write, or a peer scribbling the word once): its follower, which
+/// cannot copy that update, sleeps until the next one (little CPU time, measured with
+/// getrusage in the following process) instead of retrying the copy, and delivers the next.
+#[cfg(target_os = "linux")]
+fn a_follower_sleeps_through_a_write_that_never_ends() -> Outcome {
+    let name = unique_name("follower_stalled");
+    let region = SharedMemory::<ReadWrite>::create(&name, size_of::<SeqLock<u64>>())?;
+    let link = SharedMemoryLink::<SeqLock<u64>, ReadWrite>::open_existing(&name)?;
+    let role = link.take_writer_role()?;
+    link.seqlock().write_as(&role, &1)?;
+    // SAFETY: the sequence is an atomic at the start of the layout, valid for any bytes and
+    // used only atomically.
+    let sequence = unsafe { region.get_at::<std::sync::atomic::AtomicU32>(0)? };
+    // From 2 (one write) to 5: a write in progress that counts one more.
+    sequence.fetch_add(3, std::sync::atomic::Ordering::SeqCst);
+    let mut follower = spawn_child("follow-cpu", &[&name])?;
+    let watched = follower.read_line()?;
+    link.seqlock().write_as(&role, &7)?;
+    expect_eq(follower.read_line()?, "update 7".to_owned())?;
+    follower.finish()?;
+    let cpu_ms: u64 = watched
+        .rsplit(' ')
+        .next()
+        .and_then(|millis| millis.parse().ok())
+        .ok_or_else(|| format!("unexpected answer {watched}"))?;
+    expect_eq(watched.split(" cpu-ms").next(), Some("live 1"))?;
+    if cpu_ms > STALLED_MOST_CPU.as_millis() as u64 {
+        return Err(format!("the follower spun: {watched}").into());
+    }
+    Ok(())
+}
+
+/// Follows `name` (a `SeqLock<u64>`) for `STALLED_WATCH`: answers what it reported and the
+/// CPU time it spent ("live 1 cpu-ms N"), then "update V" at the next update.
+#[cfg(target_os = "linux")]
+fn follow_cpu(name: &str, _args: &[String]) -> RoleResult {
+    let cpu = || {
+        // SAFETY: getrusage fills the zeroed struct it is given, for this process.
+        let usage = unsafe {
+            let mut usage: libc::rusage = std::mem::zeroed();
+            libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+            usage
+        };
+        let micros = |time: libc::timeval| time.tv_sec as u64 * 1_000_000 + time.tv_usec as u64;
+        Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
+    };
+    let mut follower = Follower::<u64>::seqlock(name)?;
+    let mut reported = Vec::new();
+    let before = cpu();
+    let started = Instant::now();
+    while let Some(left) = STALLED_WATCH.checked_sub(started.elapsed()) {
+        match follower.next(left)? {
+            Some(Followed::Live { generation }) => reported.push(format!("live {generation}")),
+            Some(other) => reported.push(format!("{other:?}")),
+            None => {}
+        }
+    }
+    let spent = cpu() - before;
+    println!("{} cpu-ms {}", reported.join(" "), spent.as_millis());
+    match follower.next(Duration::from_secs(20))? {
+        Some(Followed::Update(value)) => println!("update {value}"),
+        other => println!("{other:?}"),
+    }
+    Ok(())
 }
