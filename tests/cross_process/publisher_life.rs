@@ -22,6 +22,7 @@ tests! {
     the_versioned_writer_keeps_rfactor2s_order_for_typed_and_untyped_readers,
     a_writers_role_is_alive_until_its_writer_is_killed,
     a_new_writer_takes_over_a_dead_writers_half_done_write_at_once,
+    a_reader_asking_for_the_writer_role_never_refuses_a_writer,
     a_follower_reports_each_life_of_a_publisher_killed_and_restarted,
     a_follower_of_a_game_reports_it_stale_once_its_counters_stop,
     #[cfg(target_os = "linux")]
@@ -32,6 +33,7 @@ roles! {
     "open-when-created" => open_when_created,
     "watch-versioned" => watch_versioned,
     "hold-role" => hold_role,
+    "probe-role" => probe_role,
     "follow-lives" => follow_lives,
     "publish-life" => publish_life,
     "versioned-game" => versioned_game,
@@ -262,6 +264,52 @@ fn a_new_writer_takes_over_a_dead_writers_half_done_write_at_once() -> Outcome {
         }
     }
     Ok(())
+}
+
+/// How many times a writer takes and drops the role while a reader asks whether it is held.
+const ROLE_TAKES: u32 = 2_000;
+
+/// A reader asks `writer_alive` again and again (as a follower does) while a writer takes and
+/// drops the role: no take is refused, as no other writer holds the role (a probe that held
+/// the role's lock or mutex for a moment would make a restarting publisher's take fail).
+fn a_reader_asking_for_the_writer_role_never_refuses_a_writer() -> Outcome {
+    let name = unique_name("role_probed");
+    let writer = SharedMemoryLink::<SeqLock<u64>, ReadWrite>::create(&name)?;
+    let mut prober = spawn_child("probe-role", &[&name])?;
+    prober.expect_line("probing")?;
+    let mut refused = 0;
+    for _ in 0..ROLE_TAKES {
+        match writer.take_writer_role() {
+            Ok(role) => drop(role),
+            Err(_) => refused += 1,
+        }
+    }
+    prober.send("stop")?;
+    let probes = prober.read_line()?;
+    prober.finish()?;
+    expect_eq((refused, probes.starts_with("probes=")), (0, true))
+}
+
+/// Asks whether `name`'s writer role is held until "stop" comes; answers how often it asked.
+fn probe_role(name: &str, _args: &[String]) -> RoleResult {
+    let reader = SharedMemoryLink::<SeqLock<u64>, ReadOnly>::open(name)?;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| -> RoleResult {
+        let probes = scope.spawn(|| -> Result<u64, win_shared_memory::SharedMemoryError> {
+            let mut probes = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                reader.writer_alive()?;
+                probes += 1;
+            }
+            Ok(probes)
+        });
+        println!("probing");
+        std::io::stdin().lines().next();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let probes = probes.join().map_err(|_| "the prober panicked")??;
+        println!("probes={probes}");
+        Ok(())
+    })
 }
 
 /// Opens `name`, a `args[1]` (`seqlock` or `double-buffer`) of `u64`, takes its writer role
