@@ -220,25 +220,34 @@ fn fork_drop(name: &str, _: &[String]) -> RoleResult {
     println!("created");
     let mut lines = std::io::stdin().lock().lines();
     lines.next();
-    // SAFETY: this child role is single-threaded; the forked child only drops the link and
-    // leaves with _exit.
+    drop_in_forked_child(&link)?;
+    println!("forked");
+    lines.for_each(drop);
+    drop(link);
+    Ok(())
+}
+
+/// Forks a child that drops its copy of `inherited` and leaves with _exit, and waits for it.
+/// The caller is single-threaded.
+fn drop_in_forked_child<T>(inherited: &T) -> std::io::Result<()> {
+    // SAFETY: the callers are single-threaded child roles.
     match unsafe { libc::fork() } {
-        -1 => return Err(std::io::Error::last_os_error().into()),
+        -1 => Err(std::io::Error::last_os_error()),
         0 => {
-            drop(link);
-            // SAFETY: ends the forked child without running the parent's exit code.
-            unsafe { libc::_exit(0) }
+            // SAFETY: the child's own copy of the value, dropped once: the child leaves with
+            // _exit, never touching the original again nor running the parent's exit code.
+            unsafe {
+                drop(std::ptr::read(inherited));
+                libc::_exit(0)
+            }
         }
         pid => {
             let mut status = 0;
             // SAFETY: waits for the child just forked, into a local.
             unsafe { libc::waitpid(pid, &mut status, 0) };
+            Ok(())
         }
     }
-    println!("forked");
-    lines.for_each(drop);
-    drop(link);
-    Ok(())
 }
 
 /// Creates the region and takes its writer role, forks a child that drops its inherited copy
@@ -246,21 +255,7 @@ fn fork_drop(name: &str, _: &[String]) -> RoleResult {
 fn fork_drop_role(name: &str, _: &[String]) -> RoleResult {
     let region = SharedMemory::<ReadWrite>::create(name, 8)?;
     let role = region.take_writer_role()?;
-    // SAFETY: this child role is single-threaded; the forked child only drops the role and
-    // leaves with _exit.
-    match unsafe { libc::fork() } {
-        -1 => return Err(std::io::Error::last_os_error().into()),
-        0 => {
-            drop(role);
-            // SAFETY: ends the forked child without running the parent's exit code.
-            unsafe { libc::_exit(0) }
-        }
-        pid => {
-            let mut status = 0;
-            // SAFETY: waits for the child just forked, into a local.
-            unsafe { libc::waitpid(pid, &mut status, 0) };
-        }
-    }
+    drop_in_forked_child(&role)?;
     println!("forked");
     std::io::stdin().lock().lines().for_each(drop);
     drop(role);

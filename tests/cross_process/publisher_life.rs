@@ -658,19 +658,9 @@ fn a_follower_sleeps_through_a_write_that_never_ends() -> Outcome {
 /// CPU time it spent ("live 1 cpu-ms N"), then "update V" at the next update.
 #[cfg(target_os = "linux")]
 fn follow_cpu(name: &str, _args: &[String]) -> RoleResult {
-    let cpu = || {
-        // SAFETY: getrusage fills the zeroed struct it is given, for this process.
-        let usage = unsafe {
-            let mut usage: libc::rusage = std::mem::zeroed();
-            libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-            usage
-        };
-        let micros = |time: libc::timeval| time.tv_sec as u64 * 1_000_000 + time.tv_usec as u64;
-        Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
-    };
     let mut follower = Follower::<u64>::seqlock(name)?;
     let mut reported = Vec::new();
-    let before = cpu();
+    let before = crate::harness::cpu_time();
     let started = Instant::now();
     while let Some(left) = STALLED_WATCH.checked_sub(started.elapsed()) {
         match follower.next(left)? {
@@ -679,7 +669,7 @@ fn follow_cpu(name: &str, _args: &[String]) -> RoleResult {
             None => {}
         }
     }
-    let spent = cpu() - before;
+    let spent = crate::harness::cpu_time() - before;
     println!("{} cpu-ms {}", reported.join(" "), spent.as_millis());
     match follower.next(Duration::from_secs(20))? {
         Some(Followed::Update(value)) => println!("update {value}"),
