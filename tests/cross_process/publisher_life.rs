@@ -23,6 +23,7 @@ tests! {
     a_writers_role_is_alive_until_its_writer_is_killed,
     a_new_writer_takes_over_a_dead_writers_half_done_write_at_once,
     a_reader_asking_for_the_writer_role_never_refuses_a_writer,
+    a_role_kept_in_a_thread_local_ends_with_its_thread,
     a_follower_reports_each_life_of_a_publisher_killed_and_restarted,
     a_follower_of_a_game_reports_it_stale_once_its_counters_stop,
     #[cfg(target_os = "linux")]
@@ -288,6 +289,40 @@ fn a_reader_asking_for_the_writer_role_never_refuses_a_writer() -> Outcome {
     let probes = prober.read_line()?;
     prober.finish()?;
     expect_eq((refused, probes.starts_with("probes=")), (0, true))
+}
+
+/// A writer keeps its role (which stays on its thread) in a thread-local: when the thread ends,
+/// the role ends with it, whichever of the thread's locals the runtime drops first, and the
+/// next writer takes it.
+fn a_role_kept_in_a_thread_local_ends_with_its_thread() -> Outcome {
+    use std::cell::RefCell;
+    use win_shared_memory::sync::WriterRole;
+
+    thread_local! {
+        static KEPT: RefCell<Option<WriterRole>> = const { RefCell::new(None) };
+    }
+    let name = unique_name("role_thread_local");
+    let region = SharedMemory::<ReadWrite>::create(&name, 8)?;
+    // The local made first, or the role first: the runtime drops locals in the order they
+    // were made, or the other way round.
+    for kept_first in [true, false] {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    if kept_first {
+                        KEPT.with(|kept| kept.borrow_mut().take());
+                    }
+                    let role = region.take_writer_role()?;
+                    KEPT.with(|kept| kept.borrow_mut().replace(role));
+                    Ok::<(), win_shared_memory::SharedMemoryError>(())
+                })
+                .join()
+                .map_err(|_| "the writer's thread panicked")
+        })??;
+        expect_eq((kept_first, region.writer_alive()?), (kept_first, false))?;
+    }
+    drop(region.take_writer_role()?);
+    Ok(())
 }
 
 /// Asks whether `name`'s writer role is held until "stop" comes; answers how often it asked.
