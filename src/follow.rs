@@ -94,7 +94,9 @@ pub enum Followed<'a, T> {
     /// counters have not moved. Reported once, first.
     Waiting,
     /// The publisher is live: the first time (`generation` 1), or again after it was gone or
-    /// stale. A new value follows as [`Update`](Self::Update).
+    /// stale. The region's latest value follows as [`Update`](Self::Update) (followed by the
+    /// writer role, a publisher that restarts in the region it had finds its last life's
+    /// value there, which comes first).
     Live {
         /// Counts the lives seen, from 1.
         generation: u64,

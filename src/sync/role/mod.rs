@@ -1,6 +1,6 @@
 //! The writer role of a region: one process at a time holds it, until it drops it or ends by
-//! any means (`kill -9` included), and anyone who can open the region can ask whether a live
-//! process holds it. A writer that takes the role after a dead one repairs the dead one's
+//! any means (`kill -9` included), and anyone who can open the region (on macOS, of the lock
+//! file's user) can ask whether a live process holds it. A writer that takes the role after a dead one repairs the dead one's
 //! half-done write itself ([`SeqLock::write_as`](super::SeqLock::write_as),
 //! [`DoubleBuffer::write_as`](super::DoubleBuffer::write_as),
 //! [`write_versioned`](crate::SharedMemory::write_versioned)).
