@@ -8,7 +8,8 @@
 //! - Linux: an open-file-description write lock on byte 1 of the region's object (byte 0 is
 //!   the holders'), which the kernel drops with its holder.
 //! - macOS (and the portable backend): `flock` on a lock file `/tmp/wsm-writer<name>`, refused
-//!   when another user owns it (it would let them hold the role, or fake a live writer).
+//!   when another user owns it (it would let them hold the role, or fake a live writer). A
+//!   reader asking takes the lock shared for a moment, so a refused take has retried for 50 ms.
 //! - Windows: a named mutex `<name>#writer`, abandoned when its holder dies. The role stays on
 //!   the thread that took it, as a Windows mutex does (the role is not `Send`).
 //!
