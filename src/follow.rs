@@ -652,27 +652,26 @@ impl<T: FromBytes + IntoBytes + Immutable> Follower<T> {
     /// is open only while its publisher is live).
     fn idle(&mut self, left: Duration) -> Result<(), SharedMemoryError> {
         let track = &self.track;
-        let source = match (&self.source, track.copied) {
-            // A copy that writes overlapped: try again soon.
-            (Some(_), Some(Copied::Overlapped)) => {
-                std::thread::sleep(left.min(crate::backoff::POLL));
-                return Ok(());
-            }
-            // No region, or a write in progress that does not move (where a wait for the next
-            // update would look at the counter every millisecond): look again, less and less
-            // often.
-            (None, _) | (Some(_), Some(Copied::Stalled)) => {
-                std::thread::sleep(left.min(self.backoff.pause()));
-                return Ok(());
-            }
-            (Some(source), _) => source,
+        let Some(source) = &self.source else {
+            std::thread::sleep(left.min(self.backoff.pause()));
+            return Ok(());
         };
         let until_check = match self.liveness {
             Liveness::WriterRole => LIVENESS_CHECK,
             Liveness::Updates { stale_after } => stale_after,
         }
         .saturating_sub(track.last_sign.elapsed());
-        source.wait(track.seen, left.min(until_check))?;
+        let left = left.min(until_check);
+        match track.copied {
+            // A copy that writes overlapped: try again soon.
+            Some(Copied::Overlapped) => std::thread::sleep(left.min(crate::backoff::POLL)),
+            // A write in progress that does not move (where a wait for the next update would
+            // look at the counter every millisecond): look again, less and less often.
+            Some(Copied::Stalled) => std::thread::sleep(left.min(self.backoff.pause())),
+            _ => {
+                source.wait(track.seen, left)?;
+            }
+        }
         Ok(())
     }
 }
