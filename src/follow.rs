@@ -19,7 +19,9 @@
 //!   their counters move, stale once they have not moved for the threshold given
 //!   ([`DEFAULT_STALE_AFTER`] unless told), live again when they move. A pause longer than the
 //!   threshold and a restart look the same from the counters; each return counts as a new
-//!   life.
+//!   life. Stale, the follower closes the region as a gone one's, and opens the name again at
+//!   each look until the counters differ from the last it saw: the same region moving again,
+//!   or a new one under the name.
 //!
 //! ```
 //! use std::time::Duration;
@@ -64,8 +66,9 @@ pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(1);
 /// live ([`Liveness::WriterRole`]): the longest a death goes unreported.
 pub const LIVENESS_CHECK: Duration = Duration::from_millis(16);
 
-/// How long a follower retries a copy that a write overlapped, before it waits for the next
-/// change instead (a writer that died mid-write is told by its role, or by its counters).
+/// How long a follower retries a copy that writes overlap. Then writes that kept coming are
+/// tried again soon, and a write that stayed in progress is waited out until the next update
+/// (a writer that died mid-write is told by its role, or by its counters).
 const READ_PATIENCE: Duration = Duration::from_millis(20);
 
 /// How a [`Follower`] tells whether its publisher lives.
@@ -91,7 +94,9 @@ pub enum Followed<'a, T> {
     /// counters have not moved. Reported once, first.
     Waiting,
     /// The publisher is live: the first time (`generation` 1), or again after it was gone or
-    /// stale. A new value follows as [`Update`](Self::Update).
+    /// stale. The region's latest value follows as [`Update`](Self::Update) (followed by the
+    /// writer role, a publisher that restarts in the region it had finds its last life's
+    /// value there, which comes first).
     Live {
         /// Counts the lives seen, from 1.
         generation: u64,
@@ -102,7 +107,8 @@ pub enum Followed<'a, T> {
     /// The writer dropped its role or died ([`Liveness::WriterRole`]). The follower has closed
     /// the region and looks for the next publisher.
     Gone,
-    /// No update for the threshold ([`Liveness::Updates`]): the publisher paused or died.
+    /// No update for the threshold ([`Liveness::Updates`]): the publisher paused or died. The
+    /// follower has closed the region and looks for its counters to move.
     Stale,
 }
 
@@ -184,21 +190,22 @@ impl<T: FromBytes + IntoBytes + Immutable> Source<T> {
         }
     }
 
-    /// A consistent copy into `target`; `false` when none came out in [`READ_PATIENCE`].
-    fn read_into(&self, target: &mut T) -> Result<bool, SharedMemoryError> {
+    /// A consistent copy into `target`, tried for at most [`READ_PATIENCE`].
+    fn read_into(&self, target: &mut T) -> Result<Copied, SharedMemoryError> {
         let copied = match self {
             Self::SeqLock(link) => link.seqlock().read_into(target, READ_PATIENCE),
             Self::DoubleBuffer(link) => link.double_buffer().read_into(target, READ_PATIENCE),
             Self::Versioned(link, versioning) => {
-                return match link.read_versioned_into(*versioning, target, READ_PATIENCE) {
-                    Err(SharedMemoryError::Inconsistent { .. }) => Ok(false),
-                    other => other.map(|()| true),
-                };
+                match link.read_versioned_into(*versioning, target, READ_PATIENCE) {
+                    Err(SharedMemoryError::Inconsistent { source, .. }) => Err(source),
+                    other => Ok(other?),
+                }
             }
         };
         match copied {
-            Ok(()) => Ok(true),
-            Err(SeqLockError::Stalled { .. } | SeqLockError::Starved { .. }) => Ok(false),
+            Ok(()) => Ok(Copied::Whole),
+            Err(SeqLockError::Starved { .. }) => Ok(Copied::Overlapped),
+            Err(SeqLockError::Stalled { .. }) => Ok(Copied::Stalled),
             Err(source) => Err(self.inconsistent(source)),
         }
     }
@@ -209,6 +216,17 @@ impl<T: FromBytes + IntoBytes + Immutable> Source<T> {
             source,
         }
     }
+}
+
+/// What came of a copy of the latest value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Copied {
+    Whole,
+    /// Writes kept overlapping it: tried again soon.
+    Overlapped,
+    /// A write in progress did not move: tried again after the next update, as that write may
+    /// never end (a writer stopped mid-write, a peer that scribbled the counters).
+    Stalled,
 }
 
 /// Where the follower is in the publisher's life, as last reported.
@@ -276,8 +294,8 @@ struct Track<T> {
     value: Box<T>,
     /// The publisher's completed updates at the last look.
     seen: u64,
-    /// Whether `seen`'s value was copied out (a copy a write overlapped is tried again).
-    delivered: bool,
+    /// What came of the copy of `seen`'s value (`None`: not tried yet).
+    copied: Option<Copied>,
     /// When the publisher's updates last moved, or its role was last seen held.
     last_sign: Instant,
 }
@@ -291,12 +309,12 @@ impl<T: FromBytes + IntoBytes + Immutable> Track<T> {
         liveness: Liveness,
     ) -> Result<bool, SharedMemoryError> {
         let updates = source.updates()?;
-        if updates == self.seen && self.delivered {
+        if updates == self.seen && matches!(self.copied, Some(Copied::Whole | Copied::Stalled)) {
             return Ok(false);
         }
         if updates != self.seen {
             self.seen = updates;
-            self.delivered = false;
+            self.copied = None;
             if matches!(liveness, Liveness::Updates { .. }) {
                 self.last_sign = Instant::now();
             }
@@ -305,8 +323,9 @@ impl<T: FromBytes + IntoBytes + Immutable> Track<T> {
         if updates == 0 {
             return Ok(false);
         }
-        self.delivered = source.read_into(&mut self.value)?;
-        Ok(self.delivered)
+        let copied = source.read_into(&mut self.value)?;
+        self.copied = Some(copied);
+        Ok(copied == Copied::Whole)
     }
 
     /// Whether the live publisher is dead (or stale), looking at its role at most every
@@ -413,7 +432,7 @@ impl<T: FromBytes + IntoBytes + Immutable> Follower<T> {
             track: Track {
                 value,
                 seen: 0,
-                delivered: false,
+                copied: None,
                 last_sign: Instant::now(),
             },
         })
@@ -502,7 +521,7 @@ impl<T: FromBytes + IntoBytes + Immutable> Follower<T> {
     /// The latest value reported in the publisher's current life (or its last, once it is gone
     /// or stale). Example on [`updates`](Self::updates).
     pub fn latest(&self) -> Option<&T> {
-        self.track.delivered.then_some(&*self.track.value)
+        (self.track.copied == Some(Copied::Whole)).then_some(&*self.track.value)
     }
 
     /// Waits at most `timeout` for the next thing to report, and reports it; `None` when
@@ -566,28 +585,23 @@ impl<T: FromBytes + IntoBytes + Immutable> Follower<T> {
                 }
                 Ok(None)
             }
-            (_, Liveness::WriterRole) => {
-                if source.writer_alive()? {
-                    return Ok(Some(self.revive(0)));
-                }
+            (_, Liveness::WriterRole) if source.writer_alive()? => Ok(Some(self.revive(0))),
+            // Moving: a new life, whose first value is this update.
+            (_, Liveness::Updates { .. }) if source.updates()? != self.track.seen => {
+                let seen = self.track.seen;
+                Ok(Some(self.revive(seen)))
+            }
+            _ => {
                 // Not ours to keep alive: look again later.
                 self.source = None;
                 Ok(self.report_waiting())
             }
-            (_, Liveness::Updates { .. }) => {
-                if source.updates()? == self.track.seen {
-                    return Ok(self.report_waiting());
-                }
-                // Moving: a new life, whose first value is this update.
-                let seen = self.track.seen;
-                Ok(Some(self.revive(seen)))
-            }
         }
     }
 
-    /// Opens the region if it exists and is not open; whether it is open. A region opened to
-    /// follow by updates starts from its counters as found: they are where the publisher
-    /// stands, not an update.
+    /// Opens the region if it exists and is not open; whether it is open. A region found at
+    /// the first look, to follow by updates, starts from its counters as found: they are where
+    /// the publisher stands, not an update. Later looks compare with the counters last seen.
     fn attach(&mut self) -> Result<bool, SharedMemoryError> {
         if self.source.is_some() {
             return Ok(true);
@@ -599,7 +613,7 @@ impl<T: FromBytes + IntoBytes + Immutable> Follower<T> {
             Err(SharedMemoryError::EmptyRegion { .. }) => return Ok(false),
             Err(error) => return Err(error),
         };
-        if matches!(self.liveness, Liveness::Updates { .. }) {
+        if matches!(self.liveness, Liveness::Updates { .. }) && self.phase == Phase::Start {
             self.track.seen = source.updates()?;
         }
         self.source = Some(source);
@@ -620,17 +634,18 @@ impl<T: FromBytes + IntoBytes + Immutable> Follower<T> {
         self.phase = Phase::Live;
         self.generation += 1;
         self.track.seen = seen;
-        self.track.delivered = false;
+        self.track.copied = None;
         self.track.last_sign = Instant::now();
         Found::Live
     }
 
-    /// The publisher is gone or stale: reports it, closing a gone one's region.
+    /// The publisher is gone or stale: reports it, and closes its region, which a dead
+    /// publisher's follower must not keep alive.
     fn lose(&mut self) -> Found {
         self.backoff = Backoff::default();
+        self.source = None;
         match self.liveness {
             Liveness::WriterRole => {
-                self.source = None;
                 self.phase = Phase::Gone;
                 Found::Gone
             }
@@ -641,30 +656,32 @@ impl<T: FromBytes + IntoBytes + Immutable> Follower<T> {
         }
     }
 
-    /// Waits at most `left` for something to look at: a change of the publisher's updates (no
-    /// longer than its next liveness check), or the next look for a publisher.
+    /// Waits at most `left` for something to look at: a change of the live publisher's updates
+    /// (no longer than its next liveness check), or the next look for a publisher (the region
+    /// is open only while its publisher is live).
     fn idle(&mut self, left: Duration) -> Result<(), SharedMemoryError> {
+        let track = &self.track;
         let Some(source) = &self.source else {
             std::thread::sleep(left.min(self.backoff.pause()));
             return Ok(());
         };
-        let track = &self.track;
-        if self.phase == Phase::Live && !track.delivered && track.seen != 0 {
-            // A copy that a write overlapped: try again soon.
-            std::thread::sleep(left.min(crate::backoff::POLL));
-            return Ok(());
-        }
         let until_check = match self.liveness {
             Liveness::WriterRole => LIVENESS_CHECK,
-            Liveness::Updates { stale_after } if self.phase == Phase::Live => stale_after,
-            Liveness::Updates { .. } => Duration::MAX,
+            Liveness::Updates { stale_after } => stale_after,
         }
         .saturating_sub(track.last_sign.elapsed());
-        if source
-            .wait(track.seen, left.min(until_check), &mut self.backoff)?
-            .is_some()
-        {
-            self.backoff = Backoff::default();
+        let left = left.min(until_check);
+        match track.copied {
+            // A copy that writes overlapped: try again soon.
+            Some(Copied::Overlapped) => std::thread::sleep(left.min(crate::backoff::POLL)),
+            // A write in progress that does not move (where a wait for the next update would
+            // look at the counter every millisecond): look again, less and less often.
+            Some(Copied::Stalled) => std::thread::sleep(left.min(self.backoff.pause())),
+            _ => {
+                if source.wait(track.seen, left, &mut self.backoff)?.is_some() {
+                    self.backoff = Backoff::default();
+                }
+            }
         }
         Ok(())
     }

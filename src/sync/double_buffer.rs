@@ -187,7 +187,8 @@ impl<T: FromBytes + IntoBytes + Immutable> DoubleBuffer<T> {
 
     /// Publishes `value` as the holder of the region's writer role, the one writer there is:
     /// as [`SeqLock::write_as`](super::SeqLock::write_as), a write left half done is a dead
-    /// writer's, taken over at once.
+    /// writer's, taken over at once, and a writer without the role could interleave with this
+    /// one (its readers then risk what that lock's do).
     ///
     /// ```
     /// use win_shared_memory::sync::DoubleBuffer;

@@ -193,8 +193,13 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLock<T> {
     /// no compare-exchange with other writers, and a write left half done is a dead writer's,
     /// taken over at once (no [`recover`](Self::recover) call, no wait for a stalled writer).
     /// Use the role of the region this lock is in, and let every writer of the lock take the
-    /// role: a writer without it could interleave with this one (readers would then see a
-    /// [`SeqLockError::Superseded`] writer's values mixed, never memory errors).
+    /// role: a writer without it could interleave with this one. This one's plain store can
+    /// then take the sequence back over the other's whole write, so that readers accept a copy
+    /// that mixes the two writes and count one update fewer (a [`wait_for_change`] sleeps
+    /// through it), though neither writer reports [`SeqLockError::Superseded`]; never memory
+    /// errors.
+    ///
+    /// [`wait_for_change`]: Self::wait_for_change
     ///
     /// ```
     /// use win_shared_memory::sync::SeqLock;

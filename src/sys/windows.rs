@@ -40,6 +40,13 @@ pub(crate) const CREATE_CALL: &str = "CreateFileMappingW";
 pub(crate) const MAP_CALL: &str = "MapViewOfFile";
 pub(crate) const SIZE_CALL: &str = "NtQuerySection";
 
+/// The error that a failed NT call's `status` stands for.
+pub(crate) fn nt_error(status: NTSTATUS) -> OsError {
+    // SAFETY: a pure conversion of a status code.
+    let win32 = unsafe { RtlNtStatusToDosError(status) };
+    OsError::from_hresult(HRESULT::from_win32(win32))
+}
+
 /// `SECTION_INFORMATION_CLASS::SectionBasicInformation`.
 const SECTION_BASIC_INFORMATION_CLASS: u32 = 0;
 
@@ -350,9 +357,7 @@ impl Section {
             )
         };
         if status < 0 {
-            // SAFETY: a pure conversion of a status code.
-            let win32 = unsafe { RtlNtStatusToDosError(status) };
-            return Err(OsError::from_hresult(HRESULT::from_win32(win32)));
+            return Err(nt_error(status));
         }
         Ok(info)
     }

@@ -165,6 +165,19 @@ pub(crate) fn expect_no_shm_object(_name: &str) -> Outcome {
     Ok(())
 }
 
+/// The CPU time this process has spent, user and system (getrusage).
+#[cfg(target_os = "linux")]
+pub(crate) fn cpu_time() -> std::time::Duration {
+    // SAFETY: getrusage fills the zeroed struct it is given, for this process.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let micros = |time: libc::timeval| time.tv_sec as u64 * 1_000_000 + time.tv_usec as u64;
+    std::time::Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
+}
+
 /// Removes the name that a killed creator left behind on the portable backend (macOS, and
 /// Linux with `--cfg wsm_portable`), where only the creator's drop removes it; then checks that
 /// nothing is left. Elsewhere regions end with their last holder, and only the check runs.

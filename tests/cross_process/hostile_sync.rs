@@ -517,26 +517,22 @@ fn an_event_word_no_set_writes_still_sleeps() -> Outcome {
 
 #[cfg(target_os = "linux")]
 fn event_cpu(name: &str, _: &[String]) -> RoleResult {
-    let cpu = || {
-        // SAFETY: getrusage fills the zeroed struct it is given, for this process.
-        let usage = unsafe {
-            let mut usage: libc::rusage = std::mem::zeroed();
-            libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-            usage
-        };
-        let micros = |time: libc::timeval| time.tv_sec as u64 * 1_000_000 + time.tv_usec as u64;
-        Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
-    };
     let event = NamedEvent::new(name, EventReset::Auto)?;
-    let before = cpu();
+    let before = crate::harness::cpu_time();
     let set = event.wait_timeout(Duration::from_secs(1))?;
-    println!("timed set={set} cpu-ms {}", (cpu() - before).as_millis());
+    println!(
+        "timed set={set} cpu-ms {}",
+        (crate::harness::cpu_time() - before).as_millis()
+    );
     std::io::stdout().flush()?;
     std::thread::scope(|scope| -> RoleResult {
-        let before = cpu();
+        let before = crate::harness::cpu_time();
         let waiter = scope.spawn(|| event.wait());
         std::thread::sleep(Duration::from_secs(1));
-        println!("waiting cpu-ms {}", (cpu() - before).as_millis());
+        println!(
+            "waiting cpu-ms {}",
+            (crate::harness::cpu_time() - before).as_millis()
+        );
         std::io::stdout().flush()?;
         waiter.join().map_err(|_| "the waiter panicked")??;
         println!("woken");

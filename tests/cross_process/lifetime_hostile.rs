@@ -20,6 +20,7 @@ use crate::harness::{
 tests! {
     a_forked_child_alone_dropping_leaves_the_parents_region,
     a_forked_child_dropping_with_other_holders_leaves_the_parents_lock,
+    a_forked_child_dropping_the_writer_role_leaves_the_parents_role,
     #[cfg(wsm_holder_locks)]
     a_parent_dropping_before_its_forked_child_leaves_the_childs_region,
     #[cfg(wsm_holder_locks)]
@@ -32,6 +33,7 @@ tests! {
 
 roles! {
     "hostile-fork-drop" => fork_drop,
+    "hostile-fork-drop-role" => fork_drop_role,
     #[cfg(wsm_holder_locks)]
     "hostile-fork-parent-drops" => fork_parent_drops,
     "hostile-hold" => hold,
@@ -85,6 +87,22 @@ fn forked_child_drops(other_holder: bool) -> Outcome {
     parent.finish()?;
     expect_no_shm_object(&name)?;
     Ok(())
+}
+
+/// A writer role inherited through `fork` and dropped in the child leaves the parent holding
+/// it: readers still see a live writer, and another writer is still refused (the child's drop
+/// must not unlock the lock that parent and child share through one open file description).
+fn a_forked_child_dropping_the_writer_role_leaves_the_parents_role() -> Outcome {
+    let name = unique_name("fork_role");
+    let mut parent = spawn_child("hostile-fork-drop-role", &[&name])?;
+    parent.expect_line("forked")?;
+    let second = SharedMemory::<ReadWrite>::open_existing(&name)?;
+    let outcome = expect_eq(
+        (second.writer_alive()?, second.take_writer_role().is_err()),
+        (true, true),
+    );
+    parent.finish()?;
+    outcome
 }
 
 /// A parent that drops its link while a forked child still holds the inherited copy leaves
@@ -202,24 +220,45 @@ fn fork_drop(name: &str, _: &[String]) -> RoleResult {
     println!("created");
     let mut lines = std::io::stdin().lock().lines();
     lines.next();
-    // SAFETY: this child role is single-threaded; the forked child only drops the link and
-    // leaves with _exit.
+    drop_in_forked_child(&link)?;
+    println!("forked");
+    lines.for_each(drop);
+    drop(link);
+    Ok(())
+}
+
+/// Forks a child that drops its copy of `inherited` and leaves with _exit, and waits for it.
+/// The caller is single-threaded.
+fn drop_in_forked_child<T>(inherited: &T) -> std::io::Result<()> {
+    // SAFETY: the callers are single-threaded child roles.
     match unsafe { libc::fork() } {
-        -1 => return Err(std::io::Error::last_os_error().into()),
+        -1 => Err(std::io::Error::last_os_error()),
         0 => {
-            drop(link);
-            // SAFETY: ends the forked child without running the parent's exit code.
-            unsafe { libc::_exit(0) }
+            // SAFETY: the child's own copy of the value, dropped once: the child leaves with
+            // _exit, never touching the original again nor running the parent's exit code.
+            unsafe {
+                drop(std::ptr::read(inherited));
+                libc::_exit(0)
+            }
         }
         pid => {
             let mut status = 0;
             // SAFETY: waits for the child just forked, into a local.
             unsafe { libc::waitpid(pid, &mut status, 0) };
+            Ok(())
         }
     }
+}
+
+/// Creates the region and takes its writer role, forks a child that drops its inherited copy
+/// of the role and leaves, prints "forked" and holds the role until stdin closes.
+fn fork_drop_role(name: &str, _: &[String]) -> RoleResult {
+    let region = SharedMemory::<ReadWrite>::create(name, 8)?;
+    let role = region.take_writer_role()?;
+    drop_in_forked_child(&role)?;
     println!("forked");
-    lines.for_each(drop);
-    drop(link);
+    std::io::stdin().lock().lines().for_each(drop);
+    drop(role);
     Ok(())
 }
 

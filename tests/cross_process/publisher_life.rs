@@ -22,17 +22,24 @@ tests! {
     the_versioned_writer_keeps_rfactor2s_order_for_typed_and_untyped_readers,
     a_writers_role_is_alive_until_its_writer_is_killed,
     a_new_writer_takes_over_a_dead_writers_half_done_write_at_once,
+    a_reader_asking_for_the_writer_role_never_refuses_a_writer,
+    a_role_kept_in_a_thread_local_ends_with_its_thread,
     a_follower_reports_each_life_of_a_publisher_killed_and_restarted,
     a_follower_of_a_game_reports_it_stale_once_its_counters_stop,
+    #[cfg(target_os = "linux")]
+    a_follower_sleeps_through_a_write_that_never_ends,
 }
 
 roles! {
     "open-when-created" => open_when_created,
     "watch-versioned" => watch_versioned,
     "hold-role" => hold_role,
+    "probe-role" => probe_role,
     "follow-lives" => follow_lives,
     "publish-life" => publish_life,
     "versioned-game" => versioned_game,
+    #[cfg(target_os = "linux")]
+    "follow-cpu" => follow_cpu,
 }
 
 /// rFactor 2's layout: the version block (begin, end), then the data.
@@ -260,6 +267,86 @@ fn a_new_writer_takes_over_a_dead_writers_half_done_write_at_once() -> Outcome {
     Ok(())
 }
 
+/// How many times a writer takes and drops the role while a reader asks whether it is held.
+const ROLE_TAKES: u32 = 2_000;
+
+/// A reader asks `writer_alive` again and again (as a follower does) while a writer takes and
+/// drops the role: no take is refused, as no other writer holds the role (a probe that held
+/// the role's lock or mutex for a moment would make a restarting publisher's take fail).
+fn a_reader_asking_for_the_writer_role_never_refuses_a_writer() -> Outcome {
+    let name = unique_name("role_probed");
+    let writer = SharedMemoryLink::<SeqLock<u64>, ReadWrite>::create(&name)?;
+    let mut prober = spawn_child("probe-role", &[&name])?;
+    prober.expect_line("probing")?;
+    let mut refused = 0;
+    for _ in 0..ROLE_TAKES {
+        match writer.take_writer_role() {
+            Ok(role) => drop(role),
+            Err(_) => refused += 1,
+        }
+    }
+    prober.send("stop")?;
+    let probes = prober.read_line()?;
+    prober.finish()?;
+    expect_eq((refused, probes.starts_with("probes=")), (0, true))
+}
+
+/// A writer keeps its role (which stays on its thread) in a thread-local: when the thread ends,
+/// the role ends with it, whichever of the thread's locals the runtime drops first, and the
+/// next writer takes it.
+fn a_role_kept_in_a_thread_local_ends_with_its_thread() -> Outcome {
+    use std::cell::RefCell;
+    use win_shared_memory::sync::WriterRole;
+
+    thread_local! {
+        static KEPT: RefCell<Option<WriterRole>> = const { RefCell::new(None) };
+    }
+    let name = unique_name("role_thread_local");
+    let region = SharedMemory::<ReadWrite>::create(&name, 8)?;
+    // The local made first, or the role first: the runtime drops locals in the order they
+    // were made, or the other way round.
+    for kept_first in [true, false] {
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    if kept_first {
+                        KEPT.with(|kept| kept.borrow_mut().take());
+                    }
+                    let role = region.take_writer_role()?;
+                    KEPT.with(|kept| kept.borrow_mut().replace(role));
+                    Ok::<(), win_shared_memory::SharedMemoryError>(())
+                })
+                .join()
+                .map_err(|_| "the writer's thread panicked")
+        })??;
+        expect_eq((kept_first, region.writer_alive()?), (kept_first, false))?;
+    }
+    drop(region.take_writer_role()?);
+    Ok(())
+}
+
+/// Asks whether `name`'s writer role is held until "stop" comes; answers how often it asked.
+fn probe_role(name: &str, _args: &[String]) -> RoleResult {
+    let reader = SharedMemoryLink::<SeqLock<u64>, ReadOnly>::open(name)?;
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| -> RoleResult {
+        let probes = scope.spawn(|| -> Result<u64, win_shared_memory::SharedMemoryError> {
+            let mut probes = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                reader.writer_alive()?;
+                probes += 1;
+            }
+            Ok(probes)
+        });
+        println!("probing");
+        std::io::stdin().lines().next();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let probes = probes.join().map_err(|_| "the prober panicked")??;
+        println!("probes={probes}");
+        Ok(())
+    })
+}
+
 /// Opens `name`, a `args[1]` (`seqlock` or `double-buffer`) of `u64`, takes its writer role
 /// and, with `args[2]` = `half`, leaves a write half done (the sequence odd, the data
 /// scribbled); says "holding" and waits to be killed.
@@ -468,7 +555,9 @@ const GAME_STALE_AFTER: Duration = Duration::from_millis(200);
 
 /// A game that versions its region itself and takes no role (rFactor 2's protocol, 100 updates
 /// a second): its follower reports it live while its counters move, stale once they stop
-/// (paused, then killed), live again when they move, and reads only whole updates.
+/// (paused, then killed), live again when they move, and reads only whole updates. The follower
+/// of a killed game does not keep its region: the restarted game makes a new one, where regions
+/// live as long as their holders, and is followed as a new life.
 fn a_follower_of_a_game_reports_it_stale_once_its_counters_stop() -> Outcome {
     let name = unique_name("follower_game");
     let mut follower =
@@ -476,7 +565,7 @@ fn a_follower_of_a_game_reports_it_stale_once_its_counters_stop() -> Outcome {
     let wait = Duration::from_secs(20);
     expect_eq(follower.next(wait)?, Some(Followed::Waiting))?;
     let mut game = spawn_child("versioned-game", &[&name])?;
-    game.expect_line("publishing")?;
+    expect_eq(game.read_line()?, "publishing created=true".to_owned())?;
     let expect_life = |follower: &mut Follower<Versioned>, generation: u64| -> Outcome {
         expect_eq(follower.next(wait)?, Some(Followed::Live { generation }))?;
         for _ in 0..10 {
@@ -514,14 +603,23 @@ fn a_follower_of_a_game_reports_it_stale_once_its_counters_stop() -> Outcome {
     expect_life(&mut follower, 2)?;
     game.kill()?;
     stale(&mut follower, "killed")?;
+    let mut restarted = spawn_child("versioned-game", &[&name])?;
+    let regions_end_with_their_holders = cfg!(any(windows, wsm_holder_locks));
+    expect_eq(
+        restarted.read_line()?,
+        format!("publishing created={regions_end_with_their_holders}"),
+    )?;
+    expect_life(&mut follower, 3)?;
+    restarted.kill()?;
     drop(follower);
     remove_name_of_killed_creator(&name)
 }
 
-/// A stand-in game: creates `name` and publishes rFactor 2's way 100 times a second, without a
-/// writer role; says "publishing"; stops on "pause" (saying "paused") until "resume".
+/// A stand-in game: opens or creates `name` (as a game's `CreateFileMapping` does) and
+/// publishes rFactor 2's way 100 times a second, without a writer role; says "publishing
+/// created=" whether it created the region; stops on "pause" (saying "paused") until "resume".
 fn versioned_game(name: &str, _args: &[String]) -> RoleResult {
-    let mut game = SharedMemoryLink::<Versioned, ReadWrite>::create(name)?;
+    let mut game = SharedMemoryLink::<Versioned, ReadWrite>::get_or_create(name)?;
     let (commands, received) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in std::io::stdin().lines().map_while(Result::ok) {
@@ -530,8 +628,9 @@ fn versioned_game(name: &str, _args: &[String]) -> RoleResult {
             }
         }
     });
-    println!("publishing");
-    let mut update = 0_u32;
+    println!("publishing created={}", game.created());
+    // Counts on from the region's updates, which a region found again already has.
+    let mut update = game.read().end;
     loop {
         match received.try_recv() {
             Ok(command) if command == "pause" => {
@@ -548,4 +647,68 @@ fn versioned_game(name: &str, _args: &[String]) -> RoleResult {
         publish_update(&mut game, update)?;
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// How long the follower of a write that never ends is watched, and the most CPU time it may
+/// spend meanwhile (a look every millisecond costs about a tenth of that).
+#[cfg(target_os = "linux")]
+const STALLED_WATCH: Duration = Duration::from_secs(2);
+#[cfg(target_os = "linux")]
+const STALLED_MOST_CPU: Duration = Duration::from_millis(60);
+
+/// A live writer's sequence is left odd at a new count (a writer stopped in the middle of its
+/// take-over of a dead one's write, or a peer scribbling the word once): its follower, which
+/// cannot copy that update, sleeps until the next one (little CPU time, measured with
+/// getrusage in the following process) instead of retrying the copy, and delivers the next.
+#[cfg(target_os = "linux")]
+fn a_follower_sleeps_through_a_write_that_never_ends() -> Outcome {
+    let name = unique_name("follower_stalled");
+    let region = SharedMemory::<ReadWrite>::create(&name, size_of::<SeqLock<u64>>())?;
+    let link = SharedMemoryLink::<SeqLock<u64>, ReadWrite>::open_existing(&name)?;
+    let role = link.take_writer_role()?;
+    link.seqlock().write_as(&role, &1)?;
+    // SAFETY: the sequence is an atomic at the start of the layout, valid for any bytes and
+    // used only atomically.
+    let sequence = unsafe { region.get_at::<std::sync::atomic::AtomicU32>(0)? };
+    // From 2 (one write) to 5: a write in progress that counts one more.
+    sequence.fetch_add(3, std::sync::atomic::Ordering::SeqCst);
+    let mut follower = spawn_child("follow-cpu", &[&name])?;
+    let watched = follower.read_line()?;
+    link.seqlock().write_as(&role, &7)?;
+    expect_eq(follower.read_line()?, "update 7".to_owned())?;
+    follower.finish()?;
+    let cpu_ms: u64 = watched
+        .rsplit(' ')
+        .next()
+        .and_then(|millis| millis.parse().ok())
+        .ok_or_else(|| format!("unexpected answer {watched}"))?;
+    expect_eq(watched.split(" cpu-ms").next(), Some("live 1"))?;
+    if cpu_ms > STALLED_MOST_CPU.as_millis() as u64 {
+        return Err(format!("the follower spun: {watched}").into());
+    }
+    Ok(())
+}
+
+/// Follows `name` (a `SeqLock<u64>`) for `STALLED_WATCH`: answers what it reported and the
+/// CPU time it spent ("live 1 cpu-ms N"), then "update V" at the next update.
+#[cfg(target_os = "linux")]
+fn follow_cpu(name: &str, _args: &[String]) -> RoleResult {
+    let mut follower = Follower::<u64>::seqlock(name)?;
+    let mut reported = Vec::new();
+    let before = crate::harness::cpu_time();
+    let started = Instant::now();
+    while let Some(left) = STALLED_WATCH.checked_sub(started.elapsed()) {
+        match follower.next(left)? {
+            Some(Followed::Live { generation }) => reported.push(format!("live {generation}")),
+            Some(other) => reported.push(format!("{other:?}")),
+            None => {}
+        }
+    }
+    let spent = crate::harness::cpu_time() - before;
+    println!("{} cpu-ms {}", reported.join(" "), spent.as_millis());
+    match follower.next(Duration::from_secs(20))? {
+        Some(Followed::Update(value)) => println!("update {value}"),
+        other => println!("{other:?}"),
+    }
+    Ok(())
 }

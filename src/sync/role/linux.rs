@@ -13,8 +13,11 @@ use crate::{Access, ReadWrite, SharedMemory};
 /// The byte whose write lock is the role, the one a Windows writer under Wine locks too.
 const ROLE_BYTE: u32 = crate::boundary::WRITER_ROLE_BYTE;
 
-/// The role, held: the description that holds the lock.
-pub(super) struct Held(OwnedFd);
+/// The role, held: the description that holds the lock, and the process that took it.
+pub(super) struct Held {
+    fd: OwnedFd,
+    taker: rustix::process::Pid,
+}
 
 /// A new description of `region`'s object (the same object whatever its name now is), opened
 /// with `flags`.
@@ -28,7 +31,10 @@ fn reopen<A: Access>(region: &SharedMemory<A>, flags: OFlags) -> Result<OwnedFd,
 pub(super) fn take(region: &SharedMemory<ReadWrite>) -> Result<Option<Held>, Failure> {
     let fd = reopen(region, OFlags::RDWR)?;
     match ofd_lock::try_lock(&fd, Lock::Write, ROLE_BYTE) {
-        Ok(()) => Ok(Some(Held(fd))),
+        Ok(()) => Ok(Some(Held {
+            fd,
+            taker: rustix::process::getpid(),
+        })),
         Err(error) if ofd_lock::is_conflict(error) => Ok(None),
         Err(error) => Err(Failure::Os(SETLK, error.into())),
     }
@@ -46,7 +52,10 @@ pub(super) fn held_by_anyone<A: Access>(region: &SharedMemory<A>) -> Result<bool
 impl Drop for Held {
     fn drop(&mut self) {
         // Closing the description lets the lock go too (unless a forked child shares it); the
-        // unlock says so at once.
-        let _ = ofd_lock::unlock(&self.0, ROLE_BYTE);
+        // unlock says so at once. A forked child's copy only closes: the lock is the
+        // description's, and its unlock would end the parent's role.
+        if rustix::process::getpid() == self.taker {
+            let _ = ofd_lock::unlock(&self.fd, ROLE_BYTE);
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! The writer role of a region: one process at a time holds it, until it drops it or ends by
-//! any means (`kill -9` included), and anyone who can open the region can ask whether a live
-//! process holds it. A writer that takes the role after a dead one repairs the dead one's
+//! any means (`kill -9` included), and anyone who can open the region (on macOS, of the lock
+//! file's user) can ask whether a live process holds it. A writer that takes the role after a dead one repairs the dead one's
 //! half-done write itself ([`SeqLock::write_as`](super::SeqLock::write_as),
 //! [`DoubleBuffer::write_as`](super::DoubleBuffer::write_as),
 //! [`write_versioned`](crate::SharedMemory::write_versioned)).
@@ -8,7 +8,8 @@
 //! - Linux: an open-file-description write lock on byte 1 of the region's object (byte 0 is
 //!   the holders'), which the kernel drops with its holder.
 //! - macOS (and the portable backend): `flock` on a lock file `/tmp/wsm-writer<name>`, refused
-//!   when another user owns it (it would let them hold the role, or fake a live writer).
+//!   when another user owns it (it would let them hold the role, or fake a live writer). A
+//!   reader asking takes the lock shared for a moment, so a refused take has retried for 50 ms.
 //! - Windows: a named mutex `<name>#writer`, abandoned when its holder dies. The role stays on
 //!   the thread that took it, as a Windows mutex does (the role is not `Send`). Under Wine, on a
 //!   region backed by a file of the Linux host ([`Options::linux_host`](crate::Options::linux_host)),
@@ -19,7 +20,8 @@
 //!   as one of the region's holders, so the file stays while the role does.
 //!
 //! The role is advisory: writers that do not take it are not stopped by it. A child made by
-//! `fork` on Linux shares its parent's role (one open file description holds the lock).
+//! `fork` on Linux shares its parent's role (one open file description holds the lock); the
+//! child dropping its copy leaves the parent's role held.
 
 use std::fmt;
 use std::marker::PhantomData;

@@ -1,5 +1,7 @@
 //! The writer role on Windows: a named mutex `<name>#writer`, owned by the thread that took the
-//! role; Windows releases it (abandoned) when that thread's process dies.
+//! role; Windows releases it (abandoned) when that thread's process dies. Whether it is held is
+//! asked of the mutex's state, never by taking it: a probe that owned it for a moment would
+//! refuse a writer's take meanwhile, and tell another probe that a writer lives.
 //!
 //! Under Wine, a region backed by a file of the Linux host
 //! ([`Options::linux_host`](crate::Options::linux_host)) also has its role as the native side
@@ -10,8 +12,11 @@
 //! alone: the role is taken only if both are, and is held while either is.
 
 use std::cell::RefCell;
+use std::ffi::c_void;
 
-use windows_sys::Win32::Foundation::{WAIT_ABANDONED, WAIT_OBJECT_0, WAIT_TIMEOUT};
+use windows_sys::Win32::Foundation::{
+    HANDLE, NTSTATUS, WAIT_ABANDONED, WAIT_OBJECT_0, WAIT_TIMEOUT,
+};
 use windows_sys::Win32::System::Threading::{
     CreateMutexExW, MUTEX_MODIFY_STATE, OpenMutexW, ReleaseMutex, SYNCHRONIZATION_SYNCHRONIZE,
 };
@@ -19,16 +24,36 @@ use windows_sys::Win32::System::Threading::{
 use crate::boundary::WRITER_ROLE_BYTE;
 use crate::sync::Failure;
 use crate::sync::win32::wait_for_object;
-use crate::sys::{Handle, HostFile, opened, try_lock_byte, unlock_byte};
+use crate::sys::{Handle, HostFile, nt_error, opened, try_lock_byte, unlock_byte};
 use crate::{Access, OsError, ReadWrite, SharedMemory};
 
 /// The calls that the role's errors on a host file name.
 const OPEN_CALL: &str = "CreateFileW";
 const LOCK_CALL: &str = "LockFileEx";
 
+/// `MUTANT_INFORMATION_CLASS::MutantBasicInformation`.
+const MUTANT_BASIC_INFORMATION_CLASS: u32 = 0;
+
+/// `MUTANT_BASIC_INFORMATION`, the answer of `NtQueryMutant` for class 0.
+#[repr(C)]
+struct MutantBasicInformation {
+    /// 1 while no thread owns the mutex (after its owner died too), 0 or less while one does.
+    current_count: i32,
+    owned_by_caller: u8,
+    abandoned_state: u8,
+}
+
+windows_link::link!("ntdll.dll" "system" fn NtQueryMutant(
+    mutant: HANDLE,
+    class: u32,
+    information: *mut c_void,
+    information_len: u32,
+    return_len: *mut u32
+) -> NTSTATUS);
+
 thread_local! {
     /// The mutexes of the roles this thread holds: a wait on a mutex one owns succeeds (they
-    /// are recursive), so a probe by their own thread must not ask the mutex.
+    /// are recursive), so a second take by their own thread must be refused here.
     static HELD_HERE: RefCell<Vec<Vec<u16>>> = const { RefCell::new(Vec::new()) };
 }
 
@@ -145,33 +170,35 @@ pub(super) fn held_by_anyone<A: Access>(region: &SharedMemory<A>) -> Result<bool
 /// Whether a live thread (of this process too) holds the role's mutex.
 fn mutex_held<A: Access>(region: &SharedMemory<A>) -> Result<bool, Failure> {
     let name = mutex_name(region);
-    if HELD_HERE.with_borrow(|held| held.contains(&name)) {
-        return Ok(true);
-    }
-    // SAFETY: as in `take_mutex`; opening, never creating, so that a probe leaves nothing
-    // behind.
-    let mutex = match opened(unsafe {
-        OpenMutexW(
-            SYNCHRONIZATION_SYNCHRONIZE | MUTEX_MODIFY_STATE,
-            0,
-            name.as_ptr(),
-        )
-    }) {
+    // SAFETY: as in `take`; opening, never creating, so that a probe leaves nothing behind;
+    // the right to query the state (`MUTANT_QUERY_STATE` is `MUTEX_MODIFY_STATE`).
+    let mutex = match opened(unsafe { OpenMutexW(MUTEX_MODIFY_STATE, 0, name.as_ptr()) }) {
         Ok(mutex) => mutex,
         Err(error) if crate::sys::error_kind(&error) == std::io::ErrorKind::NotFound => {
             return Ok(false);
         }
         Err(error) => return Err(Failure::Os("OpenMutexW", error)),
     };
-    match wait_for_object(mutex.raw(), Some(std::time::Duration::ZERO)) {
-        WAIT_TIMEOUT => Ok(true),
-        WAIT_OBJECT_0 | WAIT_ABANDONED => {
-            // SAFETY: this thread owns the mutex it has just acquired.
-            unsafe { ReleaseMutex(mutex.raw()) };
-            Ok(false)
-        }
-        _ => Err(Failure::Os("WaitForSingleObject", OsError::from_thread())),
+    let mut info = MutantBasicInformation {
+        current_count: 0,
+        owned_by_caller: 0,
+        abandoned_state: 0,
+    };
+    // SAFETY: the handle is open with the right to query the state; the buffer is a
+    // MUTANT_BASIC_INFORMATION of the length passed.
+    let status = unsafe {
+        NtQueryMutant(
+            mutex.raw(),
+            MUTANT_BASIC_INFORMATION_CLASS,
+            (&raw mut info).cast(),
+            size_of::<MutantBasicInformation>() as u32,
+            std::ptr::null_mut(),
+        )
+    };
+    if status < 0 {
+        return Err(Failure::Os("NtQueryMutant", nt_error(status)));
     }
+    Ok(info.current_count <= 0)
 }
 
 impl Drop for OwnedMutex {
