@@ -1379,8 +1379,18 @@ fn wine_pulses_of_a_manual_reset_event_reach_native_waiters() -> Outcome {
     launched.expect_line("ready")?;
     let mut arrived = 0;
     for _ in 0..ROUND_TRIPS {
-        to_windows.set()?;
-        if pulsed.wait_timeout(Duration::from_secs(1))? {
+        // The waiter waits first, as a pulse's waiters must: a waiter that sets, then waits,
+        // misses every pulse that comes while the machine keeps it from its wait.
+        let woken = std::thread::scope(|scope| {
+            let waiter = scope.spawn(|| pulsed.wait_timeout(Duration::from_secs(1)));
+            std::thread::sleep(Duration::from_millis(2));
+            to_windows.set()?;
+            waiter
+                .join()
+                .map_err(|_| "the waiter panicked")?
+                .map_err(libtest_mimic::Failed::from)
+        })?;
+        if woken {
             arrived += 1;
         }
         // The relay resets it right after setting it: a moment later it is unset.
