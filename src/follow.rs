@@ -179,9 +179,11 @@ impl<T: FromBytes + IntoBytes + Immutable> Source<T> {
             other => other.map_err(|source| self.inconsistent(source)),
         };
         match self {
-            Self::SeqLock(link) => in_progress(link.seqlock().wait_paced(seen, timeout, backoff)),
+            Self::SeqLock(link) => {
+                in_progress(link.seqlock().sequence().wait(seen, timeout, backoff))
+            }
             Self::DoubleBuffer(link) => {
-                in_progress(link.double_buffer().wait_paced(seen, timeout, backoff))
+                in_progress(link.double_buffer().sequence().wait(seen, timeout, backoff))
             }
             Self::Versioned(link, versioning) => {
                 link.region()

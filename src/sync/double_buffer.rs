@@ -10,7 +10,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use super::WriterRole;
 use super::poll::Backoff;
-use super::sequence::{DEFAULT_PATIENCE, Sequence};
+use super::sequence::{DEFAULT_PATIENCE, InView, Sequence};
 use crate::error::SeqLockError;
 use crate::{ReadOnly, ReadWrite, SharedMemory, SharedMemoryLink, copy};
 
@@ -404,20 +404,12 @@ impl<T: FromBytes + IntoBytes + Immutable> DoubleBufferReader<'_, T> {
         seen: u64,
         timeout: Duration,
     ) -> Result<Option<u64>, SeqLockError> {
-        self.wait_paced(seen, timeout, &mut Backoff::default())
+        self.sequence().wait(seen, timeout, &mut Backoff::default())
     }
 
-    /// The wait, paced by `backoff` where it polls: for a caller that waits in short waits
-    /// again and again ([`Follower`](crate::follow::Follower)).
-    pub(crate) fn wait_paced(
-        &self,
-        seen: u64,
-        timeout: Duration,
-        backoff: &mut Backoff,
-    ) -> Result<Option<u64>, SeqLockError> {
-        self.buffer
-            .sequence
-            .wait_in_view(self.view, seen, timeout, backoff)
+    /// The sequence, in this reader's view.
+    pub(crate) fn sequence(&self) -> InView<'_> {
+        self.buffer.sequence.in_view(self.view)
     }
 }
 

@@ -16,7 +16,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use super::WriterRole;
 use super::poll::Backoff;
-use super::sequence::{DEFAULT_PATIENCE, Sequence};
+use super::sequence::{DEFAULT_PATIENCE, InView, Sequence};
 use crate::copy;
 use crate::error::SeqLockError;
 use crate::{ReadOnly, ReadWrite, SharedMemory, SharedMemoryError, SharedMemoryLink};
@@ -535,20 +535,12 @@ impl<T: FromBytes + IntoBytes + Immutable> SeqLockReader<'_, T> {
         seen: u64,
         timeout: Duration,
     ) -> Result<Option<u64>, SeqLockError> {
-        self.wait_paced(seen, timeout, &mut Backoff::default())
+        self.sequence().wait(seen, timeout, &mut Backoff::default())
     }
 
-    /// The wait, paced by `backoff` where it polls: for a caller that waits in short waits
-    /// again and again ([`Follower`](crate::follow::Follower)).
-    pub(crate) fn wait_paced(
-        &self,
-        seen: u64,
-        timeout: Duration,
-        backoff: &mut Backoff,
-    ) -> Result<Option<u64>, SeqLockError> {
-        self.lock
-            .sequence
-            .wait_in_view(self.view, seen, timeout, backoff)
+    /// The sequence, in this reader's view.
+    pub(crate) fn sequence(&self) -> InView<'_> {
+        self.lock.sequence.in_view(self.view)
     }
 
     /// As [`SeqLock::read_within`].

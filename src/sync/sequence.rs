@@ -288,6 +288,14 @@ impl Sequence {
         self.wait_for_change(seen, timeout, waiting, backoff)
     }
 
+    /// This sequence, in the read-only view it lies in: what a reader's waits need.
+    pub(super) fn in_view<'a>(&'a self, view: &'a SharedMemory<ReadOnly>) -> InView<'a> {
+        InView {
+            sequence: self,
+            view,
+        }
+    }
+
     /// Waits until the completed writes are no longer `seen` (a [`completed_writes`]), and
     /// returns them; `None` once `timeout` has passed without. A write in progress counts once
     /// it completes; one that stays in progress for [`DEFAULT_PATIENCE`] is a stalled writer.
@@ -586,6 +594,26 @@ fn back_off(round: u32) {
 #[cfg(loom)]
 fn back_off(_round: u32) {
     loom::thread::yield_now();
+}
+
+/// A sequence in the read-only view it lies in ([`Sequence::in_view`]).
+pub(crate) struct InView<'a> {
+    sequence: &'a Sequence,
+    view: &'a SharedMemory<ReadOnly>,
+}
+
+impl InView<'_> {
+    /// [`Sequence::wait_in_view`], paced by `backoff` where it polls: a caller that waits in
+    /// short waits again and again ([`Follower`](crate::follow::Follower)) passes the same one.
+    pub(crate) fn wait(
+        &self,
+        seen: u64,
+        timeout: Duration,
+        backoff: &mut Backoff,
+    ) -> Result<Option<u64>, SeqLockError> {
+        self.sequence
+            .wait_in_view(self.view, seen, timeout, backoff)
+    }
 }
 
 #[cfg(all(test, loom))]
