@@ -55,7 +55,7 @@ use crate::backoff::Backoff;
 use crate::error::SeqLockError;
 use crate::name::RegionName;
 use crate::sync::{DoubleBuffer, SeqLock, Versioning};
-use crate::{Options, ReadOnly, SharedMemoryError, SharedMemoryLink};
+use crate::{Options, ReadOnly, SharedMemory, SharedMemoryError, SharedMemoryLink};
 
 /// How long a publisher followed by its updates may go without one before it is reported
 /// stale: five times the longest interval between the updates of the games this crate's
@@ -140,19 +140,12 @@ impl<T: FromBytes + IntoBytes + Immutable> Source<T> {
         })
     }
 
-    fn name(&self) -> &str {
+    /// The region, whatever its protocol.
+    fn region(&self) -> &SharedMemory<ReadOnly> {
         match self {
-            Self::SeqLock(link) => link.name(),
-            Self::DoubleBuffer(link) => link.name(),
-            Self::Versioned(link, _) => link.name(),
-        }
-    }
-
-    fn writer_alive(&self) -> Result<bool, SharedMemoryError> {
-        match self {
-            Self::SeqLock(link) => link.writer_alive(),
-            Self::DoubleBuffer(link) => link.writer_alive(),
-            Self::Versioned(link, _) => link.writer_alive(),
+            Self::SeqLock(link) => link.region(),
+            Self::DoubleBuffer(link) => link.region(),
+            Self::Versioned(link, _) => link.region(),
         }
     }
 
@@ -185,8 +178,8 @@ impl<T: FromBytes + IntoBytes + Immutable> Source<T> {
             Self::DoubleBuffer(link) => {
                 in_progress(link.double_buffer().sequence().wait(seen, timeout, backoff))
             }
-            Self::Versioned(link, versioning) => {
-                link.region()
+            Self::Versioned(_, versioning) => {
+                self.region()
                     .wait_for_versioned_change_paced(*versioning, seen, timeout, backoff)
             }
         }
@@ -214,7 +207,7 @@ impl<T: FromBytes + IntoBytes + Immutable> Source<T> {
 
     fn inconsistent(&self, source: SeqLockError) -> SharedMemoryError {
         SharedMemoryError::Inconsistent {
-            name: self.name().to_owned(),
+            name: self.region().name().to_owned(),
             source,
         }
     }
@@ -337,7 +330,7 @@ impl<T: FromBytes + IntoBytes + Immutable> Track<T> {
         match liveness {
             Liveness::Updates { stale_after } => Ok(since >= stale_after),
             Liveness::WriterRole if since >= LIVENESS_CHECK => {
-                let alive = source.writer_alive()?;
+                let alive = source.region().writer_alive()?;
                 self.last_sign = Instant::now();
                 Ok(!alive)
             }
@@ -587,7 +580,9 @@ impl<T: FromBytes + IntoBytes + Immutable> Follower<T> {
                 }
                 Ok(None)
             }
-            (_, Liveness::WriterRole) if source.writer_alive()? => Ok(Some(self.revive(0))),
+            (_, Liveness::WriterRole) if source.region().writer_alive()? => {
+                Ok(Some(self.revive(0)))
+            }
             // Moving: a new life, whose first value is this update.
             (_, Liveness::Updates { .. }) if source.updates()? != self.track.seen => {
                 let seen = self.track.seen;
