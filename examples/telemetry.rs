@@ -95,7 +95,7 @@ fn dashboard() -> Result<(), Box<dyn std::error::Error>> {
             Some(Followed::Gone) => {
                 // Updates the game completed that the dashboard never copied: none, unless
                 // the machine kept it from running for a whole frame (3.3 ms).
-                let published = follower.updates() - first_update.unwrap_or(0) + 1;
+                let published = (follower.updates() + 1).saturating_sub(first_update.unwrap_or(0));
                 let missed = published.saturating_sub(snapshots);
                 println!("dashboard: the game is gone: {snapshots} snapshots, {missed} missed");
                 deaths += 1;
