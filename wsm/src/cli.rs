@@ -120,7 +120,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, String
                 match word.as_str() {
                     "--interval" => request.interval = words.millis("--interval")?,
                     "--every" => request.report_every = words.millis("--every")?,
-                    "--count" => request.reports = Some(words.number("--count")? as u64),
+                    "--count" => request.reports = Some(words.positive("--count")?),
                     "--json" => request.json = true,
                     other if !other.starts_with("--") && region.is_none() => {
                         region = Some(parse_region(other)?);
@@ -166,7 +166,7 @@ fn parse_mirror(rest: &[String]) -> Result<Command, String> {
             "--scouting" => options.scouting = true,
             "--prefix" => options.prefix = words.value("--prefix")?,
             "--poll-us" => {
-                options.poll = Duration::from_micros(words.number("--poll-us")? as u64);
+                options.poll = Duration::from_micros(words.positive("--poll-us")?);
             }
             "--full-every-ms" => options.full_every = words.millis("--full-every-ms")?,
             "--max-size" => options.max_size = words.number("--max-size")?,
@@ -219,11 +219,16 @@ impl<'a> Words<'a> {
         parsed.map_err(|error| format!("{option} {value:?}: not a number ({error})"))
     }
 
-    fn millis(&mut self, option: &str) -> Result<Duration, String> {
+    /// A number of at least 1: a period of 0 would spin, a count of 0 ask for nothing.
+    fn positive(&mut self, option: &str) -> Result<u64, String> {
         match self.number(option)? {
             0 => Err(format!("{option} must be at least 1")),
-            ms => Ok(Duration::from_millis(ms as u64)),
+            count => Ok(count as u64),
         }
+    }
+
+    fn millis(&mut self, option: &str) -> Result<Duration, String> {
+        self.positive(option).map(Duration::from_millis)
     }
 
     fn unexpected(&self, word: &str) -> String {
@@ -276,6 +281,11 @@ mod tests {
             (&["show", "x", "--len"], "needs a value"),
             (&["show", "x", "--len", "many"], "not a number"),
             (&["watch", "x", "--every", "0"], "at least 1"),
+            (&["watch", "x", "--count", "0"], "at least 1"),
+            (
+                &["mirror", "publish", "--listen", "e", "x", "--poll-us", "0"],
+                "at least 1",
+            ),
             (&["watch", "x:frob"], "unknown layout"),
             (&["rm"], "exactly one"),
             (&["rm", "a", "b"], "exactly one"),
