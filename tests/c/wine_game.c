@@ -83,10 +83,14 @@ static int make_section(const wchar_t *name, unsigned long long bytes, struct Se
     return existed;
 }
 
-/* One update, rFactor 2's way; the data words from `first` on take the begin counter. */
-static void update(struct Section *section, size_t first)
+/* One update, rFactor 2's way: every data word takes the begin counter, but the first takes
+   `stamp` if there is one; all inside the counters, so a copy holds them together. */
+static void update(struct Section *section, const ULONGLONG *stamp)
 {
     unsigned long long version = (ULONG)InterlockedIncrement(&section->header->begin);
+    size_t first = 0;
+    if (stamp != NULL)
+        section->words[first++] = *stamp;
     for (size_t word = first; word < section->count; word++)
         section->words[word] = version;
     InterlockedIncrement(&section->header->end);
@@ -115,7 +119,7 @@ static int publish(const wchar_t *name, unsigned long long bytes)
         return 2;
     unsigned long long updates = 0;
     while (!stop_publishing) {
-        update(&section, 0);
+        update(&section, NULL);
         updates++;
     }
     printf("published %llu\n", updates);
@@ -167,8 +171,7 @@ static int paced(int count, wchar_t **specs)
             if (stamp < due[at])
                 continue;
             due[at] = (due[at] == 0 ? stamp : due[at]) + period[at];
-            sections[at].words[0] = stamp;
-            update(&sections[at], 1);
+            update(&sections[at], &stamp);
             updates++;
         }
         Sleep(1);

@@ -904,8 +904,8 @@ struct ListedPreset {
 }
 
 /// The presets of `--list-presets`: a title line (`title, other titles: about`), then a line
-/// per region (`    NAME: section S bytes (struct E bytes)` or `(no fixed size)`), then
-/// `    event: …` lines and `    source: …`.
+/// per region (`    NAME: section S bytes (struct E bytes)`, perhaps with a note after E, or
+/// `(no fixed size)`), then `    event: …` lines and `    source: …`.
 #[cfg(target_os = "linux")]
 fn listed_presets(text: &str) -> Result<Vec<ListedPreset>, libtest_mimic::Failed> {
     let mut presets: Vec<ListedPreset> = Vec::new();
@@ -925,7 +925,14 @@ fn listed_presets(text: &str) -> Result<Vec<ListedPreset>, libtest_mimic::Failed
         let (name, sizes) = indented.split_once(": section ").ok_or_else(unreadable)?;
         let (section, exact) = sizes.split_once(" bytes (").ok_or_else(unreadable)?;
         let exact = match exact.strip_prefix("struct ") {
-            Some(bytes) => Some(bytes.trim_end_matches(" bytes)").parse()?),
+            // "struct N bytes)", or "struct N bytes; native programs write it …)".
+            Some(bytes) => Some(
+                bytes
+                    .split_once(" bytes")
+                    .ok_or_else(unreadable)?
+                    .0
+                    .parse()?,
+            ),
             None if exact == "no fixed size)" => None,
             None => return Err(unreadable().into()),
         };

@@ -91,6 +91,11 @@ impl Adopted {
         self.file_name == file_name
     }
 
+    /// Whether `/dev/shm/<file_name>` is still this file (not another one renamed over it).
+    pub fn still_named(&self) -> bool {
+        is_named(&self.file_name, self.inode)
+    }
+
     /// Lets go of the file at the bridge's end: a file a bridge made and kept for a reader is
     /// removed once no native program maps it; a reader's own file is left to it.
     pub fn leave(self) -> Result<(), String> {
@@ -106,12 +111,7 @@ impl Adopted {
         if !kept || crate::readers::lockless_native_reader(&file_name, inode) {
             return Ok(());
         }
-        let named = open_host_file(&file_name)
-            .ok()
-            .flatten()
-            .and_then(|file| file_identity(&file).ok())
-            .is_some_and(|(named, _)| named == inode);
-        if !named {
+        if !is_named(&file_name, inode) {
             return Ok(());
         }
         let delete = FILE_DISPOSITION_INFO { DeleteFile: true };
@@ -207,6 +207,15 @@ fn open_host_file(file_name: &str) -> Result<Option<Owned>, NotAdopted> {
             "it leads to {path} (a symbolic link), not a file of /dev/shm"
         )),
     }
+}
+
+/// Whether `/dev/shm/<file_name>` is the file of inode `inode`.
+fn is_named(file_name: &str, inode: u64) -> bool {
+    open_host_file(file_name)
+        .ok()
+        .flatten()
+        .and_then(|file| file_identity(&file).ok())
+        .is_some_and(|(named, _)| named == inode)
 }
 
 /// The file's inode (Wine's file index) and its information.

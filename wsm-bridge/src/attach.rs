@@ -78,6 +78,12 @@ impl Attached {
             Ok(Some(adopted)) => {
                 let native = SharedMemory::<ReadWrite>::open_existing_with(name, &native_only)
                     .map_err(|error| format!("cannot map the adopted file of {name}: {error}"))?;
+                // The region opens the file by its name again: it must be the adopted one.
+                if !adopted.still_named() {
+                    return Err(format!(
+                        "{name}: /dev/shm/{file_name} was replaced by another file while it was adopted"
+                    ));
+                }
                 (native, Some(adopted))
             }
             Ok(None) => (create_native(name, size, &native_only, "")?, None),
@@ -216,6 +222,10 @@ fn create_native(
 /// Copies every attached section at each change until `stop`, then gives them back. A copy
 /// that fails (the native file gone, say) is said once, and that section is no longer copied.
 pub fn follow(mut attached: Vec<Attached>, stop: &AtomicBool) -> Vec<Attached> {
+    if attached.is_empty() {
+        // Nothing to copy: no looks every millisecond for the bridge's whole life.
+        return attached;
+    }
     let mut failed = vec![false; attached.len()];
     while !stop.load(Ordering::Relaxed) {
         for (section, failed) in attached.iter_mut().zip(&mut failed) {
@@ -223,7 +233,7 @@ pub fn follow(mut attached: Vec<Attached>, stop: &AtomicBool) -> Vec<Attached> {
                 continue;
             }
             if let Err(message) = section.copy_if_changed() {
-                crate::bridge::say(&format!("{message}; no longer copied"));
+                crate::say(&format!("{message}; no longer copied"));
                 *failed = true;
             }
         }

@@ -25,8 +25,11 @@ never removed); at the end, a file that a native reader still maps without win-s
 lock is kept for it, and the next wsm-bridge adopts it. A section the game made already (it
 started first) is attached to: the bridge makes /dev/shm/NAME (or adopts a reader's empty file)
 of the section's size and copies the game's data into it at each change, by the game's own
-versioning when known (the presets', or --versioning), so native readers never see a torn copy;
-it holds the game's section until it ends, so a game that restarts meanwhile gets it again.
+versioning when known (the presets', or --versioning), so that native readers never see a torn
+copy of it (a section of no known versioning is copied when its bytes change, a best effort);
+it holds the game's section until it ends, so a game that restarts meanwhile gets it again. Such
+a copy goes one way: what native programs write to a section for the game (rF2's control
+buffers, LMU's lock) does not reach it; bridge before the game starts, or use --when-free.
 
   NAME=BYTES       a section the game will make: its name (`Local\\x` is /dev/shm/x) and size
   --preset TITLE   the sections of a known title (see --list-presets)
@@ -102,6 +105,9 @@ pub struct Plan {
     /// How the game marks its updates of a section, for a copy of a section it made first:
     /// the presets' and `--versioning`'s, by name.
     pub versioning: Vec<(String, Versioning)>,
+    /// Sections native programs write for the game to read (the presets' control buffers and
+    /// locks), by name: a copy of one the game made first goes one way only.
+    pub readers_write: Vec<String>,
     /// Events set in the prefix, forwarded to native waiters.
     pub events_to_native: Vec<(String, EventReset)>,
     /// Native events forwarded to the prefix's waiters.
@@ -118,12 +124,33 @@ impl Plan {
         )
     )]
     pub fn versioning_of(&self, name: &str) -> Option<Versioning> {
-        let object = |name: &str| name.strip_prefix("Local\\").unwrap_or(name).to_owned();
         self.versioning
             .iter()
-            .find(|(known, _)| object(known) == object(name))
+            .find(|(known, _)| same_section(known, name))
             .map(|(_, versioning)| *versioning)
     }
+
+    /// Whether native programs write section `name` for the game to read, if a preset says.
+    #[cfg_attr(
+        not(windows),
+        allow(
+            dead_code,
+            reason = "the copy of a game's section is the Windows bridge's"
+        )
+    )]
+    pub fn readers_write(&self, name: &str) -> bool {
+        self.readers_write
+            .iter()
+            .any(|known| same_section(known, name))
+    }
+}
+
+/// Whether two names are one section (`Local\x` is `x`).
+fn same_section(one: &str, other: &str) -> bool {
+    fn object(name: &str) -> &str {
+        name.strip_prefix("Local\\").unwrap_or(name)
+    }
+    object(one) == object(other)
 }
 
 /// Parses the arguments (without the program name), or says what is wrong with them.
@@ -274,6 +301,9 @@ fn add_presets(
             };
             if let Some(versioning) = region.versioning {
                 plan.versioning.push((name.clone(), versioning));
+            }
+            if region.readers_write {
+                plan.readers_write.push(name.clone());
             }
             plan.create.push((name, region.size));
         }
@@ -529,6 +559,20 @@ mod tests {
         let dedicated = plan_of(&["--preset", "rf2-dedicated", "--pid", "7"]);
         assert_eq!(dedicated.versioning_of("$rFactor2SMMP_Rules$7"), Some(rf2));
         assert_eq!(dedicated.versioning_of("$rFactor2SMMP_Rules$"), None);
+    }
+
+    #[test]
+    fn the_sections_readers_write_come_from_the_presets() {
+        let plan = plan_of(&["--preset", "lmu", "x=1"]);
+        assert!(plan.readers_write("$rFactor2SMMP_HWControl$"));
+        assert!(plan.readers_write("Local\\$rFactor2SMMP_PluginControl$"));
+        assert!(plan.readers_write("LMU_SharedMemoryLockData"));
+        assert!(!plan.readers_write("$rFactor2SMMP_Telemetry$"));
+        assert!(!plan.readers_write("LMU_Data"));
+        assert!(!plan.readers_write("x"));
+        let dedicated = plan_of(&["--preset", "rf2-dedicated", "--pid", "7"]);
+        assert!(dedicated.readers_write("$rFactor2SMMP_RulesControl$7"));
+        assert!(!dedicated.readers_write("$rFactor2SMMP_RulesControl$"));
     }
 
     #[test]

@@ -76,7 +76,7 @@ pub fn run(launch: &Launch) -> Result<ExitCode, String> {
         ));
     }
     let relay = Relay::start(&launch.plan, stdout, &stdin)?;
-    eprintln!("wsm-bridge: the bridge is ready; starting the game");
+    crate::say("the bridge is ready; starting the game");
     let game = Command::new(&launch.command[0])
         .args(&launch.command[1..])
         .status();
@@ -92,8 +92,8 @@ pub fn run(launch: &Launch) -> Result<ExitCode, String> {
     })?;
     match bridge_status {
         Ok(status) if status.success() => {}
-        Ok(status) => eprintln!("wsm-bridge: the bridge ended with {status}"),
-        Err(error) => eprintln!("wsm-bridge: waiting for the bridge: {error}"),
+        Ok(status) => crate::say(&format!("the bridge ended with {status}")),
+        Err(error) => crate::say(&format!("waiting for the bridge: {error}")),
     }
     Ok(match game.code() {
         Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
@@ -132,7 +132,7 @@ impl Relay {
                     .strip_prefix("set ")
                     .and_then(|name| to_native.get(name));
                 let Some((event, reset)) = target else {
-                    eprintln!("wsm-bridge: the bridge said {line:?}");
+                    crate::say(&format!("the bridge said {line:?}"));
                     continue;
                 };
                 let set = event.set().and_then(|()| match reset {
@@ -140,10 +140,10 @@ impl Relay {
                     EventReset::Auto => Ok(()),
                 });
                 if let Err(error) = set {
-                    eprintln!(
-                        "wsm-bridge: cannot set the native event {}: {error}",
+                    crate::say(&format!(
+                        "cannot set the native event {}: {error}",
                         event.name()
-                    );
+                    ));
                 }
             }
         });
@@ -181,7 +181,7 @@ fn forward_to_windows(
             Ok(true) => {}
             Ok(false) => continue,
             Err(error) => {
-                eprintln!("wsm-bridge: waiting for the native event {name}: {error}");
+                crate::say(&format!("waiting for the native event {name}: {error}"));
                 return;
             }
         }

@@ -34,19 +34,19 @@ fn main() -> ExitCode {
         Ok(Command::Bridge(plan)) => match bridge::run(&plan) {
             Ok(()) => return ExitCode::SUCCESS,
             Err(message) => {
-                let _ = writeln!(std::io::stderr(), "wsm-bridge: {message}");
+                say(&message);
                 return ExitCode::FAILURE;
             }
         },
         Ok(Command::Launch(launch)) => match run_launch(&launch) {
             Ok(code) => return code,
             Err(message) => {
-                let _ = writeln!(std::io::stderr(), "wsm-bridge: {message}");
+                say(&message);
                 return ExitCode::FAILURE;
             }
         },
         Err(message) => {
-            let _ = writeln!(std::io::stderr(), "wsm-bridge: {message}\n\n{USAGE}");
+            say(&format!("{message}\n\n{USAGE}"));
             return ExitCode::from(2);
         }
     };
@@ -67,6 +67,12 @@ fn run_launch(_launch: &cli::Launch) -> Result<ExitCode, String> {
     Err("launch is the native Linux wsm-bridge's command (it starts this .exe with Wine)".into())
 }
 
+/// Writes `wsm-bridge: MESSAGE` to standard error (a closed one is no reason to stop, nor to
+/// panic as `eprintln!` would).
+fn say(message: &str) {
+    let _ = writeln!(std::io::stderr(), "wsm-bridge: {message}");
+}
+
 /// Writes `text` and a newline to standard output; an error (a closed pipe) is returned, not
 /// a panic as `println!` would make it.
 fn print(text: &str) -> std::io::Result<()> {
@@ -85,8 +91,12 @@ fn presets_text() -> String {
                 Some(exact) => format!("struct {exact} bytes"),
                 None => "no fixed size".to_owned(),
             };
+            let written = match region.readers_write {
+                true => "; native programs write it for the game",
+                false => "",
+            };
             text += &format!(
-                "    {}{suffix}: section {} bytes ({exact})\n",
+                "    {}{suffix}: section {} bytes ({exact}{written})\n",
                 region.name, region.size
             );
         }
@@ -109,11 +119,7 @@ mod bridge {
     use crate::attach::Attached;
     use crate::cli::Plan;
     use crate::events::PrefixEvent;
-
-    /// Writes `wsm-bridge: MESSAGE` to standard error (a closed one is no reason to stop).
-    pub fn say(message: &str) {
-        let _ = writeln!(std::io::stderr(), "wsm-bridge: {message}");
-    }
+    use crate::say;
 
     /// Makes and exposes every region of `plan` (attaching to the sections the game made
     /// already), says `ready`, and holds them until standard input closes (or forever, with
@@ -139,6 +145,11 @@ mod bridge {
                     section.len(),
                     section.protocol()
                 ));
+                if plan.readers_write(name) {
+                    say(&format!(
+                        "{name}: native programs write this section for the game, and a copy goes one way only: their writes will not reach the game (bridge before the game starts, or use --when-free)"
+                    ));
+                }
                 adopted.extend(reader_file);
                 attached.push((file_name, section));
                 continue;
@@ -147,10 +158,9 @@ mod bridge {
             // kept the one an earlier bridge adopted).
             let not_adopted = match crate::adopt::adopt(Some(name), file_name, *size as u64) {
                 Ok(Some(file)) => {
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "wsm-bridge: {name}: {size} bytes, backed by the /dev/shm file a native reader made (adopted; left in place at exit)"
-                    );
+                    say(&format!(
+                        "{name}: {size} bytes, backed by the /dev/shm file a native reader made (adopted; left in place at exit)"
+                    ));
                     adopted.push(file);
                     continue;
                 }
@@ -164,10 +174,7 @@ mod bridge {
                     ),
                     other => format!("cannot bridge {name}: {other}{not_adopted}"),
                 })?;
-            let _ = writeln!(
-                std::io::stderr(),
-                "wsm-bridge: {name}: {size} bytes, backed by /dev/shm"
-            );
+            say(&format!("{name}: {size} bytes, backed by /dev/shm"));
             made.push((file_name, region));
         }
         for name in &plan.expose {
@@ -176,11 +183,10 @@ mod bridge {
                 SharedMemory::<ReadWrite>::open_existing_with(name, &host).map_err(|error| {
                     format!("cannot expose {name}: {error} (is the native program running?)")
                 })?;
-            let _ = writeln!(
-                std::io::stderr(),
-                "wsm-bridge: {name}: {} bytes, exposed from /dev/shm",
+            say(&format!(
+                "{name}: {} bytes, exposed from /dev/shm",
                 region.len()
-            );
+            ));
             held.push(region);
         }
         let to_native = make_events(&plan.events_to_native)?;
@@ -210,9 +216,11 @@ mod bridge {
             forward_to_windows(&to_windows);
         }
         stop_copying.store(true, std::sync::atomic::Ordering::Relaxed);
-        let sections = copier
-            .join()
-            .map_err(|_| "the copier of the game's sections failed".to_owned())?;
+        // A copier that failed has dropped its sections; the others are still let go of.
+        let (sections, copier_failed) = match copier.join() {
+            Ok(sections) => (sections, None),
+            Err(_) => (Vec::new(), Some("the copier of the game's sections failed")),
+        };
         for (file_name, section) in names.into_iter().zip(sections) {
             say(&format!("{}: {} copies made", section.name, section.copies));
             // A reader's adopted file is left to `leave` below; a made one is as the others.
@@ -223,7 +231,7 @@ mod bridge {
         }
         drop(held);
         leave(made, adopted);
-        Ok(())
+        copier_failed.map_or(Ok(()), |why| Err(why.to_owned()))
     }
 
     /// Lets go of the sections at the end. A file the bridge made is removed, unless a native
@@ -233,25 +241,19 @@ mod bridge {
     fn leave(made: Vec<(&str, SharedMemory<ReadWrite>)>, adopted: Vec<crate::adopt::Adopted>) {
         for (file_name, region) in made {
             match crate::adopt::keep_if_read(file_name) {
-                Ok(true) => {
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "wsm-bridge: a native program still maps /dev/shm/{file_name}: kept for it (the next wsm-bridge adopts it)"
-                    );
-                }
+                Ok(true) => say(&format!(
+                    "a native program still maps /dev/shm/{file_name}: kept for it (the next wsm-bridge adopts it)"
+                )),
                 Ok(false) => {}
-                Err(why) => {
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "wsm-bridge: /dev/shm/{file_name}: cannot check for native readers: {why}"
-                    );
-                }
+                Err(why) => say(&format!(
+                    "/dev/shm/{file_name}: cannot check for native readers: {why}"
+                )),
             }
             drop(region);
         }
         for file in adopted {
             if let Err(why) = file.leave() {
-                let _ = writeln!(std::io::stderr(), "wsm-bridge: {why}");
+                say(&why);
             }
         }
     }
@@ -280,7 +282,7 @@ mod bridge {
                 )),
             };
             if let Err(message) = done {
-                let _ = writeln!(std::io::stderr(), "wsm-bridge: {message}");
+                say(&message);
             }
         }
     }
@@ -291,10 +293,9 @@ mod bridge {
         if !in_prefix(name) {
             return;
         }
-        let _ = writeln!(
-            std::io::stderr(),
-            "wsm-bridge: {name} is the game's (it started first): bridging it once the game has exited, for its next start"
-        );
+        say(&format!(
+            "{name} is the game's (it started first): bridging it once the game has exited, for its next start"
+        ));
         while in_prefix(name) {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }

@@ -26,6 +26,9 @@ pub struct Region {
     /// How the game marks its updates (offsets from the start of the section), so that a
     /// copy of a section the game made first is never torn; `None`: no protocol is known.
     pub versioning: Option<Versioning>,
+    /// Native programs write it for the game to read (rF2's control buffers, LMU's lock): a
+    /// copy of a section the game made first cannot carry their writes back.
+    pub readers_write: bool,
 }
 
 /// A region of the game's exact size, made as a section of whole pages.
@@ -35,6 +38,15 @@ const fn paged(name: &'static str, exact: usize) -> Region {
         exact: Some(exact),
         size: exact.next_multiple_of(PAGE),
         versioning: None,
+        readers_write: false,
+    }
+}
+
+/// A region that native programs write for the game to read.
+const fn written_by_readers(region: Region) -> Region {
+    Region {
+        readers_write: true,
+        ..region
     }
 }
 
@@ -94,10 +106,10 @@ const RFACTOR2_BUFFERS: [Region; 13] = [
     rf2_buffer("$rFactor2SMMP_PitInfo$", 340),
     rf2_buffer("$rFactor2SMMP_Weather$", 632),
     rf2_buffer("$rFactor2SMMP_Extended$", 10_152),
-    rf2_buffer("$rFactor2SMMP_HWControl$", 116),
-    rf2_buffer("$rFactor2SMMP_WeatherControl$", 628),
-    rf2_buffer("$rFactor2SMMP_RulesControl$", 45_272),
-    rf2_buffer("$rFactor2SMMP_PluginControl$", 20),
+    written_by_readers(rf2_buffer("$rFactor2SMMP_HWControl$", 116)),
+    written_by_readers(rf2_buffer("$rFactor2SMMP_WeatherControl$", 628)),
+    written_by_readers(rf2_buffer("$rFactor2SMMP_RulesControl$", 45_272)),
+    written_by_readers(rf2_buffer("$rFactor2SMMP_PluginControl$", 20)),
 ];
 
 const RFACTOR2_SOURCE: &str = "TheIronWolfModding/rF2SharedMemoryMapPlugin (commit 102b667, 2024-03-21, GPL-3.0): Include/rF2State.h with Include/InternalsPlugin.hpp, MappedBuffer.h; MinGW x86_64 sizeof";
@@ -109,7 +121,7 @@ const LMU_REGIONS: &[Region] = &LMU_SECTIONS;
 const LMU_SECTIONS: [Region; 15] = followed_by(
     [
         paged("LMU_Data", 324_824),
-        paged("LMU_SharedMemoryLockData", 8),
+        written_by_readers(paged("LMU_SharedMemoryLockData", 8)),
     ],
     RFACTOR2_BUFFERS,
 );
@@ -210,6 +222,7 @@ pub const PRESETS: &[Preset] = &[
             exact: None,
             size: 2 << 20,
             versioning: None,
+            readers_write: false,
         }],
         pid_suffix: false,
         events: &[("Local\\IRSDKDataValidEvent", EventReset::Manual)],
@@ -228,6 +241,7 @@ pub const PRESETS: &[Preset] = &[
             exact: Some(32_768),
             size: 32_768,
             versioning: None,
+            readers_write: false,
         }],
         pid_suffix: false,
         events: &[],
