@@ -355,8 +355,11 @@ fn exit_holding(name: &str, args: &[String]) -> RoleResult {
     std::io::stdin().lock().lines().for_each(drop);
     match args[2].as_str() {
         "exit" => std::process::exit(0),
-        // SAFETY: raise only sends the signal, whose default action ends the process.
+        // SAFETY: the default action is restored (a shell's background job starts with
+        // SIGINT ignored, and the child inherits that), then raise sends the signal, whose
+        // default action ends the process.
         "sigint" => unsafe {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
             libc::raise(libc::SIGINT);
         },
         _ => std::thread::sleep(Duration::from_secs(60)),
