@@ -12,7 +12,7 @@ use super::WriterRole;
 use super::poll::Backoff;
 use super::sequence::{DEFAULT_PATIENCE, InView, Sequence};
 use crate::error::SeqLockError;
-use crate::{ReadOnly, ReadWrite, SharedMemory, SharedMemoryLink, copy};
+use crate::{Access, ReadOnly, ReadWrite, SharedMemory, SharedMemoryError, SharedMemoryLink, copy};
 
 /// A value of type `T` published by one writer at a time and copied by any number of readers,
 /// in any processes, in two slots: the writer fills the older slot, readers copy the newer.
@@ -410,6 +410,126 @@ impl<T: FromBytes + IntoBytes + Immutable> DoubleBufferReader<'_, T> {
     /// The sequence, in this reader's view.
     pub(crate) fn sequence(&self) -> InView<'_> {
         self.buffer.sequence.in_view(self.view)
+    }
+}
+
+/// A [`DoubleBuffer`] in a region, by size rather than by type: what tools that move regions
+/// they know only by name (a mirror, a recorder) read and write it with.
+///
+/// A `DoubleBuffer<T>` at `offset` (a multiple of 8) whose `T` has `len` bytes and an
+/// alignment of at most 8 (any `T` of plain numbers, arrays and `#[repr(C)]` structures of
+/// them) is its 8-byte sequence, then its two slots of `len` bytes each, at `offset + 8` and
+/// `offset + 8 + len`: the layout the methods below take. A region that is one
+/// `SharedMemoryLink<DoubleBuffer<T>>` has `size_of::<DoubleBuffer<T>>()` bytes, which is
+/// `8 + 2 * len` when `len` is a multiple of 4 (else padding follows the slots).
+impl<A: Access> SharedMemory<A> {
+    /// Copies the newest complete value of the double buffer at `offset`, whose value has
+    /// `target`'s size, into `target`, retrying for at most `patience` as
+    /// [`DoubleBuffer::read_within`] does. On an error `target` holds some valid, possibly
+    /// torn, value.
+    ///
+    /// Fails with [`SharedMemoryError::OutOfBounds`] or [`SharedMemoryError::Misaligned`] when
+    /// the double buffer does not fit at `offset`, and with
+    /// [`SharedMemoryError::Inconsistent`] when writes kept overtaking the copies.
+    ///
+    /// ```
+    /// use win_shared_memory::sync::{DEFAULT_PATIENCE, DoubleBuffer};
+    /// use win_shared_memory::{ReadOnly, ReadWrite, SharedMemory, SharedMemoryLink};
+    ///
+    /// # let name = format!("Local\\doc_read_double_buffer_{}", std::process::id());
+    /// let writer = SharedMemoryLink::<DoubleBuffer<[u32; 256]>, ReadWrite>::create(&name)?;
+    /// writer.double_buffer().write(&[7; 256])?;
+    ///
+    /// // A tool that knows only the region's size: 8 bytes of sequence and two slots.
+    /// let region = SharedMemory::<ReadOnly>::open(&name)?;
+    /// let mut value = vec![0_u8; (region.len() - 8) / 2];
+    /// region.read_double_buffer_into(0, value.as_mut_slice(), DEFAULT_PATIENCE)?;
+    /// assert_eq!(value[..4], 7_u32.to_ne_bytes());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_double_buffer_into<T: FromBytes + IntoBytes + ?Sized>(
+        &self,
+        offset: usize,
+        target: &mut T,
+        patience: Duration,
+    ) -> Result<(), SharedMemoryError> {
+        let target = target.as_mut_bytes();
+        let len = target.len();
+        let (sequence, slots) = self.double_buffer_at(offset, len)?;
+        sequence
+            .read_latest(patience, |slot| {
+                // SAFETY: both slots lie in the view (`double_buffer_at` checked them), which
+                // the copy only loads from; `target` is memory of this process, borrowed
+                // exclusively, and any bytes leave it valid (`T: FromBytes`).
+                unsafe { copy::from_shared(slots.add(slot * len), target.as_mut_ptr(), len) };
+            })
+            .map_err(|source| SharedMemoryError::Inconsistent {
+                name: self.name().to_owned(),
+                source,
+            })
+    }
+
+    /// The double buffer's sequence at `offset` and the start of its slots of `len` bytes
+    /// each, checked to lie in the view.
+    fn double_buffer_at(
+        &self,
+        offset: usize,
+        len: usize,
+    ) -> Result<(&Sequence, *mut u8), SharedMemoryError> {
+        let sequence = self.checked::<Sequence>(offset, 1)?;
+        // `checked` proved `offset + 8` within the region; twice `len` may overflow, which
+        // `bounds` reports as too long.
+        let slots = self.bounds(offset + size_of::<Sequence>(), len.saturating_mul(2))?;
+        // SAFETY: in bounds and aligned (checked), in the view `self` keeps mapped; any bytes
+        // are a valid sequence, only ever accessed atomically.
+        Ok((unsafe { sequence.as_ref() }, slots.as_ptr()))
+    }
+}
+
+impl SharedMemory<ReadWrite> {
+    /// Publishes `value` into the double buffer at `offset` (the layout of
+    /// [`read_double_buffer_into`](Self::read_double_buffer_into)), as one writer at a time
+    /// does: readers of the `DoubleBuffer<T>` there, typed or not, never take a torn value,
+    /// and those waiting in [`DoubleBuffer::wait_for_change`] are woken. A write that a dead
+    /// writer left half done is taken over, as [`DoubleBuffer::recover`] does; a live writer
+    /// beside this one loses its write or this one's, which fails with
+    /// [`SharedMemoryError::SynchronizationRefused`].
+    ///
+    /// ```
+    /// use win_shared_memory::sync::DoubleBuffer;
+    /// use win_shared_memory::{ReadOnly, ReadWrite, SharedMemory, SharedMemoryLink};
+    ///
+    /// # let name = format!("Local\\doc_write_double_buffer_{}", std::process::id());
+    /// let mut region = SharedMemory::<ReadWrite>::create(&name, 8 + 2 * 16)?;
+    /// region.write_double_buffer(0, &[1.5_f64, 2.5])?;
+    ///
+    /// let reader = SharedMemoryLink::<DoubleBuffer<[f64; 2]>, ReadOnly>::open(&name)?;
+    /// assert_eq!(reader.double_buffer().read()?, [1.5, 2.5]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn write_double_buffer<T: IntoBytes + Immutable + ?Sized>(
+        &mut self,
+        offset: usize,
+        value: &T,
+    ) -> Result<(), SharedMemoryError> {
+        let value = value.as_bytes();
+        let len = value.len();
+        let (sequence, slots) = self.double_buffer_at(offset, len)?;
+        // As `recover`: from a dead writer's odd 2n + 1 to 2n + 5.
+        let write = sequence.take_over(4);
+        let slot = Sequence::slot_of_write(write.start());
+        // SAFETY: the slot lies in the writable view (checked), and only the writer holding
+        // the odd sequence writes it, which is us; `value` is memory of this process that the
+        // borrow keeps stable (`T: Immutable`).
+        unsafe { copy::to_shared(value.as_ptr(), slots.add(slot * len), len) };
+        sequence
+            .end_write(write)
+            .map_err(|_| SharedMemoryError::SynchronizationRefused {
+                name: self.name().to_owned(),
+                call: "write_double_buffer",
+                reason: "another writer took the double buffer over during this write (one \
+                         writer at a time)",
+            })
     }
 }
 

@@ -13,6 +13,7 @@ use crate::harness::{Outcome, Peer, RoleResult, expect_eq, spawn_child, unique_n
 
 tests! {
     double_buffer_snapshots_are_never_torn_across_processes,
+    a_double_buffer_by_size_is_the_typed_one_across_processes,
     a_seqlock_at_an_offset_is_shared_across_processes,
     read_versioned_into_copies_a_publishing_process_whole,
     read_bytes_at_copies_run_time_ranges_of_another_process,
@@ -20,6 +21,7 @@ tests! {
 
 roles! {
     "double-buffer-read" => double_buffer_read,
+    "double-buffer-read-bytes" => double_buffer_read_bytes,
     "seqlock-at-read" => seqlock_at_read,
     "bytes-publish" => bytes_publish,
 }
@@ -49,6 +51,26 @@ fn double_buffer_snapshots_are_never_torn_across_processes() -> Outcome {
     publish_while_read(&name, "double-buffer-read", |round| {
         link.double_buffer()
             .write(&[round; 512])
+            .map_err(|error| error.to_string())
+    })
+}
+
+/// A double buffer by size, both ways: `write_double_buffer` publishes to typed readers in
+/// other processes, and `read_double_buffer_into` in other processes copies a typed writer's
+/// values, never torn; a layout that does not fit is refused.
+fn a_double_buffer_by_size_is_the_typed_one_across_processes() -> Outcome {
+    let name = unique_name("double_buffer_bytes");
+    let link = SharedMemoryLink::<DoubleBuffer<Snapshot>, ReadWrite>::create(&name)?;
+    let region = std::sync::Mutex::new(SharedMemory::<ReadWrite>::open_existing(&name)?);
+    publish_while_read(&name, "double-buffer-read", |round| {
+        let mut region = region.lock().map_err(|error| error.to_string())?;
+        region
+            .write_double_buffer(0, &[round; 512])
+            .map_err(|error| error.to_string())
+    })?;
+    publish_while_read(&name, "double-buffer-read-bytes", |round| {
+        link.double_buffer()
+            .write(&[round + 1_000_000_000; 512])
             .map_err(|error| error.to_string())
     })
 }
@@ -176,6 +198,28 @@ fn double_buffer_read(name: &str, args: &[String]) -> RoleResult {
     check_copies(args, "yes", || {
         reader.read_into(&mut snapshot, PATIENCE)?;
         Ok(snapshot.to_vec())
+    })
+}
+
+/// As `double-buffer-read`, by size: the value's 4 KiB from the region's length, and
+/// `refused` if a misaligned offset and a value too large for the region are.
+fn double_buffer_read_bytes(name: &str, args: &[String]) -> RoleResult {
+    let region = SharedMemory::<ReadOnly>::open(name)?;
+    let len = (region.len() - 8) / 2;
+    let mut bytes = vec![0_u8; len];
+    let mut too_large = vec![0_u8; len + 1];
+    let refused = region
+        .read_double_buffer_into(4, bytes.as_mut_slice(), PATIENCE)
+        .is_err()
+        && region
+            .read_double_buffer_into(0, too_large.as_mut_slice(), PATIENCE)
+            .is_err();
+    check_copies(args, if refused { "yes" } else { "no" }, || {
+        region.read_double_buffer_into(0, bytes.as_mut_slice(), PATIENCE)?;
+        Ok(bytes
+            .chunks_exact(8)
+            .map(|word| u64::from_ne_bytes(word.try_into().unwrap_or_default()))
+            .collect())
     })
 }
 
