@@ -17,8 +17,8 @@ usage: wsm ls [--json] [--all]
        wsm mirror subscribe --connect ENDPOINT... [OPTIONS] NAME[:LAYOUT]...
 
   ls        the regions of this machine (Linux: win-shared-memory's objects in /dev/shm, with
-            --all every object): size, owner, mode, holders, live or stale; --json prints one
-            JSON object per line
+            --all every object: size, owner, mode, holders, live or stale; Windows: every named
+            section of this session, with its size); --json prints one JSON object per line
   show      a region's size, layout, version counters and a hexdump of one consistent copy
             (--offset 0 --len 256 unless given)
   watch     a region's update rate, last change and what changed, every --every ms (1000),
@@ -26,11 +26,14 @@ usage: wsm ls [--json] [--all]
   rm        removes a stale region (one that win-shared-memory made and nobody holds)
   mirror    copies live regions to other machines over Zenoh: `publish` where the regions
             are, `subscribe` (any number) where copies of them are wanted; each prints `ready`
-            once serving and runs until its standard input closes
+            once serving (the subscriber: once every region it names exists here with a
+            first whole copy) and runs until its standard input closes
 
 LAYOUT, how the region's writer marks its updates (from the name for rFactor 2's buffers,
 raw otherwise): versioned (begin/end counters at 0 and 4, data from 8, as rFactor 2),
-seqlock (win-shared-memory's SeqLock as the whole region), raw (no protocol: best effort).
+seqlock (win-shared-memory's SeqLock as the whole region), double-buffer (its DoubleBuffer as
+the whole region; double-buffer@BYTES gives the value's size, needed unless it is a multiple of
+4 bytes), raw (no protocol: best effort).
 
 mirror OPTIONS:
   --listen ENDPOINT     listen there (Zenoh's form: tcp/10.0.0.1:7447, tls/host:7447)
@@ -179,7 +182,7 @@ fn parse_mirror(rest: &[String]) -> Result<Command, String> {
     }
     let mut seen = std::collections::HashSet::new();
     for (name, _) in &options.regions {
-        if !seen.insert(name.strip_prefix("Local\\").unwrap_or(name)) {
+        if !seen.insert(crate::object_name(name)) {
             return Err(format!("{name} is given twice"));
         }
     }

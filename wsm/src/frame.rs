@@ -135,17 +135,11 @@ pub fn difference(old: &[u8], new: &[u8], xor: &mut [u8]) -> Option<Range<usize>
     Some(span)
 }
 
-/// `target[i] ^= source[i]`: applies a delta's span to a copy.
+/// `target[i] ^= source[i]`: applies a delta's span to a copy (a loop the compiler makes
+/// wide by itself).
 pub fn xor_into(target: &mut [u8], source: &[u8]) {
-    let mut targets = target.chunks_exact_mut(8);
-    let mut sources = source.chunks_exact(8);
-    for (t, s) in (&mut targets).zip(&mut sources) {
-        let word = u64::from_ne_bytes(t.try_into().expect("8 bytes"))
-            ^ u64::from_ne_bytes(s.try_into().expect("8 bytes"));
-        t.copy_from_slice(&word.to_ne_bytes());
-    }
-    for (t, s) in targets.into_remainder().iter_mut().zip(sources.remainder()) {
-        *t ^= s;
+    for (byte, change) in target.iter_mut().zip(source) {
+        *byte ^= change;
     }
 }
 

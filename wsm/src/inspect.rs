@@ -47,20 +47,19 @@ pub fn show(request: &Show, out: &mut dyn Write) -> Result<(), String> {
     let region = open(&request.name)?;
     let layout = request.layout;
     let len = region.len();
-    let mut whole = vec![0; len];
     let data_len = layout.data_len(&request.name, len)?;
-    let offset = layout.data_offset();
+    // One copy, counters and data together, for the counters' line and the dump (a double
+    // buffer's: its sequence and its newest value).
+    let mut whole = vec![0; layout.data_offset() + data_len];
     layout
-        .snapshot(&region, &mut whole[offset..offset + data_len])
+        .snapshot_whole(&region, &mut whole)
         .map_err(|error| describe(&request.name, "copying", &error))?;
-    if let Some(counters) = layout.counters(&region) {
-        whole[..8].copy_from_slice(zerocopy_bytes(&counters));
-    }
+    let counters = layout.counters_in(&whole);
     let written = (|| -> std::io::Result<()> {
         writeln!(out, "region    {}", request.name)?;
         writeln!(out, "size      {len} bytes")?;
         writeln!(out, "layout    {}", layout.name())?;
-        if let Some(counters) = layout.counters(&region) {
+        if let Some(counters) = counters {
             writeln!(out, "counters  {}", counters_text(layout, counters))?;
         }
         #[cfg(target_os = "linux")]
@@ -75,16 +74,20 @@ pub fn show(request: &Show, out: &mut dyn Write) -> Result<(), String> {
                     .map_or("?".to_owned(), |count| count.to_string())
             )?;
         }
-        let start = request.offset.min(len);
-        let end = start.saturating_add(request.len).min(len);
-        writeln!(out, "bytes     {start}..{end}")?;
+        let start = request.offset.min(whole.len());
+        let end = start.saturating_add(request.len).min(whole.len());
+        match layout {
+            Layout::DoubleBuffer { .. } => {
+                writeln!(
+                    out,
+                    "bytes     {start}..{end} of the sequence and the newest value"
+                )?;
+            }
+            _ => writeln!(out, "bytes     {start}..{end}")?,
+        }
         hexdump(&whole[start..end], start, out)
     })();
     written.map_err(|error| format!("writing the output: {error}"))
-}
-
-fn zerocopy_bytes(counters: &[u32; 2]) -> &[u8] {
-    win_shared_memory::zerocopy::IntoBytes::as_bytes(counters)
 }
 
 /// The counters in words.

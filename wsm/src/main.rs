@@ -12,17 +12,31 @@ mod mirror;
 #[cfg(target_os = "linux")]
 mod objects;
 mod pace;
+#[cfg(windows)]
+mod sections;
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use cli::{Command, USAGE};
 
+/// The object a region name stands for: `Local\\x` and `x` are one region (`/dev/shm/x`, and
+/// one section on Windows too).
+fn object_name(name: &str) -> &str {
+    name.strip_prefix("Local\\").unwrap_or(name)
+}
+
+/// Writes `wsm: MESSAGE` to standard error (a closed one is no reason to stop, nor to panic
+/// as `eprintln!` would).
+fn complain(message: &str) {
+    let _ = writeln!(std::io::stderr(), "wsm: {message}");
+}
+
 fn main() -> ExitCode {
     let command = match cli::parse(std::env::args_os().skip(1)) {
         Ok(command) => command,
         Err(message) => {
-            let _ = writeln!(std::io::stderr(), "wsm: {message}\n\n{USAGE}");
+            complain(&format!("{message}\n\n{USAGE}"));
             return ExitCode::from(2);
         }
     };
@@ -41,7 +55,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            let _ = writeln!(std::io::stderr(), "wsm: {message}");
+            complain(&message);
             ExitCode::FAILURE
         }
     }
@@ -87,14 +101,36 @@ fn list(json: bool, all: bool, out: &mut dyn Write) -> Result<(), String> {
     written.map_err(|error| format!("writing the list: {error}"))
 }
 
-/// Windows keeps named sections in the object manager's `\Sessions\<n>\BaseNamedObjects`,
-/// which only the native API (`NtQueryDirectoryObject`) lists; not done yet.
-#[cfg(not(target_os = "linux"))]
+/// `wsm ls` on Windows: the named sections of this session, every one (a section carries no
+/// mark of the crate, and no count of its holders that a process may read).
+#[cfg(windows)]
+fn list(json: bool, _all: bool, out: &mut dyn Write) -> Result<(), String> {
+    let sections = sections::list()?;
+    let written = (|| -> std::io::Result<()> {
+        if json {
+            for section in &sections {
+                writeln!(out, "{}", section.json())?;
+            }
+            return Ok(());
+        }
+        writeln!(out, "{:<40} {:>10}", "NAME", "SIZE")?;
+        for section in &sections {
+            let size = section
+                .size
+                .map_or("? (not ours to open)".to_owned(), |size| size.to_string());
+            writeln!(out, "{:<40} {size:>10}", section.name)?;
+        }
+        Ok(())
+    })();
+    written.map_err(|error| format!("writing the list: {error}"))
+}
+
+/// macOS: POSIX shared memory objects have no directory that can be listed.
+#[cfg(not(any(target_os = "linux", windows)))]
 fn list(_json: bool, _all: bool, _out: &mut dyn Write) -> Result<(), String> {
     Err(
-        "listing regions is implemented on Linux only (on Windows, the named sections of a \
-         session are listed by the object manager's native API, which wsm does not call yet); \
-         `wsm show NAME` and `wsm watch NAME` work here"
+        "listing regions is not possible here: this OS's shared memory objects are in no \
+         directory that a program may list; `wsm show NAME` and `wsm watch NAME` work here"
             .to_owned(),
     )
 }

@@ -113,7 +113,7 @@ fn zenoh_config(options: &Options) -> Result<zenoh::Config, String> {
 /// The key expression of a region: `Local\x` and `x` are one region (on Windows too), so
 /// one key, whichever form each side was given.
 fn key_of(prefix: &str, name: &str) -> String {
-    let object = name.strip_prefix("Local\\").unwrap_or(name);
+    let object = crate::object_name(name);
     let hex: String = object.bytes().map(|byte| format!("{byte:02x}")).collect();
     format!("{prefix}/{hex}")
 }
@@ -344,7 +344,7 @@ fn publish(options: &Options, session: &zenoh::Session, stop: &AtomicBool) -> Re
                 if !source.open()? {
                     continue;
                 }
-                eprintln!("wsm: publishing `{}`", source.name);
+                crate::complain(&format!("publishing `{}`", source.name));
                 source.look_at = Some(now);
             } else if now >= source.check_at {
                 source.check_at = now + Duration::from_millis(500);
@@ -353,7 +353,7 @@ fn publish(options: &Options, session: &zenoh::Session, stop: &AtomicBool) -> Re
                     source.region = None;
                     source.number += 1;
                     source.send(instance, Kind::Gone, 0..0)?;
-                    eprintln!("wsm: `{}` is gone: its writer left", source.name);
+                    crate::complain(&format!("`{}` is gone: its writer left", source.name));
                     continue;
                 }
             }
@@ -402,9 +402,49 @@ struct Copy {
     applied: Option<(u64, u64)>,
     /// When the copy last asked the publisher for a full frame.
     asked_at: Option<Instant>,
+    /// Why the last frame was refused (a layout or size that does not fit), said once.
+    refused: Option<String>,
 }
 
 impl Copy {
+    fn new(name: &str, layout: Layout) -> Self {
+        Self {
+            name: name.to_owned(),
+            layout,
+            region: None,
+            data: Vec::new(),
+            scratch: Vec::new(),
+            applied: None,
+            asked_at: None,
+            refused: None,
+        }
+    }
+
+    /// Takes a frame as [`Copy::take`] does, and gives what to say of it, if anything: a
+    /// refusal once (every frame of a publisher whose layout or size does not fit is refused,
+    /// 100 times a second perhaps), a first frame taken after refusals, a missed frame.
+    fn receive(&mut self, sample: &[u8], max_size: usize) -> Option<String> {
+        match self.take(sample, max_size) {
+            Ok(true) => self
+                .refused
+                .take()
+                .filter(|_| self.applied.is_some())
+                .map(|_| format!("`{}`: the publisher's frames fit again", self.name)),
+            // A missed frame: the subscriber's loop asks for a full one.
+            Ok(false) => self
+                .applied
+                .take()
+                .map(|_| format!("`{}`: a frame was missed; asking for a full one", self.name)),
+            Err(message) if self.refused.as_ref() == Some(&message) => None,
+            Err(message) => {
+                self.refused = Some(message.clone());
+                Some(format!(
+                    "{message} (said once; the frames are refused until they fit)"
+                ))
+            }
+        }
+    }
+
     /// Takes a frame: writes its data into the region; `Ok(false)` when it cannot be applied
     /// (a delta whose base this copy does not hold) and a full frame is needed.
     fn take(&mut self, sample: &[u8], max_size: usize) -> Result<bool, String> {
@@ -421,7 +461,7 @@ impl Copy {
         match header.kind {
             Kind::Gone => {
                 if self.region.take().is_some() {
-                    eprintln!("wsm: `{}` is gone at the source", self.name);
+                    crate::complain(&format!("`{}` is gone at the source", self.name));
                     say(&format!("gone {}", self.name));
                 }
                 self.applied = None;
@@ -487,7 +527,7 @@ impl Copy {
         }
         // Only the span changed: only the span is written, under the layout's counters.
         self.layout
-            .publish(region, span.start, &self.data[span])
+            .publish(region, &self.data, span)
             .map_err(|error| describe(&self.name, "writing", &error))?;
         self.applied = Some((header.instance, header.number));
         Ok(true)
@@ -505,18 +545,8 @@ fn take_sample(copies: &Copies, sample: &zenoh::sample::Sample, max_size: usize)
     let Some(copy) = copies.get_mut(sample.key_expr().as_str()) else {
         return;
     };
-    match copy.take(&sample.payload().to_bytes(), max_size) {
-        Ok(true) => {}
-        // A missed frame: the subscriber's loop asks for a full one.
-        Ok(false) => {
-            if copy.applied.take().is_some() {
-                eprintln!(
-                    "wsm: `{}`: a frame was missed; asking for a full one",
-                    copy.name
-                );
-            }
-        }
-        Err(message) => eprintln!("wsm: {message}"),
+    if let Some(message) = copy.receive(&sample.payload().to_bytes(), max_size) {
+        crate::complain(&message);
     }
 }
 
@@ -525,18 +555,7 @@ fn subscribe(options: &Options, session: &zenoh::Session, stop: &AtomicBool) -> 
         options
             .regions
             .iter()
-            .map(|(name, layout)| {
-                let copy = Copy {
-                    name: name.clone(),
-                    layout: *layout,
-                    region: None,
-                    data: Vec::new(),
-                    scratch: Vec::new(),
-                    applied: None,
-                    asked_at: None,
-                };
-                (key_of(&options.prefix, name), copy)
-            })
+            .map(|(name, layout)| (key_of(&options.prefix, name), Copy::new(name, *layout)))
             .collect(),
     ));
     let max_size = options.max_size;
@@ -582,7 +601,7 @@ fn subscribe(options: &Options, session: &zenoh::Session, stop: &AtomicBool) -> 
                 })
                 .wait();
             if let Err(error) = asked {
-                eprintln!("wsm: asking for `{name}`: {error}");
+                crate::complain(&format!("asking for `{name}`: {error}"));
             }
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -616,15 +635,7 @@ mod tests {
     #[test]
     fn frames_apply_in_order_and_old_or_unrooted_ones_do_not() {
         let name = format!("wsm_mirror_unit_{}", std::process::id());
-        let mut copy = Copy {
-            name: name.clone(),
-            layout: Layout::Versioned,
-            region: None,
-            data: Vec::new(),
-            scratch: Vec::new(),
-            applied: None,
-            asked_at: None,
-        };
+        let mut copy = Copy::new(&name, Layout::Versioned);
         let value = |copy: &Copy| -> [u8; 8] {
             let mut data = [0; 8];
             Layout::Versioned
@@ -673,6 +684,39 @@ mod tests {
         assert!(
             SharedMemory::<ReadOnly>::open(&name).is_err(),
             "the copy stayed"
+        );
+    }
+
+    #[test]
+    fn a_refusal_is_said_once_and_its_end_too() {
+        let name = format!("wsm_mirror_refusal_{}", std::process::id());
+        let mut copy = Copy::new(&name, Layout::Raw);
+        let versioned = frame_of(Kind::Full, 1, &[5; 8]);
+        let said = copy
+            .receive(&versioned, 1 << 20)
+            .expect("a refusal is said");
+        assert!(said.contains("another layout"), "{said}");
+        for _ in 0..100 {
+            assert_eq!(copy.receive(&versioned, 1 << 20), None);
+        }
+        // The publisher restarts with the layout this side was given.
+        copy.layout = Layout::Versioned;
+        let said = copy.receive(&frame_of(Kind::Full, 2, &[6; 8]), 1 << 20);
+        assert!(said.is_some_and(|said| said.contains("fit again")));
+        assert_eq!(
+            copy.receive(&frame_of(Kind::Full, 3, &[7; 8]), 1 << 20),
+            None
+        );
+        // A missed frame is said once too.
+        let missed = frame_of(Kind::Delta { base: 9 }, 10, &[1; 8]);
+        assert!(
+            copy.receive(&missed, 1 << 20)
+                .is_some_and(|said| said.contains("missed"))
+        );
+        assert_eq!(copy.receive(&missed, 1 << 20), None);
+        assert_eq!(
+            copy.receive(&frame_of(Kind::Gone, 11, &[0; 8]), 1 << 20),
+            None
         );
     }
 

@@ -70,7 +70,7 @@ impl Object {
 
 /// The file of a region name: `Local\x` and `x` are `/dev/shm/x`.
 pub fn path_of(name: &str) -> PathBuf {
-    let object = name.strip_prefix("Local\\").unwrap_or(name);
+    let object = crate::object_name(name);
     PathBuf::from(SHM_DIR).join(object)
 }
 
@@ -105,7 +105,7 @@ pub fn list(all: bool) -> io::Result<Vec<Object>> {
 /// The object under a region name, or why it cannot be looked at.
 pub fn find(name: &str) -> Result<Object, String> {
     let locks = std::fs::read_to_string("/proc/locks").ok();
-    let object = name.strip_prefix("Local\\").unwrap_or(name);
+    let object = crate::object_name(name);
     if object.is_empty() || object.contains('/') {
         return Err(format!("`{name}` is not a region name"));
     }

@@ -7,11 +7,13 @@
 
 use std::fmt::Write as _;
 use std::process::Command;
+use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::process::capture;
+use crate::process::{capture, run};
 use crate::step::{Need, Step};
-use crate::toolchain::Host;
+use crate::toolchain::{Host, WINDOWS_GNU};
+use crate::wine::WineEnv;
 use crate::workspace::Workspace;
 
 /// The package of the tool and the mirror.
@@ -32,11 +34,49 @@ fn tool_test(ws: &Workspace, extra: &[std::ffi::OsString]) -> Command {
 const LINUX_TOOL: &str = "the wsm tool's tests drive Linux's /dev/shm and namespaces";
 
 /// Where the tool's build and tests run: natively, on Linux.
-const ON_LINUX: [Need; 3] = [
+pub(crate) const ON_LINUX: [Need; 3] = [
     Need::Native,
     Need::NotOn(Host::Windows, LINUX_TOOL),
     Need::NotOn(Host::OtherUnix, LINUX_TOOL),
 ];
+
+/// The name of the step of the Windows publisher under Wine.
+pub(crate) const WINE_STEP: &str =
+    "wsm: the Windows publisher (wsm.exe with Zenoh, release) under Wine, a native subscriber";
+
+/// The test of `wsm/tests/cli` that the Wine step runs.
+const WINE_TEST: &str = "mirror_publishes_a_windows_game_section_from_wine";
+
+/// Upper bound for the Wine test's run (the Windows build is outside it).
+const WINE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+/// Builds `wsm.exe` for Windows (a second Zenoh build, of its own target) and runs the test
+/// of the Windows publisher under Wine against it, natively, then waits for the prefix's
+/// processes to end. The test runs rather than skips: its exe is given.
+pub(crate) fn windows_publisher_under_wine(ws: &Workspace, env: &WineEnv) -> Result {
+    run(ws.cargo().args([
+        "build",
+        "--release",
+        "-p",
+        TOOL_PACKAGE,
+        "--bin",
+        TOOL_PACKAGE,
+        "--target",
+        WINDOWS_GNU,
+    ]))?;
+    let exe = ws
+        .target
+        .join(WINDOWS_GNU)
+        .join("release")
+        .join(format!("{TOOL_PACKAGE}.exe"));
+    let mut test = tool_test(ws, &[]);
+    test.args(["--test", "cli", "--", WINE_TEST])
+        .env("WSM_WINE_PUBLISHER", &exe);
+    env.apply(&mut test);
+    let tested = env.run_bounded(&mut test, WINE_TIMEOUT);
+    let drained = env.wait_for_wineserver();
+    tested.and(drained)
+}
 
 /// The steps of the tool, after the native tests.
 pub(crate) fn steps() -> Vec<Step> {
@@ -126,19 +166,13 @@ pub(crate) fn section(ws: &Workspace) -> Result<String> {
          every copy (consistent and advancing) and its latency, from the game's write to the\n\
          reader's copy (the reader polls every 0.1 ms; the publisher looks at every buffer every\n\
          1 ms, and every 0.1 ms around the moment a steadily written one's next change is due).\n\
-         The second run\n\
-         adds the plugin's 12 other buffers (scoring and extended at 5 Hz, force feedback and\n\
-         graphics at 100 Hz, the rest once) for the publisher's CPU. Bytes on the wire are the\n\
-         veth's own counters (both directions, Zenoh's and TCP's overhead included); \"full\n\
-         frames\" is every telemetry update sent whole, \"compressed full frames\" each one\n\
+         The second run adds the plugin's 12 other buffers (scoring and extended at 5 Hz, force\n\
+         feedback and graphics at 100 Hz, the rest once) for the publisher's CPU. Bytes on the\n\
+         wire are the veth's own counters (both directions, Zenoh's and TCP's overhead included);\n\
+         \"full frames\" is every telemetry update sent whole, \"compressed full frames\" each one\n\
          LZ4-compressed. The machine is shared with other builds: latencies are those of a busy\n\
-         two-core host. Building Zenoh is the tool's cost: its release build with wsm's tests took\n\
-         14 min 15 s on this host on 2026-12-03 (load average 5-7, other engineers building), and\n\
-         `cargo check -p wsm --target x86_64-pc-windows-gnu` 16 min. The table is one run's, and\n\
-         runs differ on this shared host: on 2026-12-03, three runs at load average 1.1-1.8 gave\n\
-         a latency p50 of 0.79-0.85 ms, a p99 of 5.0-6.2 ms (4.6-5.1 ms in the 13-buffer runs)\n\
-         and the publisher 4.5-5.5% of a core for the 13 buffers; the version before (a fixed\n\
-         0.5 ms poll), in runs taking turns with them, 1.09-1.18 ms, 4.7-6.9 ms and 5.6-5.8%.\n"
+         two-core host, and the table is one run's (the tail of the latency moves most between\n\
+         runs). Building Zenoh is the tool's cost: the dependency count is below.\n"
     );
     let _ = writeln!(text, "| figure | value | target |\n|---|---|---|");
     let rows = [

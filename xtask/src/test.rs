@@ -239,6 +239,8 @@ pub(crate) fn test_steps(host: Host, windows: bool) -> Vec<Step> {
     use Product::{Aarch64Emulation, NativeCPeers, Toolchain, WineCPeers, WinePrefix};
     let wine = [&UNDER_WINE[..], &[Made(WinePrefix), Made(WineCPeers)]].concat();
     let wine_setup = [&UNDER_WINE[..], &[Made(Toolchain)]].concat();
+    // The tool's tests are Linux's (see `mirror`): so is its Windows publisher's.
+    let wine_tool = [&wine[..], &mirror::ON_LINUX[..]].concat();
     let qemu = [&UNDER_QEMU[..], &[Made(Aarch64Emulation)]].concat();
     let installs_wine = windows && host == Host::Linux;
     let mut steps = vec![
@@ -341,6 +343,9 @@ pub(crate) fn test_steps(host: Host, windows: bool) -> Vec<Step> {
         ),
         Step::new(proton::STEP, &wine, |cx| {
             proton::cross_boundary_tests(cx.ws, wine_env(cx)?)
+        }),
+        Step::new(mirror::WINE_STEP, &wine_tool, |cx| {
+            mirror::windows_publisher_under_wine(cx.ws, wine_env(cx)?)
         }),
         Step::new(release::STEP, &wine_setup, |cx| {
             release::check_on_stock_prefix(cx.ws)

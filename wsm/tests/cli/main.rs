@@ -74,9 +74,19 @@ const TESTS: &[Test] = &[
         gone,
     ),
     (
+        "mirror_keeps_a_double_buffer_whole_for_its_typed_readers",
+        unavailable,
+        double_buffer,
+    ),
+    (
         "mirror_publishes_a_windows_game_section_from_wine",
         wine_unavailable,
         wine_publisher,
+    ),
+    (
+        "mirror_subscribes_on_windows_for_a_windows_reader_under_wine",
+        wine_unavailable,
+        wine_subscriber,
     ),
 ];
 
@@ -88,6 +98,8 @@ fn main() -> ExitCode {
                 Some("game") => roles::game(&args[2..]),
                 Some("reader") => roles::reader(&args[2..]),
                 Some("hold") => roles::hold(&args[2..]),
+                Some("double-writer") => roles::double_writer(&args[2..]),
+                Some("double-reader") => roles::double_reader(&args[2..]),
                 other => Err(format!("no role {other:?}")),
             };
             return match result {
@@ -767,6 +779,59 @@ fn gone() -> TestResult {
     consistent(&summary, 100)
 }
 
+/// The crate's `DoubleBuffer` mirrored (`NAME:double-buffer`): a writer holding the role
+/// writes 8 KiB values at 100 Hz on A, and a typed reader on B, woken by each of the
+/// subscriber's writes, sees every copy whole and advancing at the writer's pace.
+fn double_buffer() -> TestResult {
+    let pair = pair(84)?;
+    let endpoint = format!("tcp/{}:{PORT}", pair.veth.a_address);
+    let name = "wsm_mirror_double_buffer";
+    let region = format!("{name}:double-buffer");
+    let mut writer = {
+        let mut command = pair
+            .a
+            .command(std::env::current_exe().unwrap().to_str().unwrap());
+        command.args(["role", "double-writer", name]);
+        Running::start(command, "double-buffer writer")?
+    };
+    writer.expect("ready", Duration::from_secs(10))?;
+    let _publisher = start_publisher(&pair.a, &endpoint, &[], &[&region])?;
+    let _subscriber = start_subscriber(&pair.b, &endpoint, &[], &[&region])?;
+    let seconds = 3;
+    let mut reader = {
+        let mut command = pair
+            .b
+            .command(std::env::current_exe().unwrap().to_str().unwrap());
+        command.args([
+            "role",
+            "double-reader",
+            name,
+            "--seconds",
+            &seconds.to_string(),
+        ]);
+        Running::start(command, "double-buffer reader")?
+    };
+    reader.expect("reading", Duration::from_secs(15))?;
+    let printed = reader.finish(Duration::from_secs(seconds + 20))?;
+    let line = printed
+        .lines()
+        .find(|line| line.starts_with("summary"))
+        .ok_or_else(|| format!("no summary from the reader: {printed}"))?;
+    let field = |key: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|field| field.strip_prefix(key)?.strip_prefix('='))
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(u64::MAX)
+    };
+    // 100 Hz for 3 s: 300 updates; a shared two-core host may hold the reader back for some.
+    ensure(
+        field("torn") == 0 && field("regressions") == 0 && (150..=400).contains(&field("updates")),
+        || format!("expected no torn copy, none going back, 150 to 400 updates: {line}"),
+    )?;
+    println!("  {line}");
+    writer.finish(Duration::from_secs(10)).map(drop)
+}
+
 /// The mirror's figures (`key=value` lines for `cargo xtask bench`): the telemetry buffer alone
 /// for the bytes on the wire against full frames and compressed full frames, and for latency;
 /// then the 13 rF2 buffers for the publisher's CPU.
@@ -864,26 +929,20 @@ fn compressed_telemetry_frame() -> usize {
     roles::compressed_frame_len(1000)
 }
 
-/// Why the Windows publisher cannot be run here, if it cannot: it needs Wine, the Windows
-/// `wsm.exe` (`WSM_WINE_PUBLISHER`, a build for x86_64-pc-windows-gnu) and the C peers'
-/// directory (`WSM_C_PEER_DIR`, as `cargo xtask` sets it, with `wine_game.exe`), in a prefix
-/// where Rust's programs start (the shim DLL that `cargo xtask wine` installs).
+/// Why the Windows publisher is not run: no Windows `wsm.exe` was given
+/// (`WSM_WINE_PUBLISHER`, a build for x86_64-pc-windows-gnu; `cargo xtask test` gives it in
+/// its Wine step, with `WSM_C_PEER_DIR` holding `wine_game.exe` and a `WINEPREFIX` where
+/// Rust's programs start). Given one, the test runs, and fails if the rest is missing.
 fn wine_unavailable() -> Option<String> {
-    let found = |tool: &str| {
-        Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .is_ok_and(|output| output.status.success())
-    };
-    if !found("wine") {
-        return Some("no `wine` on PATH".into());
+    match std::env::var_os("WSM_WINE_PUBLISHER") {
+        Some(_) => None,
+        None => Some("WSM_WINE_PUBLISHER is not set (cargo xtask test's Wine step sets it)".into()),
     }
-    for variable in ["WSM_WINE_PUBLISHER", "WSM_C_PEER_DIR", "WINEPREFIX"] {
-        if std::env::var_os(variable).is_none() {
-            return Some(format!("{variable} is not set"));
-        }
-    }
-    None
+}
+
+/// The value of the environment variable the Wine tests need.
+fn given(variable: &str) -> Result<String, String> {
+    std::env::var(variable).map_err(|_| format!("{variable} is not set (or not UTF-8)"))
 }
 
 /// A Windows program under Wine, quiet.
@@ -897,11 +956,13 @@ fn wine(program: &str) -> Command {
 }
 
 /// The Windows side: a stand-in game (plain Win32, rF2's counters) writes its named
-/// section at 100 Hz under Wine, the Windows `wsm.exe` publishes it from Wine on loopback,
-/// and the native subscriber's copy, read here by the protocol, is whole and advancing.
+/// section at 100 Hz under Wine, `wsm.exe ls` lists it, the Windows `wsm.exe` publishes it
+/// from Wine on loopback, and the native subscriber's copy, read here by the protocol, is
+/// whole and advancing.
 fn wine_publisher() -> TestResult {
-    let publisher_exe = std::env::var("WSM_WINE_PUBLISHER").unwrap_or_default();
-    let peers = std::env::var("WSM_C_PEER_DIR").unwrap_or_default();
+    let publisher_exe = given("WSM_WINE_PUBLISHER")?;
+    let peers = given("WSM_C_PEER_DIR")?;
+    given("WINEPREFIX")?;
     let name = format!("wsm_wine_mirror_{}", std::process::id());
     let region = format!("{name}:versioned");
     let endpoint = format!("tcp/127.0.0.1:{}", 20_000 + std::process::id() % 20_000);
@@ -917,6 +978,19 @@ fn wine_publisher() -> TestResult {
         Running::start(command, "the Windows publisher")?
     };
     publisher.expect("ready", Duration::from_secs(60))?;
+    // `ls` on Windows lists the game's section, with its size.
+    let listed = run(wine(&publisher_exe).args(["ls", "--json"]))?;
+    let line = format!("{{\"name\":\"{name}\",\"size\":4096}}");
+    ensure(
+        listed.status.success() && text(&listed.stdout).lines().any(|each| each == line),
+        || {
+            format!(
+                "{line} not listed by wsm.exe ls --json: {} {}",
+                text(&listed.stdout),
+                text(&listed.stderr)
+            )
+        },
+    )?;
     let subscriber = {
         let mut command = wsm();
         command.args(["mirror", "subscribe", "--connect", &endpoint, &region]);
@@ -932,6 +1006,55 @@ fn wine_publisher() -> TestResult {
         win_shared_memory::SharedMemory::<win_shared_memory::ReadOnly>::open(&name).is_err(),
         || format!("the subscriber left `{name}` behind"),
     )
+}
+
+/// The subscriber on Windows: a native holder writes rF2's counters and words at 100 Hz, the
+/// native publisher publishes it on loopback, the Windows `wsm.exe` subscribes under Wine and
+/// makes the region a Windows section, and a plain Win32 reader (`wine_game read`) takes
+/// consistent copies of it by the counters: every word equal, none going back, and the values
+/// moving on 100 times.
+fn wine_subscriber() -> TestResult {
+    let subscriber_exe = given("WSM_WINE_PUBLISHER")?;
+    let peers = given("WSM_C_PEER_DIR")?;
+    given("WINEPREFIX")?;
+    let name = format!("wsm_wine_subscribed_{}", std::process::id());
+    let region = format!("{name}:versioned");
+    let endpoint = format!(
+        "tcp/127.0.0.1:{}",
+        20_000 + (std::process::id() + 1) % 20_000
+    );
+    let mut holder = {
+        let mut command = role("hold");
+        command.args([&name, "4096", "--versioned"]);
+        Running::start(command, "the native writer")?
+    };
+    holder.expect("ready", Duration::from_secs(10))?;
+    let publisher = {
+        let mut command = wsm();
+        command.args(["mirror", "publish", "--listen", &endpoint, &region]);
+        ready_mirror(command, "publish")?
+    };
+    let mut subscriber = {
+        let mut command = wine(&subscriber_exe);
+        command.args(["mirror", "subscribe", "--connect", &endpoint, &region]);
+        Running::start(command, "the Windows subscriber")?
+    };
+    subscriber.expect("ready", Duration::from_secs(60))?;
+    let read = run(wine(&format!("{peers}\\wine_game.exe")).args(["read", &name, "200"]));
+    subscriber.finish(Duration::from_secs(30))?;
+    publisher.finish(Duration::from_secs(10))?;
+    holder.finish(Duration::from_secs(10))?;
+    let read = read?;
+    let said = text(&read.stdout);
+    ensure(read.status.success() && said.contains("torn 0"), || {
+        format!(
+            "the Windows reader: {said} {} ({})",
+            text(&read.stderr),
+            read.status
+        )
+    })?;
+    println!("  {}", said.trim());
+    Ok(())
 }
 
 /// Reads `name` (rF2's counters, then the update's time and words that each update sets all

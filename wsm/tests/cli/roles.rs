@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use win_shared_memory::sync::Versioning;
-use win_shared_memory::{ReadOnly, ReadWrite, SharedMemory};
+use win_shared_memory::sync::{DEFAULT_PATIENCE, DoubleBuffer, Versioning};
+use win_shared_memory::{Options, ReadOnly, ReadWrite, SharedMemory, SharedMemoryLink};
 
 /// rFactor 2's telemetry buffer: `rF2MappedBufferVersionBlock` (8 bytes), `mBytesUpdatedHint`
 /// and `mNumVehicles` (4 each), then 128 vehicles of 1888 bytes (wsm-bridge's preset).
@@ -298,7 +298,9 @@ pub fn reader(args: &[String]) -> Result<(), String> {
 }
 
 /// `role hold NAME SIZE [--versioned]`: creates a region and holds it until standard input
-/// closes (or the process is killed); with --versioned writes an update every 10 ms.
+/// closes (or the process is killed); with --versioned writes an update every 10 ms, rF2's
+/// counters around words (from 8) that each update sets all to its number, as
+/// `tests/c/wine_game.c` does (its `read` checks them).
 pub fn hold(args: &[String]) -> Result<(), String> {
     let [name, size, rest @ ..] = args else {
         return Err("hold NAME SIZE".into());
@@ -307,22 +309,103 @@ pub fn hold(args: &[String]) -> Result<(), String> {
     let versioned = rest.iter().any(|arg| arg == "--versioned");
     let closed = end_of_input();
     let mut region = SharedMemory::<ReadWrite>::create(name, size).map_err(|e| e.to_string())?;
-    let mut round = 0_u64;
-    if versioned {
+    let mut words = vec![0_u64; size.saturating_sub(8) / 8];
+    let mut update = |round: u64| {
+        words.fill(round);
         region
-            .write_versioned(8, VERSIONING, &round.to_le_bytes())
-            .map_err(|e| e.to_string())?;
+            .write_versioned(8, VERSIONING, words.as_slice())
+            .map_err(|e| e.to_string())
+    };
+    if versioned {
+        update(0)?;
     }
     println!("ready");
+    let mut round = 0;
     while !closed.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(10));
         if versioned {
             round += 1;
-            region
-                .write_versioned(8, VERSIONING, &round.to_le_bytes())
-                .map_err(|e| e.to_string())?;
+            update(round)?;
         }
     }
+    Ok(())
+}
+
+/// The value of the `double-writer` role: 8 KiB of words, each write setting all of them to
+/// its number, so that a torn copy shows.
+type Frame = [u64; 1024];
+
+/// `role double-writer NAME`: creates a `DoubleBuffer<Frame>` region, takes its writer role
+/// and writes 100 times a second until standard input closes; prints `ready` after the first
+/// write.
+pub fn double_writer(args: &[String]) -> Result<(), String> {
+    let [name] = args else {
+        return Err("double-writer NAME".into());
+    };
+    let link = SharedMemoryLink::<DoubleBuffer<Frame>, ReadWrite>::create(name)
+        .map_err(|e| e.to_string())?;
+    let role = link.take_writer_role().map_err(|e| e.to_string())?;
+    let closed = end_of_input();
+    let mut frame: Box<Frame> = Box::new([0; 1024]);
+    let started = Instant::now();
+    let mut k = 0_u32;
+    while !closed.load(Ordering::Relaxed) {
+        k += 1;
+        frame.fill(u64::from(k));
+        link.double_buffer()
+            .write_as(&role, &frame)
+            .map_err(|e| e.to_string())?;
+        if k == 1 {
+            println!("ready");
+        }
+        let next = started + Duration::from_millis(10) * k;
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    Ok(())
+}
+
+/// `role double-reader NAME --seconds S`: opens the `double-writer`'s region once it exists
+/// (10 s at most), then for S seconds sleeps until each change (`wait_for_change`) and copies
+/// the newest value, as a reader of the typed `DoubleBuffer` does; prints `reading`, then
+/// `summary updates=U torn=T regressions=R`.
+pub fn double_reader(args: &[String]) -> Result<(), String> {
+    let name = args.first().ok_or("double-reader NAME --seconds S")?;
+    let seconds: u64 = option(args, "--seconds")
+        .ok_or("--seconds")?
+        .parse()
+        .map_err(|_| "--seconds")?;
+    let appear = Options::new().wait_for_creation(Duration::from_secs(10));
+    let link = SharedMemoryLink::<DoubleBuffer<Frame>, ReadOnly>::open_with(name, &appear)
+        .map_err(|e| e.to_string())?;
+    let reader = link.double_buffer();
+    println!("reading");
+    let mut frame: Box<Frame> = Box::new([0; 1024]);
+    let (mut updates, mut torn, mut regressions, mut last) = (0, 0, 0, 0);
+    let mut seen = reader.version();
+    let end = Instant::now() + Duration::from_secs(seconds);
+    while let Some(left) = end.checked_duration_since(Instant::now()) {
+        match reader
+            .wait_for_change(seen, left)
+            .map_err(|e| e.to_string())?
+        {
+            Some(now) => seen = now,
+            None => break,
+        }
+        reader
+            .read_into(&mut frame, DEFAULT_PATIENCE)
+            .map_err(|e| e.to_string())?;
+        if frame.iter().any(|&word| word != frame[0]) {
+            torn += 1;
+        } else if frame[0] < last {
+            regressions += 1;
+        } else if frame[0] > last {
+            updates += 1;
+            last = frame[0];
+        }
+    }
+    println!("summary updates={updates} torn={torn} regressions={regressions} last={last}");
     Ok(())
 }
 
