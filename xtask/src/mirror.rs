@@ -42,17 +42,18 @@ pub(crate) const ON_LINUX: [Need; 3] = [
 
 /// The name of the step of the Windows publisher under Wine.
 pub(crate) const WINE_STEP: &str =
-    "wsm: the Windows publisher (wsm.exe with Zenoh, release) under Wine, a native subscriber";
+    "wsm: wsm.exe (Zenoh, release) under Wine: ls, a Windows publisher and a Windows subscriber";
 
-/// The test of `wsm/tests/cli` that the Wine step runs.
-const WINE_TEST: &str = "mirror_publishes_a_windows_game_section_from_wine";
+/// The filter of the tests of `wsm/tests/cli` that the Wine step runs (the Windows publisher
+/// of a Windows game, with `ls`, and the Windows subscriber of a Windows reader).
+const WINE_TESTS: &str = "wine";
 
 /// Upper bound for the Wine test's run (the Windows build is outside it).
 const WINE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
-/// Builds `wsm.exe` for Windows (a second Zenoh build, of its own target) and runs the test
-/// of the Windows publisher under Wine against it, natively, then waits for the prefix's
-/// processes to end. The test runs rather than skips: its exe is given.
+/// Builds `wsm.exe` for Windows (a second Zenoh build, of its own target) and runs the tests
+/// of its publisher and its subscriber under Wine, natively, then waits for the prefix's
+/// processes to end. The tests run rather than skip: their exe is given.
 pub(crate) fn windows_publisher_under_wine(ws: &Workspace, env: &WineEnv) -> Result {
     run(ws.cargo().args([
         "build",
@@ -70,7 +71,7 @@ pub(crate) fn windows_publisher_under_wine(ws: &Workspace, env: &WineEnv) -> Res
         .join("release")
         .join(format!("{TOOL_PACKAGE}.exe"));
     let mut test = tool_test(ws, &[]);
-    test.args(["--test", "cli", "--", WINE_TEST])
+    test.args(["--test", "cli", "--", WINE_TESTS])
         .env("WSM_WINE_PUBLISHER", &exe);
     env.apply(&mut test);
     let tested = env.run_bounded(&mut test, WINE_TIMEOUT);
