@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use win_shared_memory::{ReadOnly, SharedMemory};
 
+use crate::fields::{Change, Fields};
 use crate::layout::Layout;
 
 /// An error of the library as a message naming the region and the operation, with its causes.
@@ -142,9 +143,14 @@ pub struct Watch {
     pub json: bool,
 }
 
+/// How many changed fields a report names: the text line the first few, JSON more.
+const FIELDS_IN_TEXT: usize = 3;
+const FIELDS_IN_JSON: usize = 64;
+
 /// Looks at the region every `interval` and reports, every `report_every`, its update rate,
-/// how long ago it last changed and what changed (byte ranges and, for 8-byte aligned words,
-/// the change as a float).
+/// how long ago it last changed and what its last update changed: the fields, with their
+/// values before and after, where the layout is known (rFactor 2's telemetry); else the byte
+/// ranges and the first changed 8-byte word, as a float where it reads as one.
 pub fn watch(request: &Watch, out: &mut dyn Write) -> Result<(), String> {
     let region = open(&request.name)?;
     let layout = request.layout;
@@ -160,6 +166,8 @@ pub fn watch(request: &Watch, out: &mut dyn Write) -> Result<(), String> {
     let (mut updates, mut total) = (0_u64, 0_u64);
     let mut changed = Vec::<(usize, usize)>::new();
     let mut first_word: Option<(usize, u64, u64)> = None;
+    let fields = Fields::of(&request.name, layout == Layout::Versioned, data_len);
+    let mut changed_fields = Vec::new();
     let mut refused = 0_u64;
     let mut report_at = started + request.report_every;
     let mut reports = 0;
@@ -181,6 +189,9 @@ pub fn watch(request: &Watch, out: &mut dyn Write) -> Result<(), String> {
                         (word + offset, before, after)
                     })
                 });
+                if let Some(fields) = &fields {
+                    changed_fields = fields.changed(&last, &now_copy, &changed);
+                }
                 std::mem::swap(&mut last, &mut now_copy);
             }
             Ok(()) => {}
@@ -194,8 +205,21 @@ pub fn watch(request: &Watch, out: &mut dyn Write) -> Result<(), String> {
         let ago = last_change.map(|at| now.duration_since(at).as_millis());
         let changed_bytes: usize = changed.iter().map(|(start, end)| end - start).sum();
         let line = if request.json {
+            let fields_json = match fields {
+                Some(_) => format!(
+                    ",\"changed_field_count\":{},\"changed_fields\":[{}]",
+                    changed_fields.len(),
+                    changed_fields
+                        .iter()
+                        .take(FIELDS_IN_JSON)
+                        .map(Change::json)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+                None => String::new(),
+            };
             format!(
-                "{{\"name\":{},\"elapsed_s\":{:.3},\"updates_per_s\":{:.1},\"updates\":{total},\"last_change_ms\":{},\"changed_bytes\":{changed_bytes},\"changed_ranges\":{},\"refused_copies\":{refused}}}",
+                "{{\"name\":{},\"elapsed_s\":{:.3},\"updates_per_s\":{:.1},\"updates\":{total},\"last_change_ms\":{},\"changed_bytes\":{changed_bytes},\"changed_ranges\":{}{fields_json},\"refused_copies\":{refused}}}",
                 crate::json_string(&request.name),
                 now.duration_since(started).as_secs_f64(),
                 updates as f64 / window,
@@ -214,7 +238,17 @@ pub fn watch(request: &Watch, out: &mut dyn Write) -> Result<(), String> {
                     "  last update: {changed_bytes} bytes in {} ranges",
                     changed.len()
                 );
-                if let Some((at, before, after)) = first_word {
+                if fields.is_some() {
+                    let named: Vec<String> = changed_fields
+                        .iter()
+                        .take(FIELDS_IN_TEXT)
+                        .map(Change::text)
+                        .collect();
+                    line += &format!(", {} fields: {}", changed_fields.len(), named.join("; "));
+                    if changed_fields.len() > FIELDS_IN_TEXT {
+                        line += "; ...";
+                    }
+                } else if let Some((at, before, after)) = first_word {
                     line += &format!(", first word at {at:#x}: {}", word_change(before, after));
                 }
             }

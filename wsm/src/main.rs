@@ -5,6 +5,7 @@
 //! library never build Zenoh.
 
 mod cli;
+mod fields;
 mod frame;
 mod inspect;
 mod layout;

@@ -44,6 +44,11 @@ const TESTS: &[Test] = &[
         rm_refuses,
     ),
     (
+        "watch_names_the_fields_an_rf2_update_changed",
+        unavailable,
+        watch_fields,
+    ),
+    (
         "mirror_keeps_a_reader_consistent_and_current",
         unavailable,
         mirror_rf2,
@@ -777,6 +782,48 @@ fn gone() -> TestResult {
     let _game = start_game(&pair.a, &[])?;
     let summary = summary(start_reader(&pair.b, 2)?, 2)?;
     consistent(&summary, 100)
+}
+
+/// `wsm watch` of rFactor 2's telemetry names the fields the last update changed, with their
+/// values: the stand-in game (in a mount namespace of its own, so that its
+/// `$rFactor2SMMP_Telemetry$` is nobody else's) moves each vehicle's position, velocities and
+/// the like at every update, which are `mPos`, `mLocalVel`, … at their offsets in the header
+/// (JSON names the first 64 changed fields: those of the first vehicles).
+fn watch_fields() -> TestResult {
+    let pair = pair(85)?;
+    let _game = start_game(&pair.a, &[])?;
+    let watch = |extra: &[&str]| -> Result<String, String> {
+        let mut command = pair.a.command(env!("CARGO_BIN_EXE_wsm"));
+        command
+            .args(["watch", TELEMETRY, "--every", "300", "--count", "1"])
+            .args(extra);
+        let output = run(&mut command)?;
+        ensure(output.status.success(), || text(&output.stderr))?;
+        Ok(text(&output.stdout))
+    };
+    let json = watch(&["--json"])?;
+    for expected in [
+        "{\"field\":\"mVehicles[0].mPos.x\",\"before\":",
+        "{\"field\":\"mVehicles[1].mLocalVel.z\",\"before\":",
+    ] {
+        ensure(json.contains(expected), || {
+            format!("{expected} not in {json}")
+        })?;
+    }
+    // 20 vehicles, and at every update 40 doubles each (one update in ten, 60 more).
+    let count = json
+        .split("\"changed_field_count\":")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|count| count.parse::<usize>().ok())
+        .ok_or_else(|| format!("no changed_field_count in {json}"))?;
+    ensure(count >= 20 * 40, || {
+        format!("{count} fields changed: {json}")
+    })?;
+    let line = watch(&[])?;
+    ensure(line.contains(" fields: mVehicles[0]."), || line.clone())?;
+    println!("  {}", line.trim());
+    Ok(())
 }
 
 /// The crate's `DoubleBuffer` mirrored (`NAME:double-buffer`): a writer holding the role
