@@ -2,7 +2,7 @@
 """Prints wsm/src/fields/rf2.rs: the fields of rFactor 2's telemetry buffer, with the offsets
 that MinGW gives them for x86_64 Windows (the game's own compiler's layout), for `wsm watch`.
 
-Usage: rf2-fields.py PLUGIN_CHECKOUT > wsm/src/fields/rf2.rs
+Usage: rf2-fields.py PLUGIN_CHECKOUT > wsm/src/fields/rf2.rs && cargo fmt
 
 PLUGIN_CHECKOUT is a checkout of TheIronWolfModding/rF2SharedMemoryMapPlugin (GPL-3.0: its
 headers are read here, never committed). Needs x86_64-w64-mingw32-g++ and wine (the offsets are

@@ -45,7 +45,9 @@ mirror OPTIONS:
                         changing at a steady rate is looked at more often near its next
                         change (1000)
   --full-every-ms N     a full copy at most this often while a region changes (1000)
-  --max-size BYTES      the largest region a subscriber creates (268435456)";
+  --max-size BYTES      the largest region a subscriber creates (268435456)
+  --rates-every S       say the frames and bytes sent (received) a second on standard error
+                        every S seconds, 0 for never (10)";
 
 /// What the command line asks for.
 pub enum Command {
@@ -173,6 +175,10 @@ fn parse_mirror(rest: &[String]) -> Result<Command, String> {
             }
             "--full-every-ms" => options.full_every = words.millis("--full-every-ms")?,
             "--max-size" => options.max_size = words.number("--max-size")?,
+            "--rates-every" => {
+                let seconds = words.number("--rates-every")? as u64;
+                options.rates_every = (seconds > 0).then(|| Duration::from_secs(seconds));
+            }
             other if other.starts_with("--") => return Err(words.unexpected(other)),
             region => options.regions.push(parse_region(region)?),
         }
@@ -288,6 +294,18 @@ mod tests {
             (
                 &["mirror", "publish", "--listen", "e", "x", "--poll-us", "0"],
                 "at least 1",
+            ),
+            (
+                &[
+                    "mirror",
+                    "publish",
+                    "--listen",
+                    "e",
+                    "x",
+                    "--rates-every",
+                    "often",
+                ],
+                "not a number",
             ),
             (&["watch", "x:frob"], "unknown layout"),
             (&["rm"], "exactly one"),

@@ -49,6 +49,8 @@ pub struct Options {
     pub full_every: Duration,
     /// The largest region a subscriber creates for a publisher.
     pub max_size: usize,
+    /// How often the frames and bytes a second are said on standard error; `None`: never.
+    pub rates_every: Option<Duration>,
     /// The regions and their layouts.
     pub regions: Vec<(String, Layout)>,
 }
@@ -65,6 +67,7 @@ impl Default for Options {
             poll: Duration::from_millis(1),
             full_every: Duration::from_secs(1),
             max_size: 256 << 20,
+            rates_every: Some(Duration::from_secs(10)),
             regions: Vec::new(),
         }
     }
@@ -152,6 +155,79 @@ pub fn run(options: &Options) -> Result<(), String> {
     result
 }
 
+/// Frames counted so far: all, whole ones, and their bytes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Tally {
+    frames: u64,
+    full: u64,
+    bytes: u64,
+}
+
+impl Tally {
+    fn count(&mut self, full: bool, bytes: usize) {
+        self.frames += 1;
+        self.full += u64::from(full);
+        self.bytes += bytes as u64;
+    }
+}
+
+impl std::iter::Sum for Tally {
+    fn sum<I: Iterator<Item = Self>>(tallies: I) -> Self {
+        tallies.fold(Self::default(), |sum, tally| Self {
+            frames: sum.frames + tally.frames,
+            full: sum.full + tally.full,
+            bytes: sum.bytes + tally.bytes,
+        })
+    }
+}
+
+/// The live rates of a long-running mirror: every `every`, the frames and bytes a second since
+/// the last report, on standard error.
+struct Rates {
+    every: Option<Duration>,
+    verb: &'static str,
+    since: Instant,
+    last: Tally,
+}
+
+impl Rates {
+    fn new(every: Option<Duration>, verb: &'static str) -> Self {
+        Self {
+            every,
+            verb,
+            since: Instant::now(),
+            last: Tally::default(),
+        }
+    }
+
+    /// Says the rates if a report is due, from the totals `now_tally` gives.
+    fn say_if_due(&mut self, now: Instant, now_tally: impl FnOnce() -> Tally) {
+        let Some(every) = self.every else { return };
+        let elapsed = now.saturating_duration_since(self.since);
+        if elapsed < every {
+            return;
+        }
+        let tally = now_tally();
+        crate::complain(&self.line(elapsed, tally));
+        self.since = now;
+        self.last = tally;
+    }
+
+    /// `12.0 frames/s sent (1.0 whole), 4.6 kB/s` over `elapsed`, up to `tally`.
+    fn line(&self, elapsed: Duration, tally: Tally) -> String {
+        let seconds = elapsed.as_secs_f64().max(1e-3);
+        let rate = |now: u64, before: u64| now.saturating_sub(before) as f64 / seconds;
+        format!(
+            "{:.1} frames/s {} ({:.1} whole), {:.1} kB/s; {} frames in all",
+            rate(tally.frames, self.last.frames),
+            self.verb,
+            rate(tally.full, self.last.full),
+            rate(tally.bytes, self.last.bytes) / 1e3,
+            tally.frames
+        )
+    }
+}
+
 /// One region at the source.
 struct Source<'a> {
     name: String,
@@ -178,6 +254,8 @@ struct Source<'a> {
     /// Its writer's pace, and the look it asks for before the next coarse one.
     pace: Pace,
     look_at: Option<Instant>,
+    /// What it sent so far.
+    sent: Tally,
 }
 
 impl Source<'_> {
@@ -224,6 +302,7 @@ impl Source<'_> {
         if kind == Kind::Full {
             self.last_full = Instant::now();
         }
+        self.sent.count(kind == Kind::Full, payload.len());
         self.publisher
             .put(payload)
             .wait()
@@ -319,6 +398,7 @@ fn publish(options: &Options, session: &zenoh::Session, stop: &AtomicBool) -> Re
             check_at: Instant::now(),
             pace: Pace::default(),
             look_at: None,
+            sent: Tally::default(),
         });
     }
     let queries = session
@@ -327,8 +407,10 @@ fn publish(options: &Options, session: &zenoh::Session, stop: &AtomicBool) -> Re
         .map_err(|error| format!("declaring the queryable: {error}"))?;
     say("ready");
     let mut tick = Instant::now();
+    let mut rates = Rates::new(options.rates_every, "sent");
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
+        rates.say_if_due(now, || sources.iter().map(|source| source.sent).sum());
         // Every region's coarse look, on one schedule (within half a fine period: looks that
         // close are taken at one wake-up).
         let coarse = now + FINE / 2 >= tick;
@@ -404,6 +486,8 @@ struct Copy {
     asked_at: Option<Instant>,
     /// Why the last frame was refused (a layout or size that does not fit), said once.
     refused: Option<String>,
+    /// The frames it applied so far.
+    applied_frames: Tally,
 }
 
 impl Copy {
@@ -417,6 +501,7 @@ impl Copy {
             applied: None,
             asked_at: None,
             refused: None,
+            applied_frames: Tally::default(),
         }
     }
 
@@ -530,6 +615,8 @@ impl Copy {
             .publish(region, &self.data, span)
             .map_err(|error| describe(&self.name, "writing", &error))?;
         self.applied = Some((header.instance, header.number));
+        self.applied_frames
+            .count(header.kind == Kind::Full, sample.len());
         Ok(true)
     }
 }
@@ -568,7 +655,12 @@ fn subscribe(options: &Options, session: &zenoh::Session, stop: &AtomicBool) -> 
         .wait()
         .map_err(|error| format!("declaring the subscriber: {error}"))?;
     let mut ready = false;
+    let mut rates = Rates::new(options.rates_every, "applied");
     while !stop.load(Ordering::Relaxed) {
+        rates.say_if_due(Instant::now(), || {
+            let copies = copies.lock().unwrap_or_else(PoisonError::into_inner);
+            copies.values().map(|copy| copy.applied_frames).sum()
+        });
         // Ask for a full frame where one is needed, at most every 200 ms per region (outside
         // the lock: the replies take it).
         let mut wanted = Vec::new();
@@ -718,6 +810,28 @@ mod tests {
             copy.receive(&frame_of(Kind::Gone, 11, &[0; 8]), 1 << 20),
             None
         );
+    }
+
+    #[test]
+    fn rates_are_per_second_since_the_last_report() {
+        let mut rates = Rates::new(Some(Duration::from_secs(10)), "sent");
+        let mut tally = Tally::default();
+        for frame in 0..100 {
+            tally.count(frame % 50 == 0, 1000);
+        }
+        assert_eq!(
+            rates.line(Duration::from_secs(10), tally),
+            "10.0 frames/s sent (0.2 whole), 10.0 kB/s; 100 frames in all"
+        );
+        rates.last = tally;
+        tally.count(false, 500);
+        assert_eq!(
+            rates.line(Duration::from_secs(1), tally),
+            "1.0 frames/s sent (0.0 whole), 0.5 kB/s; 101 frames in all"
+        );
+        // Never, when not asked for: the totals are not even taken.
+        let mut never = Rates::new(None, "sent");
+        never.say_if_due(Instant::now() + Duration::from_secs(60), || unreachable!());
     }
 
     #[test]

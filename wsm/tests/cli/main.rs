@@ -43,6 +43,7 @@ const TESTS: &[Test] = &[
         runs_anywhere,
         rm_refuses,
     ),
+    ("mirror_says_its_rates_while_it_runs", runs_anywhere, rates),
     (
         "watch_names_the_fields_an_rf2_update_changed",
         unavailable,
@@ -328,6 +329,61 @@ fn ls_show_watch_rm() -> TestResult {
     )?;
     ensure(listed(&name)?.is_none(), || "still listed after rm".into())?;
     fails_with(&run(wsm().args(["rm", &name]))?, 1, "no region")
+}
+
+/// A publisher says its rates on standard error while it runs (here every second, of a
+/// region written 100 times a second, on loopback), and ends when its input closes.
+fn rates() -> TestResult {
+    let name = format!("wsm_test_rates_{}", std::process::id());
+    let mut holder = Running::start(
+        {
+            let mut command = role("hold");
+            command.args([&name, "4096", "--versioned"]);
+            command
+        },
+        "holder",
+    )?;
+    holder.expect("ready", Duration::from_secs(10))?;
+    let endpoint = format!("tcp/127.0.0.1:{}", 40_000 + std::process::id() % 20_000);
+    let mut publisher = wsm()
+        .args([
+            "mirror",
+            "publish",
+            "--listen",
+            &endpoint,
+            "--rates-every",
+            "1",
+        ])
+        .arg(format!("{name}:versioned"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|error| format!("starting the publisher: {error}"))?;
+    std::thread::sleep(Duration::from_millis(2500));
+    drop(publisher.stdin.take());
+    let output = publisher
+        .wait_with_output()
+        .map_err(|error| error.to_string())?;
+    holder.finish(Duration::from_secs(10))?;
+    let said = text(&output.stderr);
+    let reports: Vec<&str> = said
+        .lines()
+        .filter(|line| line.contains(" frames/s sent ("))
+        .collect();
+    ensure(output.status.success() && reports.len() >= 2, || {
+        format!("expected a report a second: {said}")
+    })?;
+    // 100 updates a second, each a frame (a delta, or whole once a second).
+    let rate: f64 = reports[1]
+        .trim_start_matches("wsm: ")
+        .split(' ')
+        .next()
+        .and_then(|rate| rate.parse().ok())
+        .ok_or_else(|| format!("no rate in {}", reports[1]))?;
+    ensure((50.0..=150.0).contains(&rate), || {
+        format!("{rate} frames/s: {said}")
+    })
 }
 
 fn rm_refuses() -> TestResult {
