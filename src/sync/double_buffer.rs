@@ -420,8 +420,10 @@ impl<T: FromBytes + IntoBytes + Immutable> DoubleBufferReader<'_, T> {
 /// alignment of at most 8 (any `T` of plain numbers, arrays and `#[repr(C)]` structures of
 /// them) is its 8-byte sequence, then its two slots of `len` bytes each, at `offset + 8` and
 /// `offset + 8 + len`: the layout the methods below take. A region that is one
-/// `SharedMemoryLink<DoubleBuffer<T>>` has `size_of::<DoubleBuffer<T>>()` bytes, which is
-/// `8 + 2 * len` when `len` is a multiple of 4 (else padding follows the slots).
+/// `SharedMemoryLink<DoubleBuffer<T>>` was made with `size_of::<DoubleBuffer<T>>()` bytes,
+/// which is `8 + 2 * len` when `len` is a multiple of 4 (else padding follows the slots); its
+/// [`len`](SharedMemory::len) may be more, where the OS rounds sizes up to whole pages (Wine's
+/// Windows does), so the value's size is best known rather than taken from the length.
 impl<A: Access> SharedMemory<A> {
     /// Copies the newest complete value of the double buffer at `offset`, whose value has
     /// `target`'s size, into `target`, retrying for at most `patience` as
@@ -440,9 +442,9 @@ impl<A: Access> SharedMemory<A> {
     /// let writer = SharedMemoryLink::<DoubleBuffer<[u32; 256]>, ReadWrite>::create(&name)?;
     /// writer.double_buffer().write(&[7; 256])?;
     ///
-    /// // A tool that knows only the region's size: 8 bytes of sequence and two slots.
+    /// // A tool that knows the value's size, not its type.
     /// let region = SharedMemory::<ReadOnly>::open(&name)?;
-    /// let mut value = vec![0_u8; (region.len() - 8) / 2];
+    /// let mut value = vec![0_u8; 1024];
     /// region.read_double_buffer_into(0, value.as_mut_slice(), DEFAULT_PATIENCE)?;
     /// assert_eq!(value[..4], 7_u32.to_ne_bytes());
     /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -201,13 +201,13 @@ fn double_buffer_read(name: &str, args: &[String]) -> RoleResult {
     })
 }
 
-/// As `double-buffer-read`, by size: the value's 4 KiB from the region's length, and
-/// `refused` if a misaligned offset and a value too large for the region are.
+/// As `double-buffer-read`, by size: a value of 4 KiB (given, not taken from the region's
+/// length, which Windows rounds up to whole pages), and `refused` if a misaligned offset and a
+/// value too large for the region are.
 fn double_buffer_read_bytes(name: &str, args: &[String]) -> RoleResult {
     let region = SharedMemory::<ReadOnly>::open(name)?;
-    let len = (region.len() - 8) / 2;
-    let mut bytes = vec![0_u8; len];
-    let mut too_large = vec![0_u8; len + 1];
+    let mut bytes = vec![0_u8; size_of::<Snapshot>()];
+    let mut too_large = vec![0_u8; region.len()];
     let refused = region
         .read_double_buffer_into(4, bytes.as_mut_slice(), PATIENCE)
         .is_err()

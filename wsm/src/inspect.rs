@@ -48,7 +48,7 @@ pub fn show(request: &Show, out: &mut dyn Write) -> Result<(), String> {
     let region = open(&request.name)?;
     let layout = request.layout;
     let len = region.len();
-    let data_len = layout.data_len(&request.name, len)?;
+    let data_len = layout.data_len_here(&request.name, &region)?;
     // One copy, counters and data together, for the counters' line and the dump (a double
     // buffer's: its sequence and its newest value).
     let mut whole = vec![0; layout.data_offset() + data_len];
@@ -154,7 +154,7 @@ const FIELDS_IN_JSON: usize = 64;
 pub fn watch(request: &Watch, out: &mut dyn Write) -> Result<(), String> {
     let region = open(&request.name)?;
     let layout = request.layout;
-    let data_len = layout.data_len(&request.name, region.len())?;
+    let data_len = layout.data_len_here(&request.name, &region)?;
     let offset = layout.data_offset();
     let mut last = vec![0; data_len];
     let mut now_copy = vec![0; data_len];

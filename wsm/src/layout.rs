@@ -119,6 +119,23 @@ impl Layout {
         }
     }
 
+    /// The data's size in the region `region` of this machine, as [`Layout::data_len`] gives
+    /// it from its length; but a double buffer's value size is not guessed on Windows, which
+    /// rounds a region's length up to whole pages (under Wine too).
+    pub fn data_len_here<A: Access>(
+        self,
+        name: &str,
+        region: &SharedMemory<A>,
+    ) -> Result<usize, String> {
+        if cfg!(windows) && self == (Self::DoubleBuffer { value: None }) {
+            return Err(format!(
+                "`{name}`: give the double buffer's value size ({name}:double-buffer@BYTES): \
+                 Windows rounds a region's length up to whole pages, so it does not tell"
+            ));
+        }
+        self.data_len(name, region.len())
+    }
+
     /// The counters (begin and end, or the sequence and the word beside it), as they are now;
     /// `None` for raw. A hint of change only: the copy itself is what is checked.
     pub fn counters<A: Access>(self, region: &SharedMemory<A>) -> Option<[u32; 2]> {

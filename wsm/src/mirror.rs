@@ -281,7 +281,7 @@ impl Source<'_> {
             Err(error) if error.is_not_found() => return Ok(false),
             Err(error) => return Err(describe(&self.name, "opening", &error)),
         };
-        let data_len = self.layout.data_len(&self.name, region.len())?;
+        let data_len = self.layout.data_len_here(&self.name, &region)?;
         self.last = vec![0; data_len];
         self.next = vec![0; data_len];
         self.xor = vec![0; data_len];

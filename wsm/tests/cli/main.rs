@@ -1094,6 +1094,9 @@ fn wine_publisher() -> TestResult {
             )
         },
     )?;
+    // A double buffer's value size is not guessed from a length Windows rounds up.
+    let guessed = run(wine(&publisher_exe).args(["show", &format!("{name}:double-buffer")]))?;
+    fails_with(&guessed, 1, "double-buffer@BYTES")?;
     let subscriber = {
         let mut command = wsm();
         command.args(["mirror", "subscribe", "--connect", &endpoint, &region]);
