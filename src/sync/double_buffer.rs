@@ -417,8 +417,9 @@ impl<T: FromBytes + IntoBytes + Immutable> DoubleBufferReader<'_, T> {
 /// they know only by name (a mirror, a recorder) read and write it with.
 ///
 /// A `DoubleBuffer<T>` at `offset` (a multiple of 8) whose `T` has `len` bytes and an
-/// alignment of at most 8 (any `T` of plain numbers, arrays and `#[repr(C)]` structures of
-/// them) is its 8-byte sequence, then its two slots of `len` bytes each, at `offset + 8` and
+/// alignment of at most 8 (numbers up to 64 bits, arrays and `#[repr(C)]` structures of them;
+/// not `u128`, `i128` or a type aligned to 16, whose slots start later) is its 8-byte
+/// sequence, then its two slots of `len` bytes each, at `offset + 8` and
 /// `offset + 8 + len`: the layout the methods below take. A region that is one
 /// `SharedMemoryLink<DoubleBuffer<T>>` was made with `size_of::<DoubleBuffer<T>>()` bytes,
 /// which is `8 + 2 * len` when `len` is a multiple of 4 (else padding follows the slots); its
@@ -472,30 +473,36 @@ impl<A: Access> SharedMemory<A> {
     }
 
     /// The double buffer's sequence at `offset` and the start of its slots of `len` bytes
-    /// each, checked to lie in the view.
+    /// each, checked to lie in the view (an error names the whole double buffer: `offset`
+    /// and its `8 + 2 * len` bytes).
     fn double_buffer_at(
         &self,
         offset: usize,
         len: usize,
     ) -> Result<(&Sequence, *mut u8), SharedMemoryError> {
+        let whole = len
+            .checked_mul(2)
+            .and_then(|slots| slots.checked_add(size_of::<Sequence>()))
+            .unwrap_or(usize::MAX);
+        let start = self.bounds(offset, whole)?;
         let sequence = self.checked::<Sequence>(offset, 1)?;
-        // `checked` proved `offset + 8` within the region; twice `len` may overflow, which
-        // `bounds` reports as too long.
-        let slots = self.bounds(offset + size_of::<Sequence>(), len.saturating_mul(2))?;
+        // SAFETY: `bounds` proved the whole double buffer, from `offset`, in the view; its
+        // slots start after the sequence.
+        let slots = unsafe { start.as_ptr().add(size_of::<Sequence>()) };
         // SAFETY: in bounds and aligned (checked), in the view `self` keeps mapped; any bytes
         // are a valid sequence, only ever accessed atomically.
-        Ok((unsafe { sequence.as_ref() }, slots.as_ptr()))
+        Ok((unsafe { sequence.as_ref() }, slots))
     }
 }
 
 impl SharedMemory<ReadWrite> {
     /// Publishes `value` into the double buffer at `offset` (the layout of
-    /// [`read_double_buffer_into`](Self::read_double_buffer_into)), as one writer at a time
-    /// does: readers of the `DoubleBuffer<T>` there, typed or not, never take a torn value,
-    /// and those waiting in [`DoubleBuffer::wait_for_change`] are woken. A write that a dead
-    /// writer left half done is taken over, as [`DoubleBuffer::recover`] does; a live writer
-    /// beside this one loses its write or this one's, which fails with
-    /// [`SharedMemoryError::SynchronizationRefused`].
+    /// [`read_double_buffer_into`](Self::read_double_buffer_into)) as
+    /// [`DoubleBuffer::write`] does: readers of the `DoubleBuffer<T>` there, typed or not,
+    /// never take a torn value, and those waiting in [`DoubleBuffer::wait_for_change`] are
+    /// woken. Writers take turns; a write left in progress for [`DEFAULT_PATIENCE`] is a dead
+    /// writer's, taken over as [`DoubleBuffer::recover`] does. Writers that kept the buffer
+    /// busy for as long fail it with [`SharedMemoryError::SynchronizationRefused`].
     ///
     /// ```
     /// use win_shared_memory::sync::DoubleBuffer;
@@ -517,21 +524,27 @@ impl SharedMemory<ReadWrite> {
         let value = value.as_bytes();
         let len = value.len();
         let (sequence, slots) = self.double_buffer_at(offset, len)?;
-        // As `recover`: from a dead writer's odd 2n + 1 to 2n + 5.
-        let write = sequence.take_over(4);
+        let refused = |reason| SharedMemoryError::SynchronizationRefused {
+            name: self.name().to_owned(),
+            call: "write_double_buffer",
+            reason,
+        };
+        let write = match sequence.begin_write(DEFAULT_PATIENCE) {
+            Ok(write) => write,
+            // As `recover`: from a dead writer's odd 2n + 1 to 2n + 5.
+            Err(SeqLockError::Stalled { .. }) => sequence.take_over(4),
+            Err(_) => return Err(refused("other writers kept the double buffer busy")),
+        };
         let slot = Sequence::slot_of_write(write.start());
         // SAFETY: the slot lies in the writable view (checked), and only the writer holding
         // the odd sequence writes it, which is us; `value` is memory of this process that the
         // borrow keeps stable (`T: Immutable`).
         unsafe { copy::to_shared(value.as_ptr(), slots.add(slot * len), len) };
-        sequence
-            .end_write(write)
-            .map_err(|_| SharedMemoryError::SynchronizationRefused {
-                name: self.name().to_owned(),
-                call: "write_double_buffer",
-                reason: "another writer took the double buffer over during this write (one \
-                         writer at a time)",
-            })
+        sequence.end_write(write).map_err(|_| {
+            refused(
+                "another writer took the double buffer over during this write, as over a dead one",
+            )
+        })
     }
 }
 

@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use libtest_mimic::Failed;
 use win_shared_memory::sync::{DoubleBuffer, Versioning};
-use win_shared_memory::{ReadOnly, ReadWrite, SharedMemory, SharedMemoryLink};
+use win_shared_memory::{ReadOnly, ReadWrite, SharedMemory, SharedMemoryError, SharedMemoryLink};
 
 use crate::harness::{Outcome, Peer, RoleResult, expect_eq, spawn_child, unique_name};
 
 tests! {
     double_buffer_snapshots_are_never_torn_across_processes,
     a_double_buffer_by_size_is_the_typed_one_across_processes,
+    writers_by_size_take_turns_and_never_tear_a_value,
     a_seqlock_at_an_offset_is_shared_across_processes,
     read_versioned_into_copies_a_publishing_process_whole,
     read_bytes_at_copies_run_time_ranges_of_another_process,
@@ -73,6 +74,51 @@ fn a_double_buffer_by_size_is_the_typed_one_across_processes() -> Outcome {
             .write(&[round + 1_000_000_000; 512])
             .map_err(|error| error.to_string())
     })
+}
+
+/// Two writers by size at once, each with its own handle, and a typed reader: the writers take
+/// turns (a live writer is never taken over as a dead one is), so no copy the reader accepts
+/// mixes their values. Half a megabyte a value, so that writes overlap.
+fn writers_by_size_take_turns_and_never_tear_a_value() -> Outcome {
+    type Large = [u64; 65_536];
+    let name = unique_name("double_buffer_two_writers");
+    let link = SharedMemoryLink::<DoubleBuffer<Large>, ReadWrite>::create(&name)?;
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let writer = |first: u64| -> Result<u64, String> {
+        let mut region =
+            SharedMemory::<ReadWrite>::open_existing(&name).map_err(|e| e.to_string())?;
+        let mut value = vec![0_u64; 65_536];
+        let mut written = 0;
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            value.fill(first + written);
+            region
+                .write_double_buffer(0, value.as_slice())
+                .map_err(|error| error.to_string())?;
+            written += 1;
+        }
+        Ok(written)
+    };
+    let (torn, copies, written) = std::thread::scope(|scope| {
+        let writers = [scope.spawn(|| writer(1)), scope.spawn(|| writer(1 << 40))];
+        let mut copy = Box::new([0_u64; 65_536]);
+        let (mut torn, mut copies) = (0, 0);
+        let end = std::time::Instant::now() + Duration::from_millis(1500);
+        while std::time::Instant::now() < end {
+            link.double_buffer().read_into(&mut copy, PATIENCE)?;
+            copies += 1;
+            torn += usize::from(copy.iter().any(|&word| word != copy[0]));
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let written: Result<Vec<u64>, String> = writers
+            .map(|writer| writer.join().expect("a writer thread"))
+            .into_iter()
+            .collect();
+        Ok::<_, Failed>((torn, copies, written?))
+    })?;
+    if torn != 0 || written.contains(&0) {
+        return Err(format!("{torn} torn of {copies} copies; writes {written:?}").into());
+    }
+    Ok(())
 }
 
 /// A SeqLock at an offset of a region whose size is chosen at run time: a reader process gets
@@ -208,12 +254,15 @@ fn double_buffer_read_bytes(name: &str, args: &[String]) -> RoleResult {
     let region = SharedMemory::<ReadOnly>::open(name)?;
     let mut bytes = vec![0_u8; size_of::<Snapshot>()];
     let mut too_large = vec![0_u8; region.len()];
-    let refused = region
-        .read_double_buffer_into(4, bytes.as_mut_slice(), PATIENCE)
-        .is_err()
-        && region
-            .read_double_buffer_into(0, too_large.as_mut_slice(), PATIENCE)
-            .is_err();
+    let misaligned = region.read_double_buffer_into(4, &mut [0_u8; 16], PATIENCE);
+    let outside = region.read_double_buffer_into(0, too_large.as_mut_slice(), PATIENCE);
+    let refused = matches!(
+        misaligned,
+        Err(SharedMemoryError::Misaligned { offset: 4, .. })
+    ) && matches!(
+        outside,
+        Err(SharedMemoryError::OutOfBounds { offset: 0, .. })
+    );
     check_copies(args, if refused { "yes" } else { "no" }, || {
         region.read_double_buffer_into(0, bytes.as_mut_slice(), PATIENCE)?;
         Ok(bytes
