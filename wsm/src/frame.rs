@@ -10,7 +10,8 @@
 
 use std::ops::Range;
 
-const MAGIC: &[u8; 4] = b"WSM2";
+/// The first bytes of every frame; the kind and the layout follow.
+pub const MAGIC: &[u8; 4] = b"WSM2";
 const HEADER: usize = 64;
 
 /// What a frame carries.

@@ -88,7 +88,7 @@ fn list(json: bool, all: bool, out: &mut dyn Write) -> Result<(), String> {
             writeln!(
                 out,
                 "{:<32} {:>10}  {:<10} {:04o}  {:>7}  {state}",
-                object.name,
+                shown(&object.name),
                 object.size,
                 object.owner(),
                 object.mode,
@@ -116,10 +116,11 @@ fn list(json: bool, _all: bool, out: &mut dyn Write) -> Result<(), String> {
         }
         writeln!(out, "{:<40} {:>10}", "NAME", "SIZE")?;
         for section in &sections {
-            let size = section
-                .size
-                .map_or("? (not ours to open)".to_owned(), |size| size.to_string());
-            writeln!(out, "{:<40} {size:>10}", section.name)?;
+            let size = match &section.size {
+                Ok(size) => format!("{size:>10}"),
+                Err(why) => format!("{:>10}  ({why})", "?"),
+            };
+            writeln!(out, "{:<40} {size}", shown(&section.name))?;
         }
         Ok(())
     })();
@@ -184,6 +185,15 @@ fn remove(name: &str, _out: &mut dyn Write) -> Result<(), String> {
     ))
 }
 
+/// A name as a terminal shows it safely: quoted and escaped when it holds control
+/// characters (any program may name an object so).
+fn shown(name: &str) -> std::borrow::Cow<'_, str> {
+    match name.chars().any(char::is_control) {
+        true => format!("{name:?}").into(),
+        false => name.into(),
+    }
+}
+
 /// `text` as a JSON string.
 pub fn json_string(text: &str) -> String {
     let mut quoted = String::with_capacity(text.len() + 2);
@@ -202,6 +212,15 @@ pub fn json_string(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn names_with_control_characters_are_shown_escaped() {
+        assert_eq!(
+            super::shown("$rFactor2SMMP_Telemetry$"),
+            "$rFactor2SMMP_Telemetry$"
+        );
+        assert_eq!(super::shown("a\u{1b}[2Jb"), "\"a\\u{1b}[2Jb\"");
+    }
+
     #[test]
     fn json_strings_are_escaped() {
         assert_eq!(super::json_string("a\"b\\c\n$"), "\"a\\\"b\\\\c\\u000a$\"");

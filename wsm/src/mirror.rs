@@ -509,12 +509,14 @@ impl Copy {
     /// refusal once (every frame of a publisher whose layout or size does not fit is refused,
     /// 100 times a second perhaps), a first frame taken after refusals, a missed frame.
     fn receive(&mut self, sample: &[u8], max_size: usize) -> Option<String> {
+        let before = self.applied;
         match self.take(sample, max_size) {
-            Ok(true) => self
+            // Written (a stale frame, or a Gone, is taken without a write).
+            Ok(true) if self.applied.is_some() && self.applied != before => self
                 .refused
                 .take()
-                .filter(|_| self.applied.is_some())
                 .map(|_| format!("`{}`: the publisher's frames fit again", self.name)),
+            Ok(true) => None,
             // A missed frame: the subscriber's loop asks for a full one.
             Ok(false) => self
                 .applied
@@ -577,18 +579,21 @@ impl Copy {
         let data_len = self.layout.data_len(&self.name, region_len)?;
         if header.data_len != data_len as u64 {
             return Err(format!(
-                "a frame for `{}` with a wrong data length",
-                self.name
+                "`{}`: the publisher's frames hold {} bytes of data, where {} of {region_len} \
+                 bytes holds {data_len} here: give both sides the same layout",
+                self.name,
+                header.data_len,
+                self.layout.name()
             ));
         }
         let region = match &mut self.region {
-            Some(region) if region.len() == region_len => region,
+            Some(region) if fits(region.len(), region_len) => region,
             _ => {
                 // A region of another size (the source's changed): a new one.
                 self.region = None;
                 let region = SharedMemory::<ReadWrite>::get_or_create(&self.name, region_len)
                     .map_err(|error| describe(&self.name, "creating", &error))?;
-                if region.len() != region_len {
+                if !fits(region.len(), region_len) {
                     return Err(format!(
                         "`{}` exists here with {} bytes, the source's has {region_len}",
                         self.name,
@@ -619,6 +624,14 @@ impl Copy {
             .count(header.kind == Kind::Full, sample.len());
         Ok(true)
     }
+}
+
+/// Whether a region of this machine of `len` bytes is the copy of a source's of
+/// `source_len`: the same length, or on Windows that length rounded up to whole pages (what
+/// opening a section that exists reads, under Wine too).
+fn fits(len: usize, source_len: usize) -> bool {
+    const PAGE: usize = 4096;
+    len == source_len || (cfg!(windows) && len == source_len.next_multiple_of(PAGE))
 }
 
 /// The subscriber's copies, by key: written from Zenoh's receiving thread as each frame
@@ -799,6 +812,18 @@ mod tests {
             copy.receive(&frame_of(Kind::Full, 3, &[7; 8]), 1 << 20),
             None
         );
+        // Refused again; a late frame older than the copy's is no sign that frames fit.
+        let mut other = frame_of(Kind::Full, 4, &[8; 8]);
+        // The layout's byte, after the magic and the kind.
+        other[frame::MAGIC.len() + 1] = Layout::Raw.code();
+        assert!(copy.receive(&other, 1 << 20).is_some());
+        assert_eq!(
+            copy.receive(&frame_of(Kind::Full, 2, &[6; 8]), 1 << 20),
+            None
+        );
+        assert_eq!(copy.receive(&other, 1 << 20), None);
+        let said = copy.receive(&frame_of(Kind::Full, 4, &[8; 8]), 1 << 20);
+        assert!(said.is_some_and(|said| said.contains("fit again")));
         // A missed frame is said once too.
         let missed = frame_of(Kind::Delta { base: 9 }, 10, &[1; 8]);
         assert!(

@@ -16,6 +16,8 @@ const DIRECTORY_QUERY: u32 = 0x0001;
 const OBJ_CASE_INSENSITIVE: u32 = 0x0040;
 /// The listing is done.
 const STATUS_NO_MORE_ENTRIES: NTSTATUS = 0x8000_001A_u32 as NTSTATUS;
+/// The entry does not fit in the buffer given (its name is long): the call said how long.
+const STATUS_BUFFER_TOO_SMALL: NTSTATUS = 0xC000_0023_u32 as NTSTATUS;
 
 /// `OBJECT_ATTRIBUTES`, naming the directory to open.
 #[repr(C)]
@@ -56,17 +58,20 @@ windows_link::link!("ntdll.dll" "system" fn NtQueryDirectoryObject(
 pub struct Section {
     /// Its name in the session (`Local\name` names it too).
     pub name: String,
-    /// Its size, as opening it reads it; `None` if this user may not open it.
-    pub size: Option<u64>,
+    /// Its size, as opening it reads it, or why it could not be opened.
+    pub size: Result<u64, String>,
 }
 
 impl Section {
-    /// One line of JSON.
+    /// One line of JSON: `size` null and `error` said when it could not be opened.
     pub fn json(&self) -> String {
+        let size = match &self.size {
+            Ok(size) => size.to_string(),
+            Err(why) => format!("null,\"error\":{}", crate::json_string(why)),
+        };
         format!(
-            "{{\"name\":{},\"size\":{}}}",
-            crate::json_string(&self.name),
-            self.size.map_or("null".to_owned(), |size| size.to_string())
+            "{{\"name\":{},\"size\":{size}}}",
+            crate::json_string(&self.name)
         )
     }
 }
@@ -82,8 +87,8 @@ pub fn list() -> Result<Vec<Section>, String> {
         .into_iter()
         .map(|name| {
             let size = SharedMemory::<ReadOnly>::open(&name)
-                .ok()
-                .map(|region| region.len() as u64);
+                .map(|region| region.len() as u64)
+                .map_err(|error| crate::inspect::describe(&name, "opening", &error));
             Section { name, size }
         })
         .collect();
@@ -135,14 +140,15 @@ fn open_directory(path: &str) -> Result<HANDLE, String> {
 /// The names of the `Section` objects of the open directory `handle`, an entry a call (the
 /// mode every implementation has, Wine's included).
 fn section_names(handle: HANDLE, path: &str) -> Result<Vec<String>, String> {
-    // One entry and the texts it points to, in 8-byte units so that the entry is aligned.
+    // One entry and the texts it points to, in 8-byte units so that the entry is aligned;
+    // grown for an entry with a longer name (any program may make one).
     let mut buffer = vec![0_u64; 512];
-    let buffer_len = (buffer.len() * size_of::<u64>()) as u32;
     let mut context = 0_u32;
     let mut names = Vec::new();
     let mut restart = 1;
     loop {
         let mut returned = 0_u32;
+        let buffer_len = u32::try_from(buffer.len() * size_of::<u64>()).unwrap_or(u32::MAX);
         // SAFETY: the buffer is writable for its length in bytes; `context` and `returned`
         // are writable for the call.
         let status = unsafe {
@@ -156,6 +162,11 @@ fn section_names(handle: HANDLE, path: &str) -> Result<Vec<String>, String> {
                 &mut returned,
             )
         };
+        if status == STATUS_BUFFER_TOO_SMALL && returned > buffer_len {
+            // The same entry again, into a buffer of the length the call asked for.
+            buffer.resize((returned as usize).div_ceil(size_of::<u64>()), 0);
+            continue;
+        }
         restart = 0;
         if status == STATUS_NO_MORE_ENTRIES {
             return Ok(names);

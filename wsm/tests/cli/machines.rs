@@ -294,7 +294,14 @@ impl Running {
 }
 
 impl Drop for Running {
+    /// A test that fails midway lets its processes end as they end when it passes (their input
+    /// closed, so they drop what they made); one that does not within a second is killed.
     fn drop(&mut self) {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
