@@ -72,7 +72,7 @@ impl Attached {
         versioning: Option<Versioning>,
     ) -> Result<(Self, Option<Adopted>), String> {
         let size = game.len();
-        let file_name = name.strip_prefix("Local\\").unwrap_or(name);
+        let file_name = crate::object_name(name);
         let native_only = Options::new().linux_host(true).host_file_only(true);
         let (native, adopted) = match crate::adopt::adopt(None, file_name, size as u64) {
             Ok(Some(adopted)) => {
@@ -220,34 +220,59 @@ fn create_native(
 }
 
 /// Copies every attached section at each change until `stop`, then gives them back. A copy
-/// that fails (the native file gone, say) is said once, and that section is no longer copied.
-pub fn follow(mut attached: Vec<Attached>, stop: &AtomicBool) -> Vec<Attached> {
-    if attached.is_empty() {
-        // Nothing to copy: no looks every millisecond for the bridge's whole life.
-        return attached;
-    }
+/// that fails (the native file gone, say), or panics, is said once, and that section is no
+/// longer copied; the others go on, and every one is given back for the bridge's end to let
+/// go of as it lets go of its own (a panic that dropped them would remove their files under
+/// native readers that still map them).
+fn follow(mut attached: Vec<Attached>, stop: &AtomicBool) -> Vec<Attached> {
     let mut failed = vec![false; attached.len()];
     while !stop.load(Ordering::Relaxed) {
         for (section, failed) in attached.iter_mut().zip(&mut failed) {
             if *failed {
                 continue;
             }
-            if let Err(message) = section.copy_if_changed() {
-                crate::say(&format!("{message}; no longer copied"));
-                *failed = true;
-            }
+            let copied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                section.copy_if_changed()
+            }));
+            let why = match copied {
+                Ok(Ok(())) => continue,
+                Ok(Err(message)) => message,
+                Err(_) => format!("copying {}: the copy panicked", section.name),
+            };
+            crate::say(&format!("{why}; no longer copied"));
+            *failed = true;
         }
         std::thread::sleep(VERSIONED_POLL);
     }
     attached
 }
 
-/// The copier thread: [`follow`] until the returned flag is set; joined for the sections.
-pub fn spawn(attached: Vec<Attached>) -> (Arc<AtomicBool>, std::thread::JoinHandle<Vec<Attached>>) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let thread = std::thread::spawn({
-        let stop = Arc::clone(&stop);
-        move || follow(attached, &stop)
-    });
-    (stop, thread)
+/// The copier of the game's sections: a thread that [`follow`]s them, if there are any.
+pub struct Copier {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Vec<Attached>>>,
+}
+
+impl Copier {
+    /// Starts copying `attached` (no thread when there is nothing to copy).
+    pub fn start(attached: Vec<Attached>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = (!attached.is_empty()).then(|| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || follow(attached, &stop))
+        });
+        Self { stop, thread }
+    }
+
+    /// Stops copying and gives the sections back.
+    pub fn stop(self) -> Vec<Attached> {
+        self.stop.store(true, Ordering::Relaxed);
+        let Some(thread) = self.thread else {
+            return Vec::new();
+        };
+        thread.join().unwrap_or_else(|_| {
+            crate::say("the copier of the game's sections failed; their copies were dropped");
+            Vec::new()
+        })
+    }
 }

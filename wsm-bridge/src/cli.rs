@@ -147,10 +147,7 @@ impl Plan {
 
 /// Whether two names are one section (`Local\x` is `x`).
 fn same_section(one: &str, other: &str) -> bool {
-    fn object(name: &str) -> &str {
-        name.strip_prefix("Local\\").unwrap_or(name)
-    }
-    object(one) == object(other)
+    crate::object_name(one) == crate::object_name(other)
 }
 
 /// Parses the arguments (without the program name), or says what is wrong with them.
@@ -381,15 +378,14 @@ fn check_each_name_once(plan: &Plan) -> Result<(), String> {
     let names = plan.create.iter().map(|(name, _)| name).chain(&plan.expose);
     let mut seen = std::collections::HashSet::new();
     for name in names {
-        let object = name.strip_prefix("Local\\").unwrap_or(name);
-        if !seen.insert(object) {
+        if !seen.insert(crate::object_name(name)) {
             return Err(format!("{name} is given twice"));
         }
     }
     let events = plan.events_to_native.iter().chain(&plan.events_to_windows);
     let mut seen = std::collections::HashSet::new();
     for (name, _) in events {
-        if !seen.insert(name.strip_prefix("Local\\").unwrap_or(name)) {
+        if !seen.insert(crate::object_name(name)) {
             return Err(format!("the event {name} is given twice"));
         }
     }

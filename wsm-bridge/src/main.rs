@@ -67,6 +67,12 @@ fn run_launch(_launch: &cli::Launch) -> Result<ExitCode, String> {
     Err("launch is the native Linux wsm-bridge's command (it starts this .exe with Wine)".into())
 }
 
+/// The object a section name stands for: `Local\\x` and `x` are one section, and
+/// `/dev/shm/x`.
+fn object_name(name: &str) -> &str {
+    name.strip_prefix("Local\\").unwrap_or(name)
+}
+
 /// Writes `wsm-bridge: MESSAGE` to standard error (a closed one is no reason to stop, nor to
 /// panic as `eprintln!` would).
 fn say(message: &str) {
@@ -131,7 +137,7 @@ mod bridge {
         let mut adopted = Vec::new();
         let mut attached = Vec::new();
         for (name, size) in &plan.create {
-            let file_name = name.strip_prefix("Local\\").unwrap_or(name);
+            let file_name = crate::object_name(name);
             if plan.when_free {
                 wait_until_free(name);
             } else if let Some(game) = crate::attach::game_section(name)? {
@@ -192,7 +198,7 @@ mod bridge {
         let to_native = make_events(&plan.events_to_native)?;
         let to_windows = make_events(&plan.events_to_windows)?;
         let (names, sections): (Vec<_>, Vec<_>) = attached.into_iter().unzip();
-        let (stop_copying, copier) = crate::attach::spawn(sections);
+        let copier = crate::attach::Copier::start(sections);
         let mut stdout = std::io::stdout();
         writeln!(stdout, "ready")
             .and_then(|()| stdout.flush())
@@ -215,13 +221,7 @@ mod bridge {
         } else {
             forward_to_windows(&to_windows);
         }
-        stop_copying.store(true, std::sync::atomic::Ordering::Relaxed);
-        // A copier that failed has dropped its sections; the others are still let go of.
-        let (sections, copier_failed) = match copier.join() {
-            Ok(sections) => (sections, None),
-            Err(_) => (Vec::new(), Some("the copier of the game's sections failed")),
-        };
-        for (file_name, section) in names.into_iter().zip(sections) {
+        for (file_name, section) in names.into_iter().zip(copier.stop()) {
             say(&format!("{}: {} copies made", section.name, section.copies));
             // A reader's adopted file is left to `leave` below; a made one is as the others.
             match adopted.iter().any(|file| file.is(file_name)) {
@@ -231,7 +231,7 @@ mod bridge {
         }
         drop(held);
         leave(made, adopted);
-        copier_failed.map_or(Ok(()), |why| Err(why.to_owned()))
+        Ok(())
     }
 
     /// Lets go of the sections at the end. A file the bridge made is removed, unless a native
