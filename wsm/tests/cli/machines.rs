@@ -287,6 +287,12 @@ impl Running {
         }
     }
 
+    /// Kills it (SIGKILL: a death without drop, which leaves what it made as it was).
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// The process id (of `nsenter`, which execs the program: the program's).
     pub fn pid(&self) -> u32 {
         self.child.id()

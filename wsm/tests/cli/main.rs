@@ -237,17 +237,19 @@ fn listed(name: &str) -> Result<Option<String>, String> {
         .map(str::to_owned))
 }
 
+/// `role hold NAME SIZE --versioned` (rF2's counters around words each update sets, 100
+/// updates a second), once it is ready.
+fn start_holder(name: &str, size: usize) -> Result<Running, String> {
+    let mut command = role("hold");
+    command.args([name, &size.to_string(), "--versioned"]);
+    let mut holder = Running::start(command, "holder")?;
+    holder.expect("ready", Duration::from_secs(10))?;
+    Ok(holder)
+}
+
 fn ls_show_watch_rm() -> TestResult {
     let name = format!("wsm_test_cli_{}", std::process::id());
-    let mut holder = Running::start(
-        {
-            let mut command = role("hold");
-            command.args([&name, "4096", "--versioned"]);
-            command
-        },
-        "holder",
-    )?;
-    holder.expect("ready", Duration::from_secs(10))?;
+    let holder = start_holder(&name, 4096)?;
     let object = listed(&name)?.ok_or("ls --json does not list the region")?;
     for field in [
         "\"size\":4096",
@@ -315,7 +317,7 @@ fn ls_show_watch_rm() -> TestResult {
 
     fails_with(&run(wsm().args(["rm", &name]))?, 1, "is live")?;
     // A death without drop: the object stays, held by nobody.
-    drop(holder);
+    holder.kill();
     let object = listed(&name)?.ok_or("the dead holder's region is not listed")?;
     ensure(
         object.contains("\"stale\":true") && object.contains("\"holders\":0"),
@@ -336,15 +338,7 @@ fn ls_show_watch_rm() -> TestResult {
 /// input closes.
 fn rates() -> TestResult {
     let name = format!("wsm_test_rates_{}", std::process::id());
-    let mut holder = Running::start(
-        {
-            let mut command = role("hold");
-            command.args([&name, "4096", "--versioned"]);
-            command
-        },
-        "holder",
-    )?;
-    holder.expect("ready", Duration::from_secs(10))?;
+    let holder = start_holder(&name, 4096)?;
     let log = std::env::temp_dir().join(format!("{name}.stderr"));
     let endpoint = format!("tcp/127.0.0.1:{}", 21_000 + std::process::id() % 10_000);
     // Its standard error into a file (`Running` shows it), through the shell.
@@ -420,7 +414,7 @@ fn rm_refuses() -> TestResult {
             "holder",
         )?;
         holder.expect("ready", Duration::from_secs(10))?;
-        drop(holder);
+        holder.kill();
         let output = run(Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
             .arg(env!("CARGO_BIN_EXE_wsm"))
@@ -1136,12 +1130,7 @@ fn wine_subscriber() -> TestResult {
         "tcp/127.0.0.1:{}",
         20_000 + (std::process::id() + 1) % 10_000
     );
-    let mut holder = {
-        let mut command = role("hold");
-        command.args([&name, "4104", "--versioned"]);
-        Running::start(command, "the native writer")?
-    };
-    holder.expect("ready", Duration::from_secs(10))?;
+    let holder = start_holder(&name, 4104)?;
     let publisher = {
         let mut command = wsm();
         command.args(["mirror", "publish", "--listen", &endpoint, &region]);
