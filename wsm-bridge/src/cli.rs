@@ -310,28 +310,30 @@ fn add_presets(
 
 /// `NAME=auto` or `NAME=manual`: an event and the reset mode it is made with if missing.
 fn event_and_reset(arg: &str) -> Result<(String, EventReset), String> {
-    let (name, reset) = arg
-        .rsplit_once('=')
-        .ok_or_else(|| format!("{arg:?} is not NAME=auto or NAME=manual"))?;
+    let (name, reset) = name_and_value(arg, "NAME=auto or NAME=manual")?;
     let reset = match reset {
         "auto" => EventReset::Auto,
         "manual" => EventReset::Manual,
         _ => return Err(format!("{arg:?}: the reset mode is auto or manual")),
     };
+    Ok((name.to_owned(), reset))
+}
+
+/// `NAME=VALUE` split at its last `=` (a name may hold one); `expected` says the form in the
+/// error when there is none.
+fn name_and_value<'a>(arg: &'a str, expected: &str) -> Result<(&'a str, &'a str), String> {
+    let (name, value) = arg
+        .rsplit_once('=')
+        .ok_or_else(|| format!("{arg:?} is not {expected}"))?;
     if name.is_empty() {
         return Err(format!("{arg:?} has no name before `=`"));
     }
-    Ok((name.to_owned(), reset))
+    Ok((name, value))
 }
 
 /// `NAME=begin-end` or `NAME=odd-even@OFFSET` (the offset in decimal or `0x` hexadecimal).
 fn name_and_versioning(arg: &str) -> Result<(String, Versioning), String> {
-    let (name, how) = arg
-        .rsplit_once('=')
-        .ok_or_else(|| format!("{arg:?} is not NAME=begin-end or NAME=odd-even@OFFSET"))?;
-    if name.is_empty() {
-        return Err(format!("{arg:?} has no name before `=`"));
-    }
+    let (name, how) = name_and_value(arg, "NAME=begin-end or NAME=odd-even@OFFSET")?;
     let versioning = match how.split_once('@') {
         None if how == "begin-end" => Versioning::BeginEnd { begin: 0, end: 4 },
         Some(("odd-even", offset)) => Versioning::OddEven {
@@ -357,12 +359,7 @@ fn number(text: &str) -> Result<usize, std::num::ParseIntError> {
 
 /// `NAME=BYTES`, the size in decimal or `0x` hexadecimal.
 fn region_and_size(arg: &str) -> Result<(String, usize), String> {
-    let (name, bytes) = arg
-        .rsplit_once('=')
-        .ok_or_else(|| format!("{arg:?} is not NAME=BYTES"))?;
-    if name.is_empty() {
-        return Err(format!("{arg:?} has no name before `=`"));
-    }
+    let (name, bytes) = name_and_value(arg, "NAME=BYTES")?;
     match number(bytes) {
         Ok(0) => Err(format!("{arg:?}: a section needs at least one byte")),
         Ok(size) => Ok((name.to_owned(), size)),

@@ -1,7 +1,7 @@
 //! When the publisher looks at a region again. A writer of live data (a game's plugin, a
 //! sensor) mostly writes at a steady rate, and a region without a way to wake its readers
 //! can only be looked at: so the publisher looks at every region on one coarse schedule
-//! (`--poll`), learns each region's period from the changes it sees, and looks at it often
+//! (`--poll-us`), learns each region's period from the changes it sees, and looks at it often
 //! (every [`FINE`]) around the time its next change is due. A change is then seen within about
 //! [`FINE`] of its write, for a few more wake-ups per update; a region written at no steady
 //! rate is seen at the next coarse look.

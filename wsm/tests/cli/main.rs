@@ -1042,6 +1042,32 @@ fn wine_unavailable() -> Option<String> {
     }
 }
 
+/// What a test of `wsm.exe` under Wine needs: the exe, the C peers' directory (as Windows
+/// sees it), and a versioned region and a loopback endpoint of its own.
+struct WineRun {
+    exe: String,
+    peers: String,
+    name: String,
+    region: String,
+    endpoint: String,
+}
+
+/// The Wine test `what`'s run; `port` tells the tests' endpoints apart.
+fn wine_run(what: &str, port: u32) -> Result<WineRun, String> {
+    given("WINEPREFIX")?;
+    let name = format!("wsm_wine_{what}_{}", std::process::id());
+    Ok(WineRun {
+        exe: given("WSM_WINE_PUBLISHER")?,
+        peers: given("WSM_C_PEER_DIR")?,
+        region: format!("{name}:versioned"),
+        name,
+        endpoint: format!(
+            "tcp/127.0.0.1:{}",
+            20_000 + (std::process::id() + port) % 10_000
+        ),
+    })
+}
+
 /// The value of the environment variable the Wine tests need.
 fn given(variable: &str) -> Result<String, String> {
     std::env::var(variable).map_err(|_| format!("{variable} is not set (or not UTF-8)"))
@@ -1062,12 +1088,13 @@ fn wine(program: &str) -> Command {
 /// from Wine on loopback, and the native subscriber's copy, read here by the protocol, is
 /// whole and advancing.
 fn wine_publisher() -> TestResult {
-    let publisher_exe = given("WSM_WINE_PUBLISHER")?;
-    let peers = given("WSM_C_PEER_DIR")?;
-    given("WINEPREFIX")?;
-    let name = format!("wsm_wine_mirror_{}", std::process::id());
-    let region = format!("{name}:versioned");
-    let endpoint = format!("tcp/127.0.0.1:{}", 20_000 + std::process::id() % 20_000);
+    let WineRun {
+        exe: publisher_exe,
+        peers,
+        name,
+        region,
+        endpoint,
+    } = wine_run("mirror", 0)?;
     let mut game = {
         let mut command = wine(&format!("{peers}\\wine_game.exe"));
         command.args(["paced", &format!("{name}=4096@100")]);
@@ -1121,15 +1148,13 @@ fn wine_publisher() -> TestResult {
 /// subscriber is restarted while the reader holds the section: the new one finds the section,
 /// whose length Windows rounds up to 8 192, and goes on writing it.
 fn wine_subscriber() -> TestResult {
-    let subscriber_exe = given("WSM_WINE_PUBLISHER")?;
-    let peers = given("WSM_C_PEER_DIR")?;
-    given("WINEPREFIX")?;
-    let name = format!("wsm_wine_subscribed_{}", std::process::id());
-    let region = format!("{name}:versioned");
-    let endpoint = format!(
-        "tcp/127.0.0.1:{}",
-        20_000 + (std::process::id() + 1) % 10_000
-    );
+    let WineRun {
+        exe: subscriber_exe,
+        peers,
+        name,
+        region,
+        endpoint,
+    } = wine_run("subscribed", 1)?;
     let holder = start_holder(&name, 4104)?;
     let publisher = {
         let mut command = wsm();
