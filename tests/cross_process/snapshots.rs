@@ -248,7 +248,7 @@ fn double_buffer_read(name: &str, args: &[String]) -> RoleResult {
 }
 
 /// As `double-buffer-read`, by size: a value of 4 KiB (given, not taken from the region's
-/// length, which Windows rounds up to whole pages), and `refused` if a misaligned offset and a
+/// length, which Wine rounds up to whole pages), and `refused` if a misaligned offset and a
 /// value too large for the region are.
 fn double_buffer_read_bytes(name: &str, args: &[String]) -> RoleResult {
     let region = SharedMemory::<ReadOnly>::open(name)?;

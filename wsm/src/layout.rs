@@ -120,8 +120,9 @@ impl Layout {
     }
 
     /// The data's size in the region `region` of this machine, as [`Layout::data_len`] gives
-    /// it from its length; but a double buffer's value size is not guessed on Windows, which
-    /// rounds a region's length up to whole pages (under Wine too).
+    /// it from its length; but a double buffer's value size is not guessed on Windows, where
+    /// Wine (and Proton) report a region's length rounded up to whole pages, and a program
+    /// cannot tell whether it runs under Wine.
     pub fn data_len_here<A: Access>(
         self,
         name: &str,
@@ -130,7 +131,7 @@ impl Layout {
         if cfg!(windows) && self == (Self::DoubleBuffer { value: None }) {
             return Err(format!(
                 "`{name}`: give the double buffer's value size ({name}:double-buffer@BYTES): \
-                 Windows rounds a region's length up to whole pages, so it does not tell"
+                 under Wine a region's length is rounded up to whole pages, so it does not tell"
             ));
         }
         self.data_len(name, region.len())

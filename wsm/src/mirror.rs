@@ -628,7 +628,7 @@ impl Copy {
 
 /// Whether a region of this machine of `len` bytes is the copy of a source's of
 /// `source_len`: the same length, or on Windows that length rounded up to whole pages (what
-/// opening a section that exists reads, under Wine too).
+/// opening a section that exists reads under Wine and Proton).
 fn fits(len: usize, source_len: usize) -> bool {
     const PAGE: usize = 4096;
     len == source_len || (cfg!(windows) && len == source_len.next_multiple_of(PAGE))

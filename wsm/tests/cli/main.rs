@@ -1120,7 +1120,7 @@ fn wine_publisher() -> TestResult {
             )
         },
     )?;
-    // A double buffer's value size is not guessed from a length Windows rounds up.
+    // A double buffer's value size is not guessed from a length Wine rounds up.
     let guessed = run(wine(&publisher_exe).args(["show", &format!("{name}:double-buffer")]))?;
     fails_with(&guessed, 1, "double-buffer@BYTES")?;
     let subscriber = {
@@ -1146,7 +1146,7 @@ fn wine_publisher() -> TestResult {
 /// consistent copies of it by the counters: every word equal, none going back, and the values
 /// moving on 100 times. The region is no whole number of pages (4 104 bytes), and the
 /// subscriber is restarted while the reader holds the section: the new one finds the section,
-/// whose length Windows rounds up to 8 192, and goes on writing it.
+/// whose length Wine rounds up to 8 192, and goes on writing it.
 fn wine_subscriber() -> TestResult {
     let WineRun {
         exe: subscriber_exe,
