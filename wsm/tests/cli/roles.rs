@@ -25,11 +25,12 @@ const FAST: (usize, usize) = (160, 40);
 const SLOW: (usize, usize) = (480, 60);
 const VERSIONING: Versioning = Versioning::BeginEnd { begin: 0, end: 4 };
 
-/// The other buffers of the rF2 plugin (name, size, updates per second; 0: written once).
+/// The other buffers of the rF2 plugin (name, size, updates per second; 0: written once): the
+/// sizes of wsm-bridge's preset, the plugin's structures compiled for x86_64 Windows.
 const OTHER_RF2: &[(&str, usize, u32)] = &[
-    ("$rFactor2SMMP_Scoring$", 75_304, 5),
-    ("$rFactor2SMMP_Rules$", 45_264, 1),
-    ("$rFactor2SMMP_MultiRules$", 39_788, 0),
+    ("$rFactor2SMMP_Scoring$", 75_312, 5),
+    ("$rFactor2SMMP_Rules$", 45_272, 1),
+    ("$rFactor2SMMP_MultiRules$", 39_792, 0),
     ("$rFactor2SMMP_ForceFeedback$", 16, 100),
     ("$rFactor2SMMP_Graphics$", 272, 100),
     ("$rFactor2SMMP_PitInfo$", 340, 0),
@@ -37,7 +38,7 @@ const OTHER_RF2: &[(&str, usize, u32)] = &[
     ("$rFactor2SMMP_Extended$", 10_152, 5),
     ("$rFactor2SMMP_HWControl$", 116, 0),
     ("$rFactor2SMMP_WeatherControl$", 628, 0),
-    ("$rFactor2SMMP_RulesControl$", 45_264, 0),
+    ("$rFactor2SMMP_RulesControl$", 45_272, 0),
     ("$rFactor2SMMP_PluginControl$", 20, 0),
 ];
 
