@@ -67,7 +67,7 @@ fn run_launch(_launch: &cli::Launch) -> Result<ExitCode, String> {
     Err("launch is the native Linux wsm-bridge's command (it starts this .exe with Wine)".into())
 }
 
-/// The object a section name stands for: `Local\\x` and `x` are one section, and
+/// The object a section name stands for: `Local\x` and `x` are one section, and
 /// `/dev/shm/x`.
 fn object_name(name: &str) -> &str {
     name.strip_prefix("Local\\").unwrap_or(name)

@@ -21,7 +21,7 @@ use std::process::ExitCode;
 
 use cli::{Command, USAGE};
 
-/// The object a region name stands for: `Local\\x` and `x` are one region (`/dev/shm/x`, and
+/// The object a region name stands for: `Local\x` and `x` are one region (`/dev/shm/x`, and
 /// one section on Windows too).
 fn object_name(name: &str) -> &str {
     name.strip_prefix("Local\\").unwrap_or(name)
