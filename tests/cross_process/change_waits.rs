@@ -9,10 +9,12 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libtest_mimic::Failed;
-use win_shared_memory::sync::{DoubleBuffer, SeqLock, SeqLockError, Versioning};
+use win_shared_memory::sync::{DoubleBuffer, SeqLock, SeqLockError};
 use win_shared_memory::{ReadOnly, ReadWrite, SharedMemory, SharedMemoryLink};
 
-use crate::harness::{Outcome, Peer, RoleResult, answers, expect_eq, spawn_child, unique_name};
+use crate::harness::{
+    Outcome, Peer, RFACTOR2, RoleResult, answers, expect_eq, spawn_child, unique_name,
+};
 
 tests! {
     every_reader_follows_a_1khz_writer_and_counts_what_it_skipped,
@@ -48,7 +50,6 @@ const KINDS: [&str; 5] = [
 ];
 
 /// The versioned layout: rFactor 2's begin and end counters, then the value.
-const VERSIONING: Versioning = Versioning::BeginEnd { begin: 0, end: 4 };
 const VERSIONED_DATA: usize = 8;
 
 /// Writes the 1 kHz writer makes.
@@ -148,7 +149,7 @@ impl Follower {
             Self::SeqLockReadOnly(link) => link.seqlock().version(),
             Self::DoubleBuffer(link) => link.double_buffer().version(),
             Self::DoubleBufferReadOnly(link) => link.double_buffer().version(),
-            Self::Versioned(region) => region.versioned_updates(VERSIONING)?,
+            Self::Versioned(region) => region.versioned_updates(RFACTOR2)?,
         })
     }
 
@@ -161,7 +162,7 @@ impl Follower {
                 link.double_buffer().wait_for_change(seen, timeout)?
             }
             Self::Versioned(region) => region
-                .wait_for_versioned_change(VERSIONING, seen, timeout)
+                .wait_for_versioned_change(RFACTOR2, seen, timeout)
                 .map_err(|error| Waited::Other(error.into()))?,
         })
     }
@@ -173,7 +174,7 @@ impl Follower {
             Self::DoubleBuffer(link) => link.double_buffer().read()?,
             Self::DoubleBufferReadOnly(link) => link.double_buffer().read()?,
             Self::Versioned(region) => {
-                region.read_versioned(VERSIONED_DATA, VERSIONING, Duration::from_secs(1))?
+                region.read_versioned(VERSIONED_DATA, RFACTOR2, Duration::from_secs(1))?
             }
         })
     }

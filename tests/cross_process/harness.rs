@@ -235,6 +235,10 @@ pub(crate) fn run_child(role: &str, args: &[&str]) -> Result<String, Failed> {
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
 }
 
+/// rFactor 2's version block, the counters the tests' stand-in games bracket updates with.
+pub(crate) const RFACTOR2: win_shared_memory::sync::Versioning =
+    win_shared_memory::sync::Versioning::BeginEnd { begin: 0, end: 4 };
+
 /// The user the permission tests drop to.
 #[cfg(target_os = "linux")]
 pub(crate) const NOBODY: u32 = 65534;

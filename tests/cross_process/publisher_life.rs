@@ -7,12 +7,13 @@
 use std::time::{Duration, Instant};
 
 use win_shared_memory::follow::{Followed, Follower};
-use win_shared_memory::sync::{DoubleBuffer, EventReset, NamedEvent, SeqLock, Versioning};
+use win_shared_memory::sync::{DoubleBuffer, EventReset, NamedEvent, SeqLock};
 use win_shared_memory::zerocopy::{FromBytes, Immutable, IntoBytes};
 use win_shared_memory::{Options, ReadOnly, ReadWrite, SharedMemory, SharedMemoryLink};
 
 use crate::harness::{
-    Outcome, RoleResult, expect_eq, remove_name_of_killed_creator, spawn_child, unique_name,
+    Outcome, RFACTOR2, RoleResult, expect_eq, remove_name_of_killed_creator, spawn_child,
+    unique_name,
 };
 
 tests! {
@@ -51,8 +52,6 @@ struct Versioned {
     end: u32,
     data: [u64; 64],
 }
-
-const RFACTOR2: Versioning = Versioning::BeginEnd { begin: 0, end: 4 };
 
 /// Publishes update `update` rFactor 2's way: every data word says it.
 fn publish_update(

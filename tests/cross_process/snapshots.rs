@@ -62,9 +62,8 @@ fn double_buffer_snapshots_are_never_torn_across_processes() -> Outcome {
 fn a_double_buffer_by_size_is_the_typed_one_across_processes() -> Outcome {
     let name = unique_name("double_buffer_bytes");
     let link = SharedMemoryLink::<DoubleBuffer<Snapshot>, ReadWrite>::create(&name)?;
-    let region = std::sync::Mutex::new(SharedMemory::<ReadWrite>::open_existing(&name)?);
+    let mut region = SharedMemory::<ReadWrite>::open_existing(&name)?;
     publish_while_read(&name, "double-buffer-read", |round| {
-        let mut region = region.lock().map_err(|error| error.to_string())?;
         region
             .write_double_buffer(0, &[round; 512])
             .map_err(|error| error.to_string())
@@ -100,19 +99,24 @@ fn writers_by_size_take_turns_and_never_tear_a_value() -> Outcome {
     };
     let (torn, copies, written) = std::thread::scope(|scope| {
         let writers = [scope.spawn(|| writer(1)), scope.spawn(|| writer(1 << 40))];
-        let mut copy = Box::new([0_u64; 65_536]);
-        let (mut torn, mut copies) = (0, 0);
-        let end = std::time::Instant::now() + Duration::from_millis(1500);
-        while std::time::Instant::now() < end {
-            link.double_buffer().read_into(&mut copy, PATIENCE)?;
-            copies += 1;
-            torn += usize::from(copy.iter().any(|&word| word != copy[0]));
-        }
+        let read = (|| {
+            let mut copy = Box::new([0_u64; 65_536]);
+            let (mut torn, mut copies) = (0, 0);
+            let end = std::time::Instant::now() + Duration::from_millis(1500);
+            while std::time::Instant::now() < end {
+                link.double_buffer().read_into(&mut copy, PATIENCE)?;
+                copies += 1;
+                torn += usize::from(copy.iter().any(|&word| word != copy[0]));
+            }
+            Ok::<_, Failed>((torn, copies))
+        })();
+        // The writers stop whatever the reader met, so that the scope ends.
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         let written: Result<Vec<u64>, String> = writers
             .map(|writer| writer.join().expect("a writer thread"))
             .into_iter()
             .collect();
+        let (torn, copies) = read?;
         Ok::<_, Failed>((torn, copies, written?))
     })?;
     if torn != 0 || written.contains(&0) {
@@ -186,7 +190,7 @@ fn read_bytes_at_copies_run_time_ranges_of_another_process() -> Outcome {
 fn publish_while_read(
     name: &str,
     role: &str,
-    publish: impl Fn(u64) -> Result<(), String> + Sync,
+    mut publish: impl FnMut(u64) -> Result<(), String> + Send,
 ) -> Outcome {
     let mut readers = (0..2)
         .map(|_| spawn_child(role, &[name, READS]))

@@ -22,7 +22,7 @@ use win_shared_memory::{Options, ReadOnly, ReadWrite, SharedMemoryLink};
 #[cfg(target_os = "linux")]
 use win_shared_memory::{
     SharedMemory, SharedMemoryError,
-    sync::{EventReset, NamedEvent, SeqLockError, Versioning},
+    sync::{EventReset, NamedEvent, SeqLockError},
 };
 
 use crate::harness::RoleResult;
@@ -313,7 +313,7 @@ fn wine_bridged_game_is_read_whole_natively() -> Outcome {
 
     let reader = SharedMemory::<ReadOnly>::open(&name)?;
     expect_eq(reader.len(), GAME_BYTES)?;
-    let versioning = Versioning::BeginEnd { begin: 0, end: 4 };
+    let versioning = crate::harness::RFACTOR2;
     let mut tally = Tally::new();
     while tally.wants_more(SNAPSHOTS)? {
         // The game writes as fast as it can: a 4 KiB copy fits between two of its writes only
@@ -1325,6 +1325,7 @@ fn wine_game_started_first_is_bridged_from_its_next_start() -> Outcome {
         );
         eprintln!("linkat {fd} to {}: {linked:?}", shm_path(&name));
         if linked.is_ok() {
+            let _ = std::fs::remove_file(shm_path(&name));
             return Err(format!("the game's deleted section file {fd} was given a name").into());
         }
     }
@@ -1519,7 +1520,7 @@ fn wine_native_follower_follows_a_bridged_games_lives() -> Outcome {
     const STALE_AFTER: Duration = Duration::from_millis(300);
 
     let name = unique_name("wine_followed_game");
-    let versioning = Versioning::BeginEnd { begin: 0, end: 4 };
+    let versioning = crate::harness::RFACTOR2;
     let mut follower = Follower::<Game>::versioned(&name, versioning)?.stale_after(STALE_AFTER);
     let wait = Duration::from_secs(20);
     expect_eq(
@@ -1593,7 +1594,7 @@ fn wine_game_started_first_is_copied_whole_to_native_readers_across_its_restart(
     let reader = SharedMemory::<ReadOnly>::open(&name)?;
     // The game's section, rounded up to whole pages by Wine.
     expect_eq(reader.len(), GAME_BYTES.next_multiple_of(4096))?;
-    let versioning = Versioning::BeginEnd { begin: 0, end: 4 };
+    let versioning = crate::harness::RFACTOR2;
     let mut tally = Tally::new();
     let mut last_copy = (0_u64, 0_u64);
     const COPY_ADVANCES: usize = 20;
@@ -1736,7 +1737,7 @@ fn wine_copies_of_rf2_sections_follow_the_game_at_its_rates() -> Outcome {
         .iter()
         .map(|(name, _, _)| SharedMemory::<ReadOnly>::open(name))
         .collect::<Result<_, _>>()?;
-    let versioning = Versioning::BeginEnd { begin: 0, end: 4 };
+    let versioning = crate::harness::RFACTOR2;
     let mut seen: Vec<u64> = readers
         .iter()
         .map(|reader| reader.versioned_updates(versioning))
@@ -1797,7 +1798,8 @@ fn wine_copies_of_rf2_sections_follow_the_game_at_its_rates() -> Outcome {
             return Err(format!("{hz} Hz sections: p99 latency {p99} us").into());
         }
     }
-    let ticks_per_second = 100.0;
+    // SAFETY: sysconf has no preconditions.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     eprintln!(
         "the bridge's CPU: {:.2} s over {:.1} s, {:.1}% of a core",
         cpu as f64 / ticks_per_second,
