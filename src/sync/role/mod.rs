@@ -8,8 +8,7 @@
 //! - Linux: an open-file-description write lock on byte 1 of the region's object (byte 0 is
 //!   the holders'), which the kernel drops with its holder.
 //! - macOS (and the portable backend): `flock` on a lock file `/tmp/wsm-writer<name>`, refused
-//!   when another user owns it (it would let them hold the role, or fake a live writer). A
-//!   reader asking takes the lock shared for a moment, so a refused take has retried for 50 ms.
+//!   when another user owns it (it would let them hold the role, or fake a live writer).
 //! - Windows: a named mutex `<name>#writer`, abandoned when its holder dies. The role stays on
 //!   the thread that took it, as a Windows mutex does (the role is not `Send`). Under Wine, on a
 //!   region backed by a file of the Linux host ([`Options::linux_host`](crate::Options::linux_host)),
@@ -19,12 +18,21 @@
 //!   if the mutex and the byte both are, and is alive while either is held; it holds the file
 //!   as one of the region's holders, so the file stays while the role does.
 //!
+//! A reader asking may hold the role's lock shared for a moment (macOS; a Windows reader under
+//! Wine, whose byte lock the Linux side sees): so on every OS a refused take is tried again for
+//! 50 ms before it is refused.
+//!
 //! The role is advisory: writers that do not take it are not stopped by it. A child made by
-//! `fork` on Linux shares its parent's role (one open file description holds the lock); the
-//! child dropping its copy leaves the parent's role held.
+//! `fork` on Linux and macOS shares its parent's role (one open file description holds the
+//! lock); on Linux the child dropping its copy leaves the parent's role held.
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+/// How long a take retries a role it found held: a reader's question holds the lock for a
+/// moment, a writer as long as it lives.
+const PROBES_END_WITHIN: Duration = Duration::from_millis(50);
 
 #[cfg(wsm_holder_locks)]
 mod linux;
@@ -80,7 +88,8 @@ impl SharedMemory<ReadWrite> {
     /// Takes the region's writer role, which this process then holds until the role is
     /// dropped or the process ends, however it ends; refused
     /// ([`SharedMemoryError::SynchronizationRefused`]) while another live process (or another
-    /// role of this one) holds it. After a writer that died, the role is free again: write
+    /// role of this one) holds it, after 50 ms of tries (a reader's question may hold the
+    /// role's lock for a moment). After a writer that died, the role is free again: write
     /// with it ([`SeqLock::write_as`](crate::sync::SeqLock::write_as)) and a write the dead one
     /// left half done is taken over at once. The module's documentation says how each OS
     /// keeps it.
@@ -100,17 +109,28 @@ impl SharedMemory<ReadWrite> {
     /// # Ok::<(), win_shared_memory::SharedMemoryError>(())
     /// ```
     pub fn take_writer_role(&self) -> Result<WriterRole, SharedMemoryError> {
-        match imp::take(self).map_err(|failure| failure.named(self.name()))? {
-            Some(held) => Ok(WriterRole {
-                _held: held,
-                name: self.name().to_owned(),
-                _thread_bound: PhantomData,
-            }),
-            None => Err(Failure::Refused(
-                "take_writer_role",
-                "a live process holds the region's writer role",
-            )
-            .named(self.name())),
+        let started = Instant::now();
+        loop {
+            match imp::take(self).map_err(|failure| failure.named(self.name()))? {
+                Some(held) => {
+                    return Ok(WriterRole {
+                        _held: held,
+                        name: self.name().to_owned(),
+                        _thread_bound: PhantomData,
+                    });
+                }
+                // A reader's question, perhaps: it ends within moments; a writer's role does not.
+                None if started.elapsed() < PROBES_END_WITHIN => {
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+                None => {
+                    return Err(Failure::Refused(
+                        "take_writer_role",
+                        "a live process holds the region's writer role",
+                    )
+                    .named(self.name()));
+                }
+            }
         }
     }
 }

@@ -3,7 +3,6 @@
 //! the role is dropped or its process dies.
 
 use std::os::fd::OwnedFd;
-use std::time::{Duration, Instant};
 
 use rustix::fs::{FileType, FlockOperation, Mode, OFlags};
 use rustix::io::Errno;
@@ -24,25 +23,15 @@ fn path<A: Access>(region: &SharedMemory<A>) -> String {
     )
 }
 
-/// How long a take retries a lock it found held: a reader's probe
-/// ([`held_by_anyone`]) holds it shared for a moment, a writer as long as it lives.
-const PROBES_END_WITHIN: Duration = Duration::from_millis(50);
-
 /// Takes the role; `None` when a live process holds it.
 pub(super) fn take(region: &SharedMemory<ReadWrite>) -> Result<Option<Held>, Failure> {
     let fd = companion::open_lock_file(&path(region), &Options::new())
         .map_err(|error| Failure::Os("open", error.into()))?;
     check_is_ours(&fd)?;
-    let started = Instant::now();
-    loop {
-        match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => return Ok(Some(Held { _locked: fd })),
-            Err(Errno::WOULDBLOCK) if started.elapsed() < PROBES_END_WITHIN => {
-                std::thread::sleep(Duration::from_micros(100));
-            }
-            Err(Errno::WOULDBLOCK) => return Ok(None),
-            Err(error) => return Err(Failure::Os("flock", error.into())),
-        }
+    match rustix::fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(Some(Held { _locked: fd })),
+        Err(Errno::WOULDBLOCK) => Ok(None),
+        Err(error) => Err(Failure::Os("flock", error.into())),
     }
 }
 
