@@ -127,7 +127,9 @@ impl Options {
     /// section into the native region of the same name this way. Opens and creates of the file
     /// work as with `linux_host` alone (a live file is joined, a stale one reclaimed). Without
     /// `linux_host` it is refused with [`SharedMemoryError::InvalidOptions`]; on Linux it
-    /// changes nothing, as `linux_host` does not.
+    /// changes nothing, as `linux_host` does not. The region's writer role still keeps its
+    /// mutex `<name>#writer` in the prefix: a role on it and one on a prefix section of the
+    /// same name refuse each other.
     ///
     /// ```
     /// use win_shared_memory::{Options, ReadWrite, SharedMemory, SharedMemoryError};

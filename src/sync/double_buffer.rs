@@ -536,9 +536,11 @@ impl SharedMemory<ReadWrite> {
             Err(_) => return Err(refused("other writers kept the double buffer busy")),
         };
         let slot = Sequence::slot_of_write(write.start());
-        // SAFETY: the slot lies in the writable view (checked), and only the writer holding
-        // the odd sequence writes it, which is us; `value` is memory of this process that the
-        // borrow keeps stable (`T: Immutable`).
+        // SAFETY: the slot lies in the writable view (checked); `value` is memory of this
+        // process that the borrow keeps stable (`T: Immutable`); `to_shared` is the crate's
+        // copy into memory that others may write meanwhile (a writer this one took over as a
+        // dead one, a hostile peer): sound whatever they write, though their bytes may then
+        // mix with this value's, as `DoubleBuffer::recover` says.
         unsafe { copy::to_shared(value.as_ptr(), slots.add(slot * len), len) };
         sequence.end_write(write).map_err(|_| {
             refused(

@@ -158,10 +158,11 @@ pub(super) fn held_by_anyone<A: Access>(region: &SharedMemory<A>) -> Result<bool
     // their own, never the region's); granted, it is let go at once (a taker in between is
     // refused, as it is by the mutex's probe).
     match try_lock_byte(file.handle(), WRITER_ROLE_BYTE, false) {
-        Ok(true) => {
-            let _ = unlock_byte(file.handle(), WRITER_ROLE_BYTE);
-            Ok(false)
-        }
+        // Its unlock must not fail unseen: the region's file would keep the shared lock and
+        // refuse every writer for as long as this region is open.
+        Ok(true) => unlock_byte(file.handle(), WRITER_ROLE_BYTE)
+            .map(|()| false)
+            .map_err(|error| Failure::Os("UnlockFileEx", error)),
         Ok(false) => Ok(true),
         Err(error) => Err(Failure::Os(LOCK_CALL, error)),
     }
