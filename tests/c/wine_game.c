@@ -19,8 +19,8 @@
  *     first data word is the time the update started (GetSystemTimePreciseAsFileTime, 100 ns
  *     units since 1601), every other word the begin counter it took. Prints "published N".
  *   wine_game read NAME SNAPSHOTS
- *     OpenFileMappingW(NAME) (made by wsm-bridge --expose), then takes SNAPSHOTS consistent
- *     copies (counters equal and unchanged around the copy), and more until the values
+ *     OpenFileMappingW(NAME) (made by wsm-bridge --expose), prints "opened" once it has a
+ *     view (which then holds the section), then takes SNAPSHOTS consistent copies (counters equal and unchanged around the copy), and more until the values
  *     moved on 100 times (a minute at most), and checks each: every word equal (else the
  *     copy is torn) and never smaller than the last one. Prints
  *     "snapshots S torn T advanced A first F last L"; exit 0 only if T is 0, S and A reached.
@@ -170,7 +170,9 @@ static int paced(int count, wchar_t **specs)
         for (int at = 0; at < count; at++) {
             if (stamp < due[at])
                 continue;
-            due[at] = (due[at] == 0 ? stamp : due[at]) + period[at];
+            /* From the update due, or from now after a stall: no burst of updates to catch up. */
+            ULONGLONG from = due[at] == 0 || due[at] + period[at] <= stamp ? stamp : due[at];
+            due[at] = from + period[at];
             update(&sections[at], &stamp);
             updates++;
         }
@@ -194,6 +196,8 @@ static int read_snapshots(const wchar_t *name, long long snapshots)
         fprintf(stderr, "wine_game: mapping the view failed: %lu\n", GetLastError());
         return 2;
     }
+    printf("opened\n");
+    fflush(stdout);
     const struct Header *header = (const struct Header *)view;
     const volatile unsigned long long *words =
         (const volatile unsigned long long *)(view + sizeof *header);

@@ -1169,13 +1169,14 @@ fn wine_subscriber() -> TestResult {
         Ok(subscriber)
     };
     let first = subscriber()?;
-    let reader = {
+    let mut reader = {
         let mut command = wine(&format!("{peers}\\wine_game.exe"));
         command.args(["read", &name, "200"]);
         Running::start(command, "the Windows reader")?
     };
-    // The reader has the section open: the subscriber goes, and another comes.
-    std::thread::sleep(Duration::from_millis(500));
+    // Once the reader holds the section, the subscriber goes, and another comes: the reader's
+    // 100 advances are then mostly the second's.
+    reader.expect("opened", Duration::from_secs(60))?;
     first.finish(Duration::from_secs(30))?;
     let second = subscriber()?;
     let read = reader.finish(Duration::from_secs(90));
