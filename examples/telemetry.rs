@@ -38,6 +38,9 @@ const RATE_HZ: u32 = 300;
 /// How long the first game runs before it is killed, and how long the second one's session
 /// lasts.
 const SESSION: Duration = Duration::from_secs(1);
+/// How long a game meant to be killed runs at most, if nobody kills it (a dashboard that
+/// failed before its time).
+const ORPHANED_AFTER: Duration = Duration::from_secs(30);
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     match std::env::args().nth(1).as_deref() {
@@ -116,7 +119,13 @@ fn game(until_killed: bool) -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let period = Duration::from_secs(1) / RATE_HZ;
     let mut updates = 0;
-    while until_killed || started.elapsed() < SESSION {
+    // One waiting to be killed stops by itself after a while, should its dashboard have gone.
+    let lasts = if until_killed {
+        ORPHANED_AFTER
+    } else {
+        SESSION
+    };
+    while started.elapsed() < lasts {
         let time = started.elapsed().as_secs_f64();
         // A car accelerating through the gears.
         let speed_kmh = (time * 60.0) as f32;
